@@ -1,0 +1,166 @@
+"""Command line: `python -m generator render|lint|list ...`; main(argv) returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from generator import __version__
+from generator.blueprints import BLUEPRINTS
+from generator.blueprints.base import RenderContext
+from generator.errors import GeneratorError
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(GeneratorError):
+    """A command line argparse refused."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _context(args: argparse.Namespace) -> RenderContext:
+    root = Path(args.root).resolve()
+    return RenderContext(root=root, org_dir=Path(args.org))
+
+
+def _out_dir(args: argparse.Namespace) -> Path:
+    out = Path(args.out)
+    return out if out.is_absolute() else Path(args.root).resolve() / out
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from generator.render import check, render_all, write_atomically
+
+    rendered = render_all(_context(args), BLUEPRINTS)
+    out_dir = _out_dir(args)
+    if args.check:
+        result = check(out_dir, rendered)
+        if result.clean:
+            print(f"{args.out}: {len(rendered)} files up to date")
+            return EXIT_OK
+        for label, paths in (("stale", result.stale), ("missing", result.missing), ("extra", result.extra)):
+            for path in paths:
+                print(f"{label}: {Path(args.out) / path}")
+        print(f"{args.out} is out of date: run `python -m generator render`", file=sys.stderr)
+        return EXIT_FINDINGS
+    write_atomically(out_dir, rendered)
+    print(f"rendered {len(rendered)} files to {args.out}")
+    return EXIT_OK
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from generator.lint.gate import FORMATTERS, lint_templates
+
+    root = Path(args.root).resolve()
+    if args.paths:
+        paths = [Path(p).resolve() for p in args.paths]
+        for p in paths:
+            if not p.is_file():
+                raise GeneratorError(f"{p}: no such template file")
+    else:
+        out_dir = _out_dir(args)
+        if not out_dir.is_dir():
+            raise GeneratorError(f"{args.out}: no such folder; run `python -m generator render` first")
+        paths = sorted(out_dir.rglob("*.yaml"))
+    findings = lint_templates(paths, root=root)
+    sys.stdout.write(FORMATTERS[args.format](findings, len(paths)))
+    return EXIT_FINDINGS if findings else EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.format == "json":
+        data = [
+            {"name": b.name, "description": b.description, "outputs": list(b.outputs), "source": b.source}
+            for b in BLUEPRINTS
+        ]
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    width = max(len(b.name) for b in BLUEPRINTS)
+    for b in BLUEPRINTS:
+        print(f"{b.name:<{width}}  {b.description}")
+        for output in b.outputs:
+            print(f"{'':<{width}}    templates/{output}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m generator",
+        description="Render, lint and review the CloudFormation templates of this repository.",
+        epilog="Exit codes: 0 success, 1 findings (stale templates, lint findings), 2 bad input or usage.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--root", default=".", help="repository root (default: the current folder)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    render = sub.add_parser(
+        "render",
+        help="render every blueprint to templates/",
+        description=(
+            "Render every blueprint deterministically into the output folder. Nothing is written unless "
+            "everything renders; the folder is replaced as a whole."
+        ),
+    )
+    render.add_argument("--out", default="templates", help="output folder (default: templates)")
+    render.add_argument("--org", default="org_roles", help="organization folder (default: org_roles)")
+    render.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 listing stale, missing and extra files"
+    )
+    render.set_defaults(func=cmd_render)
+
+    lint = sub.add_parser(
+        "lint",
+        help="validate rendered templates with cfn-lint and the project rules",
+        description="Run cfn-lint (with informational checks) and the project's own "
+        "rules over every rendered template in one process.",
+    )
+    lint.add_argument("paths", nargs="*", help="template files (default: every .yaml under --out)")
+    lint.add_argument("--out", default="templates", help="folder of rendered templates (default: templates)")
+    lint.add_argument(
+        "--format",
+        choices=sorted(("text", "json", "sarif")),
+        default="text",
+        help="output format (default: text)",
+    )
+    lint.set_defaults(func=cmd_lint)
+
+    lst = sub.add_parser(
+        "list",
+        help="list blueprints and the templates they render",
+        description="Every blueprint with a one-line description and its templates.",
+    )
+    lst.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return EXIT_BAD_INPUT
+        return int(args.func(args))
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0) if isinstance(exc.code, int | None) else EXIT_BAD_INPUT
+    except GeneratorError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
