@@ -44,7 +44,16 @@ def main() -> int:
         per_file_findings = 0
         for p in paths:
             proc = subprocess.run(
-                [str(cfn_lint), "--append-rules", str(RULES_DIR), "--include-checks", "I", *ignore, "--", str(p)],
+                [
+                    str(cfn_lint),
+                    "--append-rules",
+                    str(RULES_DIR),
+                    "--include-checks",
+                    "I",
+                    *ignore,
+                    "--",
+                    str(p),
+                ],
                 capture_output=True,
                 check=False,
             )
@@ -55,7 +64,9 @@ def main() -> int:
     print(f"templates: {len(paths)} (plus {len(rendered) - len(paths)} JSON files)")
     print(f"render (in process):                  {t_render:7.2f} s")
     print(f"lint, one process for all templates:  {t_one:7.2f} s  (exit {one.returncode})")
-    print(f"lint, one cfn-lint process per file:  {t_per_file:7.2f} s  ({per_file_findings} files with findings)")
+    print(
+        f"lint, one cfn-lint process per file:  {t_per_file:7.2f} s  ({per_file_findings} files with findings)"
+    )
     print(f"ratio per-file / one process:         {t_per_file / t_one:7.2f} x")
     print(f"findings in process: {len(in_process)}")
     return 0

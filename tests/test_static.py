@@ -8,7 +8,9 @@ from pathlib import Path
 
 
 def _run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], cwd=root, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=root, capture_output=True, text=True, check=False
+    )
 
 
 def test_ruff_check(root: Path) -> None:
