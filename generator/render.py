@@ -32,7 +32,9 @@ class CheckResult:
         return not (self.stale or self.missing or self.extra)
 
 
-def _to_bytes(blueprint: Blueprint, path: str, doc: Template | JsonDocument) -> bytes:
+def _to_bytes(blueprint: Blueprint, path: str, doc: Template | JsonDocument | bytes) -> bytes:
+    if isinstance(doc, bytes):
+        return doc  # already serialised by the blueprint (it needed the bytes, e.g. for a sha256)
     if isinstance(doc, JsonDocument):
         return dump_json(doc.data)
     if not path.endswith((".yaml", ".yml")):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from generator.blueprints import ecr_publisher
+from generator.blueprints import ecr_publisher, org_roles
 from generator.blueprints.base import Blueprint
 
-BLUEPRINTS: tuple[Blueprint, ...] = (ecr_publisher.BLUEPRINT,)
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    org_roles.BLUEPRINT,
+    ecr_publisher.BLUEPRINT,
+)

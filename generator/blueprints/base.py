@@ -43,7 +43,7 @@ class Blueprint:
     name: str
     description: str
     outputs: tuple[str, ...]
-    build: Callable[[RenderContext], Mapping[str, Rendered]]
+    build: Callable[[RenderContext], Mapping[str, Rendered | bytes]]
     module: str
 
     @property

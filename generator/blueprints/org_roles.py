@@ -1,0 +1,394 @@
+"""Blueprint: the org roles of org_roles/ as StackSet templates, login and management templates, manifest.
+
+One StackSet template per role (templates/org/roles/<Role>.yaml); the login account's assume-role
+policies (templates/org/login-account.yaml); roles that must also exist in the management account,
+which service-managed StackSets never reach (templates/org/management-account.yaml); and the
+manifest the sync consumes (templates/org/manifest.json).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template, iam
+
+from generator.blueprints.base import (
+    MANAGED_BY,
+    Blueprint,
+    JsonDocument,
+    RenderContext,
+    Rendered,
+    apply_tags,
+    new_template,
+    standard_tags,
+)
+from generator.org import iam as org_iam
+from generator.org.loader import load_org
+from generator.org.model import (
+    LOGIN_ACCOUNT_PARAMETER,
+    MAX_SESSION_PARAMETER,
+    ORGANIZATION_PARAMETER,
+    PROJECT_PARAMETER,
+    Org,
+    OrgSettings,
+    Role,
+    Value,
+)
+from generator.output import dump_yaml, header_lines
+
+NAME = "org-roles"
+ROLES_DIR = "org/roles"
+LOGIN_TEMPLATE = "org/login-account.yaml"
+MANAGEMENT_TEMPLATE = "org/management-account.yaml"
+MANIFEST = "org/manifest.json"
+MANIFEST_VERSION = 1
+ROLE_TAG = "OrgStackSetsRole"
+
+# Checkov checks a break-glass role fails by design (it is the one role allowed Action "*").
+BREAK_GLASS_CHECKOV_SKIPS = {
+    "CKV_AWS_109": "break-glass role: unrestricted permissions management is its purpose",
+    "CKV_AWS_110": "break-glass role: privilege escalation is possible by design; guarded by MFA age and principal",
+    "CKV_AWS_111": "break-glass role: unconstrained write access is its purpose",
+    "CKV_AWS_107": "break-glass role: credentials exposure is possible by design; every use is an incident",
+    "CKV_AWS_108": "break-glass role: data exfiltration is possible by design; every use is an incident",
+    "CKV_AWS_355": "break-glass role: Resource '*' for every action is its purpose",
+    "CKV_AWS_286": "break-glass role: privilege escalation is possible by design; guarded by MFA age and principal",
+    "CKV_AWS_287": "break-glass role: credentials exposure is possible by design; every use is an incident",
+    "CKV_AWS_288": "break-glass role: data exfiltration is possible by design; every use is an incident",
+    "CKV_AWS_289": "break-glass role: unrestricted permissions management is its purpose",
+    "CKV_AWS_290": "break-glass role: unconstrained write access is its purpose",
+    "CKV_AWS_63": "break-glass role: Action '*' is its purpose, marked in Metadata BreakGlass",
+    "CKV_AWS_62": "break-glass role: full administrator privileges are its purpose",
+    "CKV_AWS_61": "break-glass role: full administrator privileges are its purpose",
+}
+
+
+def _yaml(template: Template) -> bytes:
+    """Serialised here, not by render, because the manifest needs each template's sha256."""
+    return dump_yaml(template.to_dict(), header_lines(NAME, BLUEPRINT.source))
+
+
+def _role_parameters(t: Template, role: Role, prefix: str = "") -> dict[str, str]:
+    """Add the role's CloudFormation parameters; returns role parameter name -> template parameter name."""
+    names = {MAX_SESSION_PARAMETER: f"{prefix}{MAX_SESSION_PARAMETER}"}
+    t.add_parameter(
+        Parameter(
+            names[MAX_SESSION_PARAMETER],
+            Type="Number",
+            Default=role.max_session_duration,
+            MinValue=3600,
+            MaxValue=43200,
+            Description=f"Maximum session length of {role.name}, in seconds",
+        )
+    )
+    for p in role.parameters:
+        names[p.name] = f"{prefix}{p.name}"
+        kwargs: dict[str, Any] = {"Type": p.type, "Description": p.description or p.name}
+        if p.default is not None:
+            kwargs["Default"] = p.default
+        if p.allowed_values:
+            kwargs["AllowedValues"] = list(p.allowed_values)
+        if p.allowed_pattern:
+            kwargs["AllowedPattern"] = p.allowed_pattern
+        t.add_parameter(Parameter(names[p.name], **kwargs))
+    return names
+
+
+def _login_parameter(t: Template, settings: OrgSettings) -> None:
+    if LOGIN_ACCOUNT_PARAMETER not in t.parameters:
+        t.add_parameter(
+            Parameter(
+                LOGIN_ACCOUNT_PARAMETER,
+                Type="String",
+                Default=settings.login_account_id,
+                AllowedPattern="^[0-9]{12}$",
+                Description="The central login account people assume this role from",
+            )
+        )
+
+
+def _add_role(t: Template, role: Role, settings: OrgSettings, logical_id: str, prefix: str = "") -> iam.Role:
+    names = _role_parameters(t, role, prefix)
+    if role.trust.login is not None:
+        _login_parameter(t, settings)
+    kwargs: dict[str, Any] = {
+        "RoleName": role.name,
+        "Path": role.path,
+        "Description": role.description,
+        "MaxSessionDuration": Ref(names[MAX_SESSION_PARAMETER]),
+        "AssumeRolePolicyDocument": org_iam.trust_policy(role),
+    }
+    if role.managed_policies:
+        kwargs["ManagedPolicyArns"] = list(role.managed_policies)
+    permissions = org_iam.permission_policy(role, {k: v for k, v in names.items() if k != v})
+    if permissions is not None:
+        kwargs["Policies"] = [iam.Policy(PolicyName=f"{role.name}Permissions", PolicyDocument=permissions)]
+    if role.permissions_boundary:
+        kwargs["PermissionsBoundary"] = role.permissions_boundary
+    metadata: dict[str, Any] = {"Source": role.file}
+    if role.break_glass_reason:
+        metadata["BreakGlass"] = {"Reason": role.break_glass_reason}
+        metadata["checkov"] = {
+            "skip": [{"id": k, "comment": v} for k, v in sorted(BREAK_GLASS_CHECKOV_SKIPS.items())]
+        }
+    return t.add_resource(iam.Role(logical_id, Metadata=metadata, **kwargs))
+
+
+def role_template(org: Org, role: Role) -> Template:
+    t, project = new_template(
+        f"{role.name}: {role.description} (StackSet role template)", org.settings.project
+    )
+    resource = _add_role(t, role, org.settings, "Role")
+    t.add_output(Output("RoleArn", Value=GetAtt(resource, "Arn"), Description=f"ARN of {role.name}"))
+    return apply_tags(t, standard_tags(project, {ROLE_TAG: role.name, **org.settings.tags}))
+
+
+def login_roles(org: Org) -> list[Role]:
+    return [r for _, r in sorted(org.roles.items()) if r.trust.login is not None]
+
+
+def login_template(org: Org) -> Template:
+    s = org.settings
+    t, project = new_template(
+        "Login account: per role, a managed policy (and group) allowing people to assume that role "
+        "in the accounts of the OUs it is attached to",
+        s.project,
+    )
+    if s.organization_id:
+        t.add_parameter(
+            Parameter(
+                ORGANIZATION_PARAMETER,
+                Type="String",
+                Default=s.organization_id,
+                AllowedPattern="^o-[a-z0-9]{10,32}$",
+                Description="Only roles in accounts of this organization may be assumed",
+            )
+        )
+    for role in login_roles(org):
+        policy = t.add_resource(
+            iam.ManagedPolicy(
+                f"Assume{role.name}Policy",
+                ManagedPolicyName=Sub(f"${{{PROJECT_PARAMETER}}}-assume-{role.name}"),
+                Description=f"Assume {role.name} in the accounts of the OUs it is attached to",
+                PolicyDocument=org_iam.login_policy(role, s.organization_id),
+                Metadata={"Source": role.file},
+            )
+        )
+        t.add_output(Output(f"Assume{role.name}PolicyArn", Value=Ref(policy)))
+        if s.create_login_groups:
+            group = t.add_resource(
+                iam.Group(
+                    f"{role.name}Group",
+                    GroupName=Sub(f"${{{PROJECT_PARAMETER}}}-{role.name}"),
+                    ManagedPolicyArns=[Ref(policy)],
+                )
+            )
+            t.add_output(Output(f"{role.name}GroupName", Value=Ref(group)))
+    return apply_tags(t, standard_tags(project, dict(s.tags)))
+
+
+def management_roles(org: Org) -> list[tuple[Role, dict[str, Value]]]:
+    """Roles attached with include_management_account, with their values where they are attached."""
+    out = []
+    for ou, a in sorted(org.attachments(), key=lambda x: x[1].role):
+        if a.include_management_account:
+            out.append((org.roles[a.role], org.resolve_parameters(a, ou.path, ou.path)))
+    return out
+
+
+def management_template(org: Org) -> tuple[Template, dict[str, str]] | None:
+    roles = management_roles(org)
+    if not roles:
+        return None
+    t, project = new_template(
+        "Management account: roles that must also exist there (service-managed StackSets never deploy "
+        "to the management account)",
+        org.settings.project,
+    )
+    values = {PROJECT_PARAMETER: org.settings.project}
+    for role, resolved in roles:
+        _add_role(t, role, org.settings, f"{role.name}Role", prefix=role.name)
+        for name, value in resolved.items():
+            if name == PROJECT_PARAMETER:
+                continue
+            values[name if name == LOGIN_ACCOUNT_PARAMETER else f"{role.name}{name}"] = value.value
+        t.add_output(Output(f"{role.name}RoleArn", Value=GetAtt(f"{role.name}Role", "Arn")))
+    return apply_tags(t, standard_tags(project, dict(org.settings.tags))), dict(sorted(values.items()))
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _ou_id(org: Org, path: str) -> str | None:
+    return org.ous[path].ou_id
+
+
+def _overrides(org: Org, role: Role, defaults: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Per-OU parameter values: at each OU where the resolved values change, the complete set that
+    differs from the StackSet-level values there (so applying entries shallow to deep, or only the
+    deepest one for an account, gives the same result; an empty set resets to StackSet values)."""
+    out = []
+    for ou, attachment in org.attachments():
+        if attachment.role != role.name:
+            continue
+        previous: dict[str, str] = dict(defaults)
+        for path in org.descendants(ou.path):
+            parent = path.rsplit("/", 1)[0]
+            if path != ou.path:
+                previous = {
+                    k: v.value for k, v in org.resolve_parameters(attachment, ou.path, parent).items()
+                }
+            resolved = {k: v.value for k, v in org.resolve_parameters(attachment, ou.path, path).items()}
+            if resolved == previous:
+                continue
+            out.append(
+                {
+                    "ou_path": path,
+                    "ou_id": _ou_id(org, path),
+                    "parameters": {k: v for k, v in sorted(resolved.items()) if defaults.get(k) != v},
+                    "source": org.ous[path].file if path != ou.path else attachment.file,
+                }
+            )
+    return sorted(out, key=lambda o: o["ou_path"])
+
+
+def _stackset_tags(settings: OrgSettings, role: str | None) -> dict[str, str]:
+    tags = {**settings.tags, "ManagedBy": MANAGED_BY, "Project": settings.project}
+    if role:
+        tags[ROLE_TAG] = role
+    return dict(sorted(tags.items()))
+
+
+def _org_block(s: OrgSettings) -> dict[str, Any]:
+    return {
+        "management_account_id": s.management_account_id,
+        "login_account_id": s.login_account_id,
+        "home_region": s.home_region,
+        "organization_id": s.organization_id,
+        "stackset_prefix": s.stackset_prefix,
+        "permission_model": s.permission_model.upper(),
+        "call_as": s.call_as,
+        "administration_role_arn": s.administration_role_arn,
+        "execution_role_name": s.execution_role_name,
+        "operation_preferences": {
+            "RegionConcurrencyType": s.region_concurrency,
+            "MaxConcurrentPercentage": s.max_concurrent_percentage,
+            "FailureTolerancePercentage": s.failure_tolerance_percentage,
+            "ConcurrencyMode": s.concurrency_mode,
+        },
+        "deletion": {
+            "retain_stacks": s.retain_stacks,
+            "max_instance_deletions": s.max_instance_deletions,
+            "max_instance_deletion_percentage": s.max_instance_deletion_percentage,
+            "delete_orphaned_stacksets": s.delete_orphaned_stacksets,
+        },
+        "notifications": {"sns_topic_arn": s.sns_topic_arn},
+        "tags": _stackset_tags(s, None),
+    }
+
+
+def build_org(org: Org) -> dict[str, Rendered | bytes]:
+    s = org.settings
+    files: dict[str, Rendered | bytes] = {}
+    stacksets: list[dict[str, Any]] = []
+    for name, role in sorted(org.roles.items()):
+        path = f"{ROLES_DIR}/{name}.yaml"
+        data = _yaml(role_template(org, role))
+        files[path] = data
+        defaults = role.parameter_defaults(s)
+        targets = [
+            {
+                "ou_path": ou.path,
+                "ou_id": ou.ou_id,
+                "excluded_accounts": sorted(set(a.exclude_accounts) | set(ou.exclude_accounts)),
+                "source": a.file,
+            }
+            for ou, a in org.attachments()
+            if a.role == name
+        ]
+        stacksets.append(
+            {
+                "name": f"{s.stackset_prefix}-{name}",
+                "description": f"{name} role: {role.description}",
+                "kind": "role",
+                "role": name,
+                "template": path,
+                "template_sha256": _sha(data),
+                "parameters": dict(sorted(defaults.items())),
+                "capabilities": ["CAPABILITY_NAMED_IAM"],
+                "regions": [s.home_region],
+                "targets": sorted(targets, key=lambda x: str(x["ou_path"])),
+                "account_targets": [],
+                "parameter_overrides": _overrides(org, role, defaults),
+                "tags": _stackset_tags(s, name),
+            }
+        )
+    if login_roles(org):
+        data = _yaml(login_template(org))
+        files[LOGIN_TEMPLATE] = data
+        params = {PROJECT_PARAMETER: s.project}
+        if s.organization_id:
+            params[ORGANIZATION_PARAMETER] = s.organization_id
+        stacksets.append(
+            {
+                "name": f"{s.stackset_prefix}-login-account",
+                "description": "Login account: policies to assume the org roles",
+                "kind": "login-account",
+                "role": None,
+                "template": LOGIN_TEMPLATE,
+                "template_sha256": _sha(data),
+                "parameters": dict(sorted(params.items())),
+                "capabilities": ["CAPABILITY_NAMED_IAM"],
+                "regions": [s.home_region],
+                "targets": [],
+                "account_targets": [s.login_account_id],
+                "parameter_overrides": [],
+                "tags": _stackset_tags(s, None),
+            }
+        )
+    management_stack: dict[str, Any] | None = None
+    management = management_template(org)
+    if management is not None:
+        template, values = management
+        data = _yaml(template)
+        files[MANAGEMENT_TEMPLATE] = data
+        management_stack = {
+            "name": f"{s.stackset_prefix}-management-account",
+            "template": MANAGEMENT_TEMPLATE,
+            "template_sha256": _sha(data),
+            "parameters": values,
+            "capabilities": ["CAPABILITY_NAMED_IAM"],
+            "region": s.home_region,
+            "roles": [role.name for role, _ in management_roles(org)],
+            "tags": _stackset_tags(s, None),
+        }
+    manifest = {
+        "generated_by": "org-stacksets generator",
+        "manifest_version": MANIFEST_VERSION,
+        "org": _org_block(s),
+        "ous": [{"path": path, "ou_id": ou.ou_id} for path, ou in sorted(org.ous.items())],
+        "stacksets": sorted(stacksets, key=lambda x: str(x["name"])),
+        "management_account_stack": management_stack,
+    }
+    files[MANIFEST] = JsonDocument(manifest)
+    return files
+
+
+def build(ctx: RenderContext) -> Mapping[str, Rendered | bytes]:
+    org_path = ctx.org_path
+    display = (
+        org_path.relative_to(ctx.root).as_posix() if org_path.is_relative_to(ctx.root) else str(org_path)
+    )
+    return build_org(load_org(org_path, display))
+
+
+BLUEPRINT = Blueprint(
+    name=NAME,
+    description="Org roles from org_roles/: StackSet role templates, login and management account templates, manifest",
+    outputs=(f"{ROLES_DIR}/<Role>.yaml", LOGIN_TEMPLATE, MANAGEMENT_TEMPLATE, MANIFEST),
+    build=build,
+    module=__name__,
+)

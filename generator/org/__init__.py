@@ -1,0 +1,1 @@
+"""The organization as data: load and validate org_roles/, and the pure model the renderers read."""
