@@ -10,7 +10,7 @@ from pathlib import Path
 
 from generator import __version__
 from generator.blueprints import BLUEPRINTS
-from generator.blueprints.base import RenderContext
+from generator.blueprints.base import Blueprint, RenderContext
 from generator.errors import GeneratorError
 
 EXIT_OK = 0
@@ -37,10 +37,20 @@ def _out_dir(args: argparse.Namespace) -> Path:
     return out if out.is_absolute() else Path(args.root).resolve() / out
 
 
+def _selected(names: Sequence[str] | None) -> tuple[Blueprint, ...]:
+    if not names:
+        return BLUEPRINTS
+    known = {b.name: b for b in BLUEPRINTS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"unknown blueprint '{unknown[0]}' (see `python -m generator list`)")
+    return tuple(b for b in BLUEPRINTS if b.name in names)
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from generator.render import check, render_all, write_atomically
 
-    rendered = render_all(_context(args), BLUEPRINTS)
+    rendered = render_all(_context(args), _selected(args.only))
     out_dir = _out_dir(args)
     if args.check:
         result = check(out_dir, rendered)
@@ -127,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--out", default="templates", help="output folder (default: templates)")
     render.add_argument("--org", default="org_roles", help="organization folder (default: org_roles)")
+    render.add_argument(
+        "--only",
+        action="append",
+        metavar="BLUEPRINT",
+        help="render only this blueprint (repeatable); the folder then holds just its files",
+    )
     render.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 listing stale, missing and extra files"
     )

@@ -52,9 +52,7 @@ def explain_role(org: Org, name: str) -> dict[str, Any]:
 
 def _parameter_lines(entry: dict[str, Any], indent: str) -> list[str]:
     width = max((len(k) for k in entry["parameters"]), default=0)
-    return [
-        f"{indent}{k:<{width}} = {v['value']}  ({v['origin']})" for k, v in entry["parameters"].items()
-    ]
+    return [f"{indent}{k:<{width}} = {v['value']}  ({v['origin']})" for k, v in entry["parameters"].items()]
 
 
 def format_ou(data: dict[str, Any]) -> str:
@@ -75,5 +73,7 @@ def format_role(data: dict[str, Any]) -> str:
     for o in data["ous"]:
         where = f"inherited from {o['attached_at']}" if o["inherited"] else f"attached here, {o['source']}"
         lines.append(f"  {o['ou']}: {where}")
+        if o["exclude_accounts"]:
+            lines.append(f"      excluded accounts: {', '.join(o['exclude_accounts'])}")
         lines += _parameter_lines(o, "      ")
     return "\n".join(lines) + "\n"

@@ -50,7 +50,9 @@ def check_action(action: str) -> str | None:
     catalogue = action_catalogue()
     actions = catalogue.get(prefix.lower())
     if actions is None:
-        close = difflib.get_close_matches(prefix.lower(), catalogue, n=1)
+        close = difflib.get_close_matches(prefix.lower(), catalogue, n=5)
+        # Prefer a near prefix that really has this action (ec3:RunInstances -> ec2, not ecs).
+        close = [p for p in close if name.lower() in catalogue[p]] or close
         hint = f"; did you mean '{close[0]}:{name}'?" if close else ""
         return f"unknown IAM service prefix '{prefix}' in '{action}'{hint}"
     lowered = name.lower()

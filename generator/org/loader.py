@@ -76,8 +76,8 @@ def load_org(org_dir: Path, display_root: str | None = None) -> Org:
     if not org_dir.is_dir():
         raise InputError([Problem(display_root, "", "no such folder")])
     settings = _load_settings(c)
-    roles = _load_roles(c, settings)
-    ous = _load_tree(c, roles)
+    roles, broken = _load_roles(c)
+    ous = _load_tree(c, roles, broken)
     if c.problems:
         raise InputError(c.problems)
     assert settings is not None
@@ -141,14 +141,17 @@ def _load_settings(c: _Collector) -> OrgSettings | None:
     return settings
 
 
-def _load_roles(c: _Collector, settings: OrgSettings | None) -> dict[str, Role]:
+def _load_roles(c: _Collector) -> tuple[dict[str, Role], set[str]]:
+    """The valid roles, and the names of role files that exist but have problems of their own
+    (so attachments of them are not reported again as unknown roles)."""
     roles_dir = c.org_dir / "roles"
     if not roles_dir.is_dir():
         c.problems.append(
             Problem(c.display(roles_dir), "", "missing: the role catalog folder roles/ is required")
         )
-        return {}
+        return {}, set()
     roles: dict[str, Role] = {}
+    broken: set[str] = set()
     for path in sorted(roles_dir.iterdir()):
         if path.is_dir() or path.suffix != ".yaml":
             c.problems.append(
@@ -156,12 +159,12 @@ def _load_roles(c: _Collector, settings: OrgSettings | None) -> dict[str, Role]:
             )
             continue
         source = c.load(path, "role")
-        if source is None:
-            continue
-        role = _build_role(c, source, path.stem)
-        if role is not None:
+        role = _build_role(c, source, path.stem) if source is not None else None
+        if role is None:
+            broken.add(path.stem)
+        else:
             roles[role.name] = role
-    return roles
+    return roles, broken
 
 
 def _build_role(c: _Collector, source: Source, name: str) -> Role | None:
@@ -328,16 +331,20 @@ def _build_statements(
             c.problems.append(
                 source.problem((*key, "resources"), "iam:PassRole on '*': name the roles that may be passed")
             )
-        for j, resource in enumerate(s["resources"]):
-            for ref in PLACEHOLDER.findall(resource):
+        conditions = s.get("conditions", {})
+        places: list[tuple[KeyPath, str]] = [
+            ((*key, "resources", j), r) for j, r in enumerate(s["resources"])
+        ]
+        places += _strings((*key, "conditions"), conditions)
+        for where, text in places:
+            for ref in PLACEHOLDER.findall(text):
                 if ref not in parameter_names and ref not in PSEUDO_PARAMETERS:
                     c.problems.append(
                         source.problem(
-                            (*key, "resources", j),
+                            where,
                             f"'${{{ref}}}' is neither a parameter of this role nor an AWS pseudo parameter",
                         )
                     )
-        conditions = s.get("conditions", {})
         for operator in conditions:
             if not iam.known_operator(operator):
                 c.problems.append(
@@ -353,6 +360,17 @@ def _build_statements(
             )
         )
     return tuple(out)
+
+
+def _strings(key: KeyPath, value: Any) -> list[tuple[KeyPath, str]]:
+    """Every string inside a nested value, with its key path."""
+    if isinstance(value, str):
+        return [(key, value)]
+    if isinstance(value, dict):
+        return [item for k, v in value.items() for item in _strings((*key, str(k)), v)]
+    if isinstance(value, list):
+        return [item for i, v in enumerate(value) for item in _strings((*key, i), v)]
+    return []
 
 
 def _check_sizes(c: _Collector, source: Source, role: Role) -> None:
@@ -381,7 +399,7 @@ def _check_sizes(c: _Collector, source: Source, role: Role) -> None:
         )
 
 
-def _load_tree(c: _Collector, roles: Mapping[str, Role]) -> dict[str, OU]:
+def _load_tree(c: _Collector, roles: Mapping[str, Role], broken: set[str]) -> dict[str, OU]:
     root_dir = c.org_dir / ROOT
     if not root_dir.is_dir():
         c.problems.append(
@@ -389,14 +407,12 @@ def _load_tree(c: _Collector, roles: Mapping[str, Role]) -> dict[str, OU]:
         )
         return {}
     sources: dict[str, tuple[Source, Path]] = {}
+    before = len(c.problems)
     _walk(c, root_dir, ROOT, sources)
-    ous: dict[str, OU] = {}
-    attached_by: dict[str, list[tuple[str, str]]] = {}  # role -> [(ou path, file)] where attached
-    pinned: dict[str, str] = {}
-    for path in sorted(sources):  # parents sort before children
-        source, _ = sources[path]
-        ou = _build_ou(c, source, path, roles, attached_by, pinned)
-        ous[path] = ou
+    # With an ou.yaml unreadable, inheritance below it is unknown: do not report its consequences.
+    complete = len(c.problems) == before
+    builder = _TreeBuilder(c, roles, broken, complete)
+    ous = {path: builder.ou(sources[path][0], path) for path in sorted(sources)}  # parents first
     return ous
 
 
@@ -454,84 +470,116 @@ def _suggest(name: str, options: Mapping[str, object]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def _build_ou(
-    c: _Collector,
-    source: Source,
-    path: str,
-    roles: Mapping[str, Role],
-    attached_by: dict[str, list[tuple[str, str]]],
-    pinned: dict[str, str],
-) -> OU:
-    d = source.data or {}
-    ou_id = d.get("ou_id")
-    if ou_id:
+class _TreeBuilder:
+    """Builds OUs parents first, remembering where each role is attached and which ids are pinned."""
+
+    def __init__(self, c: _Collector, roles: Mapping[str, Role], broken: set[str], complete: bool) -> None:
+        self.c = c
+        self.roles = roles
+        self.broken = broken
+        self.complete = complete
+        self.attached_by: dict[str, list[tuple[str, str]]] = {}  # role -> [(ou path, file)]
+        self.pinned: dict[str, str] = {}  # ou id -> file
+
+    def ou(self, source: Source, path: str) -> OU:
+        d = source.data or {}
+        ou_id = d.get("ou_id")
+        if ou_id:
+            self._check_pin(source, path, ou_id)
+        here: set[str] = set()
+        attachments = [
+            a
+            for i, raw in enumerate(d.get("roles", []))
+            if (a := self._attachment(source, path, i, raw, here)) is not None
+        ]
+        overrides = {
+            name: values
+            for name, raw in sorted((d.get("parameters") or {}).items())
+            if (values := self._override(source, path, name, raw)) is not None
+        }
+        return OU(
+            path=path,
+            file=source.file,
+            ou_id=ou_id,
+            exclude_accounts=tuple(sorted(d.get("exclude_accounts", []))),
+            attachments=tuple(attachments),
+            overrides=overrides,
+        )
+
+    def _check_pin(self, source: Source, path: str, ou_id: str) -> None:
         wanted = "r-" if path == ROOT else "ou-"
         if not ou_id.startswith(wanted):
-            c.problems.append(
+            self.c.problems.append(
                 source.problem(("ou_id",), f"'{ou_id}' should start with '{wanted}' for {path}")
             )
-        if ou_id in pinned:
-            c.problems.append(source.problem(("ou_id",), f"'{ou_id}' is also pinned by {pinned[ou_id]}"))
-        pinned.setdefault(ou_id, source.file)
-    attachments = []
-    here: set[str] = set()
-    for i, a in enumerate(d.get("roles", [])):
-        key: KeyPath = ("roles", i)
-        name = a["role"]
-        role = roles.get(name)
+        if ou_id in self.pinned:
+            self.c.problems.append(
+                source.problem(("ou_id",), f"'{ou_id}' is also pinned by {self.pinned[ou_id]}")
+            )
+        self.pinned.setdefault(ou_id, source.file)
+
+    def _attachment(
+        self, source: Source, path: str, i: int, raw: Mapping[str, Any], here: set[str]
+    ) -> Attachment | None:
+        key: KeyPath = ("roles", i, "role")
+        name = raw["role"]
+        role = self.roles.get(name)
         if role is None:
-            c.problems.append(source.problem((*key, "role"), f"unknown role '{name}'{_suggest(name, roles)}"))
-            continue
+            if name in self.broken:  # its own file's problems are reported already
+                self.attached_by.setdefault(name, []).append((path, source.file))
+            else:
+                self.c.problems.append(
+                    source.problem(key, f"unknown role '{name}'{_suggest(name, self.roles)}")
+                )
+            return None
         if name in here:
-            c.problems.append(source.problem((*key, "role"), f"'{name}' is attached twice in this file"))
-            continue
+            self.c.problems.append(source.problem(key, f"'{name}' is attached twice in this file"))
+            return None
         here.add(name)
         above = set(_ancestors(path)[:-1])
-        ancestor = next((at for at in attached_by.get(name, []) if at[0] in above), None)
+        ancestor = next((at for at in self.attached_by.get(name, []) if at[0] in above), None)
         if ancestor is not None:
-            c.problems.append(
+            self.c.problems.append(
                 source.problem(
-                    (*key, "role"),
+                    key,
                     f"'{name}' is already attached at {ancestor[0]} ({ancestor[1]}), which reaches this OU",
                 )
             )
-            continue
-        params = {k: str(v) for k, v in sorted((a.get("parameters") or {}).items())}
-        _check_values(c, source, (*key, "parameters"), role, params)
-        attachments.append(
-            Attachment(
-                role=name,
-                file=source.file,
-                key=f"roles[{i}]",
-                parameters=params,
-                exclude_accounts=tuple(sorted(a.get("exclude_accounts", []))),
-                include_management_account=a.get("include_management_account", False),
-            )
+            return None
+        params = {k: str(v) for k, v in sorted((raw.get("parameters") or {}).items())}
+        _check_values(self.c, source, ("roles", i, "parameters"), role, params)
+        self.attached_by.setdefault(name, []).append((path, source.file))
+        return Attachment(
+            role=name,
+            file=source.file,
+            key=f"roles[{i}]",
+            parameters=params,
+            exclude_accounts=tuple(sorted(raw.get("exclude_accounts", []))),
+            include_management_account=raw.get("include_management_account", False),
         )
-        attached_by.setdefault(name, []).append((path, source.file))
-    overrides: dict[str, dict[str, str]] = {}
-    for name, values in sorted((d.get("parameters") or {}).items()):
-        key = ("parameters", name)
-        role = roles.get(name)
+
+    def _override(
+        self, source: Source, path: str, name: str, raw: Mapping[str, Any]
+    ) -> dict[str, str] | None:
+        key: KeyPath = ("parameters", name)
+        role = self.roles.get(name)
         if role is None:
-            c.problems.append(source.problem(key, f"unknown role '{name}'{_suggest(name, roles)}"))
-            continue
-        if not any(at[0] in _ancestors(path) for at in attached_by.get(name, [])):
-            c.problems.append(
-                source.problem(key, f"'{name}' is not attached at {path} or above, so it has no values here")
-            )
-            continue
-        params = {k: str(v) for k, v in sorted(values.items())}
-        _check_values(c, source, key, role, params)
-        overrides[name] = params
-    return OU(
-        path=path,
-        file=source.file,
-        ou_id=ou_id,
-        exclude_accounts=tuple(sorted(d.get("exclude_accounts", []))),
-        attachments=tuple(attachments),
-        overrides=overrides,
-    )
+            if name not in self.broken:
+                self.c.problems.append(
+                    source.problem(key, f"unknown role '{name}'{_suggest(name, self.roles)}")
+                )
+            return None
+        if not any(at[0] in _ancestors(path) for at in self.attached_by.get(name, [])):
+            if self.complete:  # with an unreadable ou.yaml above, the attachment may be in it
+                self.c.problems.append(
+                    source.problem(
+                        key, f"'{name}' is not attached at {path} or above, so it has no values here"
+                    )
+                )
+            return None
+        params = {k: str(v) for k, v in sorted(raw.items())}
+        _check_values(self.c, source, key, role, params)
+        return params
 
 
 def _ancestors(path: str) -> list[str]:

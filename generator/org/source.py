@@ -75,9 +75,10 @@ def load_yaml(path: Path, display: str) -> tuple[Source | None, list[Problem]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(display, "", f"cannot be read: {exc.__class__.__name__}")]
-    loader = _UniqueKeyLoader(text)
     lines: dict[KeyPath, int] = {}
+    loader: _UniqueKeyLoader | None = None
     try:
+        loader = _UniqueKeyLoader(text)
         node = loader.get_single_node()
         data = None if node is None else _construct(node, (), lines, loader)
     except yaml.MarkedYAMLError as exc:
@@ -85,12 +86,18 @@ def load_yaml(path: Path, display: str) -> tuple[Source | None, list[Problem]]:
         line = mark.line + 1 if mark else None
         reason = (exc.problem or exc.context or "invalid YAML").strip()
         return None, [Problem(display, "", f"invalid YAML: {reason}", line)]
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        return None, [
+            Problem(display, "", f"invalid YAML: character #x{exc.character:04x} is not allowed", line)
+        ]
     except yaml.YAMLError as exc:
         return None, [Problem(display, "", f"invalid YAML: {exc.__class__.__name__}")]
     except RecursionError:
         return None, [Problem(display, "", "invalid YAML: nested too deeply")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return Source(display, data, lines), []
 
 
@@ -150,12 +157,17 @@ def _message(error: Any) -> tuple[KeyPath, str]:
     return path, error.message
 
 
-def check_schema(source: Source, schema_name: str) -> list[Problem]:
-    """Every schema violation of `source`, each with its key path and line."""
+@cache
+def _validator(schema_name: str) -> Any:
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(schema(schema_name))
+    return jsonschema.Draft202012Validator(schema(schema_name))
+
+
+def check_schema(source: Source, schema_name: str) -> list[Problem]:
+    """Every schema violation of `source`, each with its key path and line."""
     problems = []
+    validator = _validator(schema_name)
     for error in sorted(validator.iter_errors(source.data), key=lambda e: list(map(str, e.absolute_path))):
         path, message = _message(error)
         problems.append(source.problem(path, message))
