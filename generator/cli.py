@@ -117,6 +117,31 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from generator.review.diff import diff_orgs
+    from generator.review.report import format_json, format_markdown, format_text
+    from generator.review.revisions import org_at
+
+    root = Path(args.root).resolve()
+    base, base_label = org_at(root, args.base, args.org)
+    head, head_label = org_at(root, args.head, args.org)
+    report = diff_orgs(base, head, base_label, head_label)
+    if args.security_only:
+        report = report.security_only()
+    if args.format == "json":
+        out = format_json(report)
+    elif args.format == "markdown":
+        out = format_markdown(report)
+    else:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not args.output
+        out = format_text(report, color=color)
+    if args.output:
+        Path(args.output).write_text(out, encoding="utf-8")
+    else:
+        sys.stdout.write(out)
+    return EXIT_FINDINGS if args.exit_code and not report.empty else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m generator",
@@ -177,6 +202,22 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--org", default="org_roles", help="organization folder (default: org_roles)")
     explain.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     explain.set_defaults(func=cmd_explain)
+
+    diff = sub.add_parser(
+        "diff",
+        help="per-OU IAM diff of org_roles/ between two git revisions or folders (no AWS needed)",
+        description="Compare org_roles/ at two revisions: per OU, roles added, removed or changed "
+        "(inherited effects included), with statement-level trust and permission changes, graded "
+        "broadened, narrowed or neutral.",
+    )
+    diff.add_argument("--base", required=True, help="git revision or folder to compare from")
+    diff.add_argument("--head", help="git revision or folder to compare to (default: the working tree)")
+    diff.add_argument("--org", default="org_roles", help="organization folder (default: org_roles)")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output format")
+    diff.add_argument("--security-only", action="store_true", help="show only changes that broaden access")
+    diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are changes, 0 when none")
+    diff.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    diff.set_defaults(func=cmd_diff)
 
     lst = sub.add_parser(
         "list",

@@ -309,8 +309,10 @@ def _build_statements(
     c: _Collector, source: Source, parameter_names: set[str], break_glass: bool
 ) -> tuple[PolicyStatement, ...]:
     out = []
-    for i, s in enumerate(source.data.get("statements", [])):
+    for i, raw in enumerate(source.data.get("statements", [])):
         key: KeyPath = ("statements", i)
+        # IAM accepts one value or a list for Action and Resource; so does the role format.
+        s = {**raw, **{k: [raw[k]] if isinstance(raw[k], str) else raw[k] for k in ("actions", "resources")}}
         effect = s.get("effect", "Allow")
         for j, action in enumerate(s["actions"]):
             problem = iam.check_action(action)
