@@ -1,0 +1,359 @@
+"""Event-driven ECS deploys: validate a deploy or rollback message, plan the task definition change, apply it.
+
+Runs in AWS Lambda behind an SNS topic (standard library only; the handler builds the one boto3 client).
+The CLI in pipeline.app_deploy uses the same validation before it publishes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+LOG = logging.getLogger(__name__)
+
+DEPLOY = "deploy"
+ROLLBACK = "rollback"
+REQUIRED = {
+    DEPLOY: ("action", "cluster", "service", "image", "tag"),
+    ROLLBACK: ("action", "cluster", "service"),
+}
+OPTIONAL = {DEPLOY: ("container",), ROLLBACK: ("revision",)}
+
+# Names as the ECS API accepts them: clusters and services take letters, digits, hyphens and underscores,
+# up to 255 characters (CreateCluster, CreateService API references).
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+# A repository reference without tag or digest: [registry[:port]/]path, lowercase path components
+# (the OCI distribution spec's name grammar).
+IMAGE = re.compile(
+    r"^(?:[A-Za-z0-9.-]+(?::[0-9]{1,5})?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+# Docker tag grammar: up to 128 characters, not starting with '.' or '-'.
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+TASK_DEFINITION = re.compile(r"(?:^|task-definition/)(?P<family>[A-Za-z0-9_-]+):(?P<revision>[0-9]+)$")
+
+
+class MessageError(ValueError):
+    """The message is malformed; it is rejected before any AWS call."""
+
+
+class PlanError(Exception):
+    """The message is valid but cannot be applied to the service as it is; nothing is changed."""
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    cluster: str
+    service: str
+    image: str
+    tag: str
+    container: str | None = None
+
+    @property
+    def image_ref(self) -> str:
+        return f"{self.image}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    cluster: str
+    service: str
+    revision: int | None = None
+
+
+Request = DeployRequest | RollbackRequest
+
+
+@dataclass(frozen=True)
+class RegisterAndUpdate:
+    """Register `registration` as a new revision, then point the service at it."""
+
+    cluster: str
+    service: str
+    current: str
+    container: str
+    image: str
+    registration: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class UpdateService:
+    """Point the service at an existing revision."""
+
+    cluster: str
+    service: str
+    current: str
+    target: str
+
+
+@dataclass(frozen=True)
+class NoChange:
+    cluster: str
+    service: str
+    current: str
+    reason: str
+
+
+Plan = RegisterAndUpdate | UpdateService | NoChange
+
+
+def _string(data: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise MessageError(f"'{key}' must be a non-empty string ({what})")
+    if not pattern.match(value):
+        raise MessageError(f"'{key}' {value[:80]!r} is not {what}")
+    return value
+
+
+def validate(data: Any, allowed_cluster: str | None = None) -> Request:
+    """A typed request from a decoded message, or MessageError naming the first problem."""
+    if not isinstance(data, dict):
+        raise MessageError(f"message must be a JSON object, not {type(data).__name__}")
+    action = data.get("action")
+    if action not in REQUIRED:
+        raise MessageError(f"'action' must be one of {', '.join(sorted(REQUIRED))}, not {action!r}")
+    missing = [k for k in REQUIRED[action] if k not in data]
+    if missing:
+        raise MessageError(f"{action} message lacks {', '.join(repr(k) for k in missing)}")
+    unknown = sorted(set(data) - set(REQUIRED[action]) - set(OPTIONAL[action]))
+    if unknown:
+        raise MessageError(f"{action} message has unknown key(s) {', '.join(repr(k) for k in unknown)}")
+    cluster = _string(data, "cluster", NAME, "an ECS cluster name")
+    if allowed_cluster is not None and cluster != allowed_cluster:
+        raise MessageError(
+            f"cluster {cluster!r} is not the cluster this function deploys to ({allowed_cluster!r})"
+        )
+    service = _string(data, "service", NAME, "an ECS service name")
+    if action == ROLLBACK:
+        revision = data.get("revision")
+        if revision is not None and (
+            isinstance(revision, bool) or not isinstance(revision, int) or revision < 1
+        ):
+            raise MessageError(f"'revision' must be a positive integer, not {revision!r}")
+        return RollbackRequest(cluster, service, revision)
+    image = data.get("image")
+    if isinstance(image, str) and ("@" in image or ":" in image.rsplit("/", 1)[-1]):
+        raise MessageError(f"'image' {image[:80]!r} must not carry a tag or digest: pass the tag in 'tag'")
+    image = _string(data, "image", IMAGE, "an image repository reference (registry/name)")
+    tag = _string(data, "tag", TAG, "a Docker tag (letters, digits, '_', '.', '-'; at most 128)")
+    container = None
+    if "container" in data:
+        container = _string(data, "container", CONTAINER, "a container name")
+    return DeployRequest(cluster, service, image, tag, container)
+
+
+def parse_message(text: str, allowed_cluster: str | None = None) -> Request:
+    """Decode and validate one message body."""
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise MessageError(f"message is not JSON: {exc}") from None
+    return validate(data, allowed_cluster)
+
+
+def to_message(request: Request) -> dict[str, Any]:
+    """The JSON message for a request: the inverse of validate()."""
+    if isinstance(request, DeployRequest):
+        body: dict[str, Any] = {
+            "action": DEPLOY,
+            "cluster": request.cluster,
+            "service": request.service,
+            "image": request.image,
+            "tag": request.tag,
+        }
+        if request.container is not None:
+            body["container"] = request.container
+        return body
+    body = {"action": ROLLBACK, "cluster": request.cluster, "service": request.service}
+    if request.revision is not None:
+        body["revision"] = request.revision
+    return body
+
+
+def family_revision(task_definition: str) -> tuple[str, int]:
+    """(family, revision) from a task definition ARN or 'family:revision'."""
+    match = TASK_DEFINITION.search(task_definition)
+    if not match:
+        raise PlanError(f"cannot read family and revision from task definition {task_definition!r}")
+    return match["family"], int(match["revision"])
+
+
+def _repository(image: str) -> str:
+    """An image reference without its tag or digest."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    last = last.split(":", 1)[0]
+    return f"{head}/{last}" if head else last
+
+
+def _pick_container(request: DeployRequest, containers: Sequence[Mapping[str, Any]]) -> str:
+    names = [str(c.get("name")) for c in containers]
+    if request.container is not None:
+        if request.container not in names:
+            raise PlanError(
+                f"task definition has no container {request.container!r} (it has {', '.join(names)})"
+            )
+        return request.container
+    same_repo = [
+        str(c.get("name")) for c in containers if _repository(str(c.get("image", ""))) == request.image
+    ]
+    if len(same_repo) == 1:
+        return same_repo[0]
+    if not same_repo and len(names) == 1:
+        return names[0]
+    raise PlanError(
+        f"cannot tell which container runs {request.image} (containers: {', '.join(names)}); "
+        "name it with 'container'"
+    )
+
+
+def plan_deploy(
+    request: DeployRequest,
+    current: Mapping[str, Any],
+    tags: Sequence[Mapping[str, str]],
+    registerable: Collection[str],
+) -> RegisterAndUpdate | NoChange:
+    """A new revision equal to `current` except for one container's image; NoChange if it already runs it.
+
+    `registerable` is the set of RegisterTaskDefinition request fields: every field of the described
+    task definition that the API accepts is copied, so fields ECS adds later are carried over too.
+    """
+    arn = str(current["taskDefinitionArn"])
+    containers = current.get("containerDefinitions") or []
+    name = _pick_container(request, containers)
+    if any(c.get("name") == name and c.get("image") == request.image_ref for c in containers):
+        return NoChange(
+            request.cluster, request.service, arn, f"container {name!r} already runs {request.image_ref}"
+        )
+    registration = {k: copy.deepcopy(v) for k, v in current.items() if k in registerable and k != "tags"}
+    for container in registration["containerDefinitions"]:
+        if container.get("name") == name:
+            container["image"] = request.image_ref
+    if tags and "tags" in registerable:
+        registration["tags"] = [dict(t) for t in tags]
+    return RegisterAndUpdate(request.cluster, request.service, arn, name, request.image_ref, registration)
+
+
+def plan_rollback(
+    request: RollbackRequest, current: str, active_revisions: Iterable[int]
+) -> UpdateService | NoChange:
+    """The service's previous ACTIVE revision of its family, or the one the message names.
+
+    ECS refuses to point a service at an INACTIVE (deregistered) revision, so only ACTIVE ones qualify.
+    """
+    family, revision = family_revision(current)
+    active = sorted(set(active_revisions))
+    if request.revision is not None:
+        if request.revision == revision:
+            return NoChange(
+                request.cluster, request.service, current, f"service already runs {family}:{revision}"
+            )
+        if request.revision not in active:
+            raise PlanError(f"{family}:{request.revision} is not an ACTIVE revision of {family}")
+        return UpdateService(request.cluster, request.service, current, f"{family}:{request.revision}")
+    earlier = [r for r in active if r < revision]
+    if not earlier:
+        raise PlanError(f"{family} has no ACTIVE revision before {revision} to roll back to")
+    return UpdateService(request.cluster, request.service, current, f"{family}:{earlier[-1]}")
+
+
+# --- adapter: the ECS calls, with the client passed in -------------------------------------------------
+
+
+def current_task_definition(ecs: Any, cluster: str, service: str) -> str:
+    response = ecs.describe_services(cluster=cluster, services=[service])
+    services = [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
+    if not services:
+        raise PlanError(f"service {service!r} is not an ACTIVE service of cluster {cluster!r}")
+    return str(services[0]["taskDefinition"])
+
+
+def active_revisions(ecs: Any, family: str) -> list[int]:
+    revisions = []
+    for page in ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status="ACTIVE"):
+        for arn in page.get("taskDefinitionArns", []):
+            found_family, revision = family_revision(arn)
+            if found_family == family:
+                revisions.append(revision)
+    return sorted(revisions)
+
+
+def registerable_fields(ecs: Any) -> frozenset[str]:
+    """The request fields of RegisterTaskDefinition, from the client's own service model."""
+    return frozenset(ecs.meta.service_model.operation_model("RegisterTaskDefinition").input_shape.members)
+
+
+def plan(request: Request, ecs: Any) -> Plan:
+    current = current_task_definition(ecs, request.cluster, request.service)
+    if isinstance(request, RollbackRequest):
+        family, _ = family_revision(current)
+        return plan_rollback(request, current, active_revisions(ecs, family))
+    described = ecs.describe_task_definition(taskDefinition=current, include=["TAGS"])
+    return plan_deploy(
+        request, described["taskDefinition"], described.get("tags") or [], registerable_fields(ecs)
+    )
+
+
+def apply(step: Plan, ecs: Any) -> dict[str, Any]:
+    """Carry out a plan; the result says what changed, for the log and the caller."""
+    result: dict[str, Any] = {"cluster": step.cluster, "service": step.service, "from": step.current}
+    if isinstance(step, NoChange):
+        return {**result, "status": "unchanged", "to": step.current, "reason": step.reason}
+    target = step.target if isinstance(step, UpdateService) else ""
+    if isinstance(step, RegisterAndUpdate):
+        registered = ecs.register_task_definition(**step.registration)["taskDefinition"]
+        target = str(registered["taskDefinitionArn"])
+        result.update(container=step.container, image=step.image)
+    ecs.update_service(cluster=step.cluster, service=step.service, taskDefinition=target)
+    return {**result, "status": "updated", "to": target}
+
+
+def handle(event: Any, ecs: Any, allowed_cluster: str | None = None) -> list[dict[str, Any]]:
+    """Validate every SNS record first (a bad one rejects the event untouched), then plan and apply each."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list) or not records:
+        raise MessageError("event has no SNS Records")
+    requests = []
+    for i, record in enumerate(records):
+        sns = record.get("Sns") if isinstance(record, dict) else None
+        if not isinstance(sns, dict) or not isinstance(sns.get("Message"), str):
+            raise MessageError(f"record {i} is not an SNS notification")
+        try:
+            requests.append((str(sns.get("MessageId", "")), parse_message(sns["Message"], allowed_cluster)))
+        except MessageError as exc:
+            raise MessageError(f"message {sns.get('MessageId', i)} rejected: {exc}") from None
+    results = []
+    for message_id, request in requests:
+        result = {
+            "message_id": message_id,
+            "action": DEPLOY if isinstance(request, DeployRequest) else ROLLBACK,
+        }
+        result.update(apply(plan(request, ecs), ecs))
+        LOG.info("%s", json.dumps(result, sort_keys=True))
+        results.append(result)
+    return results
+
+
+def handler(event: Any, context: Any) -> list[dict[str, Any]]:
+    """Lambda entry point: one ECS client, the cluster this function may touch from its environment."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5}, user_agent_extra="org-stacksets-ecs-deploy"
+    )
+    ecs = boto3.client("ecs", config=config)
+    try:
+        return handle(event, ecs, allowed_cluster=os.environ.get("CLUSTER_NAME") or None)
+    except (MessageError, PlanError) as exc:
+        # Fail the invocation so the error alarm fires and the event lands in the dead-letter queue.
+        LOG.error("%s", exc)
+        raise

@@ -1,0 +1,395 @@
+"""The ECS deploy Lambda (pipeline/ecs_deploy.py): message validation, planning, and deploy and rollback
+against moto's ECS in-process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipeline import ecs_deploy
+from pipeline.ecs_deploy import (
+    DeployRequest,
+    MessageError,
+    NoChange,
+    PlanError,
+    RegisterAndUpdate,
+    RollbackRequest,
+    UpdateService,
+    handle,
+    parse_message,
+    plan_deploy,
+    plan_rollback,
+    validate,
+)
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+REPO = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/web"
+TASK_ROLE = f"arn:aws:iam::{ACCOUNT}:role/web-task"
+EXEC_ROLE = f"arn:aws:iam::{ACCOUNT}:role/web-exec"
+DEPLOY = {"action": "deploy", "cluster": "app", "service": "web", "image": REPO, "tag": "abc1234"}
+ROLLBACK = {"action": "rollback", "cluster": "app", "service": "web"}
+
+
+# --- validation: every rule, with the exact reason ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (DEPLOY, DeployRequest("app", "web", REPO, "abc1234")),
+        ({**DEPLOY, "container": "sidecar"}, DeployRequest("app", "web", REPO, "abc1234", "sidecar")),
+        (
+            {**DEPLOY, "image": "localhost:5000/team/web"},
+            DeployRequest("app", "web", "localhost:5000/team/web", "abc1234"),
+        ),
+        ({**DEPLOY, "tag": "v1.2.3_rc-1"}, DeployRequest("app", "web", REPO, "v1.2.3_rc-1")),
+        (ROLLBACK, RollbackRequest("app", "web")),
+        ({**ROLLBACK, "revision": 7}, RollbackRequest("app", "web", 7)),
+    ],
+)
+def test_valid_messages(message: dict[str, Any], expected: object) -> None:
+    assert validate(message) == expected
+    assert parse_message(json.dumps(message)) == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ([], "message must be a JSON object, not list"),
+        ({}, "'action' must be one of deploy, rollback, not None"),
+        ({**DEPLOY, "action": "destroy"}, "'action' must be one of deploy, rollback, not 'destroy'"),
+        ({"action": "deploy", "cluster": "app"}, "deploy message lacks 'service', 'image', 'tag'"),
+        ({**DEPLOY, "imgae": "x"}, "deploy message has unknown key(s) 'imgae'"),
+        ({**ROLLBACK, "image": REPO}, "rollback message has unknown key(s) 'image'"),
+        ({**DEPLOY, "cluster": ""}, "'cluster' must be a non-empty string (an ECS cluster name)"),
+        ({**DEPLOY, "cluster": 5}, "'cluster' must be a non-empty string (an ECS cluster name)"),
+        ({**DEPLOY, "cluster": "app/prod"}, "'cluster' 'app/prod' is not an ECS cluster name"),
+        ({**DEPLOY, "service": "web service"}, "'service' 'web service' is not an ECS service name"),
+        (
+            {**DEPLOY, "image": f"{REPO}:latest"},
+            f"'image' '{REPO}:latest' must not carry a tag or digest: pass the tag in 'tag'",
+        ),
+        (
+            {**DEPLOY, "image": f"{REPO}@sha256:00"},
+            f"'image' '{REPO}@sha256:00' must not carry a tag or digest: pass the tag in 'tag'",
+        ),
+        (
+            {**DEPLOY, "image": "Web/App"},
+            "'image' 'Web/App' is not an image repository reference (registry/name)",
+        ),
+        (
+            {**DEPLOY, "tag": "-abc"},
+            "'tag' '-abc' is not a Docker tag (letters, digits, '_', '.', '-'; at most 128)",
+        ),
+        (
+            {**DEPLOY, "tag": "a" * 129},
+            f"'tag' '{'a' * 80}' is not a Docker tag (letters, digits, '_', '.', '-'; at most 128)",
+        ),
+        ({**DEPLOY, "container": "a b"}, "'container' 'a b' is not a container name"),
+        ({**ROLLBACK, "revision": 0}, "'revision' must be a positive integer, not 0"),
+        ({**ROLLBACK, "revision": "3"}, "'revision' must be a positive integer, not '3'"),
+        ({**ROLLBACK, "revision": True}, "'revision' must be a positive integer, not True"),
+    ],
+)
+def test_invalid_messages_are_rejected_with_their_reason(message: Any, reason: str) -> None:
+    with pytest.raises(MessageError) as err:
+        validate(message)
+    assert str(err.value) == reason
+
+
+def test_a_message_for_another_cluster_is_rejected() -> None:
+    with pytest.raises(MessageError) as err:
+        validate({**DEPLOY, "cluster": "prod"}, allowed_cluster="app")
+    assert str(err.value) == "cluster 'prod' is not the cluster this function deploys to ('app')"
+
+
+def test_a_message_that_is_not_json_is_rejected() -> None:
+    with pytest.raises(MessageError, match=r"^message is not JSON: Expecting value"):
+        parse_message("deploy web please")
+
+
+@pytest.mark.parametrize(
+    "request_", [DeployRequest("app", "web", REPO, "t1", "web"), RollbackRequest("app", "web", 3)]
+)
+def test_to_message_is_the_inverse_of_validate(request_: Any) -> None:
+    assert validate(ecs_deploy.to_message(request_)) == request_
+
+
+# --- planning (pure) ------------------------------------------------------------------------------------
+
+CURRENT = {
+    "taskDefinitionArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/web:3",
+    "family": "web",
+    "revision": 3,
+    "status": "ACTIVE",
+    "cpu": "256",
+    "memory": "512",
+    "taskRoleArn": TASK_ROLE,
+    "containerDefinitions": [
+        {"name": "web", "image": f"{REPO}:old", "essential": True},
+        {"name": "proxy", "image": "public.ecr.aws/nginx/nginx:1.27", "essential": True},
+    ],
+    "registeredAt": "2026-01-01T00:00:00Z",
+    "compatibilities": ["EC2"],
+}
+REGISTERABLE = frozenset({"family", "cpu", "memory", "taskRoleArn", "containerDefinitions", "tags"})
+
+
+def test_plan_deploy_copies_every_registerable_field_and_changes_one_image() -> None:
+    step = plan_deploy(
+        DeployRequest("app", "web", REPO, "new"), CURRENT, [{"key": "team", "value": "a"}], REGISTERABLE
+    )
+    assert step == RegisterAndUpdate(
+        cluster="app",
+        service="web",
+        current=CURRENT["taskDefinitionArn"],
+        container="web",
+        image=f"{REPO}:new",
+        registration={
+            "family": "web",
+            "cpu": "256",
+            "memory": "512",
+            "taskRoleArn": TASK_ROLE,
+            "containerDefinitions": [
+                {"name": "web", "image": f"{REPO}:new", "essential": True},
+                {"name": "proxy", "image": "public.ecr.aws/nginx/nginx:1.27", "essential": True},
+            ],
+            "tags": [{"key": "team", "value": "a"}],
+        },
+    )
+    assert CURRENT["containerDefinitions"][0]["image"] == f"{REPO}:old", "the input was modified"
+
+
+def test_plan_deploy_of_the_running_image_changes_nothing() -> None:
+    step = plan_deploy(DeployRequest("app", "web", REPO, "old"), CURRENT, [], REGISTERABLE)
+    assert step == NoChange(
+        "app", "web", CURRENT["taskDefinitionArn"], f"container 'web' already runs {REPO}:old"
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_", "reason"),
+    [
+        (
+            DeployRequest("app", "web", "other/repo", "t"),
+            "cannot tell which container runs other/repo (containers: web, proxy); name it with 'container'",
+        ),
+        (
+            DeployRequest("app", "web", REPO, "t", "db"),
+            "task definition has no container 'db' (it has web, proxy)",
+        ),
+    ],
+)
+def test_plan_deploy_refuses_an_ambiguous_or_unknown_container(request_: DeployRequest, reason: str) -> None:
+    with pytest.raises(PlanError) as err:
+        plan_deploy(request_, CURRENT, [], REGISTERABLE)
+    assert str(err.value) == reason
+
+
+def test_plan_deploy_names_the_only_container_even_from_another_repository() -> None:
+    single = {**CURRENT, "containerDefinitions": [{"name": "app", "image": "nginx:1"}]}
+    step = plan_deploy(DeployRequest("app", "web", REPO, "t"), single, [], REGISTERABLE)
+    assert isinstance(step, RegisterAndUpdate) and step.container == "app"
+
+
+@pytest.mark.parametrize(
+    ("revision", "active", "expected"),
+    [
+        (None, [1, 2, 3], UpdateService("app", "web", "web:3", "web:2")),
+        (None, [1, 3], UpdateService("app", "web", "web:3", "web:1")),  # 2 was deregistered
+        (None, [1, 2, 3, 4], UpdateService("app", "web", "web:3", "web:2")),  # after a rollback from 4
+        (1, [1, 2, 3], UpdateService("app", "web", "web:3", "web:1")),
+        (4, [1, 2, 3, 4], UpdateService("app", "web", "web:3", "web:4")),
+        (3, [1, 2, 3], NoChange("app", "web", "web:3", "service already runs web:3")),
+    ],
+)
+def test_plan_rollback(revision: int | None, active: list[int], expected: object) -> None:
+    assert plan_rollback(RollbackRequest("app", "web", revision), "web:3", active) == expected
+
+
+@pytest.mark.parametrize(
+    ("revision", "active", "reason"),
+    [
+        (None, [3, 4], "web has no ACTIVE revision before 3 to roll back to"),
+        (2, [1, 3], "web:2 is not an ACTIVE revision of web"),
+    ],
+)
+def test_plan_rollback_refusals(revision: int | None, active: list[int], reason: str) -> None:
+    with pytest.raises(PlanError) as err:
+        plan_rollback(RollbackRequest("app", "web", revision), "web:3", active)
+    assert str(err.value) == reason
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/web-api_2:17", ("web-api_2", 17)),
+        ("web:4", ("web", 4)),
+    ],
+)
+def test_family_revision(text: str, expected: tuple[str, int]) -> None:
+    assert ecs_deploy.family_revision(text) == expected
+
+
+# --- against moto's ECS -----------------------------------------------------------------------------------
+
+
+def sns_event(*messages: dict[str, Any] | str) -> dict[str, Any]:
+    records = []
+    for i, message in enumerate(messages):
+        body = message if isinstance(message, str) else json.dumps(message)
+        records.append({"EventSource": "aws:sns", "Sns": {"MessageId": f"m-{i}", "Message": body}})
+    return {"Records": records}
+
+
+@pytest.fixture
+def ecs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An in-process moto ECS with cluster 'app' running service 'web' on task definition web:1."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        client = boto3.client("ecs", region_name=REGION)
+        client.create_cluster(clusterName="app")
+        client.register_task_definition(
+            family="web",
+            taskRoleArn=TASK_ROLE,
+            executionRoleArn=EXEC_ROLE,
+            networkMode="bridge",
+            cpu="256",
+            memory="512",
+            containerDefinitions=[
+                {
+                    "name": "web",
+                    "image": f"{REPO}:v1",
+                    "memory": 256,
+                    "environment": [{"name": "MODE", "value": "prod"}],
+                },
+                {"name": "proxy", "image": "public.ecr.aws/nginx/nginx:1.27", "memory": 64},
+            ],
+            tags=[{"key": "team", "value": "payments"}],
+        )
+        client.create_service(cluster="app", serviceName="web", taskDefinition="web:1", desiredCount=2)
+        yield client
+
+
+def running(ecs: Any) -> tuple[str, dict[str, Any]]:
+    """(family:revision, task definition) the service 'web' runs now."""
+    arn = ecs.describe_services(cluster="app", services=["web"])["services"][0]["taskDefinition"]
+    family, revision = ecs_deploy.family_revision(arn)
+    described = ecs.describe_task_definition(taskDefinition=f"{family}:{revision}", include=["TAGS"])
+    return f"{family}:{revision}", {**described["taskDefinition"], "tags": described.get("tags", [])}
+
+
+def images(task_definition: dict[str, Any]) -> dict[str, str]:
+    return {c["name"]: c["image"] for c in task_definition["containerDefinitions"]}
+
+
+def test_deploy_registers_a_revision_with_the_new_image_and_updates_the_service(ecs: Any) -> None:
+    results = handle(sns_event(DEPLOY), ecs, allowed_cluster="app")
+
+    revision, td = running(ecs)
+    assert revision == "web:2"
+    assert images(td) == {"web": f"{REPO}:abc1234", "proxy": "public.ecr.aws/nginx/nginx:1.27"}
+    # Everything else is copied from web:1.
+    assert (td["taskRoleArn"], td["executionRoleArn"], td["cpu"], td["memory"]) == (
+        TASK_ROLE,
+        EXEC_ROLE,
+        "256",
+        "512",
+    )
+    assert td["containerDefinitions"][0]["environment"] == [{"name": "MODE", "value": "prod"}]
+    assert td["tags"] == [{"key": "team", "value": "payments"}]
+    assert [(r["status"], r["container"], r["image"]) for r in results] == [
+        ("updated", "web", f"{REPO}:abc1234")
+    ]
+    assert results[0]["to"].endswith("task-definition/web:2")
+
+
+def test_rollback_returns_the_service_to_the_previous_revision(ecs: Any) -> None:
+    handle(sns_event(DEPLOY), ecs, allowed_cluster="app")
+    assert running(ecs)[0] == "web:2"
+
+    results = handle(sns_event(ROLLBACK), ecs, allowed_cluster="app")
+
+    revision, td = running(ecs)
+    assert revision == "web:1"
+    assert images(td)["web"] == f"{REPO}:v1"
+    assert [(r["action"], r["status"], r["from"], r["to"]) for r in results] == [
+        ("rollback", "updated", f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/web:2", "web:1")
+    ]
+
+
+def test_rollback_to_a_given_revision(ecs: Any) -> None:
+    handle(sns_event(DEPLOY, {**DEPLOY, "tag": "def5678"}), ecs, allowed_cluster="app")
+    assert running(ecs)[0] == "web:3"
+
+    handle(sns_event({**ROLLBACK, "revision": 1}), ecs, allowed_cluster="app")
+
+    assert running(ecs)[0] == "web:1"
+
+
+def test_deploying_the_running_image_again_registers_nothing(ecs: Any) -> None:
+    handle(sns_event(DEPLOY), ecs, allowed_cluster="app")
+    results = handle(sns_event(DEPLOY), ecs, allowed_cluster="app")
+    assert [r["status"] for r in results] == ["unchanged"]
+    arns = ecs.list_task_definitions(familyPrefix="web")["taskDefinitionArns"]
+    assert [a.rsplit("/", 1)[1] for a in arns] == ["web:1", "web:2"]
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ({}, "event has no SNS Records"),
+        ({"Records": [{"Sns": {}}]}, "record 0 is not an SNS notification"),
+        (sns_event(DEPLOY, "{not json"), "message m-1 rejected: message is not JSON"),
+        (sns_event({**DEPLOY, "cluster": "prod"}), "message m-0 rejected: cluster 'prod' is not the cluster"),
+        (sns_event({**DEPLOY, "tag": ""}), "message m-0 rejected: 'tag' must be a non-empty string"),
+    ],
+)
+def test_a_bad_message_is_rejected_and_touches_nothing(ecs: Any, event: dict[str, Any], reason: str) -> None:
+    with pytest.raises(MessageError) as err:
+        handle(event, ecs, allowed_cluster="app")
+    assert str(err.value).startswith(reason)
+    assert running(ecs)[0] == "web:1"
+    assert len(ecs.list_task_definitions()["taskDefinitionArns"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ({**DEPLOY, "service": "api"}, "service 'api' is not an ACTIVE service of cluster 'app'"),
+        ({**DEPLOY, "image": "other/repo"}, "cannot tell which container runs other/repo"),
+        (ROLLBACK, "web has no ACTIVE revision before 1 to roll back to"),
+        ({**ROLLBACK, "revision": 9}, "web:9 is not an ACTIVE revision of web"),
+    ],
+)
+def test_a_message_that_does_not_fit_the_service_changes_nothing(
+    ecs: Any, message: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(PlanError) as err:
+        handle(sns_event(message), ecs, allowed_cluster="app")
+    assert str(err.value).startswith(reason)
+    assert running(ecs)[0] == "web:1"
+    assert len(ecs.list_task_definitions()["taskDefinitionArns"]) == 1
+
+
+def test_handler_builds_its_client_and_reads_the_cluster_from_the_environment(
+    ecs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLUSTER_NAME", "app")
+    assert [r["status"] for r in ecs_deploy.handler(sns_event(DEPLOY), None)] == ["updated"]
+    monkeypatch.setenv("CLUSTER_NAME", "other")
+    with pytest.raises(MessageError, match="is not the cluster this function deploys to"):
+        ecs_deploy.handler(sns_event(ROLLBACK), None)
+    assert running(ecs)[0] == "web:2"
