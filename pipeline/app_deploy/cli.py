@@ -1,0 +1,212 @@
+"""Command line: `python -m pipeline.app_deploy deploy|rollback|package`; main(argv) returns the exit code.
+
+Exit codes: 0 published (or packaged), 1 an AWS call failed, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.app_deploy import package
+from pipeline.app_deploy.publish import (
+    AppDeployError,
+    Topic,
+    assume_publisher,
+    check_role_arn,
+    message_for,
+    parse_topic_arn,
+    publish,
+    session_name,
+)
+from pipeline.ecs_deploy import DEPLOY, ROLLBACK, DeployRequest, MessageError, Request, RollbackRequest
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXTERNAL_ID_ENV = "APP_DEPLOY_EXTERNAL_ID"
+USER_AGENT = "org-stacksets-app-deploy"
+
+
+class UsageError(AppDeployError):
+    """A command line argparse refused."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive revision number")
+    return value
+
+
+def _request(args: argparse.Namespace) -> Request:
+    if args.command == DEPLOY:
+        return DeployRequest(args.cluster, args.service, args.image, args.tag, args.container)
+    return RollbackRequest(args.cluster, args.service, args.revision)
+
+
+class AwsClients:
+    """The one place clients are built: a boto3 Session (profile, region), one retry config, one endpoint."""
+
+    def __init__(self, args: argparse.Namespace, topic: Topic) -> None:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
+
+        self.endpoint_url = args.endpoint_url
+        self.region = args.region or topic.region
+        self.config = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra=USER_AGENT)
+        try:
+            self.session = boto3.Session(profile_name=args.profile, region_name=self.region)
+        except BotoCoreError as exc:  # for example ProfileNotFound
+            raise AppDeployError(f"--profile {args.profile!r}: {exc}") from None
+        self.topic = topic
+
+    def sts(self) -> Any:
+        return self.session.client("sts", endpoint_url=self.endpoint_url, config=self.config)
+
+    def sns_as(self, creds: Any) -> Any:
+        """An SNS client in the topic's region, signed with the assumed role's credentials."""
+        import boto3
+
+        session = boto3.Session(
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+            region_name=self.topic.region,
+        )
+        return session.client("sns", endpoint_url=self.endpoint_url, config=self.config)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    topic = parse_topic_arn(args.topic_arn)
+    role_arn = check_role_arn(args.role_arn)
+    request = _request(args)
+    try:
+        subject, body = message_for(request)
+    except MessageError as exc:
+        raise AppDeployError(f"invalid {args.command} request: {exc}") from None
+    if args.dry_run:
+        print(body)
+        return EXIT_OK
+    clients = AwsClients(args, topic)
+    name = args.session_name or session_name(args.command, args.service)
+    creds = assume_publisher(clients.sts(), role_arn, name, args.external_id)
+    message_id = publish(clients.sns_as(creds), topic, subject, body, args.command)
+    print(f"published {subject} on {topic.arn} as {creds.assumed_role_arn} (message id {message_id})")
+    return EXIT_OK
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    built = package.build()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(built.data)
+    print(f"{built.sha256}  {out}")
+    print(f"upload it to s3://BUCKET/{built.suggested_key} and pass that key as CodeS3Key")
+    return EXIT_OK
+
+
+def _publish_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--topic-arn", required=True, help="deploy topic in the workload account")
+    parser.add_argument(
+        "--role-arn", required=True, help="publisher role in the CI account, assumed through STS"
+    )
+    parser.add_argument(
+        "--external-id",
+        default=os.environ.get(EXTERNAL_ID_ENV),
+        help=f"external id the publisher role's trust requires (default: ${EXTERNAL_ID_ENV})",
+    )
+    parser.add_argument("--session-name", help="RoleSessionName (default: app-deploy-ACTION-SERVICE)")
+    parser.add_argument("--cluster", required=True, help="ECS cluster name")
+    parser.add_argument("--service", required=True, help="ECS service name")
+    parser.add_argument(
+        "--profile", help="AWS profile for the STS call (default: the usual credential chain)"
+    )
+    parser.add_argument("--region", help="region for the STS call (default: the topic's region)")
+    parser.add_argument(
+        "--endpoint-url", help="send every AWS call to this endpoint (for example a local emulator)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the message and publish nothing")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m pipeline.app_deploy",
+        description="Publish an ECS deploy or rollback message to a workload account's deploy topic.",
+        epilog="Exit codes: 0 success, 1 an AWS call failed, 2 bad input or usage.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    deploy = sub.add_parser(
+        DEPLOY,
+        help="deploy an image tag to an ECS service",
+        description="Ask the workload account's deploy function to register a new task definition revision "
+        "with IMAGE:TAG (everything else copied from the running revision) and update the service.",
+    )
+    _publish_options(deploy)
+    deploy.add_argument(
+        "--image", required=True, help="image repository without tag, e.g. ACCOUNT.dkr.ecr..."
+    )
+    deploy.add_argument("--tag", required=True, help="image tag, e.g. the short commit id")
+    deploy.add_argument("--container", help="container to update (default: the one running --image)")
+    deploy.set_defaults(func=cmd_publish)
+
+    rollback = sub.add_parser(
+        ROLLBACK,
+        help="roll an ECS service back to its previous or a given revision",
+        description="Ask the deploy function to point the service at the previous ACTIVE revision of its "
+        "task definition family, or at --revision.",
+    )
+    _publish_options(rollback)
+    rollback.add_argument("--revision", type=_positive, help="revision number to return to")
+    rollback.set_defaults(func=cmd_publish)
+
+    pkg = sub.add_parser(
+        "package",
+        help="build the deploy function's code zip",
+        description="Write the deploy Lambda's code zip (reproducible: same source, same bytes) and print "
+        "its sha256 and a content-addressed S3 key to upload it under.",
+    )
+    pkg.add_argument("--out", default="dist/ecs-deploy.zip", help="zip file to write (default: %(default)s)")
+    pkg.set_defaults(func=cmd_package)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return EXIT_BAD_INPUT
+        return int(args.func(args))
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0) if isinstance(exc.code, int | None) else EXIT_BAD_INPUT
+    except AppDeployError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
