@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from generator.blueprints import ecr_publisher, org_roles
+from generator.blueprints import (
+    container_pipeline,
+    ecr_publisher,
+    ecs_deploy_ci,
+    ecs_deploy_workload,
+    org_roles,
+)
 from generator.blueprints.base import Blueprint
 
 BLUEPRINTS: tuple[Blueprint, ...] = (
     org_roles.BLUEPRINT,
     ecr_publisher.BLUEPRINT,
+    container_pipeline.BLUEPRINT,
+    ecs_deploy_ci.BLUEPRINT,
+    ecs_deploy_workload.BLUEPRINT,
 )

@@ -15,6 +15,8 @@ from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_
 
 PATH = "app/ecr-publisher.yaml"
 
+REPOSITORY_NAME_PATTERN = "^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
+
 PUSH_PULL_ACTIONS = [
     ecr_actions.BatchCheckLayerAvailability,
     ecr_actions.BatchGetImage,
@@ -49,7 +51,7 @@ def build_template() -> Template:
             "RepositoryName",
             Type="String",
             Default="app",
-            AllowedPattern="^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$",
+            AllowedPattern=REPOSITORY_NAME_PATTERN,
             Description="Name of the ECR repository",
         )
     )

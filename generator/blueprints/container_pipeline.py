@@ -1,0 +1,917 @@
+"""Blueprint: a container delivery pipeline: GitHub source, CodeBuild build and push to ECR, manual
+approval by email, then deploy to ECS (the CodePipeline ECS action) or to EKS (CodeBuild running kubectl).
+
+The buildspecs are shipped as files in pipeline/buildspecs/ (package data) and embedded in the CodeBuild
+projects at render time, so the application repository needs only its Dockerfile (and, for EKS, its
+Kubernetes manifests).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from importlib.resources import files
+from typing import Any
+
+import awacs.codebuild as codebuild_actions
+import awacs.codeconnections as codeconnections_actions
+import awacs.codestar_connections as codestar_connections_actions
+import awacs.ecr as ecr_actions
+import awacs.ecs as ecs_actions
+import awacs.eks as eks_actions
+import awacs.iam as iam_actions
+import awacs.s3 as s3_actions
+import awacs.sns as sns_actions
+import awacs.sts as sts_actions
+from awacs.aws import (
+    Allow,
+    ArnEquals,
+    Bool,
+    Condition,
+    Deny,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+    StringLike,
+)
+from troposphere import (
+    And,
+    Equals,
+    GetAtt,
+    If,
+    Join,
+    Not,
+    Output,
+    Parameter,
+    Ref,
+    Sub,
+    Template,
+    codebuild,
+    codepipeline,
+    eks,
+    iam,
+    s3,
+    sns,
+)
+from troposphere import Condition as CfnCondition
+
+from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
+from generator.blueprints.ecr_publisher import PUSH_PULL_ACTIONS, REPOSITORY_NAME_PATTERN
+from generator.blueprints.parts import (
+    checkov_skips,
+    customer_key,
+    encrypted_log_group,
+    log_retention_parameter,
+    logs_may_use_key,
+    service_trust,
+    use_key,
+    write_logs,
+)
+
+PATH = "app/container-pipeline.yaml"
+BUILD_SPEC = "build.yml"
+DEPLOY_EKS_SPEC = "deploy-eks.yml"
+IS_ECS = "DeployToEcs"
+IS_EKS = "DeployToEks"
+PASSES_ROLES = "EcsPassesTaskRoles"
+DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+def _parameters(t: Template) -> dict[str, Parameter]:
+    def add(name: str, **kwargs: Any) -> Parameter:
+        kwargs.setdefault("Type", "String")
+        return t.add_parameter(Parameter(name, **kwargs))
+
+    return {
+        "name": add(
+            "PipelineName",
+            Default="app",
+            AllowedPattern="^[A-Za-z0-9][A-Za-z0-9-]{0,49}$",
+            Description="Name of the pipeline; its CodeBuild projects are named <name>-build and <name>-deploy",
+        ),
+        "connection": add(
+            "ConnectionArn",
+            AllowedPattern="^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:[0-9]{12}:connection/[0-9a-f-]+$",
+            Description="CodeConnections (CodeStar Connections) connection to GitHub, already authorized",
+        ),
+        "repo": add(
+            "FullRepositoryId",
+            AllowedPattern="^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+            Description="GitHub repository as owner/name",
+        ),
+        "branch": add("BranchName", Default="main", Description="Branch whose pushes start the pipeline"),
+        "ecr": add(
+            "RepositoryName",
+            Default="app",
+            AllowedPattern=REPOSITORY_NAME_PATTERN,
+            Description="ECR repository (from the ecr-publisher stack) the image is pushed to",
+        ),
+        "dockerfile": add(
+            "DockerfilePath", Default="Dockerfile", Description="Dockerfile, relative to the repository"
+        ),
+        "context": add(
+            "BuildContext", Default=".", Description="Docker build context, relative to the repository"
+        ),
+        "image": add(
+            "BuildImage",
+            Default="aws/codebuild/amazonlinux-x86_64-standard:5.0",
+            Description="CodeBuild image for the build and deploy projects",
+        ),
+        "compute": add(
+            "BuildComputeType",
+            Default="BUILD_GENERAL1_SMALL",
+            AllowedValues=["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"],
+            Description="CodeBuild compute type",
+        ),
+        "email": add(
+            "ApprovalEmail",
+            AllowedPattern="^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$",
+            Description="Email address asked to approve each deploy (confirm the SNS subscription once)",
+        ),
+        "target": add(
+            "DeployTarget",
+            Default="ECS",
+            AllowedValues=["ECS", "EKS"],
+            Description="Deploy to an ECS service (CodePipeline ECS action) or to EKS (CodeBuild with kubectl)",
+        ),
+        "container": add(
+            "ContainerName",
+            Default="app",
+            Description="ECS: container (in the task definition) that runs the image",
+        ),
+        "ecs_cluster": add("EcsClusterName", Default="app", Description="ECS: cluster of the service"),
+        "ecs_service": add("EcsServiceName", Default="app", Description="ECS: service to deploy"),
+        "ecs_family": add(
+            "EcsTaskFamily",
+            Default="app",
+            Description="ECS: task definition family of the service (new revisions are tagged on registration)",
+        ),
+        "task_roles": add(
+            "TaskRoleArns",
+            Type="CommaDelimitedList",
+            Default="",
+            Description="ECS: task and execution role ARNs of the task definition (iam:PassRole targets)",
+        ),
+        "eks_cluster": add(
+            "EksClusterName",
+            Default="app",
+            Description="EKS: cluster (authentication mode API or API_AND_CONFIG_MAP, for access entries)",
+        ),
+        "namespace": add(
+            "KubernetesNamespace",
+            Default="app",
+            AllowedPattern=DNS_LABEL,
+            Description="EKS: namespace the deploy may change; the access entry is scoped to it",
+        ),
+        "deployment": add(
+            "DeploymentName",
+            Default="app",
+            AllowedPattern=DNS_LABEL,
+            Description="EKS: Deployment whose rollout the deploy waits for",
+        ),
+        "manifests": add(
+            "ManifestsPath",
+            Default="kube-manifests",
+            Description="EKS: folder of Kubernetes manifests in the repository; CONTAINER_IMAGE in them becomes the image",
+        ),
+        "kubectl": add(
+            "KubectlVersion",
+            Default="1.31.0",
+            AllowedPattern="^[0-9]+\\.[0-9]+\\.[0-9]+$",
+            Description="EKS: kubectl release to install (within one minor version of the cluster)",
+        ),
+        "access_policy": add(
+            "EksAccessPolicy",
+            Default="AmazonEKSEditPolicy",
+            AllowedValues=["AmazonEKSEditPolicy", "AmazonEKSAdminPolicy"],
+            Description="EKS: access policy granted in the namespace (Edit cannot change RBAC; Admin can)",
+        ),
+        "rollout": add(
+            "RolloutTimeoutSeconds",
+            Type="Number",
+            Default=600,
+            MinValue=60,
+            MaxValue=3000,
+            Description="EKS: how long to wait for the rollout (the kubectl session lasts one hour)",
+        ),
+        "artifact_days": add(
+            "ArtifactRetentionDays",
+            Type="Number",
+            Default=30,
+            MinValue=1,
+            MaxValue=3650,
+            Description="Days pipeline artifacts are kept",
+        ),
+        "log_days": log_retention_parameter(t),
+    }
+
+
+def _artifact_store(t: Template, p: dict[str, Parameter]) -> tuple[Any, s3.Bucket]:
+    key = t.add_resource(
+        customer_key(
+            "ArtifactKey",
+            "Encrypts the pipeline artifacts, build logs and approval notifications",
+            [logs_may_use_key()],
+        )
+    )
+    bucket = t.add_resource(
+        s3.Bucket(
+            "ArtifactBucket",
+            BucketEncryption=s3.BucketEncryption(
+                ServerSideEncryptionConfiguration=[
+                    s3.ServerSideEncryptionRule(
+                        BucketKeyEnabled=True,
+                        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(
+                            SSEAlgorithm="aws:kms", KMSMasterKeyID=GetAtt(key, "Arn")
+                        ),
+                    )
+                ]
+            ),
+            VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+            PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
+                BlockPublicAcls=True,
+                BlockPublicPolicy=True,
+                IgnorePublicAcls=True,
+                RestrictPublicBuckets=True,
+            ),
+            OwnershipControls=s3.OwnershipControls(
+                Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
+            ),
+            LifecycleConfiguration=s3.LifecycleConfiguration(
+                Rules=[
+                    s3.LifecycleRule(
+                        Id="ExpireArtifacts",
+                        Status="Enabled",
+                        ExpirationInDays=Ref(p["artifact_days"]),
+                        NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
+                        AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
+                            DaysAfterInitiation=1
+                        ),
+                    )
+                ]
+            ),
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+            Metadata=checkov_skips(
+                (
+                    "CKV_AWS_18",
+                    "holds only short-lived pipeline artifacts written and read by this pipeline's roles; "
+                    "server access logs would need a second bucket that itself goes unlogged",
+                )
+            ),
+        )
+    )
+    t.add_resource(
+        s3.BucketPolicy(
+            "ArtifactBucketPolicy",
+            Bucket=Ref(bucket),
+            PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Sid="DenyInsecureTransport",
+                        Effect=Deny,
+                        Principal=Principal("*"),
+                        Action=[s3_actions.Action("*")],
+                        Resource=[GetAtt(bucket, "Arn"), Sub("${ArtifactBucket.Arn}/*")],
+                        Condition=Condition(Bool({"aws:SecureTransport": False})),
+                    )
+                ],
+            ),
+        )
+    )
+    return key, bucket
+
+
+def _read_artifacts(bucket: s3.Bucket, write: bool) -> Statement:
+    actions = [s3_actions.GetObject, s3_actions.GetObjectVersion]
+    return Statement(
+        Sid="Artifacts",
+        Effect=Allow,
+        Action=[*actions, s3_actions.PutObject] if write else actions,
+        Resource=[Sub("${ArtifactBucket.Arn}/*")],
+    )
+
+
+def _project(
+    title: str,
+    name: Any,
+    role: iam.Role,
+    key: Any,
+    log_group: Any,
+    p: dict[str, Parameter],
+    spec: str,
+    variables: dict[str, Any],
+    privileged: bool,
+    **extra: Any,
+) -> codebuild.Project:
+    return codebuild.Project(
+        title,
+        Name=name,
+        ServiceRole=GetAtt(role, "Arn"),
+        EncryptionKey=GetAtt(key, "Arn"),
+        Artifacts=codebuild.Artifacts(Type="CODEPIPELINE"),
+        Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec=spec),
+        Environment=codebuild.Environment(
+            Type="LINUX_CONTAINER",
+            ComputeType=Ref(p["compute"]),
+            Image=Ref(p["image"]),
+            PrivilegedMode=privileged,
+            EnvironmentVariables=[
+                codebuild.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v)
+                for k, v in sorted(variables.items())
+            ],
+        ),
+        LogsConfig=codebuild.LogsConfig(
+            CloudWatchLogs=codebuild.CloudWatchLogs(Status="ENABLED", GroupName=Ref(log_group))
+        ),
+        TimeoutInMinutes=60,
+        QueuedTimeoutInMinutes=60,
+        **extra,
+    )
+
+
+def _build_stage(
+    t: Template, p: dict[str, Parameter], key: Any, bucket: s3.Bucket, spec: str
+) -> codebuild.Project:
+    name = Sub("${PipelineName}-build")
+    log_group = t.add_resource(
+        encrypted_log_group("BuildLogGroup", Sub("/aws/codebuild/${PipelineName}-build"), key, p["log_days"])
+    )
+    repository_arn = Sub(
+        "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${RepositoryName}"
+    )
+    role = t.add_resource(
+        iam.Role(
+            "BuildRole",
+            Description="CodeBuild: build the image and push it to one ECR repository",
+            AssumeRolePolicyDocument=service_trust(
+                "codebuild.amazonaws.com",
+                Sub(
+                    "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:project/${PipelineName}-build"
+                ),
+            ),
+            Policies=[
+                iam.Policy(
+                    PolicyName="build-and-push",
+                    PolicyDocument=PolicyDocument(
+                        Version="2012-10-17",
+                        Statement=[
+                            write_logs(log_group),
+                            _read_artifacts(bucket, write=True),
+                            use_key(key),
+                            # GetAuthorizationToken has no resource-level permissions (Service
+                            # Authorization Reference, Amazon ECR): it must be "*".
+                            Statement(
+                                Sid="EcrLogin",
+                                Effect=Allow,
+                                Action=[ecr_actions.GetAuthorizationToken],
+                                Resource=["*"],
+                            ),
+                            Statement(
+                                Sid="PushAndPull",
+                                Effect=Allow,
+                                Action=PUSH_PULL_ACTIONS,
+                                Resource=[repository_arn],
+                            ),
+                        ],
+                    ),
+                )
+            ],
+        )
+    )
+    return t.add_resource(
+        _project(
+            "BuildProject",
+            name,
+            role,
+            key,
+            log_group,
+            p,
+            spec,
+            {
+                "REPOSITORY_URI": Sub(
+                    "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${RepositoryName}"
+                ),
+                "REPOSITORY_NAME": Ref(p["ecr"]),
+                "CONTAINER_NAME": Ref(p["container"]),
+                "DOCKERFILE": Ref(p["dockerfile"]),
+                "BUILD_CONTEXT": Ref(p["context"]),
+            },
+            privileged=True,
+            Description="Build the image, tag it with the short commit id and push it to ECR",
+            Metadata=checkov_skips(
+                (
+                    "CKV_AWS_316",
+                    "docker build needs the Docker daemon, which CodeBuild runs only in privileged mode",
+                )
+            ),
+        )
+    )
+
+
+def _eks_deploy(
+    t: Template, p: dict[str, Parameter], key: Any, bucket: s3.Bucket, spec: str
+) -> codebuild.Project:
+    """CodeBuild project running kubectl as a dedicated role that only this project's role may assume."""
+    log_group = t.add_resource(
+        encrypted_log_group(
+            "DeployLogGroup", Sub("/aws/codebuild/${PipelineName}-deploy"), key, p["log_days"]
+        )
+    )
+    log_group.Condition = IS_EKS
+    deploy_role = t.add_resource(
+        iam.Role(
+            "DeployRole",
+            Condition=IS_EKS,
+            Description="CodeBuild: read the manifests and assume the kubectl role",
+            AssumeRolePolicyDocument=service_trust(
+                "codebuild.amazonaws.com",
+                Sub(
+                    "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:project/${PipelineName}-deploy"
+                ),
+            ),
+            Policies=[
+                iam.Policy(
+                    PolicyName="read-manifests",
+                    PolicyDocument=PolicyDocument(
+                        Version="2012-10-17",
+                        Statement=[
+                            write_logs(log_group),
+                            _read_artifacts(bucket, write=False),
+                            use_key(key),
+                        ],
+                    ),
+                )
+            ],
+        )
+    )
+    kubectl_role = t.add_resource(
+        iam.Role(
+            "KubectlRole",
+            Condition=IS_EKS,
+            Description="kubectl identity of the deploy project; an EKS access entry limits it to one namespace",
+            MaxSessionDuration=3600,
+            AssumeRolePolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    # Only the deploy project's role, not the account root, and only sessions named after
+                    # a CodeBuild build, which the Kubernetes audit log then shows for every change.
+                    Statement(
+                        Effect=Allow,
+                        Principal=Principal("AWS", [GetAtt(deploy_role, "Arn")]),
+                        Action=[sts_actions.AssumeRole],
+                        Condition=Condition(StringLike({"sts:RoleSessionName": "codebuild-*"})),
+                    )
+                ],
+            ),
+            Policies=[
+                iam.Policy(
+                    PolicyName="describe-cluster",
+                    PolicyDocument=PolicyDocument(
+                        Version="2012-10-17",
+                        Statement=[
+                            # update-kubeconfig reads the endpoint and CA; Kubernetes permissions come from
+                            # the access entry below, not from IAM.
+                            Statement(
+                                Sid="DescribeCluster",
+                                Effect=Allow,
+                                Action=[eks_actions.DescribeCluster],
+                                Resource=[
+                                    Sub(
+                                        "arn:${AWS::Partition}:eks:${AWS::Region}:${AWS::AccountId}:cluster/${EksClusterName}"
+                                    )
+                                ],
+                            )
+                        ],
+                    ),
+                )
+            ],
+        )
+    )
+    # A separate policy: the role's own inline policy would make the two roles refer to each other.
+    t.add_resource(
+        iam.PolicyType(
+            "DeployAssumesKubectlRole",
+            Condition=IS_EKS,
+            PolicyName="assume-kubectl-role",
+            Roles=[Ref(deploy_role)],
+            PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Sid="AssumeKubectlRole",
+                        Effect=Allow,
+                        Action=[sts_actions.AssumeRole],
+                        Resource=[GetAtt(kubectl_role, "Arn")],
+                    )
+                ],
+            ),
+        )
+    )
+    # An access entry instead of editing the aws-auth ConfigMap: managed by the EKS API (and so by this
+    # stack), scoped to one namespace by an access policy.
+    # https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
+    t.add_resource(
+        eks.AccessEntry(
+            "KubectlAccessEntry",
+            Condition=IS_EKS,
+            ClusterName=Ref(p["eks_cluster"]),
+            PrincipalArn=GetAtt(kubectl_role, "Arn"),
+            Type="STANDARD",
+            AccessPolicies=[
+                eks.AccessPolicy(
+                    PolicyArn=Sub("arn:${AWS::Partition}:eks::aws:cluster-access-policy/${EksAccessPolicy}"),
+                    AccessScope=eks.AccessScope(Type="namespace", Namespaces=[Ref(p["namespace"])]),
+                )
+            ],
+        )
+    )
+    project = _project(
+        "DeployProject",
+        Sub("${PipelineName}-deploy"),
+        deploy_role,
+        key,
+        log_group,
+        p,
+        spec,
+        {
+            "EKS_CLUSTER_NAME": Ref(p["eks_cluster"]),
+            "KUBECTL_ROLE_ARN": GetAtt(kubectl_role, "Arn"),
+            "KUBECTL_VERSION": Ref(p["kubectl"]),
+            "KUBERNETES_NAMESPACE": Ref(p["namespace"]),
+            "DEPLOYMENT_NAME": Ref(p["deployment"]),
+            "MANIFESTS_PATH": Ref(p["manifests"]),
+            "ROLLOUT_TIMEOUT_SECONDS": Ref(p["rollout"]),
+        },
+        privileged=False,
+        Description="Apply the Kubernetes manifests with the new image and wait for the rollout",
+    )
+    project.Condition = IS_EKS
+    return t.add_resource(project)
+
+
+def _pipeline_role(
+    t: Template, p: dict[str, Parameter], key: Any, bucket: s3.Bucket, build: Any, topic: Any
+) -> iam.Role:
+    role = t.add_resource(
+        iam.Role(
+            "PipelineRole",
+            Description="CodePipeline: source, build, approval and deploy of one container application",
+            AssumeRolePolicyDocument=service_trust("codepipeline.amazonaws.com"),
+            Policies=[
+                iam.Policy(
+                    PolicyName="pipeline",
+                    PolicyDocument=PolicyDocument(
+                        Version="2012-10-17",
+                        Statement=[
+                            _read_artifacts(bucket, write=True),
+                            Statement(
+                                Sid="ArtifactBucket",
+                                Effect=Allow,
+                                Action=[s3_actions.GetBucketLocation, s3_actions.GetBucketVersioning],
+                                Resource=[GetAtt(bucket, "Arn")],
+                            ),
+                            use_key(key),
+                            # Connections created before 2024 carry the codestar-connections prefix, newer
+                            # ones codeconnections; the action follows the ARN's prefix.
+                            Statement(
+                                Sid="UseConnection",
+                                Effect=Allow,
+                                Action=[
+                                    codeconnections_actions.UseConnection,
+                                    codestar_connections_actions.UseConnection,
+                                ],
+                                Resource=[Ref(p["connection"])],
+                            ),
+                            Statement(
+                                Sid="RunBuild",
+                                Effect=Allow,
+                                Action=[codebuild_actions.BatchGetBuilds, codebuild_actions.StartBuild],
+                                Resource=[GetAtt(build, "Arn")],
+                            ),
+                            Statement(
+                                Sid="AskForApproval",
+                                Effect=Allow,
+                                Action=[sns_actions.Publish],
+                                Resource=[Ref(topic)],
+                            ),
+                        ],
+                    ),
+                )
+            ],
+        )
+    )
+    ecs_arn = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}"
+    t.add_resource(
+        iam.ManagedPolicy(
+            "PipelineEcsDeployPolicy",
+            Condition=IS_ECS,
+            Description="CodePipeline ECS deploy action: register a revision and roll one service to it",
+            Roles=[Ref(role)],
+            PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Sid="RollService",
+                        Effect=Allow,
+                        Action=[ecs_actions.DescribeServices, ecs_actions.UpdateService],
+                        Resource=[Sub(ecs_arn + ":service/${EcsClusterName}/${EcsServiceName}")],
+                    ),
+                    Statement(
+                        Sid="WatchTasks",
+                        Effect=Allow,
+                        Action=[ecs_actions.DescribeTasks],
+                        Resource=[Sub(ecs_arn + ":task/${EcsClusterName}/*")],
+                    ),
+                    # ListTasks, DescribeTaskDefinition and RegisterTaskDefinition have no resource-level
+                    # permissions (Service Authorization Reference, Amazon ECS); ListTasks is held to the
+                    # cluster by its ecs:cluster condition key.
+                    Statement(
+                        Sid="ListClusterTasks",
+                        Effect=Allow,
+                        Action=[ecs_actions.ListTasks],
+                        Resource=["*"],
+                        Condition=Condition(
+                            ArnEquals({"ecs:cluster": Sub(ecs_arn + ":cluster/${EcsClusterName}")})
+                        ),
+                    ),
+                    Statement(
+                        Sid="TaskDefinitions",
+                        Effect=Allow,
+                        Action=[ecs_actions.DescribeTaskDefinition, ecs_actions.RegisterTaskDefinition],
+                        Resource=["*"],
+                    ),
+                    Statement(
+                        Sid="TagNewRevisions",
+                        Effect=Allow,
+                        Action=[ecs_actions.TagResource],
+                        Resource=[Sub(ecs_arn + ":task-definition/${EcsTaskFamily}:*")],
+                        Condition=Condition(StringEquals({"ecs:CreateAction": "RegisterTaskDefinition"})),
+                    ),
+                ],
+            ),
+            Metadata=checkov_skips(
+                (
+                    "CKV_AWS_111",
+                    "ecs:RegisterTaskDefinition has no resource-level permissions; every other write here "
+                    "is scoped to the service, task family or task role ARNs",
+                )
+            ),
+        )
+    )
+    # A task definition without task or execution role passes none: then this policy is left out.
+    t.add_resource(
+        iam.ManagedPolicy(
+            "PipelinePassTaskRolesPolicy",
+            Condition=PASSES_ROLES,
+            Description="CodePipeline ECS deploy action: hand the task definition's roles to ECS tasks",
+            Roles=[Ref(role)],
+            PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Sid="PassTaskRoles",
+                        Effect=Allow,
+                        Action=[iam_actions.PassRole],
+                        Resource=Ref(p["task_roles"]),
+                        Condition=Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
+                    )
+                ],
+            ),
+        )
+    )
+    t.add_resource(
+        iam.ManagedPolicy(
+            "PipelineEksDeployPolicy",
+            Condition=IS_EKS,
+            Description="CodePipeline: run the kubectl deploy project",
+            Roles=[Ref(role)],
+            PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Sid="RunDeploy",
+                        Effect=Allow,
+                        Action=[codebuild_actions.BatchGetBuilds, codebuild_actions.StartBuild],
+                        Resource=[
+                            Sub(
+                                "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:project/${PipelineName}-deploy"
+                            )
+                        ],
+                    )
+                ],
+            ),
+        )
+    )
+    return role
+
+
+def _action(name: str, category: str, provider: str, configuration: dict[str, Any], **kwargs: Any) -> Any:
+    return codepipeline.Actions(
+        Name=name,
+        ActionTypeId=codepipeline.ActionTypeId(
+            Category=category, Owner="AWS", Provider=provider, Version="1"
+        ),
+        Configuration=configuration,
+        RunOrder=1,
+        **kwargs,
+    )
+
+
+def _stages(p: dict[str, Parameter], build: Any, deploy: Any, topic: Any) -> list[codepipeline.Stages]:
+    source = _action(
+        "Source",
+        "Source",
+        "CodeStarSourceConnection",
+        {
+            "ConnectionArn": Ref(p["connection"]),
+            "FullRepositoryId": Ref(p["repo"]),
+            "BranchName": Ref(p["branch"]),
+            "OutputArtifactFormat": "CODE_ZIP",
+            "DetectChanges": True,
+        },
+        Namespace="SourceVariables",
+        OutputArtifacts=[codepipeline.OutputArtifacts(Name="Source")],
+    )
+    build_action = _action(
+        "BuildAndPush",
+        "Build",
+        "CodeBuild",
+        {
+            "ProjectName": Ref(build),
+            # CodePipeline hands the commit over as a variable; the buildspec tags the image with it.
+            "EnvironmentVariables": json.dumps(
+                [{"name": "COMMIT_ID", "value": "#{SourceVariables.CommitId}", "type": "PLAINTEXT"}]
+            ),
+        },
+        Namespace="BuildVariables",
+        InputArtifacts=[codepipeline.InputArtifacts(Name="Source")],
+        OutputArtifacts=[codepipeline.OutputArtifacts(Name="Build")],
+    )
+    image = "#{BuildVariables.IMAGE_URI}:#{BuildVariables.IMAGE_TAG}"
+    approval = _action(
+        "Approve",
+        "Approval",
+        "Manual",
+        {
+            "NotificationArn": Ref(topic),
+            "CustomData": If(
+                IS_ECS,
+                Sub(f"Deploy {image} to ECS service ${{EcsClusterName}}/${{EcsServiceName}}?"),
+                Sub(
+                    f"Deploy {image} to EKS cluster ${{EksClusterName}}, namespace ${{KubernetesNamespace}}?"
+                ),
+            ),
+            "ExternalEntityLink": Sub(
+                "https://github.com/${FullRepositoryId}/commit/#{SourceVariables.CommitId}"
+            ),
+        },
+    )
+    ecs_deploy = _action(
+        "DeployToEcs",
+        "Deploy",
+        "ECS",
+        {
+            "ClusterName": Ref(p["ecs_cluster"]),
+            "ServiceName": Ref(p["ecs_service"]),
+            "FileName": "imagedefinitions.json",
+        },
+        InputArtifacts=[codepipeline.InputArtifacts(Name="Build")],
+    )
+    eks_deploy = _action(
+        "DeployToEks",
+        "Build",
+        "CodeBuild",
+        {
+            "ProjectName": Ref(deploy),
+            "EnvironmentVariables": json.dumps(
+                [
+                    {"name": "IMAGE_URI", "value": "#{BuildVariables.IMAGE_URI}", "type": "PLAINTEXT"},
+                    {"name": "IMAGE_TAG", "value": "#{BuildVariables.IMAGE_TAG}", "type": "PLAINTEXT"},
+                ]
+            ),
+        },
+        InputArtifacts=[codepipeline.InputArtifacts(Name="Source")],
+    )
+    return [
+        codepipeline.Stages(Name="Source", Actions=[source]),
+        codepipeline.Stages(Name="Build", Actions=[build_action]),
+        codepipeline.Stages(Name="Approve", Actions=[approval]),
+        codepipeline.Stages(Name="Deploy", Actions=[If(IS_ECS, ecs_deploy, eks_deploy)]),
+    ]
+
+
+def build_template(build_spec: str, deploy_eks_spec: str) -> Template:
+    t, project = new_template(
+        "Container delivery pipeline: GitHub (CodeConnections) -> CodeBuild build and push to ECR (tag = short "
+        "commit) -> manual approval by email -> deploy to ECS (CodePipeline ECS action) or EKS (kubectl in "
+        "CodeBuild as a namespace-scoped role).",
+        project_default="app",
+    )
+    p = _parameters(t)
+    t.add_condition(IS_ECS, Equals(Ref(p["target"]), "ECS"))
+    t.add_condition(IS_EKS, Equals(Ref(p["target"]), "EKS"))
+    t.add_condition(PASSES_ROLES, And(CfnCondition(IS_ECS), Not(Equals(Join("", Ref(p["task_roles"])), ""))))
+
+    key, bucket = _artifact_store(t, p)
+    topic = t.add_resource(
+        sns.Topic(
+            "ApprovalTopic",
+            DisplayName=Sub("${PipelineName} deploy approval"),
+            KmsMasterKeyId=GetAtt(key, "Arn"),
+            Subscription=[sns.Subscription(Protocol="email", Endpoint=Ref(p["email"]))],
+        )
+    )
+    build = _build_stage(t, p, key, bucket, build_spec)
+    deploy = _eks_deploy(t, p, key, bucket, deploy_eks_spec)
+    role = _pipeline_role(t, p, key, bucket, build, topic)
+    pipeline = t.add_resource(
+        codepipeline.Pipeline(
+            "Pipeline",
+            Name=Ref(p["name"]),
+            RoleArn=GetAtt(role, "Arn"),
+            PipelineType="V2",
+            # A newer commit replaces one still waiting for approval, so approvers only see the latest.
+            ExecutionMode="SUPERSEDED",
+            RestartExecutionOnUpdate=False,
+            ArtifactStore=codepipeline.ArtifactStore(
+                Type="S3",
+                Location=Ref(bucket),
+                EncryptionKey=codepipeline.EncryptionKey(Id=GetAtt(key, "Arn"), Type="KMS"),
+            ),
+            Stages=_stages(p, build, deploy, topic),
+        )
+    )
+    t.add_output(
+        [
+            Output("PipelineName", Value=Ref(pipeline)),
+            Output("ArtifactBucketName", Value=Ref(bucket)),
+            Output("ApprovalTopicArn", Value=Ref(topic)),
+            Output("BuildProjectName", Value=Ref(build)),
+            Output("KubectlRoleArn", Condition=IS_EKS, Value=GetAtt("KubectlRole", "Arn")),
+        ]
+    )
+    t.set_metadata(
+        {
+            "AWS::CloudFormation::Interface": {
+                "ParameterGroups": [
+                    {"Label": {"default": "Source and build"}, "Parameters": SOURCE_AND_BUILD},
+                    {
+                        "Label": {"default": "Approval and target"},
+                        "Parameters": ["ApprovalEmail", "DeployTarget"],
+                    },
+                    {"Label": {"default": "ECS target"}, "Parameters": ECS_PARAMETERS},
+                    {"Label": {"default": "EKS target"}, "Parameters": EKS_PARAMETERS},
+                    {
+                        "Label": {"default": "Operations"},
+                        "Parameters": ["Project", "ArtifactRetentionDays", "LogRetentionDays"],
+                    },
+                ]
+            }
+        }
+    )
+    return apply_tags(t, standard_tags(project))
+
+
+SOURCE_AND_BUILD = [
+    "PipelineName",
+    "ConnectionArn",
+    "FullRepositoryId",
+    "BranchName",
+    "RepositoryName",
+    "DockerfilePath",
+    "BuildContext",
+    "BuildImage",
+    "BuildComputeType",
+]
+ECS_PARAMETERS = ["EcsClusterName", "EcsServiceName", "ContainerName", "EcsTaskFamily", "TaskRoleArns"]
+EKS_PARAMETERS = [
+    "EksClusterName",
+    "KubernetesNamespace",
+    "DeploymentName",
+    "ManifestsPath",
+    "KubectlVersion",
+    "EksAccessPolicy",
+    "RolloutTimeoutSeconds",
+]
+
+
+def buildspec(name: str) -> str:
+    """A buildspec shipped in the pipeline package (pipeline/buildspecs/), read as package data so a
+    render with --root pointing at another organization's repository still finds it."""
+    return files("pipeline").joinpath("buildspecs").joinpath(name).read_text("utf-8")
+
+
+def build(ctx: RenderContext) -> Mapping[str, Template]:
+    return {PATH: build_template(buildspec(BUILD_SPEC), buildspec(DEPLOY_EKS_SPEC))}
+
+
+BLUEPRINT = Blueprint(
+    name="container-pipeline",
+    description="Container delivery pipeline: GitHub -> build and push to ECR -> approval -> ECS or EKS",
+    outputs=(PATH,),
+    build=build,
+    module=__name__,
+)

@@ -1,0 +1,157 @@
+"""Blueprint: the CI-account half of event-driven ECS deploys: a publisher role that may publish deploy and
+rollback messages to one workload account's deploy topic, and nothing else.
+
+Deploy this stack first (the workload template's topic policy names the role, which must exist), then
+the ecs-deploy-workload stack in the workload account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import awacs.kms as kms_actions
+import awacs.sns as sns_actions
+import awacs.sts as sts_actions
+from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import Equals, GetAtt, If, Not, Output, Parameter, Ref, Select, Split, Sub, Template, iam
+
+from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
+
+PATH = "app/ecs-deploy-ci.yaml"
+TOPIC_ARN_PATTERN = "^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$"
+HAS_KEY_ARN = "TopicKeyArnGiven"
+
+
+def build_template() -> Template:
+    t, project = new_template(
+        "CI account: the publisher role allowed to publish ECS deploy and rollback messages to one workload "
+        "account's deploy topic (sns:Publish on that topic, and use of its KMS key through SNS only).",
+        project_default="app",
+    )
+    topic_arn = t.add_parameter(
+        Parameter(
+            "TopicArn",
+            Type="String",
+            AllowedPattern=TOPIC_ARN_PATTERN,
+            Description="Deploy topic in the workload account (arn:aws:sns:REGION:WORKLOAD_ACCOUNT:TopicName)",
+        )
+    )
+    key_arn = t.add_parameter(
+        Parameter(
+            "TopicKeyArn",
+            Type="String",
+            Default="",
+            AllowedPattern="^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]+$",
+            Description="KMS key of the topic (the workload stack's TopicKeyArn output); empty until that "
+            "stack exists, then any key of the topic's account used through SNS, which that key's policy narrows",
+        )
+    )
+    role_name = t.add_parameter(
+        Parameter(
+            "PublisherRoleName",
+            Type="String",
+            Default="app-deploy-publisher",
+            AllowedPattern="^[A-Za-z0-9+=,.@_-]{1,64}$",
+            Description="Name of the publisher role (the workload stack's PublisherRoleArn refers to it)",
+        )
+    )
+    ci_principals = t.add_parameter(
+        Parameter(
+            "CiPrincipalArns",
+            Type="CommaDelimitedList",
+            Description="CI identities (role or user ARNs) allowed to assume the publisher role",
+        )
+    )
+    external_id = t.add_parameter(
+        Parameter(
+            "CiExternalId",
+            Type="String",
+            MinLength=8,
+            MaxLength=1224,
+            AllowedPattern="^[A-Za-z0-9+=,.@:/-]+$",
+            NoEcho=True,
+            Description="External id the CI must present when assuming the publisher role",
+        )
+    )
+    t.add_condition(HAS_KEY_ARN, Not(Equals(Ref(key_arn), "")))
+
+    topic_region = Select(3, Split(":", Ref(topic_arn)))
+    topic_account = Select(4, Split(":", Ref(topic_arn)))
+    any_key_of_topic_account = Sub(
+        "arn:${AWS::Partition}:kms:${Region}:${Account}:key/*", Region=topic_region, Account=topic_account
+    )
+    policy = t.add_resource(
+        iam.ManagedPolicy(
+            "PublisherPolicy",
+            Description="Publish deploy and rollback messages to one SNS topic",
+            PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Sid="PublishDeploys",
+                        Effect=Allow,
+                        Action=[sns_actions.Publish],
+                        Resource=[Ref(topic_arn)],
+                    ),
+                    # Publishing to an SSE-KMS topic needs the key through SNS; in another account both this
+                    # policy and the key policy must allow it, and the key policy names only this role.
+                    # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
+                    Statement(
+                        Sid="EncryptThroughSns",
+                        Effect=Allow,
+                        Action=[kms_actions.Decrypt, kms_actions.GenerateDataKey],
+                        Resource=[If(HAS_KEY_ARN, Ref(key_arn), any_key_of_topic_account)],
+                        Condition=Condition(
+                            StringEquals(
+                                {
+                                    "kms:ViaService": Sub(
+                                        "sns.${Region}.${AWS::URLSuffix}", Region=topic_region
+                                    )
+                                }
+                            )
+                        ),
+                    ),
+                ],
+            ),
+        )
+    )
+    role = t.add_resource(
+        iam.Role(
+            "PublisherRole",
+            RoleName=Ref(role_name),
+            Description="Assumed by CI to publish ECS deploy and rollback messages",
+            MaxSessionDuration=3600,
+            AssumeRolePolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Effect=Allow,
+                        Principal=Principal("AWS", Ref(ci_principals)),
+                        Action=[sts_actions.AssumeRole],
+                        Condition=Condition(StringEquals({"sts:ExternalId": Ref(external_id)})),
+                    )
+                ],
+            ),
+            ManagedPolicyArns=[Ref(policy)],
+        )
+    )
+    t.add_output(
+        [
+            Output("PublisherRoleArn", Value=GetAtt(role, "Arn"), Description="Pass to the workload stack"),
+            Output("PublisherPolicyArn", Value=Ref(policy)),
+        ]
+    )
+    return apply_tags(t, standard_tags(project))
+
+
+def build(ctx: RenderContext) -> Mapping[str, Template]:
+    return {PATH: build_template()}
+
+
+BLUEPRINT = Blueprint(
+    name="ecs-deploy-ci",
+    description="Event-driven ECS deploys, CI account: the role that publishes deploy/rollback messages",
+    outputs=(PATH,),
+    build=build,
+    module=__name__,
+)
