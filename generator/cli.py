@@ -142,6 +142,91 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if args.exit_code and not report.empty else EXIT_OK
 
 
+def cmd_package(args: argparse.Namespace) -> int:
+    from generator.package import package_lambda
+
+    root = Path(args.root).resolve()
+    out = Path(args.out) if Path(args.out).is_absolute() else root / args.out
+    result = package_lambda(root, out)
+    print(f"{args.out}: {result.files} files, {result.size} bytes, sha256 {result.sha256}")
+    return EXIT_OK
+
+
+def _resolve_template(out_dir: Path, name: str) -> tuple[Path, str]:
+    """NAME may be a path under templates/ ('org/pipeline'), or that path with '-' for '/' ('org-pipeline')."""
+    candidates = sorted(out_dir.rglob("*.yaml"))
+    by_name = {p.relative_to(out_dir).with_suffix("").as_posix(): p for p in candidates}
+    by_stack = {k.replace("/", "-"): p for k, p in by_name.items()}
+    path = by_name.get(name.removesuffix(".yaml")) or by_stack.get(name)
+    if path is None:
+        names = ", ".join(sorted(by_stack))
+        raise UsageError(f"no rendered template named '{name}' in {out_dir.name}/ (choose from: {names})")
+    return path, path.relative_to(out_dir).with_suffix("").as_posix().replace("/", "-")
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from generator.deploy import DeployError, deploy
+
+    template, default_stack = _resolve_template(_out_dir(args), args.name)
+    stack_name = args.stack_name or default_stack
+    given = {}
+    for item in args.parameter or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--parameter takes KEY=VALUE, not '{item}'")
+        given[key] = value
+
+    def confirm(changes: Sequence[object]) -> bool:
+        print(f"change set for {stack_name}: {len(changes)} change(s)")
+        for change in changes:
+            print(f"  {change}")
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("refusing to execute without --yes: standard input is not a terminal")
+        return input("execute this change set? [y/N] ").strip().lower() in ("y", "yes")
+
+    try:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 8}, user_agent_extra="org-stacksets-deploy/1"
+        )
+        cfn = session.client("cloudformation", endpoint_url=args.endpoint_url, config=config)
+        outcome = deploy(
+            cfn,
+            stack_name,
+            template.read_text("utf-8"),
+            given,
+            confirm,
+            progress=lambda line: print(f"  {line}", flush=True),
+            poll_seconds=args.poll_seconds,
+        )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise DeployError(f"{error.get('Code', 'Error')}: {error.get('Message', exc)}") from exc
+    except BotoCoreError as exc:
+        raise GeneratorError(f"AWS: {exc}") from exc
+    messages = {
+        "NO_CHANGES": f"{stack_name}: no changes",
+        "DECLINED": f"{stack_name}: change set not executed",
+        "EXECUTED": f"{stack_name}: deployed",
+    }
+    print(messages[outcome.status])
+    return EXIT_OK
+
+
+def _add_aws_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="AWS profile (default: the usual AWS environment)")
+    parser.add_argument("--region", help="AWS region (default: the profile's or AWS_REGION)")
+    parser.add_argument(
+        "--endpoint-url", help="send AWS calls here instead (for example a local moto server)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m generator",
@@ -218,6 +303,36 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are changes, 0 when none")
     diff.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
     diff.set_defaults(func=cmd_diff)
+
+    package = sub.add_parser(
+        "package",
+        help="build the sync Lambda zip reproducibly and print its sha256 and size",
+        description="Zip pipeline/ with sorted entries, fixed timestamps and permissions: identical bytes "
+        "on every run for the same sources.",
+    )
+    package.add_argument(
+        "--out", default="dist/org-sync-lambda.zip", help="zip to write (default: %(default)s)"
+    )
+    package.set_defaults(func=cmd_package)
+
+    deploy = sub.add_parser(
+        "deploy",
+        help="create or update a stack from a rendered template through a change set",
+        description="Create or update a stack from a rendered template through a change set: shows the "
+        "change set, asks before executing unless --yes, waits with progress and explains failures.",
+    )
+    deploy.add_argument("name", help="rendered template, e.g. org-pipeline (templates/org/pipeline.yaml)")
+    deploy.add_argument("--stack-name", help="stack name (default: the template name, e.g. org-pipeline)")
+    deploy.add_argument(
+        "--parameter", action="append", metavar="KEY=VALUE", help="parameter value (repeatable)"
+    )
+    deploy.add_argument("--yes", action="store_true", help="execute the change set without asking")
+    deploy.add_argument(
+        "--out", default="templates", help="folder of rendered templates (default: templates)"
+    )
+    deploy.add_argument("--poll-seconds", type=float, default=3.0, help=argparse.SUPPRESS)
+    _add_aws_options(deploy)
+    deploy.set_defaults(func=cmd_deploy)
 
     lst = sub.add_parser(
         "list",

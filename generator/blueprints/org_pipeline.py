@@ -1,0 +1,847 @@
+"""Blueprint: the org roles pipeline: source -> build (render check, lint, tests, plan) -> approval -> sync.
+
+templates/org/pipeline.yaml holds the artifact bucket, CodePipeline (V2) with a GitHub (CodeConnections),
+CodeCommit or S3 source chosen by parameter, the CodeBuild project running buildspec.yml, an optional
+manual approval with the plan summary, the sync Lambda, notifications on success and failure, and the
+watcher that starts the pipeline when accounts move or OUs and accounts are created. Every role is
+least privilege: StackSet actions scoped to the prefix, S3 to the bucket, SNS to the topics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import awacs.awslambda as lambda_actions
+import awacs.cloudformation as cfn_actions
+import awacs.codebuild as cb_actions
+import awacs.codecommit as cc_actions
+import awacs.codeconnections as conn_actions
+import awacs.codepipeline as cp_actions
+import awacs.iam as iam_actions
+import awacs.kms as kms_actions
+import awacs.organizations as org_actions
+import awacs.s3 as s3_actions
+import awacs.sns as sns_actions
+from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import (
+    AWS_NO_VALUE,
+    Equals,
+    GetAtt,
+    If,
+    Not,
+    Output,
+    Parameter,
+    Ref,
+    Sub,
+    Template,
+    awslambda,
+    codebuild,
+    codepipeline,
+    events,
+    iam,
+    s3,
+    sns,
+)
+
+from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
+from generator.blueprints.parts import (
+    checkov_skips,
+    customer_key,
+    encrypted_log_group,
+    log_retention_parameter,
+    logs_may_use_key,
+    service_trust,
+    use_key,
+    write_logs,
+)
+
+PATH = "org/pipeline.yaml"
+SYNC_LOG_GROUP = "/aws/lambda/${Project}-org-sync"
+BUILD_LOG_GROUP = "/aws/codebuild/${Project}-org-build"
+
+
+def _parameters(t: Template) -> dict[str, Parameter]:
+    specs: dict[str, dict[str, Any]] = {
+        "SourceProvider": {
+            "Type": "String",
+            "Default": "GitHub",
+            "AllowedValues": ["GitHub", "CodeCommit", "S3"],
+            "Description": "Where the repository comes from",
+        },
+        "ConnectionArn": {
+            "Type": "String",
+            "AllowedPattern": "^$|^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:[0-9]{12}:connection/.+$",
+            "ConstraintDescription": "a CodeConnections connection ARN, or empty for CodeCommit and S3 sources",
+            "Description": "CodeConnections (CodeStar) connection ARN for SourceProvider GitHub; empty otherwise",
+        },
+        "FullRepositoryId": {
+            "Type": "String",
+            "Default": "",
+            "Description": "owner/repository on GitHub, for SourceProvider GitHub",
+        },
+        "BranchName": {"Type": "String", "Default": "main", "Description": "Branch that runs the pipeline"},
+        "CodeCommitRepositoryName": {
+            "Type": "String",
+            "Default": "org-roles",
+            "Description": "Repository name, for SourceProvider CodeCommit",
+        },
+        "SourceBucket": {
+            "Type": "String",
+            "Default": "org-roles-source",
+            "Description": "Bucket, for SourceProvider S3",
+        },
+        "SourceObjectKey": {
+            "Type": "String",
+            "Default": "org-roles.zip",
+            "Description": "Zip of the repository, for SourceProvider S3",
+        },
+        "ApprovalRequired": {
+            "Type": "String",
+            "Default": "true",
+            "AllowedValues": ["true", "false"],
+            "Description": "Stop for a manual approval (with the plan) before the sync",
+        },
+        "ApprovalEmail": {
+            "Type": "String",
+            "Default": "",
+            "Description": "Who is asked to approve (empty: subscribe later)",
+        },
+        "NotificationEmail": {
+            "Type": "String",
+            "Default": "",
+            "Description": "Who hears of pipeline success and failure",
+        },
+        "SyncCodeBucket": {
+            "Type": "String",
+            "Description": "Bucket holding the sync Lambda zip (generator package)",
+        },
+        "SyncCodeKey": {
+            "Type": "String",
+            "Default": "org-sync-lambda.zip",
+            "Description": "Key of the sync Lambda zip",
+        },
+        "SyncHandler": {
+            "Type": "String",
+            "Default": "pipeline.handler.handler",
+            "Description": "Handler of the sync Lambda",
+        },
+        "StackSetPrefix": {
+            "Type": "String",
+            "Default": "org-roles",
+            "AllowedPattern": "^[A-Za-z][A-Za-z0-9-]{0,63}$",
+            "Description": "The sync may only touch StackSets and stacks whose names start with this",
+        },
+        "StackSetAdministrationRoleName": {
+            "Type": "String",
+            "Default": "AWSCloudFormationStackSetAdministrationRole",
+            "Description": "Self-managed StackSets only: the administration role the sync passes",
+        },
+        "BuildImage": {
+            "Type": "String",
+            "Default": "aws/codebuild/standard:7.0",
+            "Description": "CodeBuild image",
+        },
+        "ArtifactRetentionDays": {
+            "Type": "Number",
+            "Default": 30,
+            "MinValue": 1,
+            "MaxValue": 3650,
+            "Description": "Days pipeline artifacts and plans are kept",
+        },
+    }
+    return {name: t.add_parameter(Parameter(name, **spec)) for name, spec in specs.items()}
+
+
+def _conditions(t: Template, p: Mapping[str, Parameter]) -> None:
+    t.add_condition("UseGitHub", Equals(Ref(p["SourceProvider"]), "GitHub"))
+    t.add_condition("UseCodeCommit", Equals(Ref(p["SourceProvider"]), "CodeCommit"))
+    t.add_condition("UseS3Source", Equals(Ref(p["SourceProvider"]), "S3"))
+    t.add_condition("ApprovalEnabled", Equals(Ref(p["ApprovalRequired"]), "true"))
+    t.add_condition("HasApprovalEmail", Not(Equals(Ref(p["ApprovalEmail"]), "")))
+    t.add_condition("HasNotificationEmail", Not(Equals(Ref(p["NotificationEmail"]), "")))
+
+
+def _bucket(t: Template, p: Mapping[str, Parameter], key: Any) -> s3.Bucket:
+    bucket = t.add_resource(
+        s3.Bucket(
+            "ArtifactBucket",
+            BucketEncryption=s3.BucketEncryption(
+                ServerSideEncryptionConfiguration=[
+                    s3.ServerSideEncryptionRule(
+                        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(
+                            SSEAlgorithm="aws:kms", KMSMasterKeyID=GetAtt(key, "Arn")
+                        ),
+                        BucketKeyEnabled=True,
+                    )
+                ]
+            ),
+            VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+            PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
+                BlockPublicAcls=True,
+                BlockPublicPolicy=True,
+                IgnorePublicAcls=True,
+                RestrictPublicBuckets=True,
+            ),
+            OwnershipControls=s3.OwnershipControls(
+                Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
+            ),
+            LifecycleConfiguration=s3.LifecycleConfiguration(
+                Rules=[
+                    s3.LifecycleRule(
+                        Id="ExpireOldArtifacts",
+                        Status="Enabled",
+                        ExpirationInDays=Ref(p["ArtifactRetentionDays"]),
+                        NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(
+                            NoncurrentDays=Ref(p["ArtifactRetentionDays"])
+                        ),
+                        AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
+                            DaysAfterInitiation=7
+                        ),
+                    )
+                ]
+            ),
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+            Metadata=checkov_skips(
+                (
+                    "CKV_AWS_18",
+                    "pipeline artifacts only: access goes through the pipeline roles and CloudTrail data events if wanted",
+                ),
+            ),
+        )
+    )
+    t.add_resource(
+        s3.BucketPolicy(
+            "ArtifactBucketPolicy",
+            Bucket=Ref(bucket),
+            PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Sid="TlsOnly",
+                        Effect=Deny,
+                        Principal=Principal("*"),
+                        Action=[s3_actions.Action("*")],
+                        Resource=[GetAtt(bucket, "Arn"), Sub("${ArtifactBucket.Arn}/*")],
+                        Condition=Condition(Bool({"aws:SecureTransport": "false"})),
+                    )
+                ],
+            ),
+        )
+    )
+    return bucket
+
+
+def _topic(t: Template, name: str, key: Any, email: Parameter, condition: str, description: str) -> sns.Topic:
+    topic = t.add_resource(sns.Topic(name, DisplayName=description, KmsMasterKeyId=GetAtt(key, "Arn")))
+    t.add_resource(
+        sns.SubscriptionResource(
+            f"{name}Email", Condition=condition, TopicArn=Ref(topic), Protocol="email", Endpoint=Ref(email)
+        )
+    )
+    return topic
+
+
+def _role(t: Template, name: str, service: str, statements: list[Statement], description: str) -> iam.Role:
+    return t.add_resource(
+        iam.Role(
+            name,
+            Description=description,
+            AssumeRolePolicyDocument=service_trust(service),
+            Policies=[
+                iam.Policy(
+                    PolicyName=f"{name}Permissions",
+                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
+                )
+            ],
+        )
+    )
+
+
+def stackset_arns() -> list[Any]:
+    """The StackSets (and their targets and types) the sync may manage: only those with our prefix."""
+    return [
+        Sub("arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stackset/${StackSetPrefix}-*:*"),
+        Sub(
+            "arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stackset-target/${StackSetPrefix}-*:*/*"
+        ),
+        Sub("arn:${AWS::Partition}:cloudformation:*::type/resource/AWS-IAM-*"),
+    ]
+
+
+# What the sync Lambda calls, by API. Kept in one list so the least-privilege test can compare it
+# with the calls the sync really makes in the end-to-end tests.
+SYNC_ORGANIZATIONS_ACTIONS = (
+    "organizations:DescribeOrganization",
+    "organizations:ListRoots",
+    "organizations:ListOrganizationalUnitsForParent",
+    "organizations:ListAccountsForParent",
+)
+SYNC_STACKSET_ACTIONS = (
+    "cloudformation:CreateStackSet",
+    "cloudformation:UpdateStackSet",
+    "cloudformation:DeleteStackSet",
+    "cloudformation:DescribeStackSet",
+    "cloudformation:DescribeStackSetOperation",
+    "cloudformation:ListStackSetOperations",
+    "cloudformation:ListStackInstances",
+    "cloudformation:CreateStackInstances",
+    "cloudformation:UpdateStackInstances",
+    "cloudformation:DeleteStackInstances",
+)
+SYNC_STACK_ACTIONS = (
+    "cloudformation:DescribeStacks",
+    "cloudformation:CreateChangeSet",
+    "cloudformation:DescribeChangeSet",
+    "cloudformation:ExecuteChangeSet",
+    "cloudformation:DeleteChangeSet",
+)
+
+
+def _action(name: str) -> Any:
+    service, action = name.split(":")
+    module = {
+        "organizations": org_actions,
+        "cloudformation": cfn_actions,
+    }[service]
+    return module.Action(action)
+
+
+def build_template() -> Template:
+    t, project = new_template(
+        "Org roles pipeline: GitHub/CodeCommit/S3 source, CodeBuild (render check, lint, tests, plan), "
+        "optional manual approval, sync Lambda onto StackSets, notifications, and the account-move watcher",
+        project_default="org-roles",
+    )
+    p = _parameters(t)
+    _conditions(t, p)
+    retention = log_retention_parameter(t)
+    key = t.add_resource(
+        customer_key(
+            "PipelineKey",
+            "Encrypts the org pipeline's artifacts, topics and logs",
+            [
+                logs_may_use_key(),
+                Statement(
+                    Sid="EventsAndSnsPublish",
+                    Effect=Allow,
+                    Principal=Principal(
+                        "Service", ["events.amazonaws.com", "codestar-notifications.amazonaws.com"]
+                    ),
+                    Action=[kms_actions.Decrypt, kms_actions.Action("GenerateDataKey*")],
+                    Resource=["*"],
+                    Condition=Condition(StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})),
+                ),
+            ],
+        )
+    )
+    bucket = _bucket(t, p, key)
+    approval_topic = _topic(
+        t, "ApprovalTopic", key, p["ApprovalEmail"], "HasApprovalEmail", "Org roles: approve the plan"
+    )
+    notify_topic = _topic(
+        t,
+        "NotificationTopic",
+        key,
+        p["NotificationEmail"],
+        "HasNotificationEmail",
+        "Org roles: pipeline results",
+    )
+    t.add_resource(
+        sns.TopicPolicy(
+            "NotificationTopicPolicy",
+            Topics=[Ref(notify_topic)],
+            PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Sid="EventBridgePublishes",
+                        Effect=Allow,
+                        Principal=Principal("Service", ["events.amazonaws.com"]),
+                        Action=[sns_actions.Publish],
+                        Resource=[Ref(notify_topic)],
+                        Condition=Condition(StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})),
+                    )
+                ],
+            ),
+        )
+    )
+    sync_logs = t.add_resource(encrypted_log_group("SyncLogs", Sub(SYNC_LOG_GROUP), key, retention))
+    build_logs = t.add_resource(encrypted_log_group("BuildLogs", Sub(BUILD_LOG_GROUP), key, retention))
+    bucket_objects = Sub("${ArtifactBucket.Arn}/*")
+
+    sync_role = _role(
+        t,
+        "SyncRole",
+        "lambda.amazonaws.com",
+        [
+            write_logs(sync_logs),
+            use_key(key),
+            Statement(
+                Sid="ReadOrganization",
+                Effect=Allow,
+                Action=[_action(a) for a in SYNC_ORGANIZATIONS_ACTIONS],
+                Resource=["*"],
+            ),
+            Statement(
+                Sid="ManageOurStackSets",
+                Effect=Allow,
+                Action=[_action(a) for a in SYNC_STACKSET_ACTIONS],
+                Resource=stackset_arns(),
+            ),
+            Statement(Sid="ListStackSets", Effect=Allow, Action=[cfn_actions.ListStackSets], Resource=["*"]),
+            Statement(
+                Sid="ManagementAccountStack",
+                Effect=Allow,
+                Action=[_action(a) for a in SYNC_STACK_ACTIONS],
+                Resource=[
+                    Sub(
+                        "arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/${StackSetPrefix}-*/*"
+                    )
+                ],
+            ),
+            Statement(
+                Sid="PassStackSetAdministrationRole",
+                Effect=Allow,
+                Action=[iam_actions.PassRole],
+                Resource=[
+                    Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${StackSetAdministrationRoleName}")
+                ],
+                Condition=Condition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"})),
+            ),
+            Statement(
+                Sid="ReadArtifacts",
+                Effect=Allow,
+                Action=[s3_actions.GetObject, s3_actions.GetObjectVersion],
+                Resource=[bucket_objects],
+            ),
+            # PutJobSuccessResult/PutJobFailureResult have no resource-level permissions
+            # (Service Authorization Reference, AWS CodePipeline).
+            Statement(
+                Sid="ReportJob",
+                Effect=Allow,
+                Action=[cp_actions.PutJobSuccessResult, cp_actions.PutJobFailureResult],
+                Resource=["*"],
+            ),
+            Statement(Sid="Notify", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(notify_topic)]),
+        ],
+        "The org sync Lambda: reads the OU tree, manages the prefixed StackSets, reports to CodePipeline",
+    )
+    sync = t.add_resource(
+        awslambda.Function(
+            "SyncFunction",
+            FunctionName=Sub("${Project}-org-sync"),
+            Description="Maps the live OU tree onto the org role StackSets",
+            Runtime="python3.12",
+            Handler=Ref(p["SyncHandler"]),
+            Code=awslambda.Code(S3Bucket=Ref(p["SyncCodeBucket"]), S3Key=Ref(p["SyncCodeKey"])),
+            Role=GetAtt(sync_role, "Arn"),
+            Timeout=300,
+            MemorySize=512,
+            # One sync at a time: a second pipeline run waits instead of racing the first.
+            ReservedConcurrentExecutions=1,
+            KmsKeyArn=GetAtt(key, "Arn"),
+            LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(sync_logs)),
+            TracingConfig=awslambda.TracingConfig(Mode="Active"),
+            Environment=awslambda.Environment(
+                Variables={
+                    "NOTIFICATION_TOPIC_ARN": Ref(notify_topic),
+                    "STACKSET_PREFIX": Ref(p["StackSetPrefix"]),
+                }
+            ),
+            Metadata=checkov_skips(
+                (
+                    "CKV_AWS_116",
+                    "invoked synchronously by CodePipeline, which records and retries failures; a DLQ would never receive anything",
+                ),
+                (
+                    "CKV_AWS_117",
+                    "calls only AWS APIs; a VPC would add NAT cost and no isolation for this function",
+                ),
+            ),
+        )
+    )
+
+    build_role = _role(
+        t,
+        "BuildRole",
+        "codebuild.amazonaws.com",
+        [
+            write_logs(build_logs),
+            use_key(key),
+            Statement(
+                Sid="Artifacts",
+                Effect=Allow,
+                Action=[s3_actions.GetObject, s3_actions.GetObjectVersion, s3_actions.PutObject],
+                Resource=[bucket_objects],
+            ),
+            Statement(
+                Sid="PlanReadsOrganization",
+                Effect=Allow,
+                Action=[_action(a) for a in SYNC_ORGANIZATIONS_ACTIONS],
+                Resource=["*"],
+            ),
+            Statement(
+                Sid="PlanReadsStackSets",
+                Effect=Allow,
+                Action=[cfn_actions.DescribeStackSet, cfn_actions.ListStackInstances],
+                Resource=stackset_arns(),
+            ),
+            Statement(
+                Sid="PlanListsStackSets", Effect=Allow, Action=[cfn_actions.ListStackSets], Resource=["*"]
+            ),
+            Statement(
+                Sid="Reports",
+                Effect=Allow,
+                Action=[
+                    cb_actions.CreateReportGroup,
+                    cb_actions.CreateReport,
+                    cb_actions.UpdateReport,
+                    cb_actions.BatchPutTestCases,
+                ],
+                Resource=[
+                    Sub(
+                        "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:report-group/${Project}-org-build-*"
+                    )
+                ],
+            ),
+            Statement(
+                Sid="UseConnectionForGitClone",
+                Effect=Allow,
+                Action=[conn_actions.UseConnection],
+                Resource=[
+                    If(
+                        "UseGitHub",
+                        Ref(p["ConnectionArn"]),
+                        Sub(
+                            "arn:${AWS::Partition}:codeconnections:${AWS::Region}:${AWS::AccountId}:connection/none"
+                        ),
+                    )
+                ],
+            ),
+        ],
+        "The org pipeline build: render check, lint, tests and the plan",
+    )
+    project_build = t.add_resource(
+        codebuild.Project(
+            "Build",
+            Name=Sub("${Project}-org-build"),
+            Description="Render check, lint, tests and the review plan for the org roles",
+            ServiceRole=GetAtt(build_role, "Arn"),
+            EncryptionKey=GetAtt(key, "Arn"),
+            Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec="buildspec.yml"),
+            Artifacts=codebuild.Artifacts(Type="CODEPIPELINE"),
+            Environment=codebuild.Environment(
+                ComputeType="BUILD_GENERAL1_MEDIUM",
+                Image=Ref(p["BuildImage"]),
+                Type="LINUX_CONTAINER",
+                EnvironmentVariables=[
+                    codebuild.EnvironmentVariable(Name="ARTIFACT_BUCKET", Value=Ref(bucket)),
+                    codebuild.EnvironmentVariable(Name="STACKSET_PREFIX", Value=Ref(p["StackSetPrefix"])),
+                ],
+            ),
+            LogsConfig=codebuild.LogsConfig(
+                CloudWatchLogs=codebuild.CloudWatchLogs(Status="ENABLED", GroupName=Ref(build_logs))
+            ),
+            TimeoutInMinutes=60,
+        )
+    )
+
+    pipeline_role_name = "PipelineRole"
+    pipeline = codepipeline.Pipeline(
+        "Pipeline",
+        Name=Sub("${Project}-org-roles"),
+        PipelineType="V2",
+        ExecutionMode="QUEUED",
+        RoleArn=GetAtt(pipeline_role_name, "Arn"),
+        ArtifactStore=codepipeline.ArtifactStore(
+            Type="S3",
+            Location=Ref(bucket),
+            EncryptionKey=codepipeline.EncryptionKey(Type="KMS", Id=GetAtt(key, "Arn")),
+        ),
+        Stages=[
+            codepipeline.Stages(
+                Name="Source",
+                Actions=[
+                    codepipeline.Actions(
+                        Name="Source",
+                        Namespace="SourceVariables",
+                        ActionTypeId=If(
+                            "UseGitHub",
+                            codepipeline.ActionTypeId(
+                                Category="Source",
+                                Owner="AWS",
+                                Provider="CodeStarSourceConnection",
+                                Version="1",
+                            ),
+                            If(
+                                "UseCodeCommit",
+                                codepipeline.ActionTypeId(
+                                    Category="Source", Owner="AWS", Provider="CodeCommit", Version="1"
+                                ),
+                                codepipeline.ActionTypeId(
+                                    Category="Source", Owner="AWS", Provider="S3", Version="1"
+                                ),
+                            ),
+                        ),
+                        Configuration=If(
+                            "UseGitHub",
+                            {
+                                "ConnectionArn": Ref(p["ConnectionArn"]),
+                                "FullRepositoryId": Ref(p["FullRepositoryId"]),
+                                "BranchName": Ref(p["BranchName"]),
+                                # A full clone, so the build can diff against the previous commit.
+                                "OutputArtifactFormat": "CODEBUILD_CLONE_REF",
+                                "DetectChanges": "true",
+                            },
+                            If(
+                                "UseCodeCommit",
+                                {
+                                    "RepositoryName": Ref(p["CodeCommitRepositoryName"]),
+                                    "BranchName": Ref(p["BranchName"]),
+                                    "OutputArtifactFormat": "CODEBUILD_CLONE_REF",
+                                    "PollForSourceChanges": "false",
+                                },
+                                {
+                                    "S3Bucket": Ref(p["SourceBucket"]),
+                                    "S3ObjectKey": Ref(p["SourceObjectKey"]),
+                                    "PollForSourceChanges": "false",
+                                },
+                            ),
+                        ),
+                        OutputArtifacts=[codepipeline.OutputArtifacts(Name="Source")],
+                        RunOrder=1,
+                    )
+                ],
+            ),
+            codepipeline.Stages(
+                Name="Build",
+                Actions=[
+                    codepipeline.Actions(
+                        Name="RenderLintTestPlan",
+                        Namespace="BuildVariables",
+                        ActionTypeId=codepipeline.ActionTypeId(
+                            Category="Build", Owner="AWS", Provider="CodeBuild", Version="1"
+                        ),
+                        Configuration={"ProjectName": Ref(project_build)},
+                        InputArtifacts=[codepipeline.InputArtifacts(Name="Source")],
+                        OutputArtifacts=[codepipeline.OutputArtifacts(Name="Build")],
+                        RunOrder=1,
+                    )
+                ],
+            ),
+            If(
+                "ApprovalEnabled",
+                codepipeline.Stages(
+                    Name="Approve",
+                    Actions=[
+                        codepipeline.Actions(
+                            Name="ReviewPlan",
+                            ActionTypeId=codepipeline.ActionTypeId(
+                                Category="Approval", Owner="AWS", Provider="Manual", Version="1"
+                            ),
+                            Configuration={
+                                "NotificationArn": Ref(approval_topic),
+                                "CustomData": "#{BuildVariables.PLAN_SUMMARY}",
+                                "ExternalEntityLink": "#{BuildVariables.PLAN_URL}",
+                            },
+                            RunOrder=1,
+                        )
+                    ],
+                ),
+                Ref(AWS_NO_VALUE),
+            ),
+            codepipeline.Stages(
+                Name="Sync",
+                Actions=[
+                    codepipeline.Actions(
+                        Name="SyncStackSets",
+                        ActionTypeId=codepipeline.ActionTypeId(
+                            Category="Invoke", Owner="AWS", Provider="Lambda", Version="1"
+                        ),
+                        Configuration={"FunctionName": Ref(sync)},
+                        InputArtifacts=[codepipeline.InputArtifacts(Name="Build")],
+                        RunOrder=1,
+                    )
+                ],
+            ),
+        ],
+    )
+    t.add_resource(
+        iam.Role(
+            pipeline_role_name,
+            Description="CodePipeline for the org roles",
+            AssumeRolePolicyDocument=service_trust("codepipeline.amazonaws.com"),
+            Policies=[
+                iam.Policy(
+                    PolicyName="PipelineRolePermissions",
+                    PolicyDocument=PolicyDocument(
+                        Version="2012-10-17",
+                        Statement=[
+                            use_key(key),
+                            Statement(
+                                Sid="Artifacts",
+                                Effect=Allow,
+                                Action=[
+                                    s3_actions.GetObject,
+                                    s3_actions.GetObjectVersion,
+                                    s3_actions.PutObject,
+                                    s3_actions.GetBucketVersioning,
+                                ],
+                                Resource=[GetAtt(bucket, "Arn"), bucket_objects],
+                            ),
+                            Statement(
+                                Sid="S3Source",
+                                Effect=Allow,
+                                Action=[
+                                    s3_actions.GetObject,
+                                    s3_actions.GetObjectVersion,
+                                    s3_actions.GetBucketVersioning,
+                                ],
+                                Resource=[
+                                    If(
+                                        "UseS3Source",
+                                        Sub("arn:${AWS::Partition}:s3:::${SourceBucket}"),
+                                        GetAtt(bucket, "Arn"),
+                                    ),
+                                    If(
+                                        "UseS3Source",
+                                        Sub("arn:${AWS::Partition}:s3:::${SourceBucket}/${SourceObjectKey}"),
+                                        bucket_objects,
+                                    ),
+                                ],
+                            ),
+                            Statement(
+                                Sid="Build",
+                                Effect=Allow,
+                                Action=[cb_actions.StartBuild, cb_actions.BatchGetBuilds],
+                                Resource=[GetAtt(project_build, "Arn")],
+                            ),
+                            Statement(
+                                Sid="Sync",
+                                Effect=Allow,
+                                Action=[lambda_actions.InvokeFunction],
+                                Resource=[GetAtt(sync, "Arn")],
+                            ),
+                            Statement(
+                                Sid="Approval",
+                                Effect=Allow,
+                                Action=[sns_actions.Publish],
+                                Resource=[Ref(approval_topic)],
+                            ),
+                            Statement(
+                                Sid="GitHubSource",
+                                Effect=Allow,
+                                Action=[conn_actions.UseConnection],
+                                Resource=[
+                                    If(
+                                        "UseGitHub",
+                                        Ref(p["ConnectionArn"]),
+                                        Sub(
+                                            "arn:${AWS::Partition}:codeconnections:${AWS::Region}:${AWS::AccountId}:connection/none"
+                                        ),
+                                    )
+                                ],
+                            ),
+                            Statement(
+                                Sid="CodeCommitSource",
+                                Effect=Allow,
+                                Action=[
+                                    cc_actions.GetBranch,
+                                    cc_actions.GetCommit,
+                                    cc_actions.GetRepository,
+                                    cc_actions.UploadArchive,
+                                    cc_actions.GetUploadArchiveStatus,
+                                ],
+                                Resource=[
+                                    Sub(
+                                        "arn:${AWS::Partition}:codecommit:${AWS::Region}:${AWS::AccountId}:${CodeCommitRepositoryName}"
+                                    )
+                                ],
+                            ),
+                        ],
+                    ),
+                )
+            ],
+        )
+    )
+    t.add_resource(pipeline)
+    pipeline_arn = Sub("arn:${AWS::Partition}:codepipeline:${AWS::Region}:${AWS::AccountId}:${Pipeline}")
+    events_role = _role(
+        t,
+        "WatcherRole",
+        "events.amazonaws.com",
+        [
+            Statement(
+                Sid="StartPipeline",
+                Effect=Allow,
+                Action=[cp_actions.StartPipelineExecution],
+                Resource=[pipeline_arn],
+            )
+        ],
+        "EventBridge starts the org pipeline when the organization changes",
+    )
+    t.add_resource(
+        events.Rule(
+            "PipelineResultRule",
+            Description="Pipeline succeeded or failed: tell the notification topic",
+            EventPattern={
+                "source": ["aws.codepipeline"],
+                "detail-type": ["CodePipeline Pipeline Execution State Change"],
+                "detail": {"pipeline": [Ref(pipeline)], "state": ["SUCCEEDED", "FAILED"]},
+            },
+            Targets=[
+                events.Target(
+                    Id="Notify",
+                    Arn=Ref(notify_topic),
+                    InputTransformer=events.InputTransformer(
+                        InputPathsMap={
+                            "pipeline": "$.detail.pipeline",
+                            "state": "$.detail.state",
+                            "id": "$.detail.execution-id",
+                        },
+                        InputTemplate='"Pipeline <pipeline> <state> (execution <id>)"',
+                    ),
+                )
+            ],
+        )
+    )
+    # Organizations is a global service: its CloudTrail events reach EventBridge in us-east-1 only
+    # (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_integrate_services.html,
+    # "EventBridge"), so deploy this stack in us-east-1 for the watcher to fire.
+    t.add_resource(
+        events.Rule(
+            "OrganizationWatcherRule",
+            Description="An account moved, or an OU or account was created: run the pipeline to converge",
+            EventPattern={
+                "source": ["aws.organizations"],
+                "detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
+                "detail": {"eventName": ["MoveAccount", "CreateOrganizationalUnit", "CreateAccountResult"]},
+            },
+            Targets=[events.Target(Id="StartPipeline", Arn=pipeline_arn, RoleArn=GetAtt(events_role, "Arn"))],
+        )
+    )
+    t.add_output(
+        [
+            Output("PipelineName", Value=Ref(pipeline)),
+            Output("ArtifactBucketName", Value=Ref(bucket)),
+            Output("ApprovalTopicArn", Value=Ref(approval_topic)),
+            Output("NotificationTopicArn", Value=Ref(notify_topic)),
+            Output("SyncFunctionArn", Value=GetAtt(sync, "Arn")),
+        ]
+    )
+    return apply_tags(t, standard_tags(project))
+
+
+def build(ctx: RenderContext) -> Mapping[str, Template]:
+    return {PATH: build_template()}
+
+
+BLUEPRINT = Blueprint(
+    name="org-pipeline",
+    description="The org roles pipeline: source, build and plan, approval, sync Lambda, notifications, watcher",
+    outputs=(PATH,),
+    build=build,
+    module=__name__,
+)

@@ -1,0 +1,60 @@
+"""Reproducible Lambda packaging: the pipeline/ package as a zip whose bytes depend only on its sources.
+
+Entries are sorted, timestamps fixed (1980-01-01, the zip epoch), permissions fixed (0644), no
+directory entries, no __pycache__; so the same sources give the same sha256 on every run and machine
+(with the same zlib), and CloudFormation sees a code change only when the code changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.errors import GeneratorError
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+INCLUDED_SUFFIXES = (".py", ".json", ".yml", ".yaml", ".sh")
+
+
+@dataclass(frozen=True)
+class Package:
+    path: Path
+    sha256: str
+    size: int
+    files: int
+
+
+def lambda_sources(root: Path, package: str = "pipeline") -> list[Path]:
+    src = root / package
+    if not (src / "__init__.py").is_file():
+        raise GeneratorError(f"{package}/: no such Python package under {root}")
+    return sorted(
+        p
+        for p in src.rglob("*")
+        if p.is_file() and p.suffix in INCLUDED_SUFFIXES and "__pycache__" not in p.parts
+    )
+
+
+def build_zip(root: Path, files: list[Path]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=ZIP_EPOCH)
+            info.external_attr = 0o100644 << 16  # regular file, rw-r--r--
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, whatever the building machine is
+            zf.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def package_lambda(root: Path, out: Path) -> Package:
+    files = lambda_sources(root)
+    data = build_zip(root, files)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    return Package(out, hashlib.sha256(data).hexdigest(), len(data), len(files))
