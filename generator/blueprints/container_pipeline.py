@@ -26,9 +26,7 @@ import awacs.sts as sts_actions
 from awacs.aws import (
     Allow,
     ArnEquals,
-    Bool,
     Condition,
-    Deny,
     PolicyDocument,
     Principal,
     Statement,
@@ -59,6 +57,7 @@ from troposphere import Condition as CfnCondition
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
 from generator.blueprints.ecr_publisher import PUSH_PULL_ACTIONS, REPOSITORY_NAME_PATTERN
 from generator.blueprints.parts import (
+    artifact_bucket,
     checkov_skips,
     customer_key,
     encrypted_log_group,
@@ -78,132 +77,138 @@ PASSES_ROLES = "EcsPassesTaskRoles"
 DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
-def _parameters(t: Template) -> dict[str, Parameter]:
-    def add(name: str, **kwargs: Any) -> Parameter:
-        kwargs.setdefault("Type", "String")
-        return t.add_parameter(Parameter(name, **kwargs))
+S = "String"
+# The parameters, in console order, under the group the CloudFormation console shows them in.
+PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
+    "Source and build": {
+        "PipelineName": {
+            "Default": "app",
+            "AllowedPattern": "^[A-Za-z0-9][A-Za-z0-9-]{0,49}$",
+            "Description": "Name of the pipeline; its CodeBuild projects are <name>-build and <name>-deploy",
+        },
+        "ConnectionArn": {
+            "AllowedPattern": "^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:[0-9]{12}:connection/[0-9a-f-]+$",
+            "Description": "CodeConnections (CodeStar Connections) connection to GitHub, already authorized",
+        },
+        "FullRepositoryId": {
+            "AllowedPattern": "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+            "Description": "GitHub repository as owner/name",
+        },
+        "BranchName": {"Default": "main", "Description": "Branch whose pushes start the pipeline"},
+        "RepositoryName": {
+            "Default": "app",
+            "AllowedPattern": REPOSITORY_NAME_PATTERN,
+            "Description": "ECR repository (from the ecr-publisher stack) the image is pushed to",
+        },
+        "DockerfilePath": {"Default": "Dockerfile", "Description": "Dockerfile, relative to the repository"},
+        "BuildContext": {"Default": ".", "Description": "Docker build context, relative to the repository"},
+        "BuildImage": {
+            "Default": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
+            "Description": "CodeBuild image for the build and deploy projects",
+        },
+        "BuildComputeType": {
+            "Default": "BUILD_GENERAL1_SMALL",
+            "AllowedValues": ["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"],
+            "Description": "CodeBuild compute type",
+        },
+    },
+    "Approval and target": {
+        "ApprovalEmail": {
+            "AllowedPattern": "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$",
+            "Description": "Email address asked to approve each deploy (confirm the SNS subscription once)",
+        },
+        "DeployTarget": {
+            "Default": "ECS",
+            "AllowedValues": ["ECS", "EKS"],
+            "Description": "Deploy to an ECS service (CodePipeline ECS action) or to EKS (CodeBuild with kubectl)",
+        },
+    },
+    "ECS target": {
+        "EcsClusterName": {"Default": "app", "Description": "ECS: cluster of the service"},
+        "EcsServiceName": {"Default": "app", "Description": "ECS: service to deploy"},
+        "ContainerName": {
+            "Default": "app",
+            "Description": "ECS: container (in the task definition) that runs the image",
+        },
+        "EcsTaskFamily": {
+            "Default": "app",
+            "Description": "ECS: task definition family of the service (new revisions are tagged on registration)",
+        },
+        "TaskRoleArns": {
+            "Type": "CommaDelimitedList",
+            "Default": "",
+            "Description": "ECS: task and execution role ARNs of the task definition (iam:PassRole targets)",
+        },
+    },
+    "EKS target": {
+        "EksClusterName": {
+            "Default": "app",
+            "Description": "EKS: cluster (authentication mode API or API_AND_CONFIG_MAP, for access entries)",
+        },
+        "KubernetesNamespace": {
+            "Default": "app",
+            "AllowedPattern": DNS_LABEL,
+            "Description": "EKS: namespace the deploy may change; the access entry is scoped to it",
+        },
+        "DeploymentName": {
+            "Default": "app",
+            "AllowedPattern": DNS_LABEL,
+            "Description": "EKS: Deployment whose rollout the deploy waits for",
+        },
+        "ManifestsPath": {
+            "Default": "kube-manifests",
+            "Description": "EKS: folder of Kubernetes manifests in the repository; CONTAINER_IMAGE in them becomes the image",
+        },
+        "KubectlVersion": {
+            "Default": "1.31.0",
+            "AllowedPattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$",
+            "Description": "EKS: kubectl release to install (within one minor version of the cluster)",
+        },
+        "EksAccessPolicy": {
+            "Default": "AmazonEKSEditPolicy",
+            "AllowedValues": ["AmazonEKSEditPolicy", "AmazonEKSAdminPolicy"],
+            "Description": "EKS: access policy granted in the namespace (Edit cannot change RBAC; Admin can)",
+        },
+        "RolloutTimeoutSeconds": {
+            "Type": "Number",
+            "Default": 600,
+            "MinValue": 60,
+            "MaxValue": 3000,
+            "Description": "EKS: how long to wait for the rollout (the kubectl session lasts one hour)",
+        },
+    },
+    "Operations": {
+        "ArtifactRetentionDays": {
+            "Type": "Number",
+            "Default": 30,
+            "MinValue": 1,
+            "MaxValue": 3650,
+            "Description": "Days pipeline artifacts are kept",
+        },
+    },
+}
 
+
+def _parameters(t: Template) -> dict[str, Parameter]:
+    p = {
+        name: t.add_parameter(Parameter(name, **{"Type": S, **props}))
+        for group in PARAMETERS.values()
+        for name, props in group.items()
+    }
+    p["LogRetentionDays"] = log_retention_parameter(t)
+    return p
+
+
+def _interface() -> dict[str, Any]:
+    """Console grouping of the parameters (Project and log retention join the operations group)."""
+    extra = {"Operations": ["Project", "LogRetentionDays"]}
     return {
-        "name": add(
-            "PipelineName",
-            Default="app",
-            AllowedPattern="^[A-Za-z0-9][A-Za-z0-9-]{0,49}$",
-            Description="Name of the pipeline; its CodeBuild projects are named <name>-build and <name>-deploy",
-        ),
-        "connection": add(
-            "ConnectionArn",
-            AllowedPattern="^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:[0-9]{12}:connection/[0-9a-f-]+$",
-            Description="CodeConnections (CodeStar Connections) connection to GitHub, already authorized",
-        ),
-        "repo": add(
-            "FullRepositoryId",
-            AllowedPattern="^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
-            Description="GitHub repository as owner/name",
-        ),
-        "branch": add("BranchName", Default="main", Description="Branch whose pushes start the pipeline"),
-        "ecr": add(
-            "RepositoryName",
-            Default="app",
-            AllowedPattern=REPOSITORY_NAME_PATTERN,
-            Description="ECR repository (from the ecr-publisher stack) the image is pushed to",
-        ),
-        "dockerfile": add(
-            "DockerfilePath", Default="Dockerfile", Description="Dockerfile, relative to the repository"
-        ),
-        "context": add(
-            "BuildContext", Default=".", Description="Docker build context, relative to the repository"
-        ),
-        "image": add(
-            "BuildImage",
-            Default="aws/codebuild/amazonlinux-x86_64-standard:5.0",
-            Description="CodeBuild image for the build and deploy projects",
-        ),
-        "compute": add(
-            "BuildComputeType",
-            Default="BUILD_GENERAL1_SMALL",
-            AllowedValues=["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"],
-            Description="CodeBuild compute type",
-        ),
-        "email": add(
-            "ApprovalEmail",
-            AllowedPattern="^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$",
-            Description="Email address asked to approve each deploy (confirm the SNS subscription once)",
-        ),
-        "target": add(
-            "DeployTarget",
-            Default="ECS",
-            AllowedValues=["ECS", "EKS"],
-            Description="Deploy to an ECS service (CodePipeline ECS action) or to EKS (CodeBuild with kubectl)",
-        ),
-        "container": add(
-            "ContainerName",
-            Default="app",
-            Description="ECS: container (in the task definition) that runs the image",
-        ),
-        "ecs_cluster": add("EcsClusterName", Default="app", Description="ECS: cluster of the service"),
-        "ecs_service": add("EcsServiceName", Default="app", Description="ECS: service to deploy"),
-        "ecs_family": add(
-            "EcsTaskFamily",
-            Default="app",
-            Description="ECS: task definition family of the service (new revisions are tagged on registration)",
-        ),
-        "task_roles": add(
-            "TaskRoleArns",
-            Type="CommaDelimitedList",
-            Default="",
-            Description="ECS: task and execution role ARNs of the task definition (iam:PassRole targets)",
-        ),
-        "eks_cluster": add(
-            "EksClusterName",
-            Default="app",
-            Description="EKS: cluster (authentication mode API or API_AND_CONFIG_MAP, for access entries)",
-        ),
-        "namespace": add(
-            "KubernetesNamespace",
-            Default="app",
-            AllowedPattern=DNS_LABEL,
-            Description="EKS: namespace the deploy may change; the access entry is scoped to it",
-        ),
-        "deployment": add(
-            "DeploymentName",
-            Default="app",
-            AllowedPattern=DNS_LABEL,
-            Description="EKS: Deployment whose rollout the deploy waits for",
-        ),
-        "manifests": add(
-            "ManifestsPath",
-            Default="kube-manifests",
-            Description="EKS: folder of Kubernetes manifests in the repository; CONTAINER_IMAGE in them becomes the image",
-        ),
-        "kubectl": add(
-            "KubectlVersion",
-            Default="1.31.0",
-            AllowedPattern="^[0-9]+\\.[0-9]+\\.[0-9]+$",
-            Description="EKS: kubectl release to install (within one minor version of the cluster)",
-        ),
-        "access_policy": add(
-            "EksAccessPolicy",
-            Default="AmazonEKSEditPolicy",
-            AllowedValues=["AmazonEKSEditPolicy", "AmazonEKSAdminPolicy"],
-            Description="EKS: access policy granted in the namespace (Edit cannot change RBAC; Admin can)",
-        ),
-        "rollout": add(
-            "RolloutTimeoutSeconds",
-            Type="Number",
-            Default=600,
-            MinValue=60,
-            MaxValue=3000,
-            Description="EKS: how long to wait for the rollout (the kubectl session lasts one hour)",
-        ),
-        "artifact_days": add(
-            "ArtifactRetentionDays",
-            Type="Number",
-            Default=30,
-            MinValue=1,
-            MaxValue=3650,
-            Description="Days pipeline artifacts are kept",
-        ),
-        "log_days": log_retention_parameter(t),
+        "AWS::CloudFormation::Interface": {
+            "ParameterGroups": [
+                {"Label": {"default": label}, "Parameters": [*names, *extra.get(label, [])]}
+                for label, names in PARAMETERS.items()
+            ]
+        }
     }
 
 
@@ -215,72 +220,7 @@ def _artifact_store(t: Template, p: dict[str, Parameter]) -> tuple[Any, s3.Bucke
             [logs_may_use_key()],
         )
     )
-    bucket = t.add_resource(
-        s3.Bucket(
-            "ArtifactBucket",
-            BucketEncryption=s3.BucketEncryption(
-                ServerSideEncryptionConfiguration=[
-                    s3.ServerSideEncryptionRule(
-                        BucketKeyEnabled=True,
-                        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(
-                            SSEAlgorithm="aws:kms", KMSMasterKeyID=GetAtt(key, "Arn")
-                        ),
-                    )
-                ]
-            ),
-            VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-            PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
-                BlockPublicAcls=True,
-                BlockPublicPolicy=True,
-                IgnorePublicAcls=True,
-                RestrictPublicBuckets=True,
-            ),
-            OwnershipControls=s3.OwnershipControls(
-                Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
-            ),
-            LifecycleConfiguration=s3.LifecycleConfiguration(
-                Rules=[
-                    s3.LifecycleRule(
-                        Id="ExpireArtifacts",
-                        Status="Enabled",
-                        ExpirationInDays=Ref(p["artifact_days"]),
-                        NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
-                        AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
-                            DaysAfterInitiation=1
-                        ),
-                    )
-                ]
-            ),
-            DeletionPolicy="Retain",
-            UpdateReplacePolicy="Retain",
-            Metadata=checkov_skips(
-                (
-                    "CKV_AWS_18",
-                    "holds only short-lived pipeline artifacts written and read by this pipeline's roles; "
-                    "server access logs would need a second bucket that itself goes unlogged",
-                )
-            ),
-        )
-    )
-    t.add_resource(
-        s3.BucketPolicy(
-            "ArtifactBucketPolicy",
-            Bucket=Ref(bucket),
-            PolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Sid="DenyInsecureTransport",
-                        Effect=Deny,
-                        Principal=Principal("*"),
-                        Action=[s3_actions.Action("*")],
-                        Resource=[GetAtt(bucket, "Arn"), Sub("${ArtifactBucket.Arn}/*")],
-                        Condition=Condition(Bool({"aws:SecureTransport": False})),
-                    )
-                ],
-            ),
-        )
-    )
+    bucket = artifact_bucket(t, "ArtifactBucket", key, Ref(p["ArtifactRetentionDays"]))
     return key, bucket
 
 
@@ -315,8 +255,8 @@ def _project(
         Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec=spec),
         Environment=codebuild.Environment(
             Type="LINUX_CONTAINER",
-            ComputeType=Ref(p["compute"]),
-            Image=Ref(p["image"]),
+            ComputeType=Ref(p["BuildComputeType"]),
+            Image=Ref(p["BuildImage"]),
             PrivilegedMode=privileged,
             EnvironmentVariables=[
                 codebuild.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v)
@@ -337,7 +277,9 @@ def _build_stage(
 ) -> codebuild.Project:
     name = Sub("${PipelineName}-build")
     log_group = t.add_resource(
-        encrypted_log_group("BuildLogGroup", Sub("/aws/codebuild/${PipelineName}-build"), key, p["log_days"])
+        encrypted_log_group(
+            "BuildLogGroup", Sub("/aws/codebuild/${PipelineName}-build"), key, p["LogRetentionDays"]
+        )
     )
     repository_arn = Sub(
         "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${RepositoryName}"
@@ -394,10 +336,10 @@ def _build_stage(
                 "REPOSITORY_URI": Sub(
                     "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${RepositoryName}"
                 ),
-                "REPOSITORY_NAME": Ref(p["ecr"]),
-                "CONTAINER_NAME": Ref(p["container"]),
-                "DOCKERFILE": Ref(p["dockerfile"]),
-                "BUILD_CONTEXT": Ref(p["context"]),
+                "REPOSITORY_NAME": Ref(p["RepositoryName"]),
+                "CONTAINER_NAME": Ref(p["ContainerName"]),
+                "DOCKERFILE": Ref(p["DockerfilePath"]),
+                "BUILD_CONTEXT": Ref(p["BuildContext"]),
             },
             privileged=True,
             Description="Build the image, tag it with the short commit id and push it to ECR",
@@ -417,7 +359,7 @@ def _eks_deploy(
     """CodeBuild project running kubectl as a dedicated role that only this project's role may assume."""
     log_group = t.add_resource(
         encrypted_log_group(
-            "DeployLogGroup", Sub("/aws/codebuild/${PipelineName}-deploy"), key, p["log_days"]
+            "DeployLogGroup", Sub("/aws/codebuild/${PipelineName}-deploy"), key, p["LogRetentionDays"]
         )
     )
     log_group.Condition = IS_EKS
@@ -517,13 +459,13 @@ def _eks_deploy(
         eks.AccessEntry(
             "KubectlAccessEntry",
             Condition=IS_EKS,
-            ClusterName=Ref(p["eks_cluster"]),
+            ClusterName=Ref(p["EksClusterName"]),
             PrincipalArn=GetAtt(kubectl_role, "Arn"),
             Type="STANDARD",
             AccessPolicies=[
                 eks.AccessPolicy(
                     PolicyArn=Sub("arn:${AWS::Partition}:eks::aws:cluster-access-policy/${EksAccessPolicy}"),
-                    AccessScope=eks.AccessScope(Type="namespace", Namespaces=[Ref(p["namespace"])]),
+                    AccessScope=eks.AccessScope(Type="namespace", Namespaces=[Ref(p["KubernetesNamespace"])]),
                 )
             ],
         )
@@ -537,13 +479,13 @@ def _eks_deploy(
         p,
         spec,
         {
-            "EKS_CLUSTER_NAME": Ref(p["eks_cluster"]),
+            "EKS_CLUSTER_NAME": Ref(p["EksClusterName"]),
             "KUBECTL_ROLE_ARN": GetAtt(kubectl_role, "Arn"),
-            "KUBECTL_VERSION": Ref(p["kubectl"]),
-            "KUBERNETES_NAMESPACE": Ref(p["namespace"]),
-            "DEPLOYMENT_NAME": Ref(p["deployment"]),
-            "MANIFESTS_PATH": Ref(p["manifests"]),
-            "ROLLOUT_TIMEOUT_SECONDS": Ref(p["rollout"]),
+            "KUBECTL_VERSION": Ref(p["KubectlVersion"]),
+            "KUBERNETES_NAMESPACE": Ref(p["KubernetesNamespace"]),
+            "DEPLOYMENT_NAME": Ref(p["DeploymentName"]),
+            "MANIFESTS_PATH": Ref(p["ManifestsPath"]),
+            "ROLLOUT_TIMEOUT_SECONDS": Ref(p["RolloutTimeoutSeconds"]),
         },
         privileged=False,
         Description="Apply the Kubernetes manifests with the new image and wait for the rollout",
@@ -583,7 +525,7 @@ def _pipeline_role(
                                     codeconnections_actions.UseConnection,
                                     codestar_connections_actions.UseConnection,
                                 ],
-                                Resource=[Ref(p["connection"])],
+                                Resource=[Ref(p["ConnectionArn"])],
                             ),
                             Statement(
                                 Sid="RunBuild",
@@ -675,7 +617,7 @@ def _pipeline_role(
                         Sid="PassTaskRoles",
                         Effect=Allow,
                         Action=[iam_actions.PassRole],
-                        Resource=Ref(p["task_roles"]),
+                        Resource=Ref(p["TaskRoleArns"]),
                         Condition=Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
                     )
                 ],
@@ -726,9 +668,9 @@ def _stages(p: dict[str, Parameter], build: Any, deploy: Any, topic: Any) -> lis
         "Source",
         "CodeStarSourceConnection",
         {
-            "ConnectionArn": Ref(p["connection"]),
-            "FullRepositoryId": Ref(p["repo"]),
-            "BranchName": Ref(p["branch"]),
+            "ConnectionArn": Ref(p["ConnectionArn"]),
+            "FullRepositoryId": Ref(p["FullRepositoryId"]),
+            "BranchName": Ref(p["BranchName"]),
             "OutputArtifactFormat": "CODE_ZIP",
             "DetectChanges": True,
         },
@@ -774,8 +716,8 @@ def _stages(p: dict[str, Parameter], build: Any, deploy: Any, topic: Any) -> lis
         "Deploy",
         "ECS",
         {
-            "ClusterName": Ref(p["ecs_cluster"]),
-            "ServiceName": Ref(p["ecs_service"]),
+            "ClusterName": Ref(p["EcsClusterName"]),
+            "ServiceName": Ref(p["EcsServiceName"]),
             "FileName": "imagedefinitions.json",
         },
         InputArtifacts=[codepipeline.InputArtifacts(Name="Build")],
@@ -811,9 +753,11 @@ def build_template(build_spec: str, deploy_eks_spec: str) -> Template:
         project_default="app",
     )
     p = _parameters(t)
-    t.add_condition(IS_ECS, Equals(Ref(p["target"]), "ECS"))
-    t.add_condition(IS_EKS, Equals(Ref(p["target"]), "EKS"))
-    t.add_condition(PASSES_ROLES, And(CfnCondition(IS_ECS), Not(Equals(Join("", Ref(p["task_roles"])), ""))))
+    t.add_condition(IS_ECS, Equals(Ref(p["DeployTarget"]), "ECS"))
+    t.add_condition(IS_EKS, Equals(Ref(p["DeployTarget"]), "EKS"))
+    t.add_condition(
+        PASSES_ROLES, And(CfnCondition(IS_ECS), Not(Equals(Join("", Ref(p["TaskRoleArns"])), "")))
+    )
 
     key, bucket = _artifact_store(t, p)
     topic = t.add_resource(
@@ -821,7 +765,7 @@ def build_template(build_spec: str, deploy_eks_spec: str) -> Template:
             "ApprovalTopic",
             DisplayName=Sub("${PipelineName} deploy approval"),
             KmsMasterKeyId=GetAtt(key, "Arn"),
-            Subscription=[sns.Subscription(Protocol="email", Endpoint=Ref(p["email"]))],
+            Subscription=[sns.Subscription(Protocol="email", Endpoint=Ref(p["ApprovalEmail"]))],
         )
     )
     build = _build_stage(t, p, key, bucket, build_spec)
@@ -830,7 +774,7 @@ def build_template(build_spec: str, deploy_eks_spec: str) -> Template:
     pipeline = t.add_resource(
         codepipeline.Pipeline(
             "Pipeline",
-            Name=Ref(p["name"]),
+            Name=Ref(p["PipelineName"]),
             RoleArn=GetAtt(role, "Arn"),
             PipelineType="V2",
             # A newer commit replaces one still waiting for approval, so approvers only see the latest.
@@ -853,49 +797,8 @@ def build_template(build_spec: str, deploy_eks_spec: str) -> Template:
             Output("KubectlRoleArn", Condition=IS_EKS, Value=GetAtt("KubectlRole", "Arn")),
         ]
     )
-    t.set_metadata(
-        {
-            "AWS::CloudFormation::Interface": {
-                "ParameterGroups": [
-                    {"Label": {"default": "Source and build"}, "Parameters": SOURCE_AND_BUILD},
-                    {
-                        "Label": {"default": "Approval and target"},
-                        "Parameters": ["ApprovalEmail", "DeployTarget"],
-                    },
-                    {"Label": {"default": "ECS target"}, "Parameters": ECS_PARAMETERS},
-                    {"Label": {"default": "EKS target"}, "Parameters": EKS_PARAMETERS},
-                    {
-                        "Label": {"default": "Operations"},
-                        "Parameters": ["Project", "ArtifactRetentionDays", "LogRetentionDays"],
-                    },
-                ]
-            }
-        }
-    )
+    t.set_metadata(_interface())
     return apply_tags(t, standard_tags(project))
-
-
-SOURCE_AND_BUILD = [
-    "PipelineName",
-    "ConnectionArn",
-    "FullRepositoryId",
-    "BranchName",
-    "RepositoryName",
-    "DockerfilePath",
-    "BuildContext",
-    "BuildImage",
-    "BuildComputeType",
-]
-ECS_PARAMETERS = ["EcsClusterName", "EcsServiceName", "ContainerName", "EcsTaskFamily", "TaskRoleArns"]
-EKS_PARAMETERS = [
-    "EksClusterName",
-    "KubernetesNamespace",
-    "DeploymentName",
-    "ManifestsPath",
-    "KubectlVersion",
-    "EksAccessPolicy",
-    "RolloutTimeoutSeconds",
-]
 
 
 def buildspec(name: str) -> str:

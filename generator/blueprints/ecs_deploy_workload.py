@@ -19,7 +19,6 @@ from awacs.aws import (
     Allow,
     ArnEquals,
     ArnNotEquals,
-    Bool,
     Condition,
     Deny,
     PolicyDocument,
@@ -50,6 +49,7 @@ from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_
 from generator.blueprints.parts import (
     checkov_skips,
     customer_key,
+    deny_insecure_transport,
     encrypted_log_group,
     log_retention_parameter,
     logs_may_use_key,
@@ -176,14 +176,7 @@ def _topic(t: Template, p: dict[str, Parameter], key: kms.Key) -> sns.Topic:
                         Resource=[Ref(topic)],
                         Condition=Condition(ArnNotEquals({"aws:PrincipalArn": Ref(p["publisher"])})),
                     ),
-                    Statement(
-                        Sid="DenyInsecureTransport",
-                        Effect=Deny,
-                        Principal=Principal("*"),
-                        Action=[sns_actions.Publish],
-                        Resource=[Ref(topic)],
-                        Condition=Condition(Bool({"aws:SecureTransport": False})),
-                    ),
+                    deny_insecure_transport([sns_actions.Publish], [Ref(topic)]),
                 ],
             ),
         )
@@ -219,14 +212,7 @@ def _dead_letter_queue(t: Template, key: kms.Key, topic: sns.Topic) -> sqs.Queue
                         Resource=[GetAtt(queue, "Arn")],
                         Condition=Condition(ArnEquals({"aws:SourceArn": Ref(topic)})),
                     ),
-                    Statement(
-                        Sid="DenyInsecureTransport",
-                        Effect=Deny,
-                        Principal=Principal("*"),
-                        Action=[sqs_actions.Action("*")],
-                        Resource=[GetAtt(queue, "Arn")],
-                        Condition=Condition(Bool({"aws:SecureTransport": False})),
-                    ),
+                    deny_insecure_transport([sqs_actions.Action("*")], [GetAtt(queue, "Arn")]),
                 ],
             ),
         )

@@ -1,5 +1,6 @@
 """Resource pieces the application blueprints share: service-role trust, a customer managed KMS key, an
-encrypted log group with its write statement, log retention, and checkov skip metadata.
+encrypted log group with its write statement, log retention, a pipeline artifact bucket, a TLS-only
+statement, and checkov skip metadata.
 """
 
 from __future__ import annotations
@@ -8,9 +9,20 @@ from typing import Any
 
 import awacs.kms as kms_actions
 import awacs.logs as logs_actions
+import awacs.s3 as s3_actions
 import awacs.sts as sts_actions
-from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import AccountId, GetAtt, Parameter, Ref, Sub, Template, kms, logs
+from awacs.aws import (
+    Allow,
+    ArnLike,
+    Bool,
+    Condition,
+    Deny,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+)
+from troposphere import AccountId, GetAtt, Parameter, Ref, Sub, Template, kms, logs, s3
 
 # The values CloudWatch Logs accepts for RetentionInDays (PutRetentionPolicy API reference).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192)
@@ -142,3 +154,81 @@ def write_logs(log_group: logs.LogGroup) -> Statement:
 
 def use_key(key: kms.Key, sid: str = "UseKey", actions: list[Any] | None = None) -> Statement:
     return Statement(Sid=sid, Effect=Allow, Action=actions or KEY_USE_ACTIONS, Resource=[GetAtt(key, "Arn")])
+
+
+def deny_insecure_transport(actions: list[Any], resources: list[Any]) -> Statement:
+    """Refuse requests not made over TLS (resource policy statement, for every principal)."""
+    return Statement(
+        Sid="DenyInsecureTransport",
+        Effect=Deny,
+        Principal=Principal("*"),
+        Action=actions,
+        Resource=resources,
+        Condition=Condition(Bool({"aws:SecureTransport": False})),
+    )
+
+
+def artifact_bucket(t: Template, title: str, key: kms.Key, retention_days: Any) -> s3.Bucket:
+    """A pipeline artifact bucket: SSE-KMS with the key, versioned, private, TLS only, expiring artifacts."""
+    bucket = t.add_resource(
+        s3.Bucket(
+            title,
+            BucketEncryption=s3.BucketEncryption(
+                ServerSideEncryptionConfiguration=[
+                    s3.ServerSideEncryptionRule(
+                        BucketKeyEnabled=True,
+                        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(
+                            SSEAlgorithm="aws:kms", KMSMasterKeyID=GetAtt(key, "Arn")
+                        ),
+                    )
+                ]
+            ),
+            VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+            PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
+                BlockPublicAcls=True,
+                BlockPublicPolicy=True,
+                IgnorePublicAcls=True,
+                RestrictPublicBuckets=True,
+            ),
+            OwnershipControls=s3.OwnershipControls(
+                Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
+            ),
+            LifecycleConfiguration=s3.LifecycleConfiguration(
+                Rules=[
+                    s3.LifecycleRule(
+                        Id="ExpireArtifacts",
+                        Status="Enabled",
+                        ExpirationInDays=retention_days,
+                        NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
+                        AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
+                            DaysAfterInitiation=1
+                        ),
+                    )
+                ]
+            ),
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+            Metadata=checkov_skips(
+                (
+                    "CKV_AWS_18",
+                    "holds only short-lived pipeline artifacts written and read by the pipeline's own roles; "
+                    "server access logs would need a second bucket that itself goes unlogged",
+                )
+            ),
+        )
+    )
+    t.add_resource(
+        s3.BucketPolicy(
+            f"{title}Policy",
+            Bucket=Ref(bucket),
+            PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    deny_insecure_transport(
+                        [s3_actions.Action("*")], [GetAtt(bucket, "Arn"), Sub(f"${{{title}.Arn}}/*")]
+                    )
+                ],
+            ),
+        )
+    )
+    return bucket
