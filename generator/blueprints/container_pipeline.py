@@ -9,17 +9,15 @@ Kubernetes manifests).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.resources import files
 from typing import Any
 
 import awacs.codebuild as codebuild_actions
 import awacs.codeconnections as codeconnections_actions
 import awacs.codestar_connections as codestar_connections_actions
-import awacs.ecr as ecr_actions
 import awacs.ecs as ecs_actions
 import awacs.eks as eks_actions
-import awacs.iam as iam_actions
 import awacs.s3 as s3_actions
 import awacs.sns as sns_actions
 import awacs.sts as sts_actions
@@ -30,7 +28,6 @@ from awacs.aws import (
     PolicyDocument,
     Principal,
     Statement,
-    StringEquals,
     StringLike,
 )
 from troposphere import (
@@ -55,7 +52,7 @@ from troposphere import (
 from troposphere import Condition as CfnCondition
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.ecr_publisher import PUSH_PULL_ACTIONS, REPOSITORY_NAME_PATTERN
+from generator.blueprints.ecr_publisher import REPOSITORY_NAME_PATTERN, ecr_push_statements
 from generator.blueprints.parts import (
     artifact_bucket,
     checkov_skips,
@@ -63,7 +60,9 @@ from generator.blueprints.parts import (
     encrypted_log_group,
     log_retention_parameter,
     logs_may_use_key,
+    pass_roles_to_ecs_tasks,
     service_trust,
+    tag_new_task_definitions,
     use_key,
     write_logs,
 )
@@ -303,20 +302,7 @@ def _build_stage(
                             write_logs(log_group),
                             _read_artifacts(bucket, write=True),
                             use_key(key),
-                            # GetAuthorizationToken has no resource-level permissions (Service
-                            # Authorization Reference, Amazon ECR): it must be "*".
-                            Statement(
-                                Sid="EcrLogin",
-                                Effect=Allow,
-                                Action=[ecr_actions.GetAuthorizationToken],
-                                Resource=["*"],
-                            ),
-                            Statement(
-                                Sid="PushAndPull",
-                                Effect=Allow,
-                                Action=PUSH_PULL_ACTIONS,
-                                Resource=[repository_arn],
-                            ),
+                            *ecr_push_statements(repository_arn),
                         ],
                     ),
                 )
@@ -546,108 +532,93 @@ def _pipeline_role(
         )
     )
     ecs_arn = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}"
-    t.add_resource(
-        iam.ManagedPolicy(
-            "PipelineEcsDeployPolicy",
-            Condition=IS_ECS,
-            Description="CodePipeline ECS deploy action: register a revision and roll one service to it",
-            Roles=[Ref(role)],
-            PolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Sid="RollService",
-                        Effect=Allow,
-                        Action=[ecs_actions.DescribeServices, ecs_actions.UpdateService],
-                        Resource=[Sub(ecs_arn + ":service/${EcsClusterName}/${EcsServiceName}")],
-                    ),
-                    Statement(
-                        Sid="WatchTasks",
-                        Effect=Allow,
-                        Action=[ecs_actions.DescribeTasks],
-                        Resource=[Sub(ecs_arn + ":task/${EcsClusterName}/*")],
-                    ),
-                    # ListTasks, DescribeTaskDefinition and RegisterTaskDefinition have no resource-level
-                    # permissions (Service Authorization Reference, Amazon ECS); ListTasks is held to the
-                    # cluster by its ecs:cluster condition key.
-                    Statement(
-                        Sid="ListClusterTasks",
-                        Effect=Allow,
-                        Action=[ecs_actions.ListTasks],
-                        Resource=["*"],
-                        Condition=Condition(
-                            ArnEquals({"ecs:cluster": Sub(ecs_arn + ":cluster/${EcsClusterName}")})
-                        ),
-                    ),
-                    Statement(
-                        Sid="TaskDefinitions",
-                        Effect=Allow,
-                        Action=[ecs_actions.DescribeTaskDefinition, ecs_actions.RegisterTaskDefinition],
-                        Resource=["*"],
-                    ),
-                    Statement(
-                        Sid="TagNewRevisions",
-                        Effect=Allow,
-                        Action=[ecs_actions.TagResource],
-                        Resource=[Sub(ecs_arn + ":task-definition/${EcsTaskFamily}:*")],
-                        Condition=Condition(StringEquals({"ecs:CreateAction": "RegisterTaskDefinition"})),
-                    ),
-                ],
+    attach = _conditional_policy(t, role)
+    attach(
+        "PipelineEcsDeployPolicy",
+        IS_ECS,
+        "CodePipeline ECS deploy action: register a revision and roll one service to it",
+        [
+            Statement(
+                Sid="RollService",
+                Effect=Allow,
+                Action=[ecs_actions.DescribeServices, ecs_actions.UpdateService],
+                Resource=[Sub(ecs_arn + ":service/${EcsClusterName}/${EcsServiceName}")],
             ),
-            Metadata=checkov_skips(
-                (
-                    "CKV_AWS_111",
-                    "ecs:RegisterTaskDefinition has no resource-level permissions; every other write here "
-                    "is scoped to the service, task family or task role ARNs",
-                )
+            Statement(
+                Sid="WatchTasks",
+                Effect=Allow,
+                Action=[ecs_actions.DescribeTasks],
+                Resource=[Sub(ecs_arn + ":task/${EcsClusterName}/*")],
             ),
-        )
+            # ListTasks, DescribeTaskDefinition and RegisterTaskDefinition have no resource-level
+            # permissions (Service Authorization Reference, Amazon ECS); ListTasks is held to the
+            # cluster by its ecs:cluster condition key.
+            Statement(
+                Sid="ListClusterTasks",
+                Effect=Allow,
+                Action=[ecs_actions.ListTasks],
+                Resource=["*"],
+                Condition=Condition(ArnEquals({"ecs:cluster": Sub(ecs_arn + ":cluster/${EcsClusterName}")})),
+            ),
+            Statement(
+                Sid="TaskDefinitions",
+                Effect=Allow,
+                Action=[ecs_actions.DescribeTaskDefinition, ecs_actions.RegisterTaskDefinition],
+                Resource=["*"],
+            ),
+            tag_new_task_definitions(Sub(ecs_arn + ":task-definition/${EcsTaskFamily}:*")),
+        ],
+        Metadata=checkov_skips(
+            (
+                "CKV_AWS_111",
+                "ecs:RegisterTaskDefinition has no resource-level permissions; every other write here "
+                "is scoped to the service, task family or task role ARNs",
+            )
+        ),
     )
     # A task definition without task or execution role passes none: then this policy is left out.
-    t.add_resource(
-        iam.ManagedPolicy(
-            "PipelinePassTaskRolesPolicy",
-            Condition=PASSES_ROLES,
-            Description="CodePipeline ECS deploy action: hand the task definition's roles to ECS tasks",
-            Roles=[Ref(role)],
-            PolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Sid="PassTaskRoles",
-                        Effect=Allow,
-                        Action=[iam_actions.PassRole],
-                        Resource=Ref(p["TaskRoleArns"]),
-                        Condition=Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
-                    )
-                ],
-            ),
-        )
+    attach(
+        "PipelinePassTaskRolesPolicy",
+        PASSES_ROLES,
+        "CodePipeline ECS deploy action: hand the task definition's roles to ECS tasks",
+        [pass_roles_to_ecs_tasks(Ref(p["TaskRoleArns"]))],
     )
-    t.add_resource(
-        iam.ManagedPolicy(
-            "PipelineEksDeployPolicy",
-            Condition=IS_EKS,
-            Description="CodePipeline: run the kubectl deploy project",
-            Roles=[Ref(role)],
-            PolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Sid="RunDeploy",
-                        Effect=Allow,
-                        Action=[codebuild_actions.BatchGetBuilds, codebuild_actions.StartBuild],
-                        Resource=[
-                            Sub(
-                                "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:project/${PipelineName}-deploy"
-                            )
-                        ],
+    attach(
+        "PipelineEksDeployPolicy",
+        IS_EKS,
+        "CodePipeline: run the kubectl deploy project",
+        [
+            Statement(
+                Sid="RunDeploy",
+                Effect=Allow,
+                Action=[codebuild_actions.BatchGetBuilds, codebuild_actions.StartBuild],
+                Resource=[
+                    Sub(
+                        "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:project/${PipelineName}-deploy"
                     )
                 ],
-            ),
-        )
+            )
+        ],
     )
     return role
+
+
+def _conditional_policy(t: Template, role: iam.Role) -> Callable[..., iam.ManagedPolicy]:
+    """A function adding a managed policy for `role` that exists only under a condition (ECS or EKS)."""
+
+    def attach(title: str, condition: str, description: str, statements: list[Any], **extra: Any) -> Any:
+        return t.add_resource(
+            iam.ManagedPolicy(
+                title,
+                Condition=condition,
+                Description=description,
+                Roles=[Ref(role)],
+                PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
+                **extra,
+            )
+        )
+
+    return attach
 
 
 def _action(name: str, category: str, provider: str, configuration: dict[str, Any], **kwargs: Any) -> Any:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import awacs.ecr as ecr_actions
 import awacs.ecs as ecs_actions
-import awacs.iam as iam_actions
-import awacs.sts as sts_actions
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template, ecr, iam
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
+from generator.blueprints.parts import pass_roles_to_ecs_tasks, trust_with_external_id
 
 PATH = "app/ecr-publisher.yaml"
 
@@ -38,6 +38,15 @@ LIFECYCLE_POLICY = """{
     }
   ]
 }"""
+
+
+def ecr_push_statements(repository_arn: Any) -> list[Statement]:
+    """Log in to ECR and push to (and pull from) one repository."""
+    return [
+        # GetAuthorizationToken has no resource-level permissions: it must be "*".
+        Statement(Sid="EcrLogin", Effect=Allow, Action=[ecr_actions.GetAuthorizationToken], Resource=["*"]),
+        Statement(Sid="PushAndPull", Effect=Allow, Action=PUSH_PULL_ACTIONS, Resource=[repository_arn]),
+    ]
 
 
 def build_template() -> Template:
@@ -127,19 +136,7 @@ def build_template() -> Template:
             PolicyDocument=PolicyDocument(
                 Version="2012-10-17",
                 Statement=[
-                    # GetAuthorizationToken has no resource-level permissions: it must be "*".
-                    Statement(
-                        Sid="EcrLogin",
-                        Effect=Allow,
-                        Action=[ecr_actions.GetAuthorizationToken],
-                        Resource=["*"],
-                    ),
-                    Statement(
-                        Sid="PushAndPull",
-                        Effect=Allow,
-                        Action=PUSH_PULL_ACTIONS,
-                        Resource=[GetAtt(repository, "Arn")],
-                    ),
+                    *ecr_push_statements(GetAtt(repository, "Arn")),
                     Statement(
                         Sid="RollService",
                         Effect=Allow,
@@ -154,13 +151,7 @@ def build_template() -> Template:
                         Action=[ecs_actions.DescribeTaskDefinition, ecs_actions.RegisterTaskDefinition],
                         Resource=["*"],
                     ),
-                    Statement(
-                        Sid="PassTaskRoles",
-                        Effect=Allow,
-                        Action=[iam_actions.PassRole],
-                        Resource=Ref(task_roles),
-                        Condition=Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
-                    ),
+                    pass_roles_to_ecs_tasks(Ref(task_roles)),
                 ],
             ),
             Metadata={
@@ -181,17 +172,7 @@ def build_template() -> Template:
             "PublisherRole",
             Description="Assumed by CI to push images and deploy the ECS service",
             MaxSessionDuration=3600,
-            AssumeRolePolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Principal=Principal("AWS", [Ref(ci_principal)]),
-                        Action=[sts_actions.AssumeRole],
-                        Condition=Condition(StringEquals({"sts:ExternalId": Ref(external_id)})),
-                    )
-                ],
-            ),
+            AssumeRolePolicyDocument=trust_with_external_id([Ref(ci_principal)], Ref(external_id)),
             ManagedPolicyArns=[Ref(policy)],
         )
     )

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 
 import awacs.kms as kms_actions
 import awacs.sns as sns_actions
-import awacs.sts as sts_actions
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals
 from troposphere import Equals, GetAtt, If, Not, Output, Parameter, Ref, Select, Split, Sub, Template, iam
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
+from generator.blueprints.parts import trust_with_external_id
 
 PATH = "app/ecs-deploy-ci.yaml"
 TOPIC_ARN_PATTERN = "^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$"
@@ -121,17 +121,7 @@ def build_template() -> Template:
             RoleName=Ref(role_name),
             Description="Assumed by CI to publish ECS deploy and rollback messages",
             MaxSessionDuration=3600,
-            AssumeRolePolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Principal=Principal("AWS", Ref(ci_principals)),
-                        Action=[sts_actions.AssumeRole],
-                        Condition=Condition(StringEquals({"sts:ExternalId": Ref(external_id)})),
-                    )
-                ],
-            ),
+            AssumeRolePolicyDocument=trust_with_external_id(Ref(ci_principals), Ref(external_id)),
             ManagedPolicyArns=[Ref(policy)],
         )
     )

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import awacs.ecs as ecs_actions
-import awacs.iam as iam_actions
 import awacs.kms as kms_actions
 import awacs.sns as sns_actions
 import awacs.sqs as sqs_actions
@@ -53,6 +52,8 @@ from generator.blueprints.parts import (
     encrypted_log_group,
     log_retention_parameter,
     logs_may_use_key,
+    pass_roles_to_ecs_tasks,
+    tag_new_task_definitions,
     use_key,
     write_logs,
 )
@@ -262,26 +263,11 @@ def _function_role(
                                 ],
                                 Resource=["*"],
                             ),
-                            # New revisions keep the tags of the one they copy; tagging on create is
-                            # authorized separately, per task definition family.
-                            Statement(
-                                Sid="TagNewRevisions",
-                                Effect=Allow,
-                                Action=[ecs_actions.TagResource],
-                                Resource=[Sub(ECS_ARN + ":task-definition/${TaskFamilyPrefix}*:*")],
-                                Condition=Condition(
-                                    StringEquals({"ecs:CreateAction": "RegisterTaskDefinition"})
-                                ),
+                            # New revisions keep the tags of the one they copy.
+                            tag_new_task_definitions(
+                                Sub(ECS_ARN + ":task-definition/${TaskFamilyPrefix}*:*")
                             ),
-                            Statement(
-                                Sid="PassTaskRoles",
-                                Effect=Allow,
-                                Action=[iam_actions.PassRole],
-                                Resource=Ref(p["task_roles"]),
-                                Condition=Condition(
-                                    StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})
-                                ),
-                            ),
+                            pass_roles_to_ecs_tasks(Ref(p["task_roles"])),
                             Statement(
                                 Sid="DeadLetters",
                                 Effect=Allow,

@@ -1,12 +1,14 @@
-"""Resource pieces the application blueprints share: service-role trust, a customer managed KMS key, an
-encrypted log group with its write statement, log retention, a pipeline artifact bucket, a TLS-only
-statement, and checkov skip metadata.
+"""Resource pieces the application blueprints share: service-role trust, a role with one inline policy, a
+customer managed KMS key, an encrypted log group with its write statement, log retention, a pipeline
+artifact bucket, a TLS-only statement, and checkov skip metadata.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import awacs.ecs as ecs_actions
+import awacs.iam as iam_actions
 import awacs.kms as kms_actions
 import awacs.logs as logs_actions
 import awacs.s3 as s3_actions
@@ -22,7 +24,7 @@ from awacs.aws import (
     Statement,
     StringEquals,
 )
-from troposphere import AccountId, GetAtt, Parameter, Ref, Sub, Template, kms, logs, s3
+from troposphere import AccountId, GetAtt, Parameter, Ref, Sub, Template, iam, kms, logs, s3
 
 # The values CloudWatch Logs accepts for RetentionInDays (PutRetentionPolicy API reference).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192)
@@ -58,6 +60,23 @@ def service_trust(service: str, source_arn: Any = None) -> PolicyDocument:
                 Condition=Condition(conditions),
             )
         ],
+    )
+
+
+def role_with_policy(
+    title: str, description: str, trust: PolicyDocument, statements: list[Statement], **kwargs: Any
+) -> iam.Role:
+    """A single-purpose role: its trust and one inline policy (named after the role) holding `statements`."""
+    return iam.Role(
+        title,
+        Description=description,
+        AssumeRolePolicyDocument=trust,
+        Policies=[
+            iam.Policy(
+                PolicyName=title, PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements)
+            )
+        ],
+        **kwargs,
     )
 
 
@@ -232,3 +251,42 @@ def artifact_bucket(t: Template, title: str, key: kms.Key, retention_days: Any) 
         )
     )
     return bucket
+
+
+def trust_with_external_id(principals: Any, external_id: Any) -> PolicyDocument:
+    """Trust for named AWS principals (any account) that must present the external id."""
+    return PolicyDocument(
+        Version="2012-10-17",
+        Statement=[
+            Statement(
+                Effect=Allow,
+                Principal=Principal("AWS", principals),
+                Action=[sts_actions.AssumeRole],
+                Condition=Condition(StringEquals({"sts:ExternalId": external_id})),
+            )
+        ],
+    )
+
+
+def pass_roles_to_ecs_tasks(task_roles: Any) -> Statement:
+    """iam:PassRole on the task and execution roles a new task definition names, to ECS tasks only."""
+    return Statement(
+        Sid="PassTaskRoles",
+        Effect=Allow,
+        Action=[iam_actions.PassRole],
+        Resource=task_roles,
+        Condition=Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
+    )
+
+
+def tag_new_task_definitions(task_definitions: Any) -> Statement:
+    """Tags given at RegisterTaskDefinition are authorized as ecs:TagResource on the new revision:
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html
+    """
+    return Statement(
+        Sid="TagNewRevisions",
+        Effect=Allow,
+        Action=[ecs_actions.TagResource],
+        Resource=[task_definitions],
+        Condition=Condition(StringEquals({"ecs:CreateAction": "RegisterTaskDefinition"})),
+    )
