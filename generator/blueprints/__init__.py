@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from generator.blueprints import (
     container_pipeline,
+    cost_guard,
     ecr_publisher,
     ecs_deploy_ci,
     ecs_deploy_workload,
+    ecs_web_service,
     org_roles,
 )
 from generator.blueprints.base import Blueprint
@@ -17,4 +19,6 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     container_pipeline.BLUEPRINT,
     ecs_deploy_ci.BLUEPRINT,
     ecs_deploy_workload.BLUEPRINT,
+    ecs_web_service.BLUEPRINT,
+    cost_guard.BLUEPRINT,
 )

@@ -1,0 +1,409 @@
+"""Blueprint: a cost guard (billing alarm -> EventBridge rule -> Lambda setting an Auto Scaling group to 0).
+
+Also the alert topic, billing alarms and cost guard pieces that other blueprints (the ECS web service) embed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+import awacs.autoscaling as autoscaling_actions
+import awacs.sns as sns_actions
+from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import (
+    Equals,
+    GetAtt,
+    If,
+    Output,
+    Parameter,
+    Ref,
+    Sub,
+    Template,
+    awslambda,
+    cloudwatch,
+    events,
+    iam,
+    logs,
+    sns,
+)
+
+from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
+from generator.blueprints.parts import (
+    checkov_skips,
+    log_retention_parameter,
+    role_with_policy,
+    service_trust,
+    write_logs,
+)
+from generator.errors import GeneratorError
+
+PATH = "app/cost-guard.yaml"
+LAMBDA_MODULE = "cost_guard.py"
+# CloudFormation takes inline Lambda code (Code.ZipFile) up to 4,096 characters, and packages it as
+# index.py: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-lambda-function-code.html
+# Inline beats an S3 bucket/key pair here: the template alone is the deployable artifact, and the
+# code in the template is byte for byte the tested module, so the golden test catches any drift.
+ZIPFILE_LIMIT = 4096
+LAMBDA_RUNTIME = "python3.12"
+LAMBDA_HANDLER = "index.handler"
+
+# AWS/Billing EstimatedCharges is published only in us-east-1, about every 6 hours, as the month's
+# running total: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/monitor_estimated_charges_with_cloudwatch.html
+BILLING_REGION = "us-east-1"
+BILLING_PERIOD_SECONDS = 21600
+ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def lambda_source() -> str:
+    """The cost guard Lambda's source, read as package data (a render may use another --root)."""
+    return inline_code(files("pipeline").joinpath(LAMBDA_MODULE).read_text("utf-8"))
+
+
+def inline_code(code: str) -> str:
+    """`code` if it fits Code.ZipFile; otherwise a clear error instead of a template CloudFormation refuses."""
+    if len(code) > ZIPFILE_LIMIT:
+        raise GeneratorError(
+            f"pipeline/{LAMBDA_MODULE}: {len(code)} characters, over the {ZIPFILE_LIMIT}-character inline "
+            "ZipFile limit"
+        )
+    return code
+
+
+def _conditional(condition: str | None) -> dict[str, Any]:
+    return {"Condition": condition} if condition else {}
+
+
+def add_alert_topic(t: Template) -> sns.Topic:
+    """An SNS topic with an email subscription that CloudWatch alarms and AWS Budgets may publish to."""
+    email = t.add_parameter(
+        Parameter(
+            "AlertEmail",
+            Type="String",
+            AllowedPattern=EMAIL_PATTERN,
+            ConstraintDescription="an email address",
+            Description="Email address that receives budget and alarm notifications (confirm the subscription)",
+        )
+    )
+    topic = t.add_resource(
+        sns.Topic(
+            "AlertTopic",
+            DisplayName=Sub("${Project} cost and health alerts"),
+            Metadata=checkov_skips(
+                (
+                    "CKV_AWS_26",
+                    "CloudWatch alarms and AWS Budgets cannot publish to a topic encrypted with the AWS managed "
+                    "key aws/sns, and a customer managed key costs 1 USD a month, a tenth of this budget",
+                )
+            ),
+        )
+    )
+    t.add_resource(
+        sns.SubscriptionResource(
+            "AlertEmailSubscription", TopicArn=Ref(topic), Protocol="email", Endpoint=Ref(email)
+        )
+    )
+    # A topic policy replaces the default one, so it names both publishers with confused-deputy
+    # conditions: https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html
+    # and https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html
+    t.add_resource(
+        sns.TopicPolicy(
+            "AlertTopicPolicy",
+            Topics=[Ref(topic)],
+            PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    _publish_from(
+                        "budgets",
+                        Ref(topic),
+                        StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
+                        ArnLike("aws:SourceArn", Sub("arn:${AWS::Partition}:budgets::${AWS::AccountId}:*")),
+                    ),
+                    _publish_from(
+                        "cloudwatch",
+                        Ref(topic),
+                        ArnLike(
+                            "aws:SourceArn",
+                            Sub("arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"),
+                        ),
+                    ),
+                ],
+            ),
+        )
+    )
+    return topic
+
+
+def _publish_from(service: str, topic: Ref, *conditions: Any) -> Statement:
+    """`service`.amazonaws.com may publish to the topic, under the given confused-deputy conditions."""
+    return Statement(
+        Sid=f"{service.capitalize()}Publish",
+        Effect=Allow,
+        Principal=Principal("Service", f"{service}.amazonaws.com"),
+        Action=[sns_actions.Publish],
+        Resource=[topic],
+        Condition=Condition(list(conditions)),
+    )
+
+
+def add_billing_alarm(
+    t: Template,
+    name: str,
+    threshold: Parameter,
+    topic: sns.Topic,
+    *,
+    description: str,
+    condition: str | None = None,
+) -> cloudwatch.Alarm:
+    """An alarm on the account's estimated charges for the month (USD) above `threshold`, notifying `topic`."""
+    return t.add_resource(
+        cloudwatch.Alarm(
+            name,
+            AlarmDescription=description,
+            Namespace="AWS/Billing",
+            MetricName="EstimatedCharges",
+            Dimensions=[cloudwatch.MetricDimension(Name="Currency", Value="USD")],
+            Statistic="Maximum",
+            Period=BILLING_PERIOD_SECONDS,
+            EvaluationPeriods=1,
+            Threshold=Ref(threshold),
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching",
+            AlarmActions=[Ref(topic)],
+            **_conditional(condition),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class CostGuard:
+    alarm: cloudwatch.Alarm
+    rule: events.Rule
+    function: awslambda.Function
+    role: iam.Role
+
+
+def group_arn(group_name: Any, region: Any) -> Sub:
+    return Sub(
+        "arn:${AWS::Partition}:autoscaling:${Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${Group}",
+        Region=region,
+        Group=group_name,
+    )
+
+
+def add_cost_guard(
+    t: Template,
+    *,
+    code: str,
+    group_name: Any,
+    group_region: Any,
+    threshold: Parameter,
+    topic: sns.Topic,
+    retention: Parameter,
+) -> CostGuard:
+    """Billing alarm -> EventBridge rule -> Lambda that sets the group's min, max and desired to 0."""
+    alarm = add_billing_alarm(
+        t,
+        "CostGuardAlarm",
+        threshold,
+        topic,
+        description="Estimated charges this month passed the cost guard threshold: the Auto Scaling group goes to 0",
+    )
+    log_group = add_log_group(t, "CostGuardLogGroup", retention)
+    role = t.add_resource(
+        role_with_policy(
+            "CostGuardRole",
+            "Cost guard Lambda: may only set one Auto Scaling group's sizes, and write its own logs",
+            service_trust("lambda.amazonaws.com"),
+            [
+                Statement(
+                    Sid="StopTheGroup",
+                    Effect=Allow,
+                    Action=[autoscaling_actions.UpdateAutoScalingGroup],
+                    Resource=[group_arn(group_name, group_region)],
+                ),
+                write_logs(log_group),
+            ],
+        )
+    )
+    function = t.add_resource(
+        awslambda.Function(
+            "CostGuardFunction",
+            Description="Sets the Auto Scaling group's min, max and desired to 0 when the cost guard alarm fires",
+            Runtime=LAMBDA_RUNTIME,
+            Handler=LAMBDA_HANDLER,
+            Code=awslambda.Code(ZipFile=code),
+            Role=GetAtt(role, "Arn"),
+            Timeout=30,
+            MemorySize=128,
+            LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
+            Environment=awslambda.Environment(
+                Variables={"ALARM_NAME": Ref(alarm), "GROUP_NAME": group_name, "GROUP_REGION": group_region}
+            ),
+            Metadata=checkov_skips(
+                (
+                    "CKV_AWS_116",
+                    "failures are caught by the CostGuardErrorsAlarm email, a DLQ would add a resource nobody reads",
+                ),
+                (
+                    "CKV_AWS_117",
+                    "calls only the public Auto Scaling API; a VPC would need a NAT gateway or endpoints costing more than the whole budget",
+                ),
+                (
+                    "CKV_AWS_115",
+                    "reserving concurrency fails in new accounts whose limit is 10, and one alarm fires one invocation",
+                ),
+                (
+                    "CKV_AWS_173",
+                    "the environment holds only the alarm name, group name and region, nothing secret",
+                ),
+            ),
+        )
+    )
+    rule = t.add_resource(
+        events.Rule(
+            "CostGuardRule",
+            Description="Cost guard alarm entered ALARM: invoke the cost guard Lambda",
+            EventPattern={
+                "source": ["aws.cloudwatch"],
+                "detail-type": [ALARM_DETAIL_TYPE],
+                "resources": [GetAtt(alarm, "Arn")],
+                "detail": {"state": {"value": ["ALARM"]}},
+            },
+            State="ENABLED",
+            Targets=[events.Target(Id="cost-guard", Arn=GetAtt(function, "Arn"))],
+        )
+    )
+    t.add_resource(
+        awslambda.Permission(
+            "CostGuardInvokePermission",
+            FunctionName=Ref(function),
+            Action="lambda:InvokeFunction",
+            Principal="events.amazonaws.com",
+            SourceArn=GetAtt(rule, "Arn"),
+        )
+    )
+    t.add_resource(
+        cloudwatch.Alarm(
+            "CostGuardErrorsAlarm",
+            AlarmDescription="The cost guard Lambda failed: the Auto Scaling group may still be running",
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Dimensions=[cloudwatch.MetricDimension(Name="FunctionName", Value=Ref(function))],
+            Statistic="Sum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching",
+            AlarmActions=[Ref(topic)],
+        )
+    )
+    return CostGuard(alarm=alarm, rule=rule, function=function, role=role)
+
+
+def add_log_group(t: Template, name: str, retention: Parameter, **kwargs: Any) -> logs.LogGroup:
+    """A log group with the stack's retention, encrypted by the service key (see the checkov skip)."""
+    reason = (
+        "encrypted at rest with the CloudWatch Logs service key; a customer managed key costs 1 USD a month, "
+        "a tenth of this budget"
+    )
+    return t.add_resource(
+        logs.LogGroup(
+            name,
+            RetentionInDays=Ref(retention),
+            # Logs are diagnostics, not records: they go with the stack.
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
+            Metadata=checkov_skips(("CKV_AWS_158", reason)),
+            **kwargs,
+        )
+    )
+
+
+def build_template(code: str) -> Template:
+    t, project = new_template(
+        "Cost guard for one Auto Scaling group in any region: when the account's estimated charges for the "
+        "month pass a threshold, a Lambda sets the group's min, max and desired to 0. Deployed in us-east-1, "
+        "the only region with billing metrics.",
+        project_default="webapp",
+    )
+    group = t.add_parameter(
+        Parameter(
+            "AutoScalingGroupName",
+            Type="String",
+            MinLength=1,
+            MaxLength=255,
+            Description="Name of the Auto Scaling group to stop (for example the ECS web service stack's output)",
+        )
+    )
+    region = t.add_parameter(
+        Parameter(
+            "AutoScalingGroupRegion",
+            Type="String",
+            Default="",
+            AllowedPattern="^$|^[a-z]{2}(-[a-z]+)+-[0-9]$",
+            Description="Region of the Auto Scaling group; empty for this stack's region",
+        )
+    )
+    threshold = t.add_parameter(
+        Parameter(
+            "CostGuardThreshold",
+            Type="Number",
+            # Twice the web service's 10 USD budget: a guard against runaway spend, not a monthly stop
+            # (the account's estimated charges cover every service, and the budget's own emails come first).
+            Default=20,
+            MinValue=1,
+            Description="USD: when the account's estimated charges this month pass it, the group is set to 0",
+        )
+    )
+    retention = log_retention_parameter(t, default=365)
+    # Billing metrics exist only in us-east-1: anywhere else the alarm would never leave INSUFFICIENT_DATA.
+    t.add_rule(
+        "BillingRegion",
+        {
+            "Assertions": [
+                {
+                    "Assert": {"Fn::Equals": [Ref("AWS::Region"), BILLING_REGION]},
+                    "AssertDescription": f"Deploy the cost guard in {BILLING_REGION}: billing metrics exist only there",
+                }
+            ]
+        },
+    )
+    t.add_condition("SameRegion", Equals(Ref(region), ""))
+    group_region = If("SameRegion", Ref("AWS::Region"), Ref(region))
+    topic = add_alert_topic(t)
+    guard = add_cost_guard(
+        t,
+        code=code,
+        group_name=Ref(group),
+        group_region=group_region,
+        threshold=threshold,
+        topic=topic,
+        retention=retention,
+    )
+    t.add_output(
+        [
+            Output("CostGuardAlarmName", Value=Ref(guard.alarm)),
+            Output("CostGuardFunctionArn", Value=GetAtt(guard.function, "Arn")),
+            Output("AlertTopicArn", Value=Ref(topic)),
+        ]
+    )
+    return apply_tags(t, standard_tags(project))
+
+
+def build(ctx: RenderContext) -> Mapping[str, Template]:
+    return {PATH: build_template(lambda_source())}
+
+
+BLUEPRINT = Blueprint(
+    name="cost-guard",
+    description="Billing alarm -> EventBridge rule -> Lambda that sets an Auto Scaling group's min and max to 0",
+    outputs=(PATH,),
+    build=build,
+    module=__name__,
+)
