@@ -153,6 +153,8 @@ def _load_roles(c: _Collector) -> tuple[dict[str, Role], set[str]]:
     roles: dict[str, Role] = {}
     broken: set[str] = set()
     for path in sorted(roles_dir.iterdir()):
+        if path.name.startswith("."):
+            continue  # .gitkeep, editor and OS files
         if path.is_dir() or path.suffix != ".yaml":
             c.problems.append(
                 Problem(c.display(path), "", "unexpected entry: roles/ holds only NAME.yaml files")
