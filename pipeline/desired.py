@@ -1,0 +1,229 @@
+"""Pure: what each StackSet should look like against this organization, and its content hash.
+
+The hash covers the template, parameters and settings, the resolved OU targets and excluded accounts, the
+per-account parameter overrides, and (self-managed) the account list. Accounts that merely join or leave a
+targeted OU are left out for service-managed StackSets: AutoDeployment already covers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pipeline.manifest import HASH_TAG, Manifest, Override, StackSetSpec, is_at_or_below, path_depth
+from pipeline.ops import Content, Pairs, digest
+from pipeline.orgtree import OrgTree, OuStatus
+
+# Tag values: "v1.<state>.<overrides>" once committed, "v1.pending.<overrides>" while a rollout is under
+# way (<overrides> is then the last committed override digest, so a resumed run knows what is applied).
+TAG_VERSION = "v1"
+PENDING = "pending"
+NO_OVERRIDES = "0" * 16
+UNKNOWN = "unknown"
+MAX_ACCOUNTS_PER_OP = 100
+MAX_OUS_PER_OP = (
+    50  # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html
+)
+
+
+@dataclass(frozen=True)
+class HashTag:
+    committed: bool
+    state: str | None
+    overrides: str | None
+
+    @classmethod
+    def parse(cls, value: str | None) -> HashTag:
+        parts = (value or "").split(".")
+        if len(parts) != 3 or parts[0] != TAG_VERSION:
+            return cls(False, None, None)
+        state, overrides = parts[1], parts[2]
+        committed = state != PENDING
+        return cls(committed, state if committed else None, None if overrides == UNKNOWN else overrides)
+
+
+def pending_tag(previous: str | None) -> str:
+    """The tag a rollout writes while it runs, keeping the last committed override digest."""
+    return f"{TAG_VERSION}.{PENDING}.{HashTag.parse(previous).overrides or UNKNOWN}"
+
+
+@dataclass(frozen=True)
+class DesiredTarget:
+    path: str
+    ou_id: str
+    excluded: tuple[str, ...]
+    accounts: tuple[str, ...]  # active member accounts it reaches, excluded ones left out
+
+
+@dataclass(frozen=True)
+class SkippedTarget:
+    path: str
+    ou_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class OverrideGroup:
+    """Accounts whose effective overrides (deepest OU wins, key by key) are the same."""
+
+    parameters: Pairs
+    accounts: tuple[str, ...]
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DesiredStackSet:
+    spec: StackSetSpec
+    content: Content
+    targets: tuple[DesiredTarget, ...]
+    skipped: tuple[SkippedTarget, ...]
+    accounts: tuple[str, ...]  # every account that should hold an instance
+    suspended: tuple[str, ...]  # accounts whose existing instances are left alone
+    login_parent: str | None  # service-managed login-account: the OU the account sits in
+    groups: tuple[OverrideGroup, ...]
+    hold_removals: str | None  # why OU targets must not be removed this run, if they must not
+    state_digest: str
+    overrides_digest: str
+
+    @property
+    def tag(self) -> str:
+        return f"{TAG_VERSION}.{self.state_digest}.{self.overrides_digest}"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def content_for(spec: StackSetSpec, manifest: Manifest) -> Content:
+    org = manifest.org
+    tags = {**org.tags, **spec.tags}
+    tags.pop(HASH_TAG, None)
+    auto: tuple[bool, bool] | None = None
+    if org.service_managed:
+        # Roles follow accounts into and out of their OUs; the login-account StackSet targets one account, so
+        # AutoDeployment (which would add every new account of that OU) stays off for it.
+        auto = (True, org.deletion.retain_stacks) if spec.kind == "role" else (False, False)
+    return Content(
+        template=spec.template,
+        template_sha256=spec.template_sha256,
+        description=spec.description,
+        parameters=tuple(sorted(spec.parameters.items())),
+        capabilities=spec.capabilities,
+        tags=tuple(sorted(tags.items())),
+        permission_model=org.permission_model,
+        auto_deployment=auto,
+        administration_role_arn=None if org.service_managed else org.administration_role_arn,
+        execution_role_name=None if org.service_managed else org.execution_role_name,
+    )
+
+
+def _effective(account_path: str, overrides: tuple[Override, ...]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for o in sorted(overrides, key=lambda o: path_depth(o.ou_path)):
+        if is_at_or_below(account_path, o.ou_path):
+            values.update(o.parameters)
+    return values
+
+
+def _groups(
+    accounts: tuple[str, ...], tree: OrgTree, spec: StackSetSpec, statuses: Mapping[str, OuStatus]
+) -> tuple[OverrideGroup, ...]:
+    """Group accounts by effective overrides. Each account's place is its live path; an override OU is
+    matched by its resolved live path, so a pinned, renamed OU keeps its overrides."""
+    live_paths = []
+    for o in spec.parameter_overrides:
+        status = statuses.get(o.ou_path)
+        if status is not None and status.live_path is not None:
+            live_paths.append(Override(status.live_path, o.parameters, o.ou_id, o.source))
+    by_values: dict[Pairs, list[str]] = {}
+    where: dict[Pairs, set[str]] = {}
+    for acct in accounts:
+        path = tree.account_path(acct) or ""
+        values = tuple(sorted(_effective(path, tuple(live_paths)).items()))
+        by_values.setdefault(values, []).append(acct)
+        where.setdefault(values, set()).add(path)
+    return tuple(
+        OverrideGroup(values, tuple(sorted(accts)), tuple(sorted(where[values])))
+        for values, accts in sorted(by_values.items())
+    )
+
+
+def desire(
+    spec: StackSetSpec, manifest: Manifest, tree: OrgTree, statuses: Mapping[str, OuStatus]
+) -> DesiredStackSet:
+    org = manifest.org
+    content = content_for(spec, manifest)
+    targets: list[DesiredTarget] = []
+    skipped: list[SkippedTarget] = []
+    suspended: set[str] = set()
+    hold: list[str] = []
+    for t in spec.targets:
+        status = statuses[t.ou_path]
+        suspended.update(status.suspended)
+        if not status.usable:
+            skipped.append(SkippedTarget(t.ou_path, status.ou_id, status.message or status.state))
+            if not status.exists:
+                hold.append(f"target {t.ou_path} is not in the organization")
+            continue
+        assert status.ou_id is not None
+        accounts = tuple(a for a in status.accounts if a not in t.excluded_accounts)
+        targets.append(DesiredTarget(t.ou_path, status.ou_id, t.excluded_accounts, accounts))
+    login_parent = None
+    if spec.kind == "login-account":
+        wanted = []
+        for acct in spec.account_targets:
+            live = tree.accounts.get(acct)
+            if live is None:
+                skipped.append(SkippedTarget(acct, None, f"account {acct} is not in the organization"))
+            elif org.service_managed and acct == tree.management_account_id:
+                skipped.append(
+                    SkippedTarget(
+                        acct, None, "service-managed StackSets never deploy to the management account"
+                    )
+                )
+            elif not live.active:
+                suspended.add(acct)
+                skipped.append(SkippedTarget(acct, None, f"account {acct} is {live.status.lower()}"))
+            else:
+                wanted.append(acct)
+                login_parent = live.parent_id
+        accounts = tuple(sorted(wanted))
+    else:
+        accounts = tuple(sorted({a for t in targets for a in t.accounts}))
+    groups = _groups(accounts, tree, spec, statuses) if spec.parameter_overrides else ()
+    with_values = [(g.parameters, g.accounts) for g in groups if g.parameters]
+    overrides_digest = digest(with_values) if with_values else NO_OVERRIDES
+    state: dict[str, object] = {
+        "content": content.digest(),
+        "regions": spec.regions,
+        "targets": [(t.path, t.ou_id, t.excluded) for t in targets],
+        # Excluded accounts that sit under their target now: AutoDeployment may have added them.
+        "excluded_present": sorted(
+            a for t in targets for a in t.excluded if tree.account_path(a) and _under(tree, a, t.ou_id)
+        ),
+        "overrides": overrides_digest,
+    }
+    if not org.service_managed or spec.kind == "login-account":
+        state["accounts"] = accounts
+    return DesiredStackSet(
+        spec=spec,
+        content=content,
+        targets=tuple(targets),
+        skipped=tuple(skipped),
+        accounts=accounts,
+        suspended=tuple(sorted(suspended)),
+        login_parent=login_parent,
+        groups=groups,
+        hold_removals="; ".join(hold) or None,
+        state_digest=digest(state),
+        overrides_digest=overrides_digest,
+    )
+
+
+def _under(tree: OrgTree, account: str, unit_id: str) -> bool:
+    acct = tree.accounts.get(account)
+    return acct is not None and acct.parent_id in set(tree.subtree(unit_id))
+
+
+def chunks(items: tuple[str, ...], size: int) -> list[tuple[str, ...]]:
+    return [items[i : i + size] for i in range(0, len(items), size)] or []

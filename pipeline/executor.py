@@ -1,0 +1,398 @@
+"""Runs a plan's operations: one at a time per StackSet, every StackSet in parallel within a bound.
+
+A thin adapter over a CloudFormation client passed in. Operation ids are uuid5(run id, StackSet, operation
+key), so a retried invocation re-issues the same id and adopts the operation instead of starting another
+(https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackInstances.html, OperationId:
+"also functions as an idempotency token"). An operation someone else started is waited out, never failed
+(OperationInProgressException: "Another operation is currently in progress for this stack set").
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.manifest import HASH_TAG, Manifest
+from pipeline.ops import (
+    CommitHash,
+    Content,
+    CreateInstances,
+    CreateStackSet,
+    DeleteInstances,
+    DeleteStackSet,
+    DeployStack,
+    Op,
+    UpdateOverrides,
+    UpdateStackSet,
+)
+from pipeline.planner import StackSetPlan
+from pipeline.retry import Backoff, PollPolicy, call_with_backoff, error_code
+from pipeline.stack import StackPending, deploy_stack
+
+NAMESPACE = uuid.UUID("6f1c3f7e-8b7a-4c1e-9a53-0c3d1b2e7a10")
+RUNNING_STATES = frozenset({"RUNNING", "QUEUED", "STOPPING"})
+SUCCEEDED, FAILED, PENDING = "SUCCEEDED", "FAILED", "PENDING"
+
+
+@dataclass(frozen=True)
+class Failure:
+    account: str
+    region: str
+    reason: str
+    ou_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"account": self.account, "region": self.region, "reason": self.reason, "ou_id": self.ou_id}
+
+
+@dataclass(frozen=True)
+class OpOutcome:
+    op: Op
+    operation_id: str | None
+    status: str  # SUCCEEDED | FAILED | PENDING
+    message: str = ""
+    failures: tuple[Failure, ...] = ()
+    adopted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.op.kind,
+            "description": self.op.describe(),
+            "operation_id": self.operation_id,
+            "status": self.status,
+            "message": self.message,
+            "adopted": self.adopted,
+            "failures": [f.to_dict() for f in self.failures],
+        }
+
+
+@dataclass(frozen=True)
+class LaneResult:
+    name: str
+    status: str  # SUCCEEDED | FAILED | PENDING
+    outcomes: tuple[OpOutcome, ...] = ()
+    pending_operation: str | None = None
+
+    @property
+    def message(self) -> str:
+        return next((o.message for o in self.outcomes if o.status != SUCCEEDED), "")
+
+
+@dataclass(frozen=True)
+class Event:
+    stackset: str
+    message: str
+
+
+class _Pending(Exception):
+    """The invocation's time is up while an operation runs; it is carried to the next invocation."""
+
+    def __init__(self, operation_id: str) -> None:
+        self.operation_id = operation_id
+        super().__init__(operation_id)
+
+
+@dataclass
+class Executor:
+    """Executes StackSetPlans against one CloudFormation client (the StackSet administrator's region)."""
+
+    cfn: Any
+    manifest: Manifest
+    templates: Mapping[str, str]
+    run_id: str
+    backoff: Backoff = field(default_factory=Backoff)
+    poll: PollPolicy = field(default_factory=PollPolicy)
+    out_of_time: Callable[[], bool] = lambda: False
+    on_event: Callable[[Event], None] = lambda _e: None
+    stack_client: Callable[[str], Any] | None = None  # region -> CloudFormation client for plain stacks
+    max_workers: int = 8
+
+    # --- public --------------------------------------------------------------------------------------
+
+    def operation_id(self, op: Op) -> str:
+        return str(uuid.uuid5(NAMESPACE, f"{self.run_id}/{op.stackset}/{op.key}"))
+
+    def run(self, plans: Sequence[StackSetPlan], resume: Mapping[str, str] | None = None) -> list[LaneResult]:
+        """Run every plan's operations; StackSets in parallel, each StackSet's operations in order."""
+        resume = resume or {}
+        lanes = [p for p in plans if p.ops or p.name in resume]
+        if not lanes:
+            return []
+        workers = max(1, min(self.max_workers, len(lanes)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-lane") as pool:
+            return list(pool.map(lambda p: self.run_lane(p, resume.get(p.name)), lanes))
+
+    def run_lane(self, plan: StackSetPlan, resume: str | None = None) -> LaneResult:
+        outcomes: list[OpOutcome] = []
+        try:
+            if resume:
+                self._emit(plan.name, f"resuming: waiting for operation {resume}")
+                waited = self._wait(plan.name, resume, None)
+                if waited.status != SUCCEEDED:
+                    return LaneResult(plan.name, FAILED, (waited,))
+            for op in plan.ops:
+                outcome = self._perform(op)
+                outcomes.append(outcome)
+                if outcome.status != SUCCEEDED:
+                    return LaneResult(plan.name, FAILED, tuple(outcomes))
+        except _Pending as pending:
+            self._emit(plan.name, f"operation {pending.operation_id} still running; continuing later")
+            return LaneResult(plan.name, PENDING, tuple(outcomes), pending.operation_id)
+        return LaneResult(plan.name, SUCCEEDED, tuple(outcomes))
+
+    def poll_pending(self, stackset: str, operation_id: str) -> str:
+        """One look at an operation carried over from a previous invocation: its status."""
+        op = self._describe_operation(stackset, operation_id)
+        return str(op.get("Status", FAILED))
+
+    # --- operations ----------------------------------------------------------------------------------
+
+    def _emit(self, stackset: str, message: str) -> None:
+        self.on_event(Event(stackset, message))
+
+    @property
+    def _call_as(self) -> dict[str, str]:
+        return {"CallAs": self.manifest.org.call_as}
+
+    def _preferences(self) -> dict[str, Any]:
+        # Fast and safe unless org.yaml says otherwise: regions in parallel, every account at once, and
+        # soft failure tolerance so one failing account does not stop the others.
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-concepts.html#stackset-ops-options
+        defaults = {
+            "RegionConcurrencyType": "PARALLEL",
+            "MaxConcurrentPercentage": 100,
+            "FailureTolerancePercentage": 10,
+            "ConcurrencyMode": "SOFT_FAILURE_TOLERANCE",
+        }
+        return dict(self.manifest.org.operation_preferences) or defaults
+
+    def _content_args(self, content: Content, tag: str) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "Description": content.description,
+            "TemplateBody": self.templates[content.template],
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in content.parameters],
+            "Capabilities": list(content.capabilities),
+            "Tags": [{"Key": k, "Value": v} for k, v in content.tags] + [{"Key": HASH_TAG, "Value": tag}],
+        }
+        if content.auto_deployment is not None:
+            enabled, retain = content.auto_deployment
+            args["AutoDeployment"] = (
+                {"Enabled": True, "RetainStacksOnAccountRemoval": retain} if enabled else {"Enabled": False}
+            )
+        if content.administration_role_arn:
+            args["AdministrationRoleARN"] = content.administration_role_arn
+        if content.execution_role_name:
+            args["ExecutionRoleName"] = content.execution_role_name
+        return args
+
+    def _targets(self, ou_ids: tuple[str, ...], accounts: tuple[str, ...], flt: str) -> dict[str, Any]:
+        if self.manifest.org.service_managed:
+            targets: dict[str, Any] = {"OrganizationalUnitIds": list(ou_ids)}
+            if accounts:
+                targets["Accounts"] = list(accounts)
+                targets["AccountFilterType"] = flt
+            return {"DeploymentTargets": targets}
+        return {"Accounts": list(accounts)}
+
+    def _perform(self, op: Op) -> OpOutcome:
+        if isinstance(op, CreateStackSet):
+            return self._create_stackset(op)
+        if isinstance(op, DeleteStackSet):
+            return self._delete_stackset(op)
+        if isinstance(op, DeployStack):
+            return self._deploy_stack(op)
+        args: dict[str, Any] = {"StackSetName": op.stackset, **self._call_as}
+        if isinstance(op, UpdateStackSet | CommitHash):
+            call = self.cfn.update_stack_set
+            args |= self._content_args(op.content, op.tag)
+        elif isinstance(op, CreateInstances):
+            call = self.cfn.create_stack_instances
+            args |= self._targets(op.ou_ids, op.accounts, op.account_filter) | {"Regions": list(op.regions)}
+        elif isinstance(op, DeleteInstances):
+            call = self.cfn.delete_stack_instances
+            args |= self._targets(op.ou_ids, op.accounts, op.account_filter)
+            args |= {"Regions": list(op.regions), "RetainStacks": op.retain_stacks}
+        elif isinstance(op, UpdateOverrides):
+            call = self.cfn.update_stack_instances
+            if self.manifest.org.service_managed:
+                # For updates, DeploymentTargets may name accounts directly:
+                # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeploymentTargets.html
+                args["DeploymentTargets"] = {"Accounts": list(op.accounts)}
+            else:
+                args["Accounts"] = list(op.accounts)
+            # An empty list sets every overridden parameter back to the StackSet's value.
+            args["Regions"] = list(op.regions)
+            args["ParameterOverrides"] = [{"ParameterKey": k, "ParameterValue": v} for k, v in op.parameters]
+        else:  # pragma: no cover - every Op subclass is handled above
+            raise TypeError(f"unknown operation {op!r}")
+        args["OperationPreferences"] = self._preferences()
+        return self._start_and_wait(op, call, args)
+
+    def _start_and_wait(self, op: Op, call: Callable[..., Any], args: dict[str, Any]) -> OpOutcome:
+        op_id = self.operation_id(op)
+        args["OperationId"] = op_id
+        adopted = False
+        for _ in range(self.poll.max_polls):
+            try:
+                call_with_backoff(call, self.backoff, **args)
+                self._emit(op.stackset, f"{op.describe()}: started (operation {op_id[:8]})")
+                break
+            except Exception as exc:
+                code = error_code(exc)
+                if code == "OperationIdAlreadyExistsException":
+                    # A previous invocation of this run started it: adopt it, never start a duplicate.
+                    self._emit(op.stackset, f"{op.describe()}: already started (operation {op_id[:8]})")
+                    adopted = True
+                    break
+                if code == "OperationInProgressException":
+                    self._wait_outside(op.stackset, op_id)
+                    continue
+                return OpOutcome(op, op_id, FAILED, f"{op.describe()} failed: {_message(exc)}")
+        else:
+            return OpOutcome(op, op_id, FAILED, f"{op.describe()}: gave up waiting for other operations")
+        result = self._wait(op.stackset, op_id, op)
+        return OpOutcome(result.op, op_id, result.status, result.message, result.failures, adopted)
+
+    def _describe_operation(self, stackset: str, op_id: str) -> dict[str, Any]:
+        return dict(
+            call_with_backoff(
+                self.cfn.describe_stack_set_operation,
+                self.backoff,
+                StackSetName=stackset,
+                OperationId=op_id,
+                **self._call_as,
+            )["StackSetOperation"]
+        )
+
+    def _wait(self, stackset: str, op_id: str, op: Op | None) -> OpOutcome:
+        delay = self.poll.initial
+        label = op or Op(stackset)
+        for _ in range(self.poll.max_polls):
+            got = self._describe_operation(stackset, op_id)
+            status = got.get("Status", "")
+            if status not in RUNNING_STATES:
+                failed = int(got.get("StatusDetails", {}).get("FailedStackInstancesCount", 0) or 0)
+                if status == SUCCEEDED and not failed:
+                    self._emit(stackset, f"{label.describe()}: succeeded")
+                    return OpOutcome(label, op_id, SUCCEEDED)
+                failures = self._failures(stackset, op_id)
+                reason = got.get("StatusReason") or f"{len(failures)} stack instance(s) failed"
+                self._emit(stackset, f"{label.describe()}: {status.lower()} ({reason})")
+                return OpOutcome(label, op_id, FAILED, f"{label.describe()}: {status} ({reason})", failures)
+            if self.out_of_time():
+                raise _Pending(op_id)
+            self.poll.sleep(delay)
+            delay = min(self.poll.maximum, delay * self.poll.factor)
+        return OpOutcome(
+            label, op_id, FAILED, f"operation {op_id} did not finish after {self.poll.max_polls} polls"
+        )
+
+    def _wait_outside(self, stackset: str, ours: str) -> None:
+        """Wait out whatever operation holds the StackSet (ours from an earlier invocation, or anyone's)."""
+        page = call_with_backoff(
+            self.cfn.list_stack_set_operations, self.backoff, StackSetName=stackset, **self._call_as
+        )
+        running = [o["OperationId"] for o in page.get("Summaries", []) if o.get("Status") in RUNNING_STATES]
+        if not running:
+            self.poll.sleep(self.poll.initial)
+            return
+        for other in running:
+            self._emit(stackset, f"waiting for operation {other[:8]} already in progress")
+            self._wait(stackset, other, None)
+
+    def _failures(self, stackset: str, op_id: str) -> tuple[Failure, ...]:
+        out: list[Failure] = []
+        token: str | None = None
+        while True:
+            extra = {"NextToken": token} if token else {}
+            page = call_with_backoff(
+                self.cfn.list_stack_set_operation_results,
+                self.backoff,
+                StackSetName=stackset,
+                OperationId=op_id,
+                **self._call_as,
+                **extra,
+            )
+            for r in page.get("Summaries", []):
+                if r.get("Status") in ("FAILED", "CANCELLED"):
+                    reason = r.get("StatusReason") or r.get("AccountGateResult", {}).get("StatusReason", "")
+                    out.append(
+                        Failure(
+                            r.get("Account", ""), r.get("Region", ""), reason, r.get("OrganizationalUnitId")
+                        )
+                    )
+            token = page.get("NextToken")
+            if not token:
+                return tuple(sorted(out, key=lambda f: (f.account, f.region)))
+
+    # --- StackSet-level calls without an operation ----------------------------------------------------
+
+    def _create_stackset(self, op: CreateStackSet) -> OpOutcome:
+        args = {"StackSetName": op.stackset, **self._call_as, **self._content_args(op.content, op.tag)}
+        args["PermissionModel"] = op.content.permission_model
+        # The request token makes a retried CreateStackSet idempotent.
+        args["ClientRequestToken"] = self.operation_id(op)
+        try:
+            call_with_backoff(self.cfn.create_stack_set, self.backoff, **args)
+        except Exception as exc:
+            if error_code(exc) != "NameAlreadyExistsException":
+                return OpOutcome(op, None, FAILED, f"creating the StackSet failed: {_message(exc)}")
+            if not self._is_ours(op.stackset):
+                return OpOutcome(
+                    op, None, FAILED, "a StackSet of that name exists and was not created by the sync"
+                )
+        self._emit(op.stackset, "StackSet created")
+        return OpOutcome(op, None, SUCCEEDED)
+
+    def _is_ours(self, name: str) -> bool:
+        got = call_with_backoff(self.cfn.describe_stack_set, self.backoff, StackSetName=name, **self._call_as)
+        return any(t["Key"] == HASH_TAG for t in got["StackSet"].get("Tags", []))
+
+    def _delete_stackset(self, op: DeleteStackSet) -> OpOutcome:
+        for _ in range(self.poll.max_polls):
+            try:
+                call_with_backoff(
+                    self.cfn.delete_stack_set, self.backoff, StackSetName=op.stackset, **self._call_as
+                )
+                self._emit(op.stackset, "StackSet deleted")
+                return OpOutcome(op, None, SUCCEEDED)
+            except Exception as exc:
+                code = error_code(exc)
+                if code == "StackSetNotFoundException":
+                    return OpOutcome(op, None, SUCCEEDED, "already deleted")
+                if code != "OperationInProgressException":
+                    return OpOutcome(op, None, FAILED, f"deleting the StackSet failed: {_message(exc)}")
+                self._wait_outside(op.stackset, "")
+        return OpOutcome(op, None, FAILED, "gave up waiting for other operations")
+
+    # --- the management-account stack ------------------------------------------------------------------
+
+    def _deploy_stack(self, op: DeployStack) -> OpOutcome:
+        client = self.stack_client(op.region) if self.stack_client else self.cfn
+        try:
+            message = deploy_stack(
+                client,
+                op,
+                self.templates[op.template],
+                self.operation_id(op),
+                self.backoff,
+                self.poll,
+                self.out_of_time,
+                lambda m: self._emit(op.stackset, m),
+            )
+        except StackPending as pending:
+            raise _Pending(pending.args[0]) from None
+        except Exception as exc:
+            return OpOutcome(op, None, FAILED, f"{op.describe()} failed: {_message(exc)}")
+        return OpOutcome(op, None, SUCCEEDED, message)
+
+
+def _message(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        err = response.get("Error", {})
+        return f"{err.get('Code', '')}: {err.get('Message', '')}".strip(": ")
+    return f"{type(exc).__name__}: {exc}"

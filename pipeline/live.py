@@ -1,0 +1,99 @@
+"""Thin reader of the live StackSets and the management stack, turned into the planner's records."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+from pipeline.planner import LiveInstance, LiveStack, LiveStackSet
+from pipeline.retry import Backoff, call_with_backoff, error_code
+
+
+def _call_as(call_as: str) -> dict[str, str]:
+    return {"CallAs": call_as}
+
+
+def list_stackset_names(cfn: Any, call_as: str, backoff: Backoff) -> list[str]:
+    """Names of the ACTIVE StackSets this account (or delegated administrator) administers."""
+    names: list[str] = []
+    token: str | None = None
+    while True:
+        extra = {"NextToken": token} if token else {}
+        page = call_with_backoff(cfn.list_stack_sets, backoff, Status="ACTIVE", **_call_as(call_as), **extra)
+        names.extend(s["StackSetName"] for s in page.get("Summaries", []))
+        token = page.get("NextToken")
+        if not token:
+            return sorted(names)
+
+
+def describe_stackset(cfn: Any, name: str, call_as: str, backoff: Backoff) -> LiveStackSet | None:
+    try:
+        s = call_with_backoff(cfn.describe_stack_set, backoff, StackSetName=name, **_call_as(call_as))[
+            "StackSet"
+        ]
+    except Exception as exc:
+        if error_code(exc) == "StackSetNotFoundException":
+            return None
+        raise
+    auto = s.get("AutoDeployment")
+    return LiveStackSet(
+        name=s["StackSetName"],
+        permission_model=s.get("PermissionModel", "SELF_MANAGED"),
+        template_sha256=hashlib.sha256(s.get("TemplateBody", "").encode("utf-8")).hexdigest(),
+        description=s.get("Description", ""),
+        parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in s.get("Parameters", [])},
+        capabilities=tuple(sorted(s.get("Capabilities", []))),
+        tags={t["Key"]: t["Value"] for t in s.get("Tags", [])},
+        ou_ids=tuple(sorted(s.get("OrganizationalUnitIds", []))),
+        regions=tuple(sorted(s.get("Regions", []))),
+        auto_deployment=(bool(auto.get("Enabled")), bool(auto.get("RetainStacksOnAccountRemoval")))
+        if auto
+        else None,
+        administration_role_arn=s.get("AdministrationRoleARN"),
+        execution_role_name=s.get("ExecutionRoleName"),
+        status=s.get("Status", "ACTIVE"),
+    )
+
+
+def _instance_pages(cfn: Any, name: str, call_as: str, backoff: Backoff) -> Iterator[dict[str, Any]]:
+    token: str | None = None
+    while True:
+        extra = {"NextToken": token} if token else {}
+        page = call_with_backoff(
+            cfn.list_stack_instances, backoff, StackSetName=name, MaxResults=100, **_call_as(call_as), **extra
+        )
+        yield from page.get("Summaries", [])
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def list_instances(cfn: Any, name: str, call_as: str, backoff: Backoff) -> tuple[LiveInstance, ...]:
+    return tuple(
+        sorted(
+            (
+                LiveInstance(
+                    account=i["Account"],
+                    region=i["Region"],
+                    ou_id=i.get("OrganizationalUnitId"),
+                    status=i.get("Status", "CURRENT"),
+                    detailed_status=i.get("StackInstanceStatus", {}).get("DetailedStatus", ""),
+                )
+                for i in _instance_pages(cfn, name, call_as, backoff)
+            ),
+            key=lambda i: (i.account, i.region),
+        )
+    )
+
+
+def describe_stack(cfn: Any, name: str, backoff: Backoff) -> LiveStack | None:
+    try:
+        stacks = call_with_backoff(cfn.describe_stacks, backoff, StackName=name)["Stacks"]
+    except Exception as exc:
+        # DescribeStacks reports a missing stack as a ValidationError ("Stack with id X does not exist").
+        if error_code(exc) == "ValidationError":
+            return None
+        raise
+    s = stacks[0]
+    return LiveStack(s["StackName"], s["StackStatus"], {t["Key"]: t["Value"] for t in s.get("Tags", [])})

@@ -1,0 +1,551 @@
+"""Load and validate templates/org/manifest.json (the generator's contract with the sync) into typed records.
+
+Pure apart from the two loaders at the bottom: every problem is collected and reported at once, with its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ManifestError, Problem
+
+MANIFEST_VERSION = 1
+ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
+OU_ID_RE = re.compile(r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
+ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+# StackSet names: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html
+STACKSET_NAME_RE = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]{0,127}$")
+PERMISSION_MODELS = ("SERVICE_MANAGED", "SELF_MANAGED")
+CALL_AS = ("SELF", "DELEGATED_ADMIN")
+KINDS = ("role", "login-account")
+CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
+# The tag the sync keeps its content hash in; the manifest must not set it.
+HASH_TAG = "OrgStackSetsHash"
+# CloudFormation inline TemplateBody limit (bytes).
+TEMPLATE_BODY_LIMIT = 51_200
+
+
+@dataclass(frozen=True)
+class DeletionPolicy:
+    retain_stacks: bool = True
+    max_instance_deletions: int = 25
+    max_instance_deletion_percentage: float = 10
+    delete_orphaned_stacksets: bool = False
+
+
+@dataclass(frozen=True)
+class OrgSettings:
+    management_account_id: str
+    login_account_id: str
+    home_region: str
+    stackset_prefix: str
+    organization_id: str | None = None
+    permission_model: str = "SERVICE_MANAGED"
+    call_as: str = "SELF"
+    administration_role_arn: str | None = None
+    execution_role_name: str | None = None
+    operation_preferences: Mapping[str, Any] = field(default_factory=dict)
+    deletion: DeletionPolicy = DeletionPolicy()
+    sns_topic_arn: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def service_managed(self) -> bool:
+        return self.permission_model == "SERVICE_MANAGED"
+
+
+@dataclass(frozen=True)
+class OuEntry:
+    path: str
+    ou_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    ou_path: str
+    ou_id: str | None = None
+    excluded_accounts: tuple[str, ...] = ()
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Override:
+    ou_path: str
+    parameters: Mapping[str, str]
+    ou_id: str | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class StackSetSpec:
+    name: str
+    description: str
+    kind: str
+    role: str | None
+    template: str
+    template_sha256: str
+    parameters: Mapping[str, str]
+    capabilities: tuple[str, ...]
+    regions: tuple[str, ...]
+    targets: tuple[Target, ...] = ()
+    account_targets: tuple[str, ...] = ()
+    parameter_overrides: tuple[Override, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ManagementStackSpec:
+    name: str
+    template: str
+    template_sha256: str
+    parameters: Mapping[str, str]
+    capabilities: tuple[str, ...]
+    region: str
+    roles: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    org: OrgSettings
+    ous: tuple[OuEntry, ...]
+    stacksets: tuple[StackSetSpec, ...]
+    management_account_stack: ManagementStackSpec | None = None
+    sha256: str = ""
+    source: str = "manifest.json"
+
+    def stackset(self, name: str) -> StackSetSpec:
+        return next(s for s in self.stacksets if s.name == name)
+
+
+def path_depth(path: str) -> int:
+    """Root is 0, Root/Workloads is 1, ..."""
+    return path.count("/")
+
+
+def is_at_or_below(path: str, ancestor: str) -> bool:
+    return path == ancestor or path.startswith(ancestor + "/")
+
+
+class _Reader:
+    """Typed access to the JSON with problems collected instead of raised."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.source, key, message))
+
+    def obj(self, data: Any, key: str) -> Mapping[str, Any]:
+        if isinstance(data, Mapping):
+            return data
+        self.problem(key, f"must be an object, got {type(data).__name__}")
+        return {}
+
+    def str_(self, data: Mapping[str, Any], name: str, key: str, *, optional: bool = False) -> str | None:
+        value = data.get(name)
+        if value is None and optional:
+            return None
+        if isinstance(value, str) and value:
+            return value
+        self.problem(f"{key}.{name}" if key else name, "must be a non-empty string")
+        return None
+
+    def bool_(self, data: Mapping[str, Any], name: str, key: str, default: bool) -> bool:
+        value = data.get(name, default)
+        if isinstance(value, bool):
+            return value
+        self.problem(f"{key}.{name}", "must be true or false")
+        return default
+
+    def number(self, data: Mapping[str, Any], name: str, key: str, default: float) -> float:
+        value = data.get(name, default)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return value
+        self.problem(f"{key}.{name}", "must be a number >= 0")
+        return default
+
+    def strings(self, data: Mapping[str, Any], name: str, key: str) -> tuple[str, ...]:
+        value = data.get(name, [])
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        self.problem(f"{key}.{name}", "must be a list of strings")
+        return ()
+
+    def str_map(self, data: Mapping[str, Any], name: str, key: str) -> dict[str, str]:
+        value = data.get(name, {})
+        if not isinstance(value, Mapping):
+            self.problem(f"{key}.{name}", "must be an object")
+            return {}
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            if isinstance(v, str):
+                out[str(k)] = v
+            else:
+                # CloudFormation parameter and tag values are strings; the generator must render them so.
+                self.problem(f"{key}.{name}.{k}", f"must be a string, got {type(v).__name__}")
+        return out
+
+    def account(self, value: str | None, key: str) -> None:
+        if value is not None and not ACCOUNT_RE.match(value):
+            self.problem(key, f"{value!r} is not a 12-digit account id")
+
+    def ou_id(self, value: Any, key: str) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str) and OU_ID_RE.match(value):
+            return value
+        self.problem(key, f"{value!r} is not an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)")
+        return None
+
+
+def _tags(r: _Reader, data: Mapping[str, Any], key: str) -> dict[str, str]:
+    tags = r.str_map(data, "tags", key)
+    for name in tags:
+        if name.lower().startswith("aws:"):
+            r.problem(f"{key}.tags.{name}", "tag keys starting with 'aws:' are reserved by AWS")
+        if name == HASH_TAG:
+            r.problem(f"{key}.tags.{name}", f"{HASH_TAG} is reserved for the sync's content hash")
+    if len(tags) > 49:
+        # 50 tags per StackSet, one of which is the sync's own hash tag.
+        r.problem(f"{key}.tags", f"at most 49 tags (the sync adds {HASH_TAG}), got {len(tags)}")
+    return tags
+
+
+def _org(r: _Reader, data: Mapping[str, Any]) -> OrgSettings:
+    o = r.obj(data.get("org"), "org")
+    mgmt = r.str_(o, "management_account_id", "org") or ""
+    login = r.str_(o, "login_account_id", "org") or ""
+    r.account(mgmt or None, "org.management_account_id")
+    r.account(login or None, "org.login_account_id")
+    org_id = r.str_(o, "organization_id", "org", optional=True)
+    if org_id is not None and not ORG_ID_RE.match(org_id):
+        r.problem("org.organization_id", f"{org_id!r} is not an organization id (o-xxxxxxxxxx)")
+    model = o.get("permission_model", "SERVICE_MANAGED")
+    if model not in PERMISSION_MODELS:
+        r.problem("org.permission_model", f"must be one of {', '.join(PERMISSION_MODELS)}, got {model!r}")
+    call_as = o.get("call_as", "SELF")
+    if call_as not in CALL_AS:
+        r.problem("org.call_as", f"must be one of {', '.join(CALL_AS)}, got {call_as!r}")
+    admin_arn = r.str_(o, "administration_role_arn", "org", optional=True)
+    exec_name = r.str_(o, "execution_role_name", "org", optional=True)
+    if model == "SELF_MANAGED" and (admin_arn is None or exec_name is None):
+        r.problem(
+            "org",
+            "SELF_MANAGED needs administration_role_arn and execution_role_name (the StackSet roles "
+            "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-prereqs-self-managed.html)",
+        )
+    prefs = o.get("operation_preferences") or {}
+    if not isinstance(prefs, Mapping):
+        r.problem("org.operation_preferences", "must be an object (boto3's OperationPreferences)")
+        prefs = {}
+    d = r.obj(o.get("deletion", {}), "org.deletion")
+    deletion = DeletionPolicy(
+        retain_stacks=r.bool_(d, "retain_stacks", "org.deletion", True),
+        max_instance_deletions=int(r.number(d, "max_instance_deletions", "org.deletion", 25)),
+        max_instance_deletion_percentage=r.number(d, "max_instance_deletion_percentage", "org.deletion", 10),
+        delete_orphaned_stacksets=r.bool_(d, "delete_orphaned_stacksets", "org.deletion", False),
+    )
+    n = r.obj(o.get("notifications") or {}, "org.notifications")
+    return OrgSettings(
+        management_account_id=mgmt,
+        login_account_id=login,
+        home_region=r.str_(o, "home_region", "org") or "",
+        stackset_prefix=r.str_(o, "stackset_prefix", "org") or "",
+        organization_id=org_id,
+        permission_model=model if model in PERMISSION_MODELS else "SERVICE_MANAGED",
+        call_as=call_as if call_as in CALL_AS else "SELF",
+        administration_role_arn=admin_arn,
+        execution_role_name=exec_name,
+        operation_preferences=dict(prefs),
+        deletion=deletion,
+        sns_topic_arn=r.str_(n, "sns_topic_arn", "org.notifications", optional=True),
+        tags=_tags(r, o, "org"),
+    )
+
+
+def _ous(r: _Reader, data: Mapping[str, Any]) -> tuple[OuEntry, ...]:
+    raw = data.get("ous")
+    if not isinstance(raw, list):
+        r.problem("ous", "must be a list")
+        return ()
+    out: list[OuEntry] = []
+    for i, item in enumerate(raw):
+        key = f"ous[{i}]"
+        o = r.obj(item, key)
+        path = r.str_(o, "path", key)
+        if path is None:
+            continue
+        if path.split("/")[0] != "Root" or "" in path.split("/"):
+            r.problem(f"{key}.path", f"{path!r} must start with 'Root' and have no empty parts")
+        out.append(OuEntry(path=path, ou_id=r.ou_id(o.get("ou_id"), f"{key}.ou_id")))
+    paths = [e.path for e in out]
+    for dup in sorted({p for p in paths if paths.count(p) > 1}):
+        r.problem("ous", f"OU {dup!r} is listed more than once")
+    for e in out:
+        parent = e.path.rsplit("/", 1)[0]
+        if "/" in e.path and parent not in paths:
+            r.problem("ous", f"OU {e.path!r} is listed without its parent {parent!r}")
+    return tuple(sorted(out, key=lambda e: e.path))
+
+
+def _targets(r: _Reader, s: Mapping[str, Any], key: str, ou_paths: set[str]) -> tuple[Target, ...]:
+    raw = s.get("targets", [])
+    if not isinstance(raw, list):
+        r.problem(f"{key}.targets", "must be a list")
+        return ()
+    out = []
+    for i, item in enumerate(raw):
+        tkey = f"{key}.targets[{i}]"
+        t = r.obj(item, tkey)
+        path = r.str_(t, "ou_path", tkey) or ""
+        if path and path not in ou_paths:
+            r.problem(f"{tkey}.ou_path", f"{path!r} is not one of the manifest's ous")
+        excluded = r.strings(t, "excluded_accounts", tkey)
+        for j, acct in enumerate(excluded):
+            r.account(acct, f"{tkey}.excluded_accounts[{j}]")
+        out.append(
+            Target(
+                ou_path=path,
+                ou_id=r.ou_id(t.get("ou_id"), f"{tkey}.ou_id"),
+                excluded_accounts=tuple(sorted(set(excluded))),
+                source=str(t.get("source", "")),
+            )
+        )
+    paths = [t.ou_path for t in out]
+    for a in paths:
+        for b in paths:
+            if a != b and is_at_or_below(b, a):
+                # Service-managed OU targets reach every account below them; nested targets would deploy twice.
+                r.problem(f"{key}.targets", f"{b!r} is below {a!r}, which the StackSet already targets")
+    for dup in sorted({p for p in paths if paths.count(p) > 1}):
+        r.problem(f"{key}.targets", f"{dup!r} is targeted more than once")
+    return tuple(sorted(out, key=lambda t: t.ou_path))
+
+
+def _overrides(
+    r: _Reader, s: Mapping[str, Any], key: str, targets: tuple[Target, ...], params: Mapping[str, str]
+) -> tuple[Override, ...]:
+    raw = s.get("parameter_overrides", [])
+    if not isinstance(raw, list):
+        r.problem(f"{key}.parameter_overrides", "must be a list")
+        return ()
+    out = []
+    for i, item in enumerate(raw):
+        okey = f"{key}.parameter_overrides[{i}]"
+        o = r.obj(item, okey)
+        path = r.str_(o, "ou_path", okey) or ""
+        values = r.str_map(o, "parameters", okey)
+        if path and not any(is_at_or_below(path, t.ou_path) for t in targets):
+            r.problem(f"{okey}.ou_path", f"{path!r} is not at or below any target of the StackSet")
+        for name in values:
+            if name not in params:
+                # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html
+                # "You can only override the parameter values that are specified in the StackSet."
+                r.problem(f"{okey}.parameters.{name}", "overrides a parameter the StackSet does not pass")
+        out.append(
+            Override(
+                ou_path=path,
+                parameters=values,
+                ou_id=r.ou_id(o.get("ou_id"), f"{okey}.ou_id"),
+                source=str(o.get("source", "")),
+            )
+        )
+    paths = [o.ou_path for o in out]
+    for dup in sorted({p for p in paths if paths.count(p) > 1}):
+        r.problem(f"{key}.parameter_overrides", f"{dup!r} has more than one override entry")
+    return tuple(sorted(out, key=lambda o: o.ou_path))
+
+
+def _common(r: _Reader, s: Mapping[str, Any], key: str) -> tuple[str, str, dict[str, str], tuple[str, ...]]:
+    template = r.str_(s, "template", key) or ""
+    if template and (template.startswith("/") or ".." in Path(template).parts):
+        r.problem(f"{key}.template", f"{template!r} must be a path relative to templates/")
+    sha = r.str_(s, "template_sha256", key) or ""
+    if sha and not re.fullmatch(r"[0-9a-f]{64}", sha):
+        r.problem(f"{key}.template_sha256", "must be 64 lowercase hex digits")
+    caps = r.strings(s, "capabilities", key)
+    for c in caps:
+        if c not in CAPABILITIES:
+            r.problem(f"{key}.capabilities", f"unknown capability {c!r}")
+    return template, sha, r.str_map(s, "parameters", key), caps
+
+
+def _stackset(
+    r: _Reader, s: Mapping[str, Any], key: str, org: OrgSettings, ou_paths: set[str]
+) -> StackSetSpec:
+    name = r.str_(s, "name", key) or ""
+    if name and not STACKSET_NAME_RE.match(name):
+        r.problem(f"{key}.name", f"{name!r} is not a valid StackSet name")
+    if name and org.stackset_prefix and not name.startswith(org.stackset_prefix + "-"):
+        r.problem(f"{key}.name", f"{name!r} does not start with the prefix {org.stackset_prefix + '-'!r}")
+    kind = s.get("kind")
+    if kind not in KINDS:
+        r.problem(f"{key}.kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+    template, sha, params, caps = _common(r, s, key)
+    regions = r.strings(s, "regions", key)
+    if not regions:
+        r.problem(f"{key}.regions", "must name at least one region")
+    targets = _targets(r, s, key, ou_paths)
+    accounts = r.strings(s, "account_targets", key)
+    for j, acct in enumerate(accounts):
+        r.account(acct, f"{key}.account_targets[{j}]")
+    if kind == "role" and accounts:
+        r.problem(f"{key}.account_targets", "a role StackSet targets OUs, not accounts")
+    if kind == "login-account" and (targets or not accounts):
+        r.problem(key, "a login-account StackSet targets account_targets only")
+    role = s.get("role")
+    if kind == "role" and not isinstance(role, str):
+        r.problem(f"{key}.role", "a role StackSet names its role")
+    return StackSetSpec(
+        name=name,
+        description=str(s.get("description") or ""),
+        kind=str(kind),
+        role=role if isinstance(role, str) else None,
+        template=template,
+        template_sha256=sha,
+        parameters=params,
+        capabilities=tuple(sorted(caps)),
+        regions=tuple(sorted(set(regions))),
+        targets=targets,
+        account_targets=tuple(sorted(set(accounts))),
+        parameter_overrides=_overrides(r, s, key, targets, params),
+        tags=_tags(r, s, key),
+    )
+
+
+def _management(r: _Reader, data: Any) -> ManagementStackSpec | None:
+    if data is None:
+        return None
+    key = "management_account_stack"
+    m = r.obj(data, key)
+    template, sha, params, caps = _common(r, m, key)
+    return ManagementStackSpec(
+        name=r.str_(m, "name", key) or "",
+        template=template,
+        template_sha256=sha,
+        parameters=params,
+        capabilities=tuple(sorted(caps)),
+        region=r.str_(m, "region", key) or "",
+        roles=r.strings(m, "roles", key),
+        tags=_tags(r, m, key),
+    )
+
+
+def parse_manifest(data: Any, source: str = "manifest.json", sha256: str = "") -> Manifest:
+    """Validate the manifest's JSON; ManifestError lists every problem with its key."""
+    r = _Reader(source)
+    top = r.obj(data, "")
+    if top.get("manifest_version") != MANIFEST_VERSION:
+        r.problem(
+            "manifest_version",
+            f"this sync reads version {MANIFEST_VERSION}, got {top.get('manifest_version')!r}",
+        )
+        raise ManifestError(r.problems)
+    org = _org(r, top)
+    ous = _ous(r, top)
+    ou_paths = {e.path for e in ous}
+    raw = top.get("stacksets")
+    stacksets: list[StackSetSpec] = []
+    if not isinstance(raw, list):
+        r.problem("stacksets", "must be a list")
+    else:
+        stacksets = [
+            _stackset(r, r.obj(s, f"stacksets[{i}]"), f"stacksets[{i}]", org, ou_paths)
+            for i, s in enumerate(raw)
+        ]
+    names = [s.name for s in stacksets]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        r.problem("stacksets", f"StackSet {dup!r} is listed more than once")
+    mgmt = _management(r, top.get("management_account_stack"))
+    if r.problems:
+        raise ManifestError(r.problems)
+    return Manifest(
+        org=org,
+        ous=ous,
+        stacksets=tuple(sorted(stacksets, key=lambda s: s.name)),
+        management_account_stack=mgmt,
+        sha256=sha256,
+        source=source,
+    )
+
+
+def loads_manifest(raw: bytes, source: str) -> Manifest:
+    """Parse manifest bytes (from a file or a pipeline artifact)."""
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError([Problem(source, "", f"is not valid JSON: {exc}")]) from exc
+    return parse_manifest(data, source, hashlib.sha256(raw).hexdigest())
+
+
+def load_manifest(path: Path) -> Manifest:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(
+            [
+                Problem(
+                    str(path), "", f"cannot be read ({exc.strerror}); run `python -m generator render` first"
+                )
+            ]
+        ) from exc
+    return loads_manifest(raw, str(path))
+
+
+def check_templates(manifest: Manifest, bodies: Mapping[str, bytes]) -> dict[str, str]:
+    """The template text of every StackSet and the management stack, keyed by template path.
+
+    Every template must be present, match the manifest's sha256 (a stale manifest never deploys) and fit
+    the inline TemplateBody limit.
+    """
+    problems: list[Problem] = []
+    out: dict[str, str] = {}
+    wanted = [(s.template, s.template_sha256) for s in manifest.stacksets]
+    if manifest.management_account_stack is not None:
+        m = manifest.management_account_stack
+        wanted.append((m.template, m.template_sha256))
+    for path, sha in wanted:
+        body = bodies.get(path)
+        if body is None:
+            problems.append(Problem(manifest.source, path, "template file is missing"))
+            continue
+        actual = hashlib.sha256(body).hexdigest()
+        if actual != sha:
+            problems.append(
+                Problem(
+                    manifest.source,
+                    path,
+                    f"sha256 {actual[:12]}... differs from the manifest's {sha[:12]}...",
+                )
+            )
+        elif len(body) > TEMPLATE_BODY_LIMIT:
+            problems.append(
+                Problem(
+                    manifest.source, path, f"{len(body)} bytes is over the 51,200-byte TemplateBody limit"
+                )
+            )
+        else:
+            out[path] = body.decode("utf-8")
+    if problems:
+        raise ManifestError(problems)
+    return out
+
+
+def load_templates(manifest: Manifest, templates_dir: Path) -> dict[str, str]:
+    bodies: dict[str, bytes] = {}
+    paths = [s.template for s in manifest.stacksets]
+    if manifest.management_account_stack is not None:
+        paths.append(manifest.management_account_stack.template)
+    for rel in paths:
+        file = templates_dir / rel
+        if file.is_file():
+            bodies[rel] = file.read_bytes()
+    return check_templates(manifest, bodies)

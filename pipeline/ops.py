@@ -1,0 +1,205 @@
+"""The sync's operations as typed, serialisable data: what the planner returns and the executor runs.
+
+Each operation has a stable key (its kind and arguments, hashed), from which the executor derives a
+deterministic StackSet OperationId per run, so a retried invocation never starts the same operation twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+def digest(data: Any, length: int = 16) -> str:
+    """A short sha256 of canonical JSON (sorted keys, no whitespace)."""
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), default=list)
+    return hashlib.sha256(raw.encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Content:
+    """Everything UpdateStackSet sets on the StackSet itself (not per instance)."""
+
+    template: str
+    template_sha256: str
+    description: str
+    parameters: Pairs
+    capabilities: tuple[str, ...]
+    tags: Pairs
+    permission_model: str
+    auto_deployment: tuple[bool, bool] | None = None  # (Enabled, RetainStacksOnAccountRemoval)
+    administration_role_arn: str | None = None
+    execution_role_name: str | None = None
+
+    def digest(self) -> str:
+        return digest(asdict(self))
+
+
+@dataclass(frozen=True)
+class Op:
+    """Base of every operation. stackset is the StackSet (or stack) it acts on."""
+
+    kind: ClassVar[str] = "op"
+    # True for operations that run as StackSet operations (an OperationId, one at a time per StackSet).
+    stackset_operation: ClassVar[bool] = True
+    stackset: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{digest(self.to_dict())}"
+
+    @property
+    def deletions(self) -> int:
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Content):
+                value = {"template": value.template, "template_sha256": value.template_sha256}
+            elif isinstance(value, tuple) and value and isinstance(value[0], tuple):
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def describe(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True)
+class CreateStackSet(Op):
+    kind: ClassVar[str] = "create-stackset"
+    stackset_operation: ClassVar[bool] = False
+    content: Content
+    tag: str
+
+    def describe(self) -> str:
+        return f"create StackSet from {self.content.template}"
+
+
+@dataclass(frozen=True)
+class UpdateStackSet(Op):
+    """Template, parameters, tags, description or settings changed: rolls out to every instance."""
+
+    kind: ClassVar[str] = "update-stackset"
+    content: Content
+    tag: str
+    changes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"update StackSet ({', '.join(self.changes) or 'settings'}) on every instance"
+
+
+def _where(ou_ids: tuple[str, ...], paths: tuple[str, ...], accounts: tuple[str, ...], flt: str) -> str:
+    names = ", ".join(paths or ou_ids)
+    if accounts and names:
+        word = {"INTERSECTION": "only", "DIFFERENCE": "except"}.get(flt, "and")
+        return f"{names} ({word} {len(accounts)} account(s))"
+    if accounts:
+        return f"{len(accounts)} account(s)"
+    return names
+
+
+@dataclass(frozen=True)
+class CreateInstances(Op):
+    kind: ClassVar[str] = "create-instances"
+    regions: tuple[str, ...]
+    ou_ids: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    account_filter: str = "NONE"
+    paths: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"add {_where(self.ou_ids, self.paths, self.accounts, self.account_filter)}"
+
+
+@dataclass(frozen=True)
+class DeleteInstances(Op):
+    kind: ClassVar[str] = "delete-instances"
+    regions: tuple[str, ...]
+    ou_ids: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    account_filter: str = "NONE"
+    retain_stacks: bool = True
+    count: int = 0
+    paths: tuple[str, ...] = ()
+
+    @property
+    def deletions(self) -> int:
+        return self.count
+
+    def describe(self) -> str:
+        keep = "retaining the stacks" if self.retain_stacks else "deleting the stacks"
+        where = _where(self.ou_ids, self.paths, self.accounts, self.account_filter)
+        return f"remove {where}: {self.count} instance(s), {keep}"
+
+
+@dataclass(frozen=True)
+class UpdateOverrides(Op):
+    """Per-OU parameter values for the given accounts (empty parameters: back to the StackSet's values)."""
+
+    kind: ClassVar[str] = "update-overrides"
+    regions: tuple[str, ...]
+    accounts: tuple[str, ...]
+    parameters: Pairs
+    paths: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        values = ", ".join(f"{k}={v}" for k, v in self.parameters) or "StackSet values"
+        where = ", ".join(self.paths) or f"{len(self.accounts)} account(s)"
+        return f"parameter overrides {values} for {len(self.accounts)} account(s) in {where}"
+
+
+@dataclass(frozen=True)
+class CommitHash(Op):
+    """Last operation of a changed StackSet: records the content hash, so the next run can skip it.
+
+    It is written only after everything before it succeeded: UpdateStackSet changes the StackSet even
+    when its operation fails (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackSet.html),
+    so a hash written together with the changes could claim a rollout that never completed.
+    """
+
+    kind: ClassVar[str] = "commit"
+    content: Content
+    tag: str
+
+    def describe(self) -> str:
+        return "record the content hash (tag-only update)"
+
+
+@dataclass(frozen=True)
+class DeleteStackSet(Op):
+    kind: ClassVar[str] = "delete-stackset"
+    stackset_operation: ClassVar[bool] = False
+
+    @property
+    def deletions(self) -> int:
+        return 1
+
+    def describe(self) -> str:
+        return "delete the (empty) StackSet"
+
+
+@dataclass(frozen=True)
+class DeployStack(Op):
+    """The management-account template: a plain stack through a change set."""
+
+    kind: ClassVar[str] = "deploy-stack"
+    stackset_operation: ClassVar[bool] = False
+    region: str
+    template: str
+    parameters: Pairs
+    capabilities: tuple[str, ...]
+    tags: Pairs
+    change_set_type: str  # CREATE or UPDATE
+
+    def describe(self) -> str:
+        verb = "create" if self.change_set_type == "CREATE" else "update"
+        return f"{verb} stack {self.stackset} in {self.region} through a change set"

@@ -1,0 +1,255 @@
+"""The live organization: a typed snapshot of the OU tree, the reader that walks it, and pure path resolution.
+
+The reader is a thin adapter over an Organizations client passed in; everything else here is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.errors import OrgReadError
+from pipeline.manifest import Manifest
+from pipeline.retry import Backoff, call_with_backoff
+
+# Organizations list pages hold at most 20 items:
+# https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListOrganizationalUnitsForParent.html
+PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class OrgUnit:
+    id: str
+    name: str
+    parent_id: str | None
+    path: str
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    parent_id: str
+    status: str = "ACTIVE"
+
+    @property
+    def active(self) -> bool:
+        return self.status == "ACTIVE"
+
+
+@dataclass(frozen=True)
+class OrgTree:
+    """One consistent read of the organization: every OU by id (the root included) and every account."""
+
+    organization_id: str
+    management_account_id: str
+    root_id: str
+    units: Mapping[str, OrgUnit]
+    accounts: Mapping[str, Account]
+    _children: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    _by_path: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    _accounts_in: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for unit in self.units.values():
+            self._by_path[unit.path] = unit.id
+            if unit.parent_id is not None:
+                self._children.setdefault(unit.parent_id, []).append(unit.id)
+        for kids in self._children.values():
+            kids.sort(key=lambda i: self.units[i].path)
+        for acct in self.accounts.values():
+            self._accounts_in.setdefault(acct.parent_id, []).append(acct.id)
+        for accts in self._accounts_in.values():
+            accts.sort()
+
+    def by_path(self, path: str) -> OrgUnit | None:
+        unit_id = self._by_path.get(path)
+        return self.units[unit_id] if unit_id else None
+
+    def path_of(self, unit_id: str) -> str | None:
+        unit = self.units.get(unit_id)
+        return unit.path if unit else None
+
+    def subtree(self, unit_id: str) -> Iterator[str]:
+        """The OU and every OU below it, parents first."""
+        stack = [unit_id]
+        while stack:
+            current = stack.pop(0)
+            yield current
+            stack[0:0] = self._children.get(current, [])
+
+    def accounts_under(self, unit_id: str) -> list[Account]:
+        """Every account in the OU and the OUs below it (what a service-managed OU target reaches)."""
+        return [self.accounts[a] for u in self.subtree(unit_id) for a in self._accounts_in.get(u, [])]
+
+    def member_accounts_under(self, unit_id: str) -> tuple[list[str], list[str]]:
+        """(active, suspended) member accounts below an OU; the management account is never a member target."""
+        active: list[str] = []
+        suspended: list[str] = []
+        for acct in self.accounts_under(unit_id):
+            if acct.id == self.management_account_id:
+                continue
+            (active if acct.active else suspended).append(acct.id)
+        return sorted(active), sorted(suspended)
+
+    def account_path(self, account_id: str) -> str | None:
+        acct = self.accounts.get(account_id)
+        return self.path_of(acct.parent_id) if acct else None
+
+
+# --- reading (adapter) -------------------------------------------------------------------------------
+
+
+def _pages(
+    call: Callable[..., dict[str, Any]], key: str, backoff: Backoff, **kwargs: Any
+) -> Iterator[dict[str, Any]]:
+    """Every item of a paginated Organizations list call, each page retried on throttling."""
+    token: str | None = None
+    while True:
+        extra = {"NextToken": token} if token else {}
+        page = call_with_backoff(call, backoff, MaxResults=PAGE_SIZE, **kwargs, **extra)
+        yield from page.get(key, [])
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def read_org(client: Any, backoff: Backoff | None = None) -> OrgTree:
+    """Walk the organization from the root: OUs breadth-first, and the accounts of every OU.
+
+    Any error other than throttling (which is retried) fails the whole read: a partial tree is never
+    returned, because a missing branch would look like OUs to remove.
+    """
+    backoff = backoff or Backoff()
+    try:
+        org = call_with_backoff(client.describe_organization, backoff)["Organization"]
+        roots = list(_pages(client.list_roots, "Roots", backoff))
+        if len(roots) != 1:
+            raise OrgReadError(f"expected one organization root, found {len(roots)}")
+        root = roots[0]
+        units = {root["Id"]: OrgUnit(root["Id"], "Root", None, "Root")}
+        accounts: dict[str, Account] = {}
+        queue = [root["Id"]]
+        while queue:
+            parent = queue.pop(0)
+            parent_path = units[parent].path
+            for ou in _pages(
+                client.list_organizational_units_for_parent, "OrganizationalUnits", backoff, ParentId=parent
+            ):
+                units[ou["Id"]] = OrgUnit(ou["Id"], ou["Name"], parent, f"{parent_path}/{ou['Name']}")
+                queue.append(ou["Id"])
+            for acct in _pages(client.list_accounts_for_parent, "Accounts", backoff, ParentId=parent):
+                accounts[acct["Id"]] = Account(
+                    acct["Id"], acct.get("Name", ""), parent, acct.get("Status", "ACTIVE")
+                )
+    except OrgReadError:
+        raise
+    except Exception as exc:
+        raise OrgReadError(f"reading the organization failed: {_describe(exc)}") from exc
+    return OrgTree(
+        organization_id=org["Id"],
+        management_account_id=org.get("MasterAccountId", ""),
+        root_id=root["Id"],
+        units=units,
+        accounts=accounts,
+    )
+
+
+def _describe(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        err = response.get("Error", {})
+        return f"{err.get('Code', type(exc).__name__)}: {err.get('Message', '')}".rstrip(": ")
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --- resolution (pure) -------------------------------------------------------------------------------
+
+OK = "ok"
+RENAMED = "renamed"
+MISSING = "missing"
+EMPTY = "empty"
+
+
+@dataclass(frozen=True)
+class OuStatus:
+    """What the manifest's OU is in the live tree. usable: the sync may add targets for it."""
+
+    path: str
+    state: str
+    ou_id: str | None = None
+    live_path: str | None = None
+    accounts: tuple[str, ...] = ()
+    suspended: tuple[str, ...] = ()
+    message: str = ""
+
+    @property
+    def usable(self) -> bool:
+        return self.state in (OK, RENAMED)
+
+    @property
+    def exists(self) -> bool:
+        return self.ou_id is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "state": self.state,
+            "ou_id": self.ou_id,
+            "live_path": self.live_path,
+            "accounts": len(self.accounts),
+            "suspended_accounts": list(self.suspended),
+            "message": self.message,
+        }
+
+
+def resolve_ou(path: str, pinned: str | None, tree: OrgTree) -> OuStatus:
+    if pinned is not None:
+        unit = tree.units.get(pinned)
+        if unit is None:
+            return OuStatus(path, MISSING, message=f"pinned id {pinned} does not exist in the organization")
+    else:
+        unit = tree.by_path(path)
+        if unit is None:
+            return OuStatus(path, MISSING, message="no OU at this path in the organization yet")
+    active, suspended = tree.member_accounts_under(unit.id)
+    if unit.path != path:
+        state, message = RENAMED, f"pinned id {unit.id} is now at {unit.path} (renamed or moved)"
+    elif not active:
+        state, message = EMPTY, "no active member accounts in this OU or below"
+    else:
+        state, message = OK, ""
+    if suspended:
+        message = (message + "; " if message else "") + f"{len(suspended)} suspended account(s) skipped"
+    return OuStatus(path, state, unit.id, unit.path, tuple(active), tuple(suspended), message)
+
+
+def resolve(manifest: Manifest, tree: OrgTree) -> dict[str, OuStatus]:
+    """Every manifest OU, plus any OU a target or override pins or names, resolved against the tree."""
+    pins: dict[str, str | None] = {e.path: e.ou_id for e in manifest.ous}
+    for spec in manifest.stacksets:
+        named: list[tuple[str, str | None]] = [(t.ou_path, t.ou_id) for t in spec.targets]
+        named += [(o.ou_path, o.ou_id) for o in spec.parameter_overrides]
+        for path, ou_id in named:
+            if ou_id is not None:
+                pins[path] = ou_id
+            pins.setdefault(path, None)
+    return {path: resolve_ou(path, pin, tree) for path, pin in sorted(pins.items())}
+
+
+def assess_read(manifest: Manifest, tree: OrgTree, statuses: Mapping[str, OuStatus]) -> list[str]:
+    """Reasons the read looks wrong (then no deletion may happen); empty when it looks sound."""
+    reasons = []
+    members = [a for a in tree.accounts if a != tree.management_account_id]
+    if not members:
+        reasons.append("the organization read returned no member accounts")
+    expected = [p for p in statuses if p != "Root"]
+    found = [p for p in expected if statuses[p].exists]
+    if expected and len(found) * 2 < len(expected):
+        reasons.append(
+            f"only {len(found)} of the manifest's {len(expected)} OUs exist in the organization read"
+        )
+    if len(tree.units) == 1 and expected:
+        reasons.append("the organization read returned no OUs below the root")
+    return reasons

@@ -1,0 +1,587 @@
+"""Pure planner: desired StackSets against live ones -> the typed operations that reconcile them.
+
+No boto3, no clock, no environment: the live state comes in as records, the plan goes out as data
+(to_dict() for JSON, Markdown or text). Per changed StackSet the operations run in this order: remove
+targets, update the StackSet, add targets, per-OU parameter overrides, then the commit that records the
+content hash. A StackSet whose recorded hash equals the desired one is unchanged: one read, no write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.desired import (
+    MAX_ACCOUNTS_PER_OP,
+    MAX_OUS_PER_OP,
+    NO_OVERRIDES,
+    DesiredStackSet,
+    HashTag,
+    chunks,
+    pending_tag,
+)
+from pipeline.manifest import HASH_TAG, DeletionPolicy, ManagementStackSpec
+from pipeline.ops import (
+    CommitHash,
+    Content,
+    CreateInstances,
+    CreateStackSet,
+    DeleteInstances,
+    DeleteStackSet,
+    DeployStack,
+    Op,
+    UpdateOverrides,
+    UpdateStackSet,
+    digest,
+)
+from pipeline.orgtree import OrgTree, OuStatus
+
+CREATE, UPDATE, UNCHANGED, SKIPPED, ORPHAN, FAILED = (
+    "create",
+    "update",
+    "unchanged",
+    "skipped",
+    "orphan",
+    "failed",
+)
+
+
+@dataclass(frozen=True)
+class LiveInstance:
+    account: str
+    region: str
+    ou_id: str | None
+    status: str = "CURRENT"  # CURRENT | OUTDATED | INOPERABLE
+    detailed_status: str = "SUCCEEDED"
+
+
+@dataclass(frozen=True)
+class LiveStackSet:
+    """DescribeStackSet (and, only when the hash differs, ListStackInstances) of one StackSet."""
+
+    name: str
+    permission_model: str
+    template_sha256: str
+    description: str
+    parameters: Mapping[str, str]
+    capabilities: tuple[str, ...]
+    tags: Mapping[str, str]
+    ou_ids: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    auto_deployment: tuple[bool, bool] | None = None
+    administration_role_arn: str | None = None
+    execution_role_name: str | None = None
+    status: str = "ACTIVE"
+    instances: tuple[LiveInstance, ...] | None = None
+
+    @property
+    def hash_tag(self) -> str | None:
+        return self.tags.get(HASH_TAG)
+
+
+@dataclass(frozen=True)
+class LiveStack:
+    name: str
+    status: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TargetChange:
+    """One OU (or account) of one StackSet, for the per-OU report."""
+
+    path: str
+    ou_id: str | None
+    change: str  # add | remove | keep | skip | hold
+    accounts: int = 0
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "ou_id": self.ou_id,
+            "change": self.change,
+            "accounts": self.accounts,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class StackSetPlan:
+    name: str
+    kind: str
+    action: str
+    ops: tuple[Op, ...] = ()
+    desired_tag: str | None = None
+    live_tag: str | None = None
+    targets: tuple[TargetChange, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def deletions(self) -> int:
+        return sum(op.deletions for op in self.ops)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "action": self.action,
+            "operations": [op.to_dict() | {"description": op.describe()} for op in self.ops],
+            "desired_hash": self.desired_tag,
+            "live_hash": self.live_tag,
+            "instance_deletions": self.deletions,
+            "targets": [t.to_dict() for t in self.targets],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    run_id: str
+    manifest_sha256: str
+    organization_id: str
+    ous: tuple[OuStatus, ...]
+    stacksets: tuple[StackSetPlan, ...]
+    read_warnings: tuple[str, ...] = ()
+    total_instances: int = 0
+
+    @property
+    def ops(self) -> list[Op]:
+        return [op for s in self.stacksets for op in s.ops]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.ops)
+
+    @property
+    def deletions(self) -> int:
+        return sum(s.deletions for s in self.stacksets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "manifest_sha256": self.manifest_sha256,
+            "organization_id": self.organization_id,
+            "has_changes": self.has_changes,
+            "instance_deletions": self.deletions,
+            "total_instances": self.total_instances,
+            "read_warnings": list(self.read_warnings),
+            "ous": [o.to_dict() for o in self.ous],
+            "stacksets": [s.to_dict() for s in self.stacksets],
+        }
+
+
+def needs_instances(desired: DesiredStackSet, live: LiveStackSet | None) -> bool:
+    """Whether the planner needs ListStackInstances for this StackSet (never when its hash matches)."""
+    return (
+        live is not None
+        and live.permission_model == desired.content.permission_model
+        and live.hash_tag != desired.tag
+    )
+
+
+def content_changes(content: Content, live: LiveStackSet) -> tuple[str, ...]:
+    changes = []
+    if live.template_sha256 != content.template_sha256:
+        changes.append("template")
+    if dict(live.parameters) != dict(content.parameters):
+        changes.append("parameters")
+    if set(live.capabilities) != set(content.capabilities):
+        changes.append("capabilities")
+    if live.description != content.description:
+        changes.append("description")
+    live_tags = {k: v for k, v in live.tags.items() if k != HASH_TAG}
+    if live_tags != dict(content.tags):
+        changes.append("tags")
+    if content.auto_deployment is not None:
+        want_on, want_retain = content.auto_deployment
+        got_on, got_retain = live.auto_deployment or (False, False)
+        if want_on != got_on or (want_on and want_retain != got_retain):
+            changes.append("auto-deployment")
+    if content.administration_role_arn and live.administration_role_arn != content.administration_role_arn:
+        changes.append("administration role")
+    if content.execution_role_name and live.execution_role_name != content.execution_role_name:
+        changes.append("execution role")
+    return tuple(changes)
+
+
+class _Builder:
+    """Collects one StackSet's operations and per-OU changes."""
+
+    def __init__(self, desired: DesiredStackSet, policy: DeletionPolicy) -> None:
+        self.d = desired
+        self.policy = policy
+        self.ops: list[Op] = []
+        self.targets: list[TargetChange] = []
+        self.notes: list[str] = []
+        self.service = desired.content.permission_model == "SERVICE_MANAGED"
+        self.regions = desired.spec.regions
+
+    def create(
+        self, ou_ids: tuple[str, ...], paths: tuple[str, ...], accounts: tuple[str, ...], flt: str
+    ) -> None:
+        if self.service:
+            names = dict(zip(ou_ids, paths, strict=False))
+            for part in chunks(ou_ids, MAX_OUS_PER_OP):
+                part_paths = tuple(names[i] for i in part if i in names)
+                self.ops.append(CreateInstances(self.d.name, self.regions, part, accounts, flt, part_paths))
+        else:
+            for part in chunks(accounts, MAX_ACCOUNTS_PER_OP):
+                self.ops.append(CreateInstances(self.d.name, self.regions, accounts=part, paths=paths))
+
+    def delete(
+        self, ou_ids: tuple[str, ...], paths: tuple[str, ...], accounts: tuple[str, ...], flt: str, count: int
+    ) -> None:
+        retain = self.policy.retain_stacks
+        if self.service:
+            self.ops.append(
+                DeleteInstances(self.d.name, self.regions, ou_ids, accounts, flt, retain, count, paths)
+            )
+        else:
+            for part in chunks(accounts, MAX_ACCOUNTS_PER_OP):
+                self.ops.append(
+                    DeleteInstances(
+                        self.d.name, self.regions, accounts=part, retain_stacks=retain, count=len(part)
+                    )
+                )
+
+    def overrides(self, live_tag: str | None, created: set[str], with_instances: set[str]) -> None:
+        """Re-apply overrides when what was applied differs from what is wanted.
+
+        Overrides do not follow accounts that join an OU later
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html:
+        "Accounts added to the target OUs and their child OUs in the future won't use the overridden
+        values"), so new accounts with overrides get them here, and accounts that left an overridden OU are
+        set back to the StackSet's values.
+        """
+        applied = HashTag.parse(live_tag).overrides  # None: unknown
+        changed = applied != self.d.overrides_digest
+        for group in self.d.groups:
+            accounts = tuple(a for a in group.accounts if a in with_instances)
+            if not changed:
+                # What was applied is what is wanted: only new instances still need their overrides.
+                accounts = tuple(a for a in accounts if a in created)
+            if not group.parameters and (applied == NO_OVERRIDES or not changed):
+                # Setting back to the StackSet's values: needless when nothing was ever overridden, and
+                # new instances start with the StackSet's values.
+                continue
+            for part in chunks(accounts, MAX_ACCOUNTS_PER_OP):
+                self.ops.append(
+                    UpdateOverrides(self.d.name, self.regions, part, group.parameters, group.paths)
+                )
+
+
+def _plan_new(d: DesiredStackSet, policy: DeletionPolicy) -> StackSetPlan:
+    b = _Builder(d, policy)
+    b.ops.append(CreateStackSet(d.name, d.content, pending_tag(f"v1.{NO_OVERRIDES}.{NO_OVERRIDES}")))
+    if d.spec.kind == "login-account":
+        if d.accounts:
+            b.create(
+                (d.login_parent,) if b.service and d.login_parent else (), (), d.accounts, "INTERSECTION"
+            )
+            b.targets.extend(TargetChange(a, d.login_parent, "add", 1) for a in d.accounts)
+    else:
+        for excluded in sorted({t.excluded for t in d.targets}):
+            group = [t for t in d.targets if t.excluded == excluded]
+            b.create(
+                tuple(t.ou_id for t in group),
+                tuple(t.path for t in group),
+                excluded if b.service else tuple(sorted({a for t in group for a in t.accounts})),
+                "DIFFERENCE" if excluded and b.service else "NONE",
+            )
+        b.targets.extend(TargetChange(t.path, t.ou_id, "add", len(t.accounts)) for t in d.targets)
+    b.overrides(f"v1.{NO_OVERRIDES}.{NO_OVERRIDES}", set(d.accounts), set(d.accounts))
+    b.ops.append(CommitHash(d.name, d.content, d.tag))
+    b.targets.extend(TargetChange(s.path, s.ou_id, "skip", 0, s.reason) for s in d.skipped)
+    return StackSetPlan(
+        d.name, d.spec.kind, CREATE, tuple(b.ops), d.tag, None, tuple(b.targets), tuple(b.notes)
+    )
+
+
+def _plan_existing(
+    d: DesiredStackSet, live: LiveStackSet, tree: OrgTree, policy: DeletionPolicy
+) -> StackSetPlan:
+    assert live.instances is not None, "the planner needs the instances of a changed StackSet"
+    b = _Builder(d, policy)
+    instances = live.instances
+    regions = set(d.spec.regions)
+    have: dict[str, set[str]] = {}  # account -> regions with an instance
+    for inst in instances:
+        have.setdefault(inst.account, set()).add(inst.region)
+    keep_accounts = set(d.accounts) | set(d.suspended)
+    changes = content_changes(d.content, live)
+
+    if d.spec.kind == "login-account" or not b.service:
+        _plan_accounts(b, d, instances, keep_accounts, have)
+    else:
+        _plan_ou_targets(b, d, live, tree, keep_accounts, have)
+
+    # Regions no longer wanted: remove every instance there.
+    for region in sorted({i.region for i in instances} - regions):
+        gone = [i for i in instances if i.region == region]
+        ou_ids = tuple(sorted({i.ou_id for i in gone if i.ou_id}))
+        b.ops.insert(
+            0,
+            DeleteInstances(
+                d.name,
+                (region,),
+                ou_ids if b.service else (),
+                () if b.service else tuple(sorted({i.account for i in gone})),
+                "NONE",
+                policy.retain_stacks,
+                len(gone),
+            ),
+        )
+        b.notes.append(f"region {region} is no longer wanted")
+
+    if changes:
+        # Content goes before additions, so new instances get the new template directly, and before
+        # overrides, which may only name parameters the StackSet already has.
+        first_add = next((i for i, op in enumerate(b.ops) if not isinstance(op, DeleteInstances)), len(b.ops))
+        b.ops.insert(first_add, UpdateStackSet(d.name, d.content, pending_tag(live.hash_tag), changes))
+
+    created = {a for op in b.ops if isinstance(op, CreateInstances) for a in _accounts_of(op, d)}
+    with_instances = {a for a, r in have.items() if r & regions} | created
+    b.overrides(live.hash_tag, created, with_instances)
+    outdated = sorted({i.account for i in instances if i.status != "CURRENT" and i.account in keep_accounts})
+    if outdated:
+        b.notes.append(f"{len(outdated)} instance(s) not CURRENT: the commit retries them")
+    b.ops.append(CommitHash(d.name, d.content, d.tag))
+    b.targets.extend(TargetChange(s.path, s.ou_id, "skip", 0, s.reason) for s in d.skipped)
+    action = UPDATE
+    return StackSetPlan(
+        d.name, d.spec.kind, action, tuple(b.ops), d.tag, live.hash_tag, tuple(b.targets), tuple(b.notes)
+    )
+
+
+def _accounts_of(op: CreateInstances, d: DesiredStackSet) -> set[str]:
+    if op.account_filter == "INTERSECTION" or not op.ou_ids:
+        return set(op.accounts)
+    reached = {a for t in d.targets if t.ou_id in op.ou_ids for a in t.accounts}
+    return reached - set(op.accounts) if op.account_filter == "DIFFERENCE" else reached
+
+
+def _plan_accounts(
+    b: _Builder,
+    d: DesiredStackSet,
+    instances: tuple[LiveInstance, ...],
+    keep: set[str],
+    have: dict[str, set[str]],
+) -> None:
+    """Account-level targets: self-managed StackSets, and the login-account StackSet in either model."""
+    stray = [i for i in instances if i.account not in keep]
+    if b.service:
+        for ou_id in sorted({i.ou_id or "" for i in stray}):
+            accts = tuple(sorted({i.account for i in stray if (i.ou_id or "") == ou_id}))
+            count = sum(1 for i in stray if (i.ou_id or "") == ou_id)
+            b.delete((ou_id,), (), accts, "INTERSECTION", count)
+    elif stray:
+        b.delete((), (), tuple(sorted({i.account for i in stray})), "NONE", len(stray))
+    for acct in sorted({i.account for i in stray}):
+        b.targets.append(TargetChange(acct, None, "remove", 1, "no longer a target"))
+    missing = tuple(a for a in d.accounts if not set(d.spec.regions) <= have.get(a, set()))
+    if missing:
+        if b.service:
+            # Service-managed creates name an OU; INTERSECTION narrows it to the one account.
+            b.create((d.login_parent,) if d.login_parent else (), (), missing, "INTERSECTION")
+        else:
+            b.create((), tuple(t.path for t in d.targets), missing, "NONE")
+    if d.spec.kind == "login-account":
+        b.targets.extend(
+            TargetChange(a, d.login_parent, "add" if a in missing else "keep", 1) for a in d.accounts
+        )
+    for t in d.targets:
+        new = sum(1 for a in t.accounts if a in missing)
+        change = "add" if t.accounts and new == len(t.accounts) else "keep"
+        reason = f"{new} account(s) added" if new and change == "keep" else ""
+        b.targets.append(TargetChange(t.path, t.ou_id, change, len(t.accounts), reason))
+
+
+def _remove_targets(
+    b: _Builder, d: DesiredStackSet, live_ids: set[str], instances: tuple[LiveInstance, ...], tree: OrgTree
+) -> None:
+    """OU targets the manifest no longer names. Never for a target that is only missing or empty this run,
+    and never while any desired target failed to resolve (a renamed OU must not look like a removal)."""
+    wanted = {t.ou_id for t in d.targets}
+    held = {s.ou_id for s in d.skipped if s.ou_id}
+    removed: list[tuple[str, str, int]] = []
+    for ou_id in sorted(live_ids - wanted - held):
+        path = tree.path_of(ou_id)
+        count = sum(1 for i in instances if i.ou_id == ou_id)
+        if path is None:
+            b.notes.append(f"target {ou_id} no longer exists in the organization; left as is")
+        elif d.hold_removals:
+            b.targets.append(TargetChange(path, ou_id, "hold", count, f"removal held: {d.hold_removals}"))
+        else:
+            removed.append((ou_id, path, count))
+    if removed:
+        b.delete(
+            tuple(r[0] for r in removed), tuple(r[1] for r in removed), (), "NONE", sum(r[2] for r in removed)
+        )
+        b.targets.extend(TargetChange(p, i, "remove", c) for i, p, c in removed)
+
+
+def _plan_ou_targets(
+    b: _Builder,
+    d: DesiredStackSet,
+    live: LiveStackSet,
+    tree: OrgTree,
+    keep: set[str],
+    have: dict[str, set[str]],
+) -> None:
+    """Service-managed role StackSets: OU targets, plus account-level fixes inside kept targets."""
+    instances = live.instances or ()
+    live_ids = set(live.ou_ids) | {i.ou_id for i in instances if i.ou_id}
+    _remove_targets(b, d, live_ids, instances, tree)
+    # Inside kept targets: accounts that should not hold an instance (excluded, or moved away while
+    # AutoDeployment kept them) go; suspended accounts are left alone.
+    for t in d.targets:
+        if t.ou_id not in live_ids:
+            continue
+        stray = [i for i in instances if i.ou_id == t.ou_id and i.account not in keep]
+        if stray:
+            accts = tuple(sorted({i.account for i in stray}))
+            b.delete((t.ou_id,), (t.path,), accts, "INTERSECTION", len(stray))
+    additions = [t for t in d.targets if t.ou_id not in live_ids]
+    for excluded in sorted({t.excluded for t in additions}):
+        group = [t for t in additions if t.excluded == excluded]
+        b.create(
+            tuple(t.ou_id for t in group),
+            tuple(t.path for t in group),
+            excluded,
+            "DIFFERENCE" if excluded else "NONE",
+        )
+    for t in d.targets:
+        if t.ou_id in live_ids:
+            missing = tuple(a for a in t.accounts if not set(d.spec.regions) <= have.get(a, set()))
+            if missing:
+                b.create((t.ou_id,), (t.path,), missing, "INTERSECTION")
+            b.targets.append(
+                TargetChange(
+                    t.path,
+                    t.ou_id,
+                    "keep",
+                    len(t.accounts),
+                    f"{len(missing)} account(s) added" if missing else "",
+                )
+            )
+        else:
+            b.targets.append(TargetChange(t.path, t.ou_id, "add", len(t.accounts)))
+
+
+def plan_stackset(
+    desired: DesiredStackSet, live: LiveStackSet | None, tree: OrgTree, policy: DeletionPolicy
+) -> StackSetPlan:
+    d = desired
+    unchanged_targets = tuple(
+        TargetChange(t.path, t.ou_id, "keep", len(t.accounts)) for t in d.targets
+    ) + tuple(TargetChange(s.path, s.ou_id, "skip", 0, s.reason) for s in d.skipped)
+    if live is None:
+        return _plan_new(d, policy)
+    if live.permission_model != d.content.permission_model:
+        return StackSetPlan(
+            d.name,
+            d.spec.kind,
+            FAILED,
+            (),
+            d.tag,
+            live.hash_tag,
+            unchanged_targets,
+            (
+                f"live permission model is {live.permission_model}, the manifest wants "
+                f"{d.content.permission_model}: a StackSet cannot switch; delete it (retaining stacks) first",
+            ),
+        )
+    if live.hash_tag == d.tag:
+        return StackSetPlan(d.name, d.spec.kind, UNCHANGED, (), d.tag, live.hash_tag, unchanged_targets)
+    return _plan_existing(d, live, tree, policy)
+
+
+def plan_orphan(live: LiveStackSet, tree: OrgTree, policy: DeletionPolicy) -> StackSetPlan:
+    """A StackSet with our prefix and hash tag that the manifest no longer lists."""
+    instances = live.instances or ()
+    if not policy.delete_orphaned_stacksets:
+        return StackSetPlan(
+            live.name,
+            "orphan",
+            ORPHAN,
+            notes=(
+                f"not in the manifest; {len(instances)} instance(s) left in place "
+                "(set deletion.delete_orphaned_stacksets in org.yaml to delete it)",
+            ),
+            live_tag=live.hash_tag,
+        )
+    ops: list[Op] = []
+    regions = tuple(sorted({i.region for i in instances} or set(live.regions)))
+    if instances:
+        if live.permission_model == "SERVICE_MANAGED":
+            ou_ids = tuple(sorted({i.ou_id for i in instances if i.ou_id}))
+            paths = tuple(tree.path_of(i) or i for i in ou_ids)
+            ops.append(
+                DeleteInstances(
+                    live.name, regions, ou_ids, (), "NONE", policy.retain_stacks, len(instances), paths
+                )
+            )
+        else:
+            accts = tuple(sorted({i.account for i in instances}))
+            ops.append(
+                DeleteInstances(live.name, regions, (), accts, "NONE", policy.retain_stacks, len(instances))
+            )
+    ops.append(DeleteStackSet(live.name))
+    return StackSetPlan(
+        live.name,
+        "orphan",
+        ORPHAN,
+        tuple(ops),
+        None,
+        live.hash_tag,
+        notes=("not in the manifest: deleting it",),
+    )
+
+
+def management_tag(spec: ManagementStackSpec) -> str:
+    return "v1." + digest(
+        [spec.template_sha256, sorted(spec.parameters.items()), spec.capabilities, sorted(spec.tags.items())]
+    )
+
+
+def plan_management(spec: ManagementStackSpec, live: LiveStack | None) -> StackSetPlan:
+    tag = management_tag(spec)
+    tags = tuple(sorted({**spec.tags, HASH_TAG: tag}.items()))
+    op_args = (spec.region, spec.template, tuple(sorted(spec.parameters.items())), spec.capabilities, tags)
+    if live is None or live.status == "REVIEW_IN_PROGRESS":
+        op = DeployStack(spec.name, *op_args, change_set_type="CREATE")
+        return StackSetPlan(spec.name, "management-stack", CREATE, (op,), tag, None)
+    live_tag = live.tags.get(HASH_TAG)
+    if live.status == "ROLLBACK_COMPLETE":
+        return StackSetPlan(
+            spec.name,
+            "management-stack",
+            FAILED,
+            (),
+            tag,
+            live_tag,
+            notes=(
+                "the stack's creation failed and rolled back (ROLLBACK_COMPLETE): delete it, then sync again",
+            ),
+        )
+    if live_tag == tag and live.status.endswith("_COMPLETE"):
+        return StackSetPlan(spec.name, "management-stack", UNCHANGED, (), tag, live_tag)
+    op = DeployStack(spec.name, *op_args, change_set_type="UPDATE")
+    return StackSetPlan(spec.name, "management-stack", UPDATE, (op,), tag, live_tag)
+
+
+def count_instances(desired: Mapping[str, DesiredStackSet], live: Mapping[str, LiveStackSet]) -> int:
+    """Our stack instances, for the deletion guard's percentage: counted where read, else as desired."""
+    total = 0
+    for name, d in desired.items():
+        got = live.get(name)
+        if got is not None and got.instances is not None:
+            total += len(got.instances)
+        elif got is not None:
+            total += len(d.accounts) * len(d.spec.regions)
+    for name, got in live.items():
+        if name not in desired and got.instances is not None:
+            total += len(got.instances)
+    return total

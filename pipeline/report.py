@@ -1,0 +1,274 @@
+"""Pure: the result of a plan or a sync per StackSet and per OU, and its text, Markdown and JSON renderings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.executor import FAILED, PENDING, Failure, LaneResult, OpOutcome
+from pipeline.orgtree import OrgTree
+from pipeline.planner import CREATE, ORPHAN, UNCHANGED, UPDATE, StackSetPlan, SyncPlan
+
+RESULTS = (
+    "created",
+    "updated",
+    "unchanged",
+    "deleted",
+    "skipped",
+    "orphan",
+    "failed",
+    "in progress",
+    "planned",
+)
+
+
+@dataclass(frozen=True)
+class StackSetResult:
+    name: str
+    kind: str
+    action: str
+    result: str
+    operations: tuple[str, ...] = ()
+    outcomes: tuple[OpOutcome, ...] = ()
+    message: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def failures(self) -> tuple[Failure, ...]:
+        return tuple(f for o in self.outcomes for f in o.failures)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "action": self.action,
+            "result": self.result,
+            "operations": list(self.operations),
+            "outcomes": [o.to_dict() for o in self.outcomes],
+            "message": self.message,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class OuResult:
+    path: str
+    ou_id: str | None
+    state: str
+    accounts: int
+    message: str
+    stacksets: tuple[tuple[str, str, str], ...]  # (StackSet, change, result)
+    failed_accounts: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "ou_id": self.ou_id,
+            "state": self.state,
+            "accounts": self.accounts,
+            "message": self.message,
+            "stacksets": [{"name": n, "change": c, "result": r} for n, c, r in self.stacksets],
+            "failed_accounts": list(self.failed_accounts),
+        }
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    run_id: str
+    mode: str  # plan | sync
+    outcome: str  # planned | success | failed | in progress
+    stacksets: tuple[StackSetResult, ...]
+    ous: tuple[OuResult, ...]
+    calls: Mapping[str, Any] = field(default_factory=dict)
+    read_warnings: tuple[str, ...] = ()
+    pending: Mapping[str, str] = field(default_factory=dict)
+    plan: SyncPlan | None = None
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(RESULTS, 0)
+        for s in self.stacksets:
+            out[s.result] = out.get(s.result, 0) + 1
+        return {k: v for k, v in out.items() if v}
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("success", "planned")
+
+    def headline(self) -> str:
+        counts = ", ".join(f"{v} {k}" for k, v in self.counts().items()) or "nothing to do"
+        return f"{self.mode} {self.outcome}: {counts} (run {self.run_id})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "mode": self.mode,
+            "outcome": self.outcome,
+            "counts": self.counts(),
+            "stacksets": [s.to_dict() for s in self.stacksets],
+            "ous": [o.to_dict() for o in self.ous],
+            "calls": dict(self.calls),
+            "read_warnings": list(self.read_warnings),
+            "pending": dict(self.pending),
+            "plan": self.plan.to_dict() if self.plan else None,
+        }
+
+
+def _result(plan: StackSetPlan, lane: LaneResult | None, applied: bool) -> str:
+    if plan.action == "failed":
+        return "failed"
+    if plan.action == UNCHANGED:
+        return "unchanged"
+    if plan.action == ORPHAN and not plan.ops:
+        return "orphan"
+    if not applied:
+        return "planned"
+    if lane is None:
+        return "skipped"
+    if lane.status == PENDING:
+        return "in progress"
+    if lane.status == FAILED:
+        return "failed"
+    return {CREATE: "created", UPDATE: "updated", ORPHAN: "deleted"}.get(plan.action, "updated")
+
+
+def build_report(
+    plan: SyncPlan, lanes: Sequence[LaneResult] | None, tree: OrgTree, calls: Mapping[str, Any]
+) -> SyncReport:
+    applied = lanes is not None
+    by_name = {lane.name: lane for lane in lanes or ()}
+    results = []
+    for p in plan.stacksets:
+        lane = by_name.get(p.name)
+        result = _result(p, lane, applied)
+        message = lane.message if lane else ""
+        if result == "failed" and not message:
+            message = "; ".join(p.notes)
+        results.append(
+            StackSetResult(
+                p.name,
+                p.kind,
+                p.action,
+                result,
+                tuple(op.describe() for op in p.ops),
+                lane.outcomes if lane else (),
+                message,
+                p.notes,
+            )
+        )
+    result_of = {r.name: r for r in results}
+    ous = []
+    for status in plan.ous:
+        entries = []
+        for p in plan.stacksets:
+            for t in p.targets:
+                if t.path == status.path:
+                    entries.append((p.name, t.change, result_of[p.name].result))
+        here = status.live_path or status.path
+        failed = sorted(
+            {f.account for r in results for f in r.failures if tree.account_path(f.account) == here}
+        )
+        ous.append(
+            OuResult(
+                status.path,
+                status.ou_id,
+                status.state,
+                len(status.accounts),
+                status.message,
+                tuple(entries),
+                tuple(failed),
+            )
+        )
+    if not applied:
+        outcome = "planned"
+    elif any(r.result == "failed" for r in results):
+        outcome = "failed"
+    elif any(r.result == "in progress" for r in results):
+        outcome = "in progress"
+    else:
+        outcome = "success"
+    pending = {lane.name: lane.pending_operation for lane in lanes or () if lane.pending_operation}
+    return SyncReport(
+        run_id=plan.run_id,
+        mode="sync" if applied else "plan",
+        outcome=outcome,
+        stacksets=tuple(results),
+        ous=tuple(ous),
+        calls=dict(calls),
+        read_warnings=plan.read_warnings,
+        pending=pending,
+        plan=plan,
+    )
+
+
+# --- renderings -------------------------------------------------------------------------------------
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def render_text(report: SyncReport, verbose: bool = True) -> str:
+    lines = [report.headline(), ""]
+    rows = [["STACKSET", "ACTION", "RESULT", "DETAIL"]]
+    for s in report.stacksets:
+        detail = s.message or (f"{len(s.operations)} operation(s)" if s.operations else "")
+        rows.append([s.name, s.action, s.result, detail])
+    lines += _table(rows)
+    if verbose and any(s.operations and s.result in ("planned", "failed") for s in report.stacksets):
+        lines.append("")
+        for s in report.stacksets:
+            if s.operations and s.result in ("planned", "failed"):
+                lines.append(f"{s.name}:")
+                lines += [f"  - {d}" for d in s.operations]
+    lines += ["", *_table(_ou_rows(report))]
+    for s in report.stacksets:
+        for f in s.failures:
+            lines.append(f"failed: {s.name} {f.account} {f.region}: {f.reason}")
+    notes = [(s.name, n) for s in report.stacksets for n in s.notes if s.result != "failed"]
+    if notes:
+        lines.append("")
+        lines += [f"note: {name}: {n}" for name, n in notes]
+    if report.read_warnings:
+        lines += ["", *[f"warning: {w}" for w in report.read_warnings]]
+    if report.calls:
+        lines += [
+            "",
+            f"API calls: {report.calls.get('reads', 0)} reads, {report.calls.get('writes', 0)} writes",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _ou_rows(report: SyncReport) -> list[list[str]]:
+    rows = [["OU", "STATE", "ACCOUNTS", "STACKSETS"]]
+    for o in report.ous:
+        names = ", ".join(f"{n.removeprefix('org-roles-')} {c}" for n, c, _r in o.stacksets) or "-"
+        state = o.state if not o.message else f"{o.state} ({o.message})"
+        rows.append([o.path, state, str(o.accounts), names])
+    return rows
+
+
+def render_markdown(report: SyncReport) -> str:
+    lines = [
+        f"### {report.headline()}",
+        "",
+        "| StackSet | Action | Result | Detail |",
+        "| --- | --- | --- | --- |",
+    ]
+    for s in report.stacksets:
+        lines.append(f"| {s.name} | {s.action} | {s.result} | {s.message or '; '.join(s.operations)} |")
+    lines += ["", "| OU | State | Accounts | StackSets |", "| --- | --- | --- | --- |"]
+    for row in _ou_rows(report)[1:]:
+        lines.append("| " + " | ".join(row) + " |")
+    if report.read_warnings:
+        lines += ["", *[f"> warning: {w}" for w in report.read_warnings]]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(report: SyncReport) -> str:
+    return json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

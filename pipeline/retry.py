@@ -1,0 +1,85 @@
+"""Explicit retry of throttled AWS calls with capped exponential backoff and full jitter.
+
+botocore's own retry modes (standard or adaptive, set in pipeline.clients) come first; this layer catches
+what outlives them, because Organizations and StackSets throttle hard during a tree walk or a rollout
+(https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html#throttling-limits).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+# Error codes AWS uses for throttling across the services the sync calls.
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+    }
+)
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ClientError, else None (matched by code, never by message)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None
+
+
+def is_throttling(exc: BaseException) -> bool:
+    return error_code(exc) in THROTTLING_CODES
+
+
+@dataclass
+class Backoff:
+    """How long to keep retrying throttled calls; sleep is injected so tests never wait."""
+
+    attempts: int = 10
+    base: float = 0.5
+    cap: float = 20.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int) -> float:
+        # Full jitter: https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/
+        return self.rng.uniform(0, min(self.cap, self.base * 2**attempt))
+
+
+def call_with_backoff(call: Callable[..., Any], backoff: Backoff, /, **kwargs: Any) -> Any:
+    """call(**kwargs), retried on throttling; any other error, or the last throttle, propagates."""
+    for attempt in range(backoff.attempts):
+        try:
+            return call(**kwargs)
+        except Exception as exc:
+            if not is_throttling(exc) or attempt == backoff.attempts - 1:
+                raise
+            backoff.sleep(backoff.delay(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often to poll a running operation; the defaults suit real AWS, tests and --local use zero."""
+
+    initial: float = 2.0
+    maximum: float = 15.0
+    factor: float = 1.5
+    max_polls: int = 2000
+    sleep: Callable[[float], None] = time.sleep
+
+    def delays(self) -> Iterator[float]:
+        delay = self.initial
+        for _ in range(self.max_polls):
+            yield delay
+            delay = min(self.maximum, delay * self.factor)

@@ -1,0 +1,184 @@
+"""The sync end to end: read the org and the StackSets, plan, guard, execute, report.
+
+The glue between the pure core (desired, planner, guard, report) and the thin adapters (orgtree reader,
+live reader, executor). The CLI and the Lambda handler call plan_sync and apply_plan, nothing else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from pipeline import live as live_reader
+from pipeline.clients import Clients
+from pipeline.desired import DesiredStackSet, desire
+from pipeline.errors import GuardError, WrongOrganizationError
+from pipeline.executor import Event, Executor, LaneResult
+from pipeline.guard import check
+from pipeline.manifest import HASH_TAG, Manifest
+from pipeline.orgtree import OrgTree, OuStatus, assess_read, read_org, resolve
+from pipeline.planner import (
+    LiveStack,
+    LiveStackSet,
+    StackSetPlan,
+    SyncPlan,
+    count_instances,
+    needs_instances,
+    plan_management,
+    plan_orphan,
+    plan_stackset,
+)
+from pipeline.report import SyncReport, build_report
+from pipeline.retry import Backoff, PollPolicy
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """Everything read from AWS for one plan."""
+
+    tree: OrgTree
+    statuses: Mapping[str, OuStatus]
+    read_warnings: tuple[str, ...]
+    desired: Mapping[str, DesiredStackSet]
+    stacksets: Mapping[str, LiveStackSet]
+    orphans: Mapping[str, LiveStackSet]
+    management_stack: LiveStack | None = None
+
+
+@dataclass
+class SyncSession:
+    """One run: the manifest and templates, the clients, the run id, and how to wait and retry."""
+
+    manifest: Manifest
+    templates: Mapping[str, str]
+    clients: Clients
+    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    backoff: Backoff = field(default_factory=Backoff)
+    poll: PollPolicy = field(default_factory=PollPolicy)
+    max_workers: int = 8
+    on_event: Callable[[Event], None] = lambda _e: None
+    out_of_time: Callable[[], bool] = lambda: False
+    state: LiveState | None = None
+
+    @property
+    def call_as(self) -> str:
+        return self.manifest.org.call_as
+
+    def executor(self) -> Executor:
+        return Executor(
+            cfn=self.clients.cloudformation,
+            manifest=self.manifest,
+            templates=self.templates,
+            run_id=self.run_id,
+            backoff=self.backoff,
+            poll=self.poll,
+            out_of_time=self.out_of_time,
+            on_event=self.on_event,
+            stack_client=self.clients.stack_client,
+            max_workers=self.max_workers,
+        )
+
+
+def check_organization(manifest: Manifest, tree: OrgTree) -> None:
+    """Refuse to touch an organization other than the manifest's."""
+    org = manifest.org
+    if org.organization_id and tree.organization_id != org.organization_id:
+        raise WrongOrganizationError(
+            f"the credentials reach organization {tree.organization_id}, but org.yaml pins {org.organization_id}"
+        )
+    if tree.management_account_id and tree.management_account_id != org.management_account_id:
+        raise WrongOrganizationError(
+            f"the organization's management account is {tree.management_account_id}, but org.yaml says "
+            f"{org.management_account_id}"
+        )
+
+
+def read_state(s: SyncSession) -> LiveState:
+    """One org walk, one ListStackSets, one DescribeStackSet per StackSet; instances only where changed."""
+    m = s.manifest
+    tree = read_org(s.clients.organizations, s.backoff)
+    check_organization(m, tree)
+    statuses = resolve(m, tree)
+    warnings = tuple(assess_read(m, tree, statuses))
+    desired = {spec.name: desire(spec, m, tree, statuses) for spec in m.stacksets}
+    cfn = s.clients.cloudformation
+    names = live_reader.list_stackset_names(cfn, s.call_as, s.backoff)
+    stacksets: dict[str, LiveStackSet] = {}
+    orphans: dict[str, LiveStackSet] = {}
+    for name in names:
+        if name in desired:
+            got = live_reader.describe_stackset(cfn, name, s.call_as, s.backoff)
+            if got is None:
+                continue
+            if needs_instances(desired[name], got):
+                got = replace(got, instances=live_reader.list_instances(cfn, name, s.call_as, s.backoff))
+            stacksets[name] = got
+        elif name.startswith(m.org.stackset_prefix + "-"):
+            got = live_reader.describe_stackset(cfn, name, s.call_as, s.backoff)
+            # Ours only if it carries the sync's hash tag: a StackSet someone else made is never touched.
+            if got is not None and HASH_TAG in got.tags:
+                instances = live_reader.list_instances(cfn, name, s.call_as, s.backoff)
+                orphans[name] = replace(got, instances=instances)
+    mgmt = None
+    if m.management_account_stack is not None:
+        spec = m.management_account_stack
+        mgmt = live_reader.describe_stack(s.clients.stack_client(spec.region), spec.name, s.backoff)
+    return LiveState(tree, statuses, warnings, desired, stacksets, orphans, mgmt)
+
+
+def make_plan(manifest: Manifest, state: LiveState, run_id: str) -> SyncPlan:
+    """Pure: the plan for this live state."""
+    policy = manifest.org.deletion
+    plans: list[StackSetPlan] = [
+        plan_stackset(d, state.stacksets.get(name), state.tree, policy) for name, d in state.desired.items()
+    ]
+    plans.extend(plan_orphan(o, state.tree, policy) for o in state.orphans.values())
+    if manifest.management_account_stack is not None:
+        plans.append(plan_management(manifest.management_account_stack, state.management_stack))
+    total = count_instances(state.desired, {**state.stacksets, **state.orphans})
+    return SyncPlan(
+        run_id=run_id,
+        manifest_sha256=manifest.sha256,
+        organization_id=state.tree.organization_id,
+        ous=tuple(state.statuses[p] for p in sorted(state.statuses)),
+        stacksets=tuple(plans),
+        read_warnings=state.read_warnings,
+        total_instances=total,
+    )
+
+
+def plan_sync(s: SyncSession) -> SyncPlan:
+    s.state = read_state(s)
+    return make_plan(s.manifest, s.state, s.run_id)
+
+
+def apply_plan(s: SyncSession, plan: SyncPlan) -> SyncReport:
+    """Guard, then execute. GuardError is raised before the first write."""
+    verdict = check(plan, s.manifest.org.deletion)
+    if not verdict.ok:
+        raise GuardError(verdict.reasons)
+    lanes: list[LaneResult] = s.executor().run(plan.stacksets)
+    assert s.state is not None
+    return build_report(plan, lanes, s.state.tree, s.clients.counter.to_dict())
+
+
+def sync(s: SyncSession) -> SyncReport:
+    return apply_plan(s, plan_sync(s))
+
+
+def plan_report(s: SyncSession, plan: SyncPlan) -> SyncReport:
+    assert s.state is not None
+    return build_report(plan, None, s.state.tree, s.clients.counter.to_dict())
+
+
+def poll_pending(s: SyncSession, pending: Mapping[str, str]) -> dict[str, str]:
+    """Operations from a previous invocation still running (one DescribeStackSetOperation each)."""
+    ex = s.executor()
+    still: dict[str, str] = {}
+    for name, op_id in pending.items():
+        if op_id.startswith("stack:"):
+            continue  # a plain stack: the next plan's deploy waits for it to settle
+        if ex.poll_pending(name, op_id) in ("RUNNING", "QUEUED", "STOPPING"):
+            still[name] = op_id
+    return still

@@ -1,0 +1,137 @@
+"""`--local`: an embedded moto server on 127.0.0.1 holding an organization shaped like the manifest's.
+
+The organization and the emulated StackSets persist in a JSON state file between commands, so a newcomer
+can plan, sync, sync again (a no-op), move an account and change a role, one command at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pipeline.manifest import Manifest
+from pipeline.testing import seed as seeding
+from pipeline.testing.server import FidelityServer, MotoOrgView
+from pipeline.testing.stacksets import StackSetService
+
+STATE_VERSION = 1
+DEFAULT_STATE = Path(".local-sync/state.json")
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class LocalEnvironment:
+    """Context manager: start the server, restore (or create) the organization, save it on the way out."""
+
+    def __init__(self, manifest: Manifest, state_path: Path = DEFAULT_STATE) -> None:
+        self.manifest = manifest
+        self.state_path = state_path
+        self.management = manifest.org.management_account_id
+        self.service = StackSetService(MotoOrgView(self.management), running_ticks=2)
+        self.server = FidelityServer(self.service, self.management)
+        self.created = False
+
+    def __enter__(self) -> LocalEnvironment:
+        state = self._load()
+        if state is None:
+            layout = seeding.layout_from_manifest(self.manifest)
+            self.created = True
+        else:
+            layout = seeding.OrgLayout.from_json(state["organization"])
+            self.service.load_json(state["stacksets"])
+        seeding.seed(layout)
+        _restore_stacks(self.management, (state or {}).get("stacks", []))
+        self.server.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self.save()
+        finally:
+            self.server.stop()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def _load(self) -> dict[str, Any] | None:
+        if not self.state_path.is_file():
+            return None
+        data = json.loads(self.state_path.read_text())
+        if (
+            data.get("version") != STATE_VERSION
+            or data["organization"]["management_account"] != self.management
+        ):
+            return None
+        return dict(data)
+
+    def save(self) -> None:
+        data = {
+            "version": STATE_VERSION,
+            "organization": seeding.dump(self.management).to_json(),
+            "stacksets": self.service.to_json(),
+            "stacks": _stacks(self.management),
+        }
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+        tmp.replace(self.state_path)
+
+    def accounts_by_ou(self) -> dict[str, list[tuple[str, str, str, list[str]]]]:
+        """For `local show`: per OU path, (account, name, status, StackSets with an instance there)."""
+        layout = seeding.dump(self.management)
+        roles: dict[str, list[str]] = {}
+        for record in self.service.stacksets.values():
+            if record.status == "ACTIVE":
+                for inst in record.instances.values():
+                    if inst.status == "CURRENT":
+                        roles.setdefault(inst.account, []).append(record.name)
+        for stack in _stacks(self.management):
+            roles.setdefault(self.management, []).append(f"stack {stack['name']}")
+        out: dict[str, list[tuple[str, str, str, list[str]]]] = {"Root": []}
+        for path in sorted(layout.ous):
+            out[path] = []
+        for a in layout.accounts:
+            out.setdefault(a.path, []).append((a.id, a.name, a.status, sorted(roles.get(a.id, []))))
+        return out
+
+    def retained_stacks(self) -> list[tuple[str, str]]:
+        return sorted((s.account, s.stackset) for s in self.service.stacks.values() if s.retained)
+
+
+def _stacks(account: str) -> list[dict[str, Any]]:
+    """The plain stacks (the management-account stack) moto holds for the account, to persist them."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    out = []
+    for region, backend in cloudformation_backends[account].items():
+        for stack in backend.stacks.values():
+            if stack.status.endswith("_COMPLETE") and not stack.status.startswith("DELETE"):
+                params = {k: str(v) for k, v in stack.parameters.items() if not k.startswith("AWS::")}
+                out.append(
+                    {
+                        "region": region,
+                        "name": stack.name,
+                        "template": stack.template,
+                        "parameters": params,
+                        "tags": stack.tags,
+                    }
+                )
+    return sorted(out, key=lambda s: (s["region"], s["name"]))
+
+
+def _restore_stacks(account: str, stacks: list[dict[str, Any]]) -> None:
+    import warnings
+
+    from moto.cloudformation.models import cloudformation_backends
+
+    for s in stacks:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            backend = cloudformation_backends[account][s["region"]]
+            backend.create_stack(
+                name=s["name"], template=s["template"], parameters=s["parameters"], tags=s["tags"]
+            )

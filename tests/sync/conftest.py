@@ -1,0 +1,61 @@
+"""Fixtures for the org sync tests: fake credentials, and make_world, which seeds an organization and
+starts moto's server with the StackSet fidelity layer on 127.0.0.1 (stopped and reset afterwards)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from moto.core.base_backend import BackendDict
+
+from pipeline.manifest import load_manifest
+from pipeline.testing import seed as seeding
+from pipeline.testing.server import FidelityServer, MotoMaterializer, MotoOrgView
+from pipeline.testing.stacksets import StackSetService
+from tests.sync.support import MGMT, World, write_variant
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and no profile: nothing here can reach real AWS."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture
+def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
+    servers: list[FidelityServer] = []
+
+    def make(
+        manifest_dir: Path | None = None,
+        *,
+        layout: Callable[[seeding.OrgLayout], None] | None = None,
+        materialize: bool = False,
+        running_ticks: int = 3,
+        per_ou: int = 2,
+    ) -> World:
+        BackendDict.reset()
+        manifest_dir = manifest_dir or write_variant(tmp_path / "manifest")
+        m = load_manifest(manifest_dir / "manifest.json")
+        org = seeding.layout_from_manifest(m, per_ou=per_ou)
+        if layout is not None:
+            layout(org)
+        seeding.seed(org)
+        service = StackSetService(
+            MotoOrgView(MGMT),
+            running_ticks=running_ticks,
+            materializer=MotoMaterializer() if materialize else None,
+        )
+        server = FidelityServer(service, MGMT)
+        server.start()
+        servers.append(server)
+        return World(manifest_dir, org, service, server)
+
+    yield make
+    for server in servers:
+        server.stop()
+    BackendDict.reset()
