@@ -405,6 +405,7 @@ def test_template_refuses_regions_without_billing_metrics(template: dict[str, An
 
 def test_function_failures_email_the_operators(template: dict[str, Any]) -> None:
     alarm = template["Resources"]["CostGuardErrorsAlarm"]["Properties"]
-    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == ("AWS/Lambda", "Errors", 0)
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
     assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "CostGuardFunction"}}]
     assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]

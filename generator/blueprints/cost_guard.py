@@ -33,6 +33,7 @@ from troposphere import (
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
 from generator.blueprints.parts import (
     checkov_skips,
+    lambda_errors_alarm,
     log_retention_parameter,
     role_with_policy,
     service_trust,
@@ -288,19 +289,12 @@ def add_cost_guard(
         )
     )
     t.add_resource(
-        cloudwatch.Alarm(
+        lambda_errors_alarm(
             "CostGuardErrorsAlarm",
-            AlarmDescription="The cost guard Lambda failed: the Auto Scaling group may still be running",
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Dimensions=[cloudwatch.MetricDimension(Name="FunctionName", Value=Ref(function))],
-            Statistic="Sum",
-            Period=300,
-            EvaluationPeriods=1,
-            Threshold=0,
-            ComparisonOperator="GreaterThanThreshold",
-            TreatMissingData="notBreaching",
-            AlarmActions=[Ref(topic)],
+            "The cost guard Lambda failed: the Auto Scaling group may still be running",
+            function,
+            topic,
+            period=300,
         )
     )
     return CostGuard(alarm=alarm, rule=rule, function=function, role=role)

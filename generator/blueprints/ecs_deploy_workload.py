@@ -50,6 +50,7 @@ from generator.blueprints.parts import (
     customer_key,
     deny_insecure_transport,
     encrypted_log_group,
+    lambda_errors_alarm,
     log_retention_parameter,
     logs_may_use_key,
     pass_roles_to_ecs_tasks,
@@ -315,19 +316,12 @@ def _alarms(
         )
     )
     t.add_resource(
-        cloudwatch.Alarm(
+        lambda_errors_alarm(
             "DeployErrorsAlarm",
-            AlarmDescription="An ECS deploy or rollback failed or was rejected; see the function's log",
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Dimensions=[cloudwatch.MetricDimension(Name="FunctionName", Value=Ref(function))],
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            TreatMissingData="notBreaching",
-            AlarmActions=[Ref(alarm_topic)],
+            "An ECS deploy or rollback failed or was rejected; see the function's log",
+            function,
+            alarm_topic,
+            period=60,
         )
     )
     t.add_resource(

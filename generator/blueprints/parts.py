@@ -1,5 +1,5 @@
 """Resource pieces the application blueprints share: service-role trust, a role with one inline policy, a
-customer managed KMS key, an encrypted log group with its write statement, log retention, a pipeline
+Lambda errors alarm, a customer managed KMS key, an encrypted log group with its write statement, log retention, a pipeline
 artifact bucket, a TLS-only statement, and checkov skip metadata.
 """
 
@@ -24,7 +24,7 @@ from awacs.aws import (
     Statement,
     StringEquals,
 )
-from troposphere import AccountId, GetAtt, Parameter, Ref, Sub, Template, iam, kms, logs, s3
+from troposphere import AccountId, GetAtt, Parameter, Ref, Sub, Template, cloudwatch, iam, kms, logs, s3
 
 # The values CloudWatch Logs accepts for RetentionInDays (PutRetentionPolicy API reference).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192)
@@ -77,6 +77,26 @@ def role_with_policy(
             )
         ],
         **kwargs,
+    )
+
+
+def lambda_errors_alarm(
+    title: str, description: str, function: Any, topic: Any, period: int
+) -> cloudwatch.Alarm:
+    """An alarm that notifies `topic` when `function` reports any error (Sum of Errors >= 1) in `period` seconds."""
+    return cloudwatch.Alarm(
+        title,
+        AlarmDescription=description,
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Dimensions=[cloudwatch.MetricDimension(Name="FunctionName", Value=Ref(function))],
+        Statistic="Sum",
+        Period=period,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[Ref(topic)],
     )
 
 
