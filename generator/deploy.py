@@ -5,7 +5,6 @@ A thin adapter: every AWS call goes through the CloudFormation client passed in;
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -132,17 +131,26 @@ def deploy(
     )
     parameters = parameter_list(body, given, existing)
     name = change_set_name(body, parameters)
-    with contextlib.suppress(cfn.exceptions.ClientError):
-        cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)  # left over from an earlier run
-    cfn.create_change_set(
-        StackName=stack_name,
-        ChangeSetName=name,
-        ChangeSetType="CREATE" if creating else "UPDATE",
-        TemplateBody=body,
-        Parameters=parameters,
-        Capabilities=CAPABILITIES,
-        Tags=[{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())],
-    )
+    if stack is not None:  # a change set of this name left over from an interrupted run is replaced
+        listed = cfn.list_change_sets(StackName=stack_name).get("Summaries", [])
+        if any(c["ChangeSetName"] == name for c in listed):
+            cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
+    try:
+        cfn.create_change_set(
+            StackName=stack_name,
+            ChangeSetName=name,
+            ChangeSetType="CREATE" if creating else "UPDATE",
+            TemplateBody=body,
+            Parameters=parameters,
+            Capabilities=CAPABILITIES,
+            Tags=[{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())],
+        )
+    except cfn.exceptions.ClientError as exc:
+        # Some CloudFormation implementations (moto) refuse an unchanged update at CreateChangeSet
+        # instead of failing the change set; both mean "nothing to deploy".
+        if exc.response["Error"]["Code"] == "ValidationError" and "No updates" in str(exc):
+            return Outcome(stack_name, "NO_CHANGES")
+        raise
     described = _wait_change_set(cfn, stack_name, name, poll_seconds, timeout_seconds)
     changes = tuple(
         Change(

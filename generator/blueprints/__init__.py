@@ -9,12 +9,14 @@ from generator.blueprints import (
     ecs_deploy_ci,
     ecs_deploy_workload,
     ecs_web_service,
+    org_pipeline,
     org_roles,
 )
 from generator.blueprints.base import Blueprint
 
 BLUEPRINTS: tuple[Blueprint, ...] = (
     org_roles.BLUEPRINT,
+    org_pipeline.BLUEPRINT,
     ecr_publisher.BLUEPRINT,
     container_pipeline.BLUEPRINT,
     ecs_deploy_ci.BLUEPRINT,

@@ -57,8 +57,8 @@ from generator.blueprints.parts import (
 )
 
 PATH = "org/pipeline.yaml"
-SYNC_LOG_GROUP = "/aws/lambda/${Project}-org-sync"
-BUILD_LOG_GROUP = "/aws/codebuild/${Project}-org-build"
+SYNC_LOG_GROUP = "/aws/lambda/${Project}-sync"
+BUILD_LOG_GROUP = "/aws/codebuild/${Project}-build"
 
 
 def _parameters(t: Template) -> dict[str, Parameter]:
@@ -431,7 +431,7 @@ def build_template() -> Template:
     sync = t.add_resource(
         awslambda.Function(
             "SyncFunction",
-            FunctionName=Sub("${Project}-org-sync"),
+            FunctionName=Sub("${Project}-sync"),
             Description="Maps the live OU tree onto the org role StackSets",
             Runtime="python3.12",
             Handler=Ref(p["SyncHandler"]),
@@ -502,7 +502,7 @@ def build_template() -> Template:
                 ],
                 Resource=[
                     Sub(
-                        "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:report-group/${Project}-org-build-*"
+                        "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:report-group/${Project}-build-*"
                     )
                 ],
             ),
@@ -526,7 +526,7 @@ def build_template() -> Template:
     project_build = t.add_resource(
         codebuild.Project(
             "Build",
-            Name=Sub("${Project}-org-build"),
+            Name=Sub("${Project}-build"),
             Description="Render check, lint, tests and the review plan for the org roles",
             ServiceRole=GetAtt(build_role, "Arn"),
             EncryptionKey=GetAtt(key, "Arn"),
@@ -551,7 +551,7 @@ def build_template() -> Template:
     pipeline_role_name = "PipelineRole"
     pipeline = codepipeline.Pipeline(
         "Pipeline",
-        Name=Sub("${Project}-org-roles"),
+        Name=Sub("${Project}-pipeline"),
         PipelineType="V2",
         ExecutionMode="QUEUED",
         RoleArn=GetAtt(pipeline_role_name, "Arn"),

@@ -1,0 +1,285 @@
+"""CloudFormation resource types moto's stack engine lacks, mapped onto moto's own service backends.
+
+moto (5.x) parses AWS::CodeBuild::Project, AWS::CodePipeline::Pipeline, AWS::SNS::Subscription,
+AWS::SNS::TopicPolicy and AWS::S3::BucketPolicy as "not supported" (a warning, and a Ref or GetAtt on
+them fails), and creates AWS::KMS::Key with Tags in the wrong shape. So a stack such as
+templates/org/pipeline.yaml cannot be created in moto as it can in AWS. Each class below creates the
+resource through the moto backend of its service, with the Ref and GetAtt values the CloudFormation
+resource reference documents (Ref of a project or pipeline is its name; Project.Arn is its ARN).
+
+Test and --local use only: `install()` registers them with moto's CloudFormation parser.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from moto.core.common_models import CloudFormationModel
+
+
+def _camel(value: Any, keep: frozenset[str] = frozenset({"Configuration", "EnvironmentVariables"})) -> Any:
+    """CloudFormation's PascalCase properties as the API's camelCase, except free-form maps."""
+    if isinstance(value, list):
+        return [_camel(v, keep) for v in value]
+    if isinstance(value, dict):
+        return {(k[:1].lower() + k[1:]): (v if k in keep else _camel(v, keep)) for k, v in value.items()}
+    return value
+
+
+class _Model:
+    """Shared behaviour; each resource class also subclasses CloudFormationModel directly, because
+    moto finds models through CloudFormationModel.__subclasses__() (direct subclasses only)."""
+
+    def __init__(self, name: str, arn: str = "") -> None:
+        self.name = name
+        self.arn = arn
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return self.arn
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        raise UnformattedGetAttTemplateException()
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        cls.delete_from_cloudformation_json(
+            original_resource.name, cloudformation_json, account_id, region_name
+        )
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        return None
+
+    def is_created(self) -> bool:
+        return True
+
+
+class CodeBuildProject(_Model, CloudFormationModel):
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CodeBuild::Project"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CodeBuildProject:
+        from moto.codebuild.models import codebuild_backends
+
+        p = cloudformation_json["Properties"]
+        name = p.get("Name", resource_name)
+        backend = codebuild_backends[account_id][region_name]
+        backend.create_project(
+            name,
+            p.get("Description"),
+            _camel(p["Source"]),
+            _camel(p["Artifacts"]),
+            _camel(p["Environment"]),
+            p["ServiceRole"],
+            [{"key": t["Key"], "value": t["Value"]} for t in p.get("Tags", [])],
+            None,
+            p.get("TimeoutInMinutes"),
+            None,
+            None,
+            _camel(p.get("LogsConfig")),
+            None,
+        )
+        return cls(name, f"arn:aws:codebuild:{region_name}:{account_id}:project/{name}")
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        from moto.codebuild.models import codebuild_backends
+
+        codebuild_backends[account_id][region_name].codebuild_projects.pop(resource_name, None)
+
+
+class CodePipelinePipeline(_Model, CloudFormationModel):
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CodePipeline::Pipeline"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CodePipelinePipeline:
+        from moto.codepipeline.models import CodePipeline, codepipeline_backends
+
+        p = cloudformation_json["Properties"]
+        name = p.get("Name", resource_name)
+        pipeline = {
+            "name": name,
+            "roleArn": p["RoleArn"],
+            "artifactStore": _camel(p["ArtifactStore"]),
+            "stages": _camel([s for s in p["Stages"] if s]),
+            "pipelineType": p.get("PipelineType", "V1"),
+        }
+        # Not backend.create_pipeline: moto's role check reads Principal.Service as one string and
+        # refuses the list form (["codepipeline.amazonaws.com"]) that IAM accepts.
+        model = CodePipeline(account_id, region_name, pipeline)
+        model.tags.update({t["Key"]: t["Value"] for t in p.get("Tags", [])})
+        codepipeline_backends[account_id][region_name].pipelines[name] = model
+        return cls(name, f"arn:aws:codepipeline:{region_name}:{account_id}:{name}")
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        from moto.codepipeline.models import codepipeline_backends
+
+        codepipeline_backends[account_id][region_name].pipelines.pop(resource_name, None)
+
+
+class SnsSubscription(_Model, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::Subscription"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> SnsSubscription:
+        from moto.sns.models import sns_backends
+
+        p = cloudformation_json["Properties"]
+        sub = sns_backends[account_id][region_name].subscribe(p["TopicArn"], p["Endpoint"], p["Protocol"])
+        return cls(sub.arn, sub.arn)
+
+
+class SnsTopicPolicy(_Model, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::TopicPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> SnsTopicPolicy:
+        from moto.sns.models import sns_backends
+
+        p = cloudformation_json["Properties"]
+        for topic in p["Topics"]:
+            sns_backends[account_id][region_name].set_topic_attribute(
+                topic, "Policy", json.dumps(p["PolicyDocument"])
+            )
+        return cls(resource_name)
+
+
+class S3BucketPolicy(_Model, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> S3BucketPolicy:
+        from moto.s3.models import s3_backends
+
+        p = cloudformation_json["Properties"]
+        s3_backends[account_id]["aws"].put_bucket_policy(
+            p["Bucket"], json.dumps(p["PolicyDocument"]).encode()
+        )
+        return cls(resource_name)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Register the models with moto's CloudFormation parser and fix KMS key tags; idempotent."""
+    global _installed  # noqa: PLW0603 - one-time patch of a third-party module
+    if _installed:
+        return
+    from moto.cloudformation import parsing
+    from moto.kms import models as kms_models
+
+    original = kms_models.Key.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def key_with_tags(
+        cls: Any, name: str, cfn: dict[str, Any], account_id: str, region: str, **kw: Any
+    ) -> Any:
+        # moto hands CloudFormation's {Key, Value} tags to an API that wants {TagKey, TagValue}.
+        props = dict(cfn.get("Properties", {}))
+        props["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in props.get("Tags", [])]
+        props["KeyPolicy"] = (
+            json.dumps(props["KeyPolicy"])
+            if isinstance(props.get("KeyPolicy"), dict)
+            else props.get("KeyPolicy")
+        )
+        return original(cls, name, {**cfn, "Properties": props}, account_id, region, **kw)
+
+    kms_models.Key.create_from_cloudformation_json = classmethod(key_with_tags)  # type: ignore[method-assign,assignment]
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+    _installed = True
