@@ -331,7 +331,7 @@ def _targets(r: _Reader, s: Mapping[str, Any], key: str, ou_paths: set[str]) -> 
 
 
 def _overrides(
-    r: _Reader, s: Mapping[str, Any], key: str, targets: tuple[Target, ...], params: Mapping[str, str]
+    r: _Reader, s: Mapping[str, Any], key: str, targets: tuple[Target, ...], params: Mapping[str, Any]
 ) -> tuple[Override, ...]:
     raw = s.get("parameter_overrides", [])
     if not isinstance(raw, list):
@@ -378,6 +378,11 @@ def _common(r: _Reader, s: Mapping[str, Any], key: str) -> tuple[str, str, dict[
     return template, sha, r.str_map(s, "parameters", key), caps
 
 
+def _names(raw: Any, parsed: Mapping[str, str]) -> Mapping[str, Any]:
+    """Parameter names as written (a mistyped value is reported once, not again by every override)."""
+    return raw if isinstance(raw, Mapping) else parsed
+
+
 def _stackset(
     r: _Reader, s: Mapping[str, Any], key: str, org: OrgSettings, ou_paths: set[str]
 ) -> StackSetSpec:
@@ -416,7 +421,7 @@ def _stackset(
         regions=tuple(sorted(set(regions))),
         targets=targets,
         account_targets=tuple(sorted(set(accounts))),
-        parameter_overrides=_overrides(r, s, key, targets, params),
+        parameter_overrides=_overrides(r, s, key, targets, _names(s.get("parameters"), params)),
         tags=_tags(r, s, key),
     )
 

@@ -48,6 +48,17 @@ def _settle(
     raise StackFailed(f"stack {name} kept changing for {poll.max_polls} polls")
 
 
+def _change_set_exists(client: Any, name: str, change_set: str, backoff: Backoff) -> bool:
+    try:
+        call_with_backoff(client.describe_change_set, backoff, StackName=name, ChangeSetName=change_set)
+    except Exception as exc:
+        # ChangeSetNotFoundException; or ValidationError when the stack itself does not exist yet.
+        if error_code(exc) in ("ChangeSetNotFoundException", "ChangeSetNotFound", "ValidationError"):
+            return False
+        raise
+    return True
+
+
 def _change_set_ready(
     client: Any,
     name: str,
@@ -97,7 +108,9 @@ def deploy_stack(
         return "already up to date"
     change_set_type = "CREATE" if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS" else "UPDATE"
     change_set = f"org-stacksets-{token}"
-    try:
+    if _change_set_exists(client, name, change_set, backoff):
+        emit(f"change set {change_set} exists already (an earlier invocation of this run)")
+    else:
         call_with_backoff(
             client.create_change_set,
             backoff,
@@ -111,9 +124,6 @@ def deploy_stack(
             Description=f"org-stacksets sync {token}",
         )
         emit(f"change set {change_set} created ({change_set_type})")
-    except Exception as exc:
-        if error_code(exc) != "AlreadyExistsException":
-            raise
     if not _change_set_ready(client, name, change_set, backoff, poll, out_of_time):
         return "no changes"
     try:
