@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -101,7 +102,11 @@ def _session(args: argparse.Namespace, manifest: Manifest) -> Iterator[Any]:
                 manifest, templates, clients, poll=NO_WAIT, on_event=_progress(args.quiet), **extra
             )
         return
-    clients = make_clients(region, profile=args.profile, endpoint_url=args.endpoint_url)
+    # AWS_MAX_ATTEMPTS is botocore's own setting; honour it over our default of 10.
+    attempts = int(os.environ.get("AWS_MAX_ATTEMPTS", "10"))
+    clients = make_clients(
+        region, profile=args.profile, endpoint_url=args.endpoint_url, max_attempts=attempts
+    )
     yield SyncSession(
         manifest, templates, clients, backoff=Backoff(), on_event=_progress(args.quiet), **extra
     )

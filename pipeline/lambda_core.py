@@ -24,6 +24,7 @@ from pipeline.clients import Clients, make_clients
 from pipeline.errors import SyncError
 from pipeline.manifest import Manifest, check_templates, loads_manifest
 from pipeline.report import SyncReport
+from pipeline.retry import Backoff, PollPolicy
 from pipeline.sync import SyncSession, apply_plan, plan_report, plan_sync, poll_pending
 
 TOKEN_LIMIT = 2048  # CodePipeline continuation tokens
@@ -56,6 +57,8 @@ class Deps:
     s3: Callable[[Mapping[str, str] | None], Any]  # artifact credentials (or None) -> S3 client
     step_seconds: float = 60.0
     poll_seconds: float = 5.0
+    poll: PollPolicy = field(default_factory=PollPolicy)
+    backoff: Backoff = field(default_factory=Backoff)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     started: float = field(default=0.0)
@@ -167,6 +170,8 @@ def _step(
         deps.sync_clients(manifest.org.home_region),
         run_id=run_id,
         out_of_time=_out_of_time(context, deps),
+        poll=deps.poll,
+        backoff=deps.backoff,
     )
     out_of_time = _out_of_time(context, deps)
     while pending:
@@ -203,7 +208,9 @@ def decode_token(token: str | None) -> tuple[str | None, dict[str, str]]:
 
 
 def _topic(manifest: Manifest | None, deps: Deps) -> str | None:
-    return (manifest.org.sns_topic_arn if manifest else None) or deps.env.get("SNS_TOPIC_ARN") or None
+    """org.yaml's topic, else the pipeline stack's (NOTIFICATION_TOPIC_ARN), else none."""
+    configured = manifest.org.sns_topic_arn if manifest else None
+    return configured or deps.env.get("NOTIFICATION_TOPIC_ARN") or deps.env.get("SNS_TOPIC_ARN") or None
 
 
 # --- CodePipeline ----------------------------------------------------------------------------------------

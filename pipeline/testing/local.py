@@ -33,6 +33,9 @@ class LocalEnvironment:
         self.created = False
 
     def __enter__(self) -> LocalEnvironment:
+        from moto.core.base_backend import BackendDict
+
+        BackendDict.reset()  # every command starts from the state file alone
         state = self._load()
         if state is None:
             layout = seeding.layout_from_manifest(self.manifest)

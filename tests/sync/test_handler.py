@@ -1,0 +1,257 @@
+"""The Lambda: CodePipeline jobs (Stubber for the job API, the artifact and the org in moto's server),
+continuation tokens, EventBridge and direct events, SNS messages, and the fail-safe entry point."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from pipeline.clients import make_clients
+from pipeline.lambda_core import Deps, decode_token, encode_token, handle
+from pipeline.retry import Backoff
+from tests.sync.support import CREDS, NO_WAIT, World, edit, write_variant
+
+BUCKET, KEY = "artifacts", "org/Build/artifact.zip"
+
+
+def artifact(manifest_dir: Path, *, without: str = "") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.write(manifest_dir / "manifest.json", "templates/org/manifest.json")
+        for f in sorted((manifest_dir / "templates").rglob("*.yaml")):
+            z.write(f, f"templates/{f.relative_to(manifest_dir / 'templates')}")
+    data = buffer.getvalue()
+    if without:
+        source = zipfile.ZipFile(io.BytesIO(data))
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as z:
+            for name in source.namelist():
+                if name != without:
+                    z.writestr(name, source.read(name))
+        data = out.getvalue()
+    return data
+
+
+def job(continuation: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "actionConfiguration": {"configuration": {"FunctionName": "org-roles-sync"}},
+        "inputArtifacts": [
+            {
+                "name": "Build",
+                "location": {"type": "S3", "s3Location": {"bucketName": BUCKET, "objectKey": KEY}},
+            }
+        ],
+        "outputArtifacts": [],
+        "artifactCredentials": {"accessKeyId": "testing", "secretAccessKey": "testing", "sessionToken": "t"},
+    }
+    if continuation:
+        data["continuationToken"] = continuation
+    return {"CodePipeline.job": {"id": "job-1", "accountId": "111111111111", "data": data}}
+
+
+class Ctx:
+    aws_request_id = "req-1"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:111111111111:function:org-roles-sync"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@pytest.fixture
+def lam(make_world: Any) -> Iterator[tuple[World, Any, Stubber, Any]]:
+    world = make_world()
+    s3 = world.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=artifact(world.manifest_dir))
+    sns, sqs = world.client("sns"), world.client("sqs")
+    topic = sns.create_topic(Name="org-roles-sync")["TopicArn"]
+    queue = sqs.create_queue(QueueName="notes")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    cp = boto3.client("codepipeline", region_name="us-east-1", **CREDS)
+    stub = Stubber(cp)
+    deps = Deps(
+        env={"NOTIFICATION_TOPIC_ARN": topic},
+        codepipeline=cp,
+        sns=sns,
+        lambda_client=None,
+        sync_clients=lambda region: make_clients(
+            region, endpoint_url=world.server.url, credentials=CREDS, retry_mode="standard", max_attempts=1
+        ),
+        s3=lambda _creds: s3,
+        poll=NO_WAIT,
+        backoff=Backoff(sleep=lambda _s: None),
+        sleep=lambda _s: None,
+    )
+    with stub:
+        yield world, deps, stub, (sqs, queue)
+    stub.assert_no_pending_responses()
+
+
+def notes(queue: tuple[Any, str]) -> list[str]:
+    sqs, url = queue
+    return [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+
+
+def test_codepipeline_job_continues_then_succeeds(lam: Any) -> None:
+    world, deps, stub, queue = lam
+    deps.step_seconds = 0  # the first invocation starts operations and hands over at once
+    stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
+    first = handle(job(), Ctx(), deps)
+    run, pending = decode_token(first["continuation"])
+    assert run == "job-1" and pending
+    assert notes(queue) == []  # nothing to tell yet
+    deps.step_seconds = 600
+    stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "executionDetails": ANY})
+    second = handle(job(first["continuation"]), Ctx(), deps)
+    assert second["ok"] and second["report"]["outcome"] == "success"
+    [note] = notes(queue)
+    assert note.startswith("CodePipeline job job-1\nsync success:")
+    assert "Root/Workloads/Prod" in note  # per-OU results
+    # The operation ids came from the job id: a repeat of the same job starts nothing new.
+    assert set(world.writes()) <= {
+        "CreateStackSet",
+        "UpdateStackSet",
+        "CreateStackInstances",
+        "UpdateStackInstances",
+    }
+
+
+def test_missing_manifest_fails_the_job_with_the_reason(lam: Any) -> None:
+    world, deps, stub, queue = lam
+    world.client("s3").put_object(
+        Bucket=BUCKET, Key=KEY, Body=artifact(world.manifest_dir, without="templates/org/manifest.json")
+    )
+    stub.add_response(
+        "put_job_failure_result",
+        {},
+        {
+            "jobId": "job-1",
+            "failureDetails": {
+                "type": "JobFailed",
+                "message": "the input artifact has no templates/org/manifest.json",
+            },
+        },
+    )
+    assert handle(job(), Ctx(), deps) == {
+        "ok": False,
+        "error": "the input artifact has no templates/org/manifest.json",
+    }
+    assert [n.splitlines()[:2] for n in notes(queue)] == [
+        ["CodePipeline job job-1", "error: the input artifact has no templates/org/manifest.json"]
+    ]
+
+
+def test_guard_stop_fails_the_job_before_any_write(lam: Any, tmp_path: Path) -> None:
+    world, deps, stub, _queue = lam
+    stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "executionDetails": ANY})
+    handle(job(), Ctx(), deps)
+
+    def shrink(data: dict[str, Any]) -> None:
+        data["org"]["deletion"]["max_instance_deletions"] = 0
+        edit(data, "org-roles-ReadOnly")["targets"][0]["ou_path"] = "Root/Security"
+
+    world.client("s3").put_object(
+        Bucket=BUCKET, Key=KEY, Body=artifact(write_variant(tmp_path / "v2", shrink))
+    )
+    writes = list(world.writes())
+    stub.add_response("put_job_failure_result", {}, {"jobId": "job-2", "failureDetails": ANY})
+    event = job()
+    event["CodePipeline.job"]["id"] = "job-2"
+    result = handle(event, Ctx(), deps)
+    assert result["error"].startswith(
+        "the deletion guard stopped the run before any write: the plan deletes 12 stack"
+    )
+    assert world.writes() == writes
+
+
+def test_organizations_event_starts_the_pipeline(lam: Any) -> None:
+    _world, deps, stub, _queue = lam
+    deps.env = {"PIPELINE_NAME": "org-roles"}
+    stub.add_response("start_pipeline_execution", {"pipelineExecutionId": "e-1"}, {"name": "org-roles"})
+    event = {
+        "source": "aws.organizations",
+        "detail-type": "AWS API Call via CloudTrail",
+        "detail": {"eventName": "MoveAccount"},
+    }
+    assert handle(event, Ctx(), deps) == {"ok": True, "pipeline_execution": "e-1", "event": "MoveAccount"}
+    other = {"source": "aws.organizations", "detail": {"eventName": "TagResource"}}
+    assert handle(other, Ctx(), deps) == {"ok": True, "ignored": "TagResource"}
+
+
+def test_direct_plan(lam: Any) -> None:
+    world, deps, _stub, _queue = lam
+    result = handle({"action": "plan", "artifact_uri": f"s3://{BUCKET}/{KEY}"}, Ctx(), deps)
+    assert result["report"]["outcome"] == "planned"
+    assert world.writes() == []
+
+
+def test_token_stays_within_codepipeline_limit() -> None:
+    pending = {f"org-roles-Role{i}": "0" * 36 for i in range(60)}
+    token = encode_token("job-1", pending)
+    assert len(token) <= 2048 and decode_token(token) == ("job-1", {})
+    assert decode_token(encode_token("job-1", {"a": "b"})) == ("job-1", {"a": "b"})
+
+
+@pytest.fixture
+def broken_core() -> Iterator[Any]:
+    """The handler module loaded while the core cannot be imported."""
+    import pipeline
+    import pipeline.handler
+    import pipeline.lambda_core as core
+
+    del pipeline.lambda_core
+    sys.modules["pipeline.lambda_core"] = None  # type: ignore[assignment]
+    try:
+        yield importlib.reload(pipeline.handler)
+    finally:
+        sys.modules["pipeline.lambda_core"] = core
+        pipeline.lambda_core = core
+        importlib.reload(pipeline.handler)
+
+
+def test_handler_fails_the_job_even_when_the_core_cannot_import(broken_core: Any) -> None:
+    cp = boto3.client("codepipeline", region_name="us-east-1", **CREDS)
+    with Stubber(cp) as stub:
+        stub.add_response(
+            "put_job_failure_result",
+            {},
+            {"jobId": "job-1", "failureDetails": {"type": "JobFailed", "message": ANY}},
+        )
+        result = broken_core.handler(job(), None, codepipeline=cp)
+    assert result["ok"] is False and "the sync could not be imported" in result["error"]
+    with pytest.raises(RuntimeError, match="could not be imported"):
+        broken_core.handler({"action": "sync"}, None)
+
+
+def test_lambda_code_imports_only_the_standard_library_and_boto3() -> None:
+    """What runs in Lambda may import only the standard library, boto3/botocore and itself."""
+    import ast
+
+    allowed = set(sys.stdlib_module_names) | {"boto3", "botocore", "pipeline"}
+    root = Path(__file__).resolve().parents[2] / "pipeline"
+    mine = [
+        "cli", "clients", "desired", "errors", "executor", "guard", "handler", "lambda_core", "live",
+        "manifest", "notify", "ops", "orgtree", "planner", "report", "retry", "stack", "sync",
+    ]  # fmt: skip
+    found = set()
+    for name in mine:
+        tree = ast.parse((root / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if not node.module.startswith("pipeline.testing"):
+                    found.add(node.module.split(".")[0])
+    assert found - allowed == set()
+    assert json.dumps(sorted(found - set(sys.stdlib_module_names))) == '["boto3", "botocore", "pipeline"]'
