@@ -13,7 +13,7 @@ Test and --local use only: `install()` registers them with moto's CloudFormation
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Self
 
 from moto.core.common_models import CloudFormationModel
 
@@ -29,7 +29,13 @@ def _camel(value: Any, keep: frozenset[str] = frozenset({"Configuration", "Envir
 
 class _Model:
     """Shared behaviour; each resource class also subclasses CloudFormationModel directly, because
-    moto finds models through CloudFormationModel.__subclasses__() (direct subclasses only)."""
+    moto finds models through CloudFormationModel.__subclasses__() (direct subclasses only).
+
+    moto's stack engine calls the *_from_cloudformation_json class methods; a model says only how
+    it creates its resource (`create_in_backend`) and, when the backend keeps it by name, how it
+    deletes it (`delete_in_backend`). An update deletes and creates again. (Not named `delete`:
+    moto calls a model's own `delete(account_id, region)` when it has one.)
+    """
 
     def __init__(self, name: str, arn: str = "") -> None:
         self.name = name
@@ -55,6 +61,18 @@ class _Model:
         raise UnformattedGetAttTemplateException()
 
     @classmethod
+    def create_in_backend(
+        cls, name: str, properties: dict[str, Any], account_id: str, region_name: str
+    ) -> Self:
+        """Create the resource from its template Properties in the moto backend; `name` is the
+        physical name moto chose (or the logical id) when the template names none."""
+        raise NotImplementedError
+
+    @classmethod
+    def delete_in_backend(cls, name: str, account_id: str, region_name: str) -> None:
+        """Remove the resource from the moto backend; nothing to remove by default."""
+
+    @classmethod
     def create_from_cloudformation_json(
         cls,
         resource_name: str,
@@ -63,7 +81,9 @@ class _Model:
         region_name: str,
         **kwargs: Any,
     ) -> Any:
-        raise NotImplementedError
+        return cls.create_in_backend(
+            resource_name, cloudformation_json["Properties"], account_id, region_name
+        )
 
     @classmethod
     def update_from_cloudformation_json(
@@ -74,18 +94,16 @@ class _Model:
         account_id: str,
         region_name: str,
     ) -> Any:
-        cls.delete_from_cloudformation_json(
-            original_resource.name, cloudformation_json, account_id, region_name
-        )
-        return cls.create_from_cloudformation_json(
-            new_resource_name, cloudformation_json, account_id, region_name
+        cls.delete_in_backend(original_resource.name, account_id, region_name)
+        return cls.create_in_backend(
+            new_resource_name, cloudformation_json["Properties"], account_id, region_name
         )
 
     @classmethod
     def delete_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
     ) -> None:
-        return None
+        cls.delete_in_backend(resource_name, account_id, region_name)
 
     def is_created(self) -> bool:
         return True
@@ -101,43 +119,35 @@ class CodeBuildProject(_Model, CloudFormationModel):
         return "AWS::CodeBuild::Project"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CodeBuildProject:
+    def create_in_backend(
+        cls, name: str, properties: dict[str, Any], account_id: str, region_name: str
+    ) -> Self:
         from moto.codebuild.models import codebuild_backends
 
-        p = cloudformation_json["Properties"]
-        name = p.get("Name", resource_name)
+        name = properties.get("Name", name)
         backend = codebuild_backends[account_id][region_name]
         backend.create_project(
             name,
-            p.get("Description"),
-            _camel(p["Source"]),
-            _camel(p["Artifacts"]),
-            _camel(p["Environment"]),
-            p["ServiceRole"],
-            [{"key": t["Key"], "value": t["Value"]} for t in p.get("Tags", [])],
+            properties.get("Description"),
+            _camel(properties["Source"]),
+            _camel(properties["Artifacts"]),
+            _camel(properties["Environment"]),
+            properties["ServiceRole"],
+            [{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags", [])],
             None,
-            p.get("TimeoutInMinutes"),
+            properties.get("TimeoutInMinutes"),
             None,
             None,
-            _camel(p.get("LogsConfig")),
+            _camel(properties.get("LogsConfig")),
             None,
         )
         return cls(name, f"arn:aws:codebuild:{region_name}:{account_id}:project/{name}")
 
     @classmethod
-    def delete_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
-    ) -> None:
+    def delete_in_backend(cls, name: str, account_id: str, region_name: str) -> None:
         from moto.codebuild.models import codebuild_backends
 
-        codebuild_backends[account_id][region_name].codebuild_projects.pop(resource_name, None)
+        codebuild_backends[account_id][region_name].codebuild_projects.pop(name, None)
 
 
 class CodePipelinePipeline(_Model, CloudFormationModel):
@@ -150,39 +160,31 @@ class CodePipelinePipeline(_Model, CloudFormationModel):
         return "AWS::CodePipeline::Pipeline"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CodePipelinePipeline:
+    def create_in_backend(
+        cls, name: str, properties: dict[str, Any], account_id: str, region_name: str
+    ) -> Self:
         from moto.codepipeline.models import CodePipeline, codepipeline_backends
 
-        p = cloudformation_json["Properties"]
-        name = p.get("Name", resource_name)
+        name = properties.get("Name", name)
         pipeline = {
             "name": name,
-            "roleArn": p["RoleArn"],
-            "artifactStore": _camel(p["ArtifactStore"]),
-            "stages": _camel([s for s in p["Stages"] if s]),
-            "pipelineType": p.get("PipelineType", "V1"),
+            "roleArn": properties["RoleArn"],
+            "artifactStore": _camel(properties["ArtifactStore"]),
+            "stages": _camel([s for s in properties["Stages"] if s]),
+            "pipelineType": properties.get("PipelineType", "V1"),
         }
         # Not backend.create_pipeline: moto's role check reads Principal.Service as one string and
         # refuses the list form (["codepipeline.amazonaws.com"]) that IAM accepts.
         model = CodePipeline(account_id, region_name, pipeline)
-        model.tags.update({t["Key"]: t["Value"] for t in p.get("Tags", [])})
+        model.tags.update({t["Key"]: t["Value"] for t in properties.get("Tags", [])})
         codepipeline_backends[account_id][region_name].pipelines[name] = model
         return cls(name, f"arn:aws:codepipeline:{region_name}:{account_id}:{name}")
 
     @classmethod
-    def delete_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
-    ) -> None:
+    def delete_in_backend(cls, name: str, account_id: str, region_name: str) -> None:
         from moto.codepipeline.models import codepipeline_backends
 
-        codepipeline_backends[account_id][region_name].pipelines.pop(resource_name, None)
+        codepipeline_backends[account_id][region_name].pipelines.pop(name, None)
 
 
 class SnsSubscription(_Model, CloudFormationModel):
@@ -191,18 +193,14 @@ class SnsSubscription(_Model, CloudFormationModel):
         return "AWS::SNS::Subscription"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> SnsSubscription:
+    def create_in_backend(
+        cls, name: str, properties: dict[str, Any], account_id: str, region_name: str
+    ) -> Self:
         from moto.sns.models import sns_backends
 
-        p = cloudformation_json["Properties"]
-        sub = sns_backends[account_id][region_name].subscribe(p["TopicArn"], p["Endpoint"], p["Protocol"])
+        sub = sns_backends[account_id][region_name].subscribe(
+            properties["TopicArn"], properties["Endpoint"], properties["Protocol"]
+        )
         return cls(sub.arn, sub.arn)
 
 
@@ -212,22 +210,16 @@ class SnsTopicPolicy(_Model, CloudFormationModel):
         return "AWS::SNS::TopicPolicy"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> SnsTopicPolicy:
+    def create_in_backend(
+        cls, name: str, properties: dict[str, Any], account_id: str, region_name: str
+    ) -> Self:
         from moto.sns.models import sns_backends
 
-        p = cloudformation_json["Properties"]
-        for topic in p["Topics"]:
+        for topic in properties["Topics"]:
             sns_backends[account_id][region_name].set_topic_attribute(
-                topic, "Policy", json.dumps(p["PolicyDocument"])
+                topic, "Policy", json.dumps(properties["PolicyDocument"])
             )
-        return cls(resource_name)
+        return cls(name)
 
 
 class S3BucketPolicy(_Model, CloudFormationModel):
@@ -236,21 +228,15 @@ class S3BucketPolicy(_Model, CloudFormationModel):
         return "AWS::S3::BucketPolicy"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> S3BucketPolicy:
+    def create_in_backend(
+        cls, name: str, properties: dict[str, Any], account_id: str, region_name: str
+    ) -> Self:
         from moto.s3.models import s3_backends
 
-        p = cloudformation_json["Properties"]
         s3_backends[account_id]["aws"].put_bucket_policy(
-            p["Bucket"], json.dumps(p["PolicyDocument"]).encode()
+            properties["Bucket"], json.dumps(properties["PolicyDocument"]).encode()
         )
-        return cls(resource_name)
+        return cls(name)
 
 
 _installed = False
