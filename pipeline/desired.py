@@ -80,6 +80,7 @@ class DesiredStackSet:
     accounts: tuple[str, ...]  # every account that should hold an instance
     suspended: tuple[str, ...]  # accounts whose existing instances are left alone
     login_parent: str | None  # service-managed login-account: the OU the account sits in
+    login_path: str | None
     groups: tuple[OverrideGroup, ...]
     hold_removals: str | None  # why OU targets must not be removed this run, if they must not
     state_digest: str
@@ -213,6 +214,7 @@ def desire(
         accounts=accounts,
         suspended=tuple(sorted(suspended)),
         login_parent=login_parent,
+        login_path=tree.path_of(login_parent) if login_parent else None,
         groups=groups,
         hold_removals="; ".join(hold) or None,
         state_digest=digest(state),

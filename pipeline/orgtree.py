@@ -6,6 +6,7 @@ The reader is a thin adapter over an Organizations client passed in; everything 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,13 +116,24 @@ def _pages(
             return
 
 
-def read_org(client: Any, backoff: Backoff | None = None) -> OrgTree:
-    """Walk the organization from the root: OUs breadth-first, and the accounts of every OU.
+def read_org(client: Any, backoff: Backoff | None = None, workers: int = 4) -> OrgTree:
+    """Walk the organization from the root, level by level: the child OUs and the accounts of every OU,
+    `workers` parents at a time (Organizations throttles hard; throttled pages are retried).
 
-    Any error other than throttling (which is retried) fails the whole read: a partial tree is never
-    returned, because a missing branch would look like OUs to remove.
+    Any error other than throttling fails the whole read: a partial tree is never returned, because a
+    missing branch would look like OUs to remove.
     """
     backoff = backoff or Backoff()
+
+    def children(parent: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        ous = list(
+            _pages(
+                client.list_organizational_units_for_parent, "OrganizationalUnits", backoff, ParentId=parent
+            )
+        )
+        accts = list(_pages(client.list_accounts_for_parent, "Accounts", backoff, ParentId=parent))
+        return ous, accts
+
     try:
         org = call_with_backoff(client.describe_organization, backoff)["Organization"]
         roots = list(_pages(client.list_roots, "Roots", backoff))
@@ -130,19 +142,21 @@ def read_org(client: Any, backoff: Backoff | None = None) -> OrgTree:
         root = roots[0]
         units = {root["Id"]: OrgUnit(root["Id"], "Root", None, "Root")}
         accounts: dict[str, Account] = {}
-        queue = [root["Id"]]
-        while queue:
-            parent = queue.pop(0)
-            parent_path = units[parent].path
-            for ou in _pages(
-                client.list_organizational_units_for_parent, "OrganizationalUnits", backoff, ParentId=parent
-            ):
-                units[ou["Id"]] = OrgUnit(ou["Id"], ou["Name"], parent, f"{parent_path}/{ou['Name']}")
-                queue.append(ou["Id"])
-            for acct in _pages(client.list_accounts_for_parent, "Accounts", backoff, ParentId=parent):
-                accounts[acct["Id"]] = Account(
-                    acct["Id"], acct.get("Name", ""), parent, acct.get("Status", "ACTIVE")
-                )
+        level = [root["Id"]]
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="org-walk") as pool:
+            while level:
+                found = list(pool.map(children, level))
+                next_level = []
+                for parent, (ous, accts) in zip(level, found, strict=True):
+                    for ou in ous:
+                        path = f"{units[parent].path}/{ou['Name']}"
+                        units[ou["Id"]] = OrgUnit(ou["Id"], ou["Name"], parent, path)
+                        next_level.append(ou["Id"])
+                    for a in accts:
+                        accounts[a["Id"]] = Account(
+                            a["Id"], a.get("Name", ""), parent, a.get("Status", "ACTIVE")
+                        )
+                level = next_level
     except OrgReadError:
         raise
     except Exception as exc:

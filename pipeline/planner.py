@@ -9,7 +9,7 @@ content hash. A StackSet whose recorded hash equals the desired one is unchanged
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pipeline.desired import (
@@ -278,7 +278,10 @@ def _plan_new(d: DesiredStackSet, policy: DeletionPolicy) -> StackSetPlan:
     if d.spec.kind == "login-account":
         if d.accounts:
             b.create(
-                (d.login_parent,) if b.service and d.login_parent else (), (), d.accounts, "INTERSECTION"
+                (d.login_parent,) if b.service and d.login_parent else (),
+                (d.login_path,) if d.login_path else (),
+                d.accounts,
+                "INTERSECTION",
             )
             b.targets.extend(TargetChange(a, d.login_parent, "add", 1) for a in d.accounts)
     else:
@@ -384,7 +387,8 @@ def _plan_accounts(
     if missing:
         if b.service:
             # Service-managed creates name an OU; INTERSECTION narrows it to the one account.
-            b.create((d.login_parent,) if d.login_parent else (), (), missing, "INTERSECTION")
+            parent = (d.login_parent,) if d.login_parent else ()
+            b.create(parent, (d.login_path,) if d.login_path else (), missing, "INTERSECTION")
         else:
             b.create((), tuple(t.path for t in d.targets), missing, "NONE")
     if d.spec.kind == "login-account":
@@ -470,7 +474,20 @@ def _plan_ou_targets(
             b.targets.append(TargetChange(t.path, t.ou_id, "add", len(t.accounts)))
 
 
+def _override_rows(d: DesiredStackSet) -> tuple[TargetChange, ...]:
+    """Where per-OU values apply, for the per-OU report."""
+    paths = sorted({p for g in d.groups if g.parameters for p in g.paths})
+    return tuple(TargetChange(p, None, "override", 0, "per-OU parameter values") for p in paths)
+
+
 def plan_stackset(
+    desired: DesiredStackSet, live: LiveStackSet | None, tree: OrgTree, policy: DeletionPolicy
+) -> StackSetPlan:
+    plan = _plan_stackset(desired, live, tree, policy)
+    return replace(plan, targets=plan.targets + _override_rows(desired))
+
+
+def _plan_stackset(
     desired: DesiredStackSet, live: LiveStackSet | None, tree: OrgTree, policy: DeletionPolicy
 ) -> StackSetPlan:
     d = desired

@@ -1,0 +1,184 @@
+"""Benchmark: the org sync on 500 OUs, 5,000 accounts and 10 role StackSets, first sync and no-op sync.
+
+Run: .venv/bin/python benchmarks/sync_bench.py
+Against moto's server on 127.0.0.1 with the StackSet fidelity layer (operations finish on their next poll,
+no real resources). Prints API calls by kind, wall time, and reads against the minimum: one walk of the tree
+(DescribeOrganization, ListRoots, and per OU its pages of child OUs and of accounts, 20 a page) plus one
+read per StackSet. A no-op sync must make zero writes and stay within 10% of that minimum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from moto.core.base_backend import BackendDict
+
+from pipeline.clients import make_clients
+from pipeline.manifest import load_manifest, load_templates
+from pipeline.retry import Backoff, PollPolicy
+from pipeline.sync import SyncSession, apply_plan, plan_sync
+from pipeline.testing import seed as seeding
+from pipeline.testing.server import FidelityServer, MotoOrgView
+from pipeline.testing.stacksets import StackSetService
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "tests" / "fixtures" / "sync" / "templates" / "org" / "roles" / "Developer.yaml"
+MGMT, LOGIN = "111111111111", "222222222222"
+TOP, PER_TOP, PER_OU = 10, 49, 10  # 10 top OUs with 49 children each: 500 OUs; 10 accounts each: 5,000
+CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def build(tmp: Path) -> tuple[Path, seeding.OrgLayout]:
+    paths = []
+    for i in range(TOP):
+        top = f"Root/Unit{i:02d}"
+        paths.append(top)
+        paths += [f"{top}/Team{j:02d}" for j in range(PER_TOP)]
+    (tmp / "templates" / "org" / "roles").mkdir(parents=True)
+    stacksets = []
+    for r in range(10):
+        body = TEMPLATE.read_text().replace("Developer", f"Role{r}")
+        rel = f"org/roles/Role{r}.yaml"
+        (tmp / "templates" / rel).write_text(body)
+        # Role 0 at the root, the others at one top OU each, one with a per-OU value below it.
+        targets = ["Root"] if r == 0 else [f"Root/Unit{r:02d}"]
+        stacksets.append(
+            {
+                "name": f"org-roles-Role{r}",
+                "description": f"Role{r}",
+                "kind": "role",
+                "role": f"Role{r}",
+                "template": rel,
+                "template_sha256": hashlib.sha256(body.encode()).hexdigest(),
+                "parameters": {"LoginAccountId": LOGIN, "MaxSessionDuration": "3600", "Project": "org-roles"},
+                "capabilities": ["CAPABILITY_NAMED_IAM"],
+                "regions": ["us-east-1"],
+                "targets": [
+                    {"ou_path": t, "ou_id": None, "excluded_accounts": [], "source": ""} for t in targets
+                ],
+                "account_targets": [],
+                "parameter_overrides": []
+                if r != 1
+                else [
+                    {
+                        "ou_path": "Root/Unit01/Team00",
+                        "ou_id": None,
+                        "parameters": {"MaxSessionDuration": "7200"},
+                        "source": "",
+                    }
+                ],
+                "tags": {"ManagedBy": "org-stacksets", "Project": "org-roles"},
+            }
+        )
+    manifest = {
+        "generated_by": "benchmark",
+        "manifest_version": 1,
+        "org": {
+            "management_account_id": MGMT,
+            "login_account_id": LOGIN,
+            "home_region": "us-east-1",
+            "stackset_prefix": "org-roles",
+            "permission_model": "SERVICE_MANAGED",
+            "call_as": "SELF",
+            "deletion": {
+                "retain_stacks": True,
+                "max_instance_deletions": 25,
+                "max_instance_deletion_percentage": 10,
+            },
+            "tags": {"ManagedBy": "org-stacksets", "Project": "org-roles"},
+        },
+        "ous": [{"path": "Root", "ou_id": None}] + [{"path": p, "ou_id": None} for p in paths],
+        "stacksets": stacksets,
+        "management_account_stack": None,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest))
+    layout = seeding.OrgLayout(MGMT)
+    for p in paths:
+        layout.add_ou(p)
+    layout.accounts.append(seeding.SeedAccount(MGMT, "management", "Root"))
+    number = 100000000000
+    for p in paths:
+        for _ in range(PER_OU):
+            layout.accounts.append(seeding.SeedAccount(f"{number:012d}", f"a{number}", p))
+            number += 1
+    return tmp, layout
+
+
+def minimum_reads(layout: seeding.OrgLayout, stacksets: int) -> int:
+    children: dict[str, int] = {"Root": 0}
+    accounts: dict[str, int] = {"Root": 0}
+    for p in layout.ous:
+        children[p] = children.get(p, 0)
+        parent = p.rsplit("/", 1)[0]
+        children[parent] = children.get(parent, 0) + 1
+    for a in layout.accounts:
+        accounts[a.path] = accounts.get(a.path, 0) + 1
+    pages = sum(max(1, math.ceil(n / 20)) for n in children.values())
+    pages += sum(max(1, math.ceil(accounts.get(u, 0) / 20)) for u in children)
+    return 2 + pages + stacksets
+
+
+def run(server: FidelityServer, manifest_dir: Path, run_id: str) -> tuple[Any, float]:
+    m = load_manifest(manifest_dir / "manifest.json")
+    clients = make_clients(
+        "us-east-1", endpoint_url=server.url, credentials=CREDS, retry_mode="standard", max_attempts=3
+    )
+    session = SyncSession(
+        m,
+        load_templates(m, manifest_dir / "templates"),
+        clients,
+        run_id=run_id,
+        poll=PollPolicy(0, 0, 1, 500, lambda _s: None),
+        backoff=Backoff(sleep=lambda _s: None),
+    )
+    t0 = time.perf_counter()
+    report = apply_plan(session, plan_sync(session))
+    return report, time.perf_counter() - t0
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest_dir, layout = build(Path(tmp))
+        BackendDict.reset()
+        seeding.seed(layout)
+        server = FidelityServer(StackSetService(MotoOrgView(MGMT), running_ticks=1), MGMT)
+        server.start()
+        try:
+            ous, accounts = len(layout.ous), len(layout.accounts) - 1
+            minimum = minimum_reads(layout, 10)
+            print(f"organization: {ous} OUs, {accounts} member accounts, 10 role StackSets")
+            print(f"minimum reads for a no-op: {minimum} (one walk of the tree + one read per StackSet)")
+            print()
+            print(f"{'run':<10} {'result':<28} {'reads':>6} {'writes':>6} {'seconds':>8} {'reads/min':>9}")
+            ok = True
+            for name, run_id in (("first", "bench-1"), ("no-op", "bench-2")):
+                report, seconds = run(server, manifest_dir, run_id)
+                reads, writes = report.calls["reads"], report.calls["writes"]
+                ratio = reads / minimum
+                result = ", ".join(f"{v} {k}" for k, v in report.counts().items())
+                print(f"{name:<10} {result:<28} {reads:>6} {writes:>6} {seconds:>8.1f} {ratio:>9.3f}")
+                if name == "no-op":
+                    ok = writes == 0 and ratio <= 1.10 and report.outcome == "success"
+                    by_kind = {k: v for k, v in report.calls["by_operation"].items()}
+                    print()
+                    print(
+                        "no-op calls by operation: "
+                        + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items()))
+                    )
+            instances = sum(len(r.instances) for r in server.service.stacksets.values())
+            print(f"stack instances after the first sync: {instances}")
+            print("no-op within bounds (0 writes, reads <= 1.10 x minimum):", "yes" if ok else "NO")
+            return 0 if ok else 1
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
