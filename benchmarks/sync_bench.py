@@ -166,7 +166,7 @@ def main() -> int:
                 print(f"{name:<10} {result:<28} {reads:>6} {writes:>6} {seconds:>8.1f} {ratio:>9.3f}")
                 if name == "no-op":
                     ok = writes == 0 and ratio <= 1.10 and report.outcome == "success"
-                    by_kind = {k: v for k, v in report.calls["by_operation"].items()}
+                    by_kind = dict(report.calls["by_operation"])
                     print()
                     print(
                         "no-op calls by operation: "
