@@ -61,6 +61,7 @@ from generator.blueprints.parts import (
     log_retention_parameter,
     logs_may_use_key,
     pass_roles_to_ecs_tasks,
+    role_with_policy,
     service_trust,
     tag_new_task_definitions,
     use_key,
@@ -284,29 +285,22 @@ def _build_stage(
         "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${RepositoryName}"
     )
     role = t.add_resource(
-        iam.Role(
+        role_with_policy(
             "BuildRole",
-            Description="CodeBuild: build the image and push it to one ECR repository",
-            AssumeRolePolicyDocument=service_trust(
+            "CodeBuild: build the image and push it to one ECR repository",
+            service_trust(
                 "codebuild.amazonaws.com",
                 Sub(
                     "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:project/${PipelineName}-build"
                 ),
             ),
-            Policies=[
-                iam.Policy(
-                    PolicyName="build-and-push",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            write_logs(log_group),
-                            _read_artifacts(bucket, write=True),
-                            use_key(key),
-                            *ecr_push_statements(repository_arn),
-                        ],
-                    ),
-                )
+            [
+                write_logs(log_group),
+                _read_artifacts(bucket, write=True),
+                use_key(key),
+                *ecr_push_statements(repository_arn),
             ],
+            policy_name="build-and-push",
         )
     )
     return t.add_resource(
@@ -350,38 +344,25 @@ def _eks_deploy(
     )
     log_group.Condition = IS_EKS
     deploy_role = t.add_resource(
-        iam.Role(
+        role_with_policy(
             "DeployRole",
-            Condition=IS_EKS,
-            Description="CodeBuild: read the manifests and assume the kubectl role",
-            AssumeRolePolicyDocument=service_trust(
+            "CodeBuild: read the manifests and assume the kubectl role",
+            service_trust(
                 "codebuild.amazonaws.com",
                 Sub(
                     "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:project/${PipelineName}-deploy"
                 ),
             ),
-            Policies=[
-                iam.Policy(
-                    PolicyName="read-manifests",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            write_logs(log_group),
-                            _read_artifacts(bucket, write=False),
-                            use_key(key),
-                        ],
-                    ),
-                )
-            ],
+            [write_logs(log_group), _read_artifacts(bucket, write=False), use_key(key)],
+            policy_name="read-manifests",
+            Condition=IS_EKS,
         )
     )
     kubectl_role = t.add_resource(
-        iam.Role(
+        role_with_policy(
             "KubectlRole",
-            Condition=IS_EKS,
-            Description="kubectl identity of the deploy project; an EKS access entry limits it to one namespace",
-            MaxSessionDuration=3600,
-            AssumeRolePolicyDocument=PolicyDocument(
+            "kubectl identity of the deploy project; an EKS access entry limits it to one namespace",
+            PolicyDocument(
                 Version="2012-10-17",
                 Statement=[
                     # Only the deploy project's role, not the account root, and only sessions named after
@@ -394,28 +375,23 @@ def _eks_deploy(
                     )
                 ],
             ),
-            Policies=[
-                iam.Policy(
-                    PolicyName="describe-cluster",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            # update-kubeconfig reads the endpoint and CA; Kubernetes permissions come from
-                            # the access entry below, not from IAM.
-                            Statement(
-                                Sid="DescribeCluster",
-                                Effect=Allow,
-                                Action=[eks_actions.DescribeCluster],
-                                Resource=[
-                                    Sub(
-                                        "arn:${AWS::Partition}:eks:${AWS::Region}:${AWS::AccountId}:cluster/${EksClusterName}"
-                                    )
-                                ],
-                            )
-                        ],
-                    ),
+            [
+                # update-kubeconfig reads the endpoint and CA; Kubernetes permissions come from the
+                # access entry below, not from IAM.
+                Statement(
+                    Sid="DescribeCluster",
+                    Effect=Allow,
+                    Action=[eks_actions.DescribeCluster],
+                    Resource=[
+                        Sub(
+                            "arn:${AWS::Partition}:eks:${AWS::Region}:${AWS::AccountId}:cluster/${EksClusterName}"
+                        )
+                    ],
                 )
             ],
+            policy_name="describe-cluster",
+            Condition=IS_EKS,
+            MaxSessionDuration=3600,
         )
     )
     # A separate policy: the role's own inline policy would make the two roles refer to each other.
@@ -484,51 +460,44 @@ def _pipeline_role(
     t: Template, p: dict[str, Parameter], key: Any, bucket: s3.Bucket, build: Any, topic: Any
 ) -> iam.Role:
     role = t.add_resource(
-        iam.Role(
+        role_with_policy(
             "PipelineRole",
-            Description="CodePipeline: source, build, approval and deploy of one container application",
-            AssumeRolePolicyDocument=service_trust("codepipeline.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="pipeline",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            _read_artifacts(bucket, write=True),
-                            Statement(
-                                Sid="ArtifactBucket",
-                                Effect=Allow,
-                                Action=[s3_actions.GetBucketLocation, s3_actions.GetBucketVersioning],
-                                Resource=[GetAtt(bucket, "Arn")],
-                            ),
-                            use_key(key),
-                            # Connections created before 2024 carry the codestar-connections prefix, newer
-                            # ones codeconnections; the action follows the ARN's prefix.
-                            Statement(
-                                Sid="UseConnection",
-                                Effect=Allow,
-                                Action=[
-                                    codeconnections_actions.UseConnection,
-                                    codestar_connections_actions.UseConnection,
-                                ],
-                                Resource=[Ref(p["ConnectionArn"])],
-                            ),
-                            Statement(
-                                Sid="RunBuild",
-                                Effect=Allow,
-                                Action=[codebuild_actions.BatchGetBuilds, codebuild_actions.StartBuild],
-                                Resource=[GetAtt(build, "Arn")],
-                            ),
-                            Statement(
-                                Sid="AskForApproval",
-                                Effect=Allow,
-                                Action=[sns_actions.Publish],
-                                Resource=[Ref(topic)],
-                            ),
-                        ],
-                    ),
-                )
+            "CodePipeline: source, build, approval and deploy of one container application",
+            service_trust("codepipeline.amazonaws.com"),
+            [
+                _read_artifacts(bucket, write=True),
+                Statement(
+                    Sid="ArtifactBucket",
+                    Effect=Allow,
+                    Action=[s3_actions.GetBucketLocation, s3_actions.GetBucketVersioning],
+                    Resource=[GetAtt(bucket, "Arn")],
+                ),
+                use_key(key),
+                # Connections created before 2024 carry the codestar-connections prefix, newer
+                # ones codeconnections; the action follows the ARN's prefix.
+                Statement(
+                    Sid="UseConnection",
+                    Effect=Allow,
+                    Action=[
+                        codeconnections_actions.UseConnection,
+                        codestar_connections_actions.UseConnection,
+                    ],
+                    Resource=[Ref(p["ConnectionArn"])],
+                ),
+                Statement(
+                    Sid="RunBuild",
+                    Effect=Allow,
+                    Action=[codebuild_actions.BatchGetBuilds, codebuild_actions.StartBuild],
+                    Resource=[GetAtt(build, "Arn")],
+                ),
+                Statement(
+                    Sid="AskForApproval",
+                    Effect=Allow,
+                    Action=[sns_actions.Publish],
+                    Resource=[Ref(topic)],
+                ),
             ],
+            policy_name="pipeline",
         )
     )
     ecs_arn = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}"

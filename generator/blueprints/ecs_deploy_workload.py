@@ -54,6 +54,7 @@ from generator.blueprints.parts import (
     log_retention_parameter,
     logs_may_use_key,
     pass_roles_to_ecs_tasks,
+    role_with_policy,
     tag_new_task_definitions,
     use_key,
     write_logs,
@@ -227,10 +228,10 @@ def _function_role(
 ) -> iam.Role:
     cluster_services = Sub(ECS_ARN + ":service/${ClusterName}/*")
     return t.add_resource(
-        iam.Role(
+        role_with_policy(
             "FunctionRole",
-            Description="ECS deploy function: deploy and roll back services of one cluster",
-            AssumeRolePolicyDocument=PolicyDocument(
+            "ECS deploy function: deploy and roll back services of one cluster",
+            PolicyDocument(
                 Version="2012-10-17",
                 Statement=[
                     Statement(
@@ -240,55 +241,46 @@ def _function_role(
                     )
                 ],
             ),
-            Policies=[
-                iam.Policy(
-                    PolicyName="deploy-one-cluster",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            Statement(
-                                Sid="RollClusterServices",
-                                Effect=Allow,
-                                Action=[ecs_actions.DescribeServices, ecs_actions.UpdateService],
-                                Resource=[cluster_services],
-                            ),
-                            # DescribeTaskDefinition, ListTaskDefinitions and RegisterTaskDefinition have no
-                            # resource-level permissions (Service Authorization Reference, Amazon ECS).
-                            Statement(
-                                Sid="TaskDefinitions",
-                                Effect=Allow,
-                                Action=[
-                                    ecs_actions.DescribeTaskDefinition,
-                                    ecs_actions.ListTaskDefinitions,
-                                    ecs_actions.RegisterTaskDefinition,
-                                ],
-                                Resource=["*"],
-                            ),
-                            # New revisions keep the tags of the one they copy.
-                            tag_new_task_definitions(
-                                Sub(ECS_ARN + ":task-definition/${TaskFamilyPrefix}*:*")
-                            ),
-                            pass_roles_to_ecs_tasks(Ref(p["task_roles"])),
-                            Statement(
-                                Sid="DeadLetters",
-                                Effect=Allow,
-                                Action=[sqs_actions.SendMessage],
-                                Resource=[GetAtt(queue, "Arn")],
-                            ),
-                            use_key(key, actions=[kms_actions.Decrypt, kms_actions.GenerateDataKey]),
-                            write_logs(log_group),
-                            # X-Ray's trace APIs have no resource-level permissions (Service Authorization
-                            # Reference, AWS X-Ray).
-                            Statement(
-                                Sid="Traces",
-                                Effect=Allow,
-                                Action=[xray_actions.PutTelemetryRecords, xray_actions.PutTraceSegments],
-                                Resource=["*"],
-                            ),
-                        ],
-                    ),
-                )
+            [
+                Statement(
+                    Sid="RollClusterServices",
+                    Effect=Allow,
+                    Action=[ecs_actions.DescribeServices, ecs_actions.UpdateService],
+                    Resource=[cluster_services],
+                ),
+                # DescribeTaskDefinition, ListTaskDefinitions and RegisterTaskDefinition have no
+                # resource-level permissions (Service Authorization Reference, Amazon ECS).
+                Statement(
+                    Sid="TaskDefinitions",
+                    Effect=Allow,
+                    Action=[
+                        ecs_actions.DescribeTaskDefinition,
+                        ecs_actions.ListTaskDefinitions,
+                        ecs_actions.RegisterTaskDefinition,
+                    ],
+                    Resource=["*"],
+                ),
+                # New revisions keep the tags of the one they copy.
+                tag_new_task_definitions(Sub(ECS_ARN + ":task-definition/${TaskFamilyPrefix}*:*")),
+                pass_roles_to_ecs_tasks(Ref(p["task_roles"])),
+                Statement(
+                    Sid="DeadLetters",
+                    Effect=Allow,
+                    Action=[sqs_actions.SendMessage],
+                    Resource=[GetAtt(queue, "Arn")],
+                ),
+                use_key(key, actions=[kms_actions.Decrypt, kms_actions.GenerateDataKey]),
+                write_logs(log_group),
+                # X-Ray's trace APIs have no resource-level permissions (Service Authorization
+                # Reference, AWS X-Ray).
+                Statement(
+                    Sid="Traces",
+                    Effect=Allow,
+                    Action=[xray_actions.PutTelemetryRecords, xray_actions.PutTraceSegments],
+                    Resource=["*"],
+                ),
             ],
+            policy_name="deploy-one-cluster",
             Metadata=checkov_skips(
                 (
                     "CKV_AWS_111",

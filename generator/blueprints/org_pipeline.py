@@ -51,6 +51,7 @@ from generator.blueprints.parts import (
     encrypted_log_group,
     log_retention_parameter,
     logs_may_use_key,
+    role_with_policy,
     service_trust,
     use_key,
     write_logs,
@@ -244,17 +245,10 @@ def _topic(t: Template, name: str, key: Any, email: Parameter, condition: str, d
 
 
 def _role(t: Template, name: str, service: str, statements: list[Statement], description: str) -> iam.Role:
+    """A role `service` assumes, with its one inline policy named <name>Permissions."""
     return t.add_resource(
-        iam.Role(
-            name,
-            Description=description,
-            AssumeRolePolicyDocument=service_trust(service),
-            Policies=[
-                iam.Policy(
-                    PolicyName=f"{name}Permissions",
-                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
-                )
-            ],
+        role_with_policy(
+            name, description, service_trust(service), statements, policy_name=f"{name}Permissions"
         )
     )
 
@@ -306,6 +300,30 @@ def _action(name: str) -> Any:
         "cloudformation": cfn_actions,
     }[service]
     return module.Action(action)
+
+
+def _read_organization(sid: str) -> Statement:
+    """Read the OU tree: the sync maps it onto StackSets, and the build's plan reads it the same way."""
+    return Statement(
+        Sid=sid, Effect=Allow, Action=[_action(a) for a in SYNC_ORGANIZATIONS_ACTIONS], Resource=["*"]
+    )
+
+
+def _use_connection(sid: str, p: Mapping[str, Parameter]) -> Statement:
+    """Use the GitHub connection (the pipeline's source action and the build's git clone); with another
+    source provider, a connection ARN that names none, so the statement grants nothing."""
+    return Statement(
+        Sid=sid,
+        Effect=Allow,
+        Action=[conn_actions.UseConnection],
+        Resource=[
+            If(
+                "UseGitHub",
+                Ref(p["ConnectionArn"]),
+                Sub("arn:${AWS::Partition}:codeconnections:${AWS::Region}:${AWS::AccountId}:connection/none"),
+            )
+        ],
+    )
 
 
 def build_template() -> Template:
@@ -378,12 +396,7 @@ def build_template() -> Template:
         [
             write_logs(sync_logs),
             use_key(key),
-            Statement(
-                Sid="ReadOrganization",
-                Effect=Allow,
-                Action=[_action(a) for a in SYNC_ORGANIZATIONS_ACTIONS],
-                Resource=["*"],
-            ),
+            _read_organization("ReadOrganization"),
             Statement(
                 Sid="ManageOurStackSets",
                 Effect=Allow,
@@ -476,12 +489,7 @@ def build_template() -> Template:
                 Action=[s3_actions.GetObject, s3_actions.GetObjectVersion, s3_actions.PutObject],
                 Resource=[bucket_objects],
             ),
-            Statement(
-                Sid="PlanReadsOrganization",
-                Effect=Allow,
-                Action=[_action(a) for a in SYNC_ORGANIZATIONS_ACTIONS],
-                Resource=["*"],
-            ),
+            _read_organization("PlanReadsOrganization"),
             Statement(
                 Sid="PlanReadsStackSets",
                 Effect=Allow,
@@ -506,20 +514,7 @@ def build_template() -> Template:
                     )
                 ],
             ),
-            Statement(
-                Sid="UseConnectionForGitClone",
-                Effect=Allow,
-                Action=[conn_actions.UseConnection],
-                Resource=[
-                    If(
-                        "UseGitHub",
-                        Ref(p["ConnectionArn"]),
-                        Sub(
-                            "arn:${AWS::Partition}:codeconnections:${AWS::Region}:${AWS::AccountId}:connection/none"
-                        ),
-                    )
-                ],
-            ),
+            _use_connection("UseConnectionForGitClone", p),
         ],
         "The org pipeline build: render check, lint, tests and the plan",
     )
@@ -668,103 +663,81 @@ def build_template() -> Template:
             ),
         ],
     )
-    t.add_resource(
-        iam.Role(
-            pipeline_role_name,
-            Description="CodePipeline for the org roles",
-            AssumeRolePolicyDocument=service_trust("codepipeline.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="PipelineRolePermissions",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            use_key(key),
-                            Statement(
-                                Sid="Artifacts",
-                                Effect=Allow,
-                                Action=[
-                                    s3_actions.GetObject,
-                                    s3_actions.GetObjectVersion,
-                                    s3_actions.PutObject,
-                                    s3_actions.GetBucketVersioning,
-                                ],
-                                Resource=[GetAtt(bucket, "Arn"), bucket_objects],
-                            ),
-                            Statement(
-                                Sid="S3Source",
-                                Effect=Allow,
-                                Action=[
-                                    s3_actions.GetObject,
-                                    s3_actions.GetObjectVersion,
-                                    s3_actions.GetBucketVersioning,
-                                ],
-                                Resource=[
-                                    If(
-                                        "UseS3Source",
-                                        Sub("arn:${AWS::Partition}:s3:::${SourceBucket}"),
-                                        GetAtt(bucket, "Arn"),
-                                    ),
-                                    If(
-                                        "UseS3Source",
-                                        Sub("arn:${AWS::Partition}:s3:::${SourceBucket}/${SourceObjectKey}"),
-                                        bucket_objects,
-                                    ),
-                                ],
-                            ),
-                            Statement(
-                                Sid="Build",
-                                Effect=Allow,
-                                Action=[cb_actions.StartBuild, cb_actions.BatchGetBuilds],
-                                Resource=[GetAtt(project_build, "Arn")],
-                            ),
-                            Statement(
-                                Sid="Sync",
-                                Effect=Allow,
-                                Action=[lambda_actions.InvokeFunction],
-                                Resource=[GetAtt(sync, "Arn")],
-                            ),
-                            Statement(
-                                Sid="Approval",
-                                Effect=Allow,
-                                Action=[sns_actions.Publish],
-                                Resource=[Ref(approval_topic)],
-                            ),
-                            Statement(
-                                Sid="GitHubSource",
-                                Effect=Allow,
-                                Action=[conn_actions.UseConnection],
-                                Resource=[
-                                    If(
-                                        "UseGitHub",
-                                        Ref(p["ConnectionArn"]),
-                                        Sub(
-                                            "arn:${AWS::Partition}:codeconnections:${AWS::Region}:${AWS::AccountId}:connection/none"
-                                        ),
-                                    )
-                                ],
-                            ),
-                            Statement(
-                                Sid="CodeCommitSource",
-                                Effect=Allow,
-                                Action=[
-                                    cc_actions.GetBranch,
-                                    cc_actions.GetCommit,
-                                    cc_actions.GetRepository,
-                                    cc_actions.UploadArchive,
-                                    cc_actions.GetUploadArchiveStatus,
-                                ],
-                                Resource=[
-                                    Sub(
-                                        "arn:${AWS::Partition}:codecommit:${AWS::Region}:${AWS::AccountId}:${CodeCommitRepositoryName}"
-                                    )
-                                ],
-                            ),
-                        ],
+    _role(
+        t,
+        pipeline_role_name,
+        "codepipeline.amazonaws.com",
+        [
+            use_key(key),
+            Statement(
+                Sid="Artifacts",
+                Effect=Allow,
+                Action=[
+                    s3_actions.GetObject,
+                    s3_actions.GetObjectVersion,
+                    s3_actions.PutObject,
+                    s3_actions.GetBucketVersioning,
+                ],
+                Resource=[GetAtt(bucket, "Arn"), bucket_objects],
+            ),
+            Statement(
+                Sid="S3Source",
+                Effect=Allow,
+                Action=[
+                    s3_actions.GetObject,
+                    s3_actions.GetObjectVersion,
+                    s3_actions.GetBucketVersioning,
+                ],
+                Resource=[
+                    If(
+                        "UseS3Source",
+                        Sub("arn:${AWS::Partition}:s3:::${SourceBucket}"),
+                        GetAtt(bucket, "Arn"),
                     ),
-                )
-            ],
-        )
+                    If(
+                        "UseS3Source",
+                        Sub("arn:${AWS::Partition}:s3:::${SourceBucket}/${SourceObjectKey}"),
+                        bucket_objects,
+                    ),
+                ],
+            ),
+            Statement(
+                Sid="Build",
+                Effect=Allow,
+                Action=[cb_actions.StartBuild, cb_actions.BatchGetBuilds],
+                Resource=[GetAtt(project_build, "Arn")],
+            ),
+            Statement(
+                Sid="Sync",
+                Effect=Allow,
+                Action=[lambda_actions.InvokeFunction],
+                Resource=[GetAtt(sync, "Arn")],
+            ),
+            Statement(
+                Sid="Approval",
+                Effect=Allow,
+                Action=[sns_actions.Publish],
+                Resource=[Ref(approval_topic)],
+            ),
+            _use_connection("GitHubSource", p),
+            Statement(
+                Sid="CodeCommitSource",
+                Effect=Allow,
+                Action=[
+                    cc_actions.GetBranch,
+                    cc_actions.GetCommit,
+                    cc_actions.GetRepository,
+                    cc_actions.UploadArchive,
+                    cc_actions.GetUploadArchiveStatus,
+                ],
+                Resource=[
+                    Sub(
+                        "arn:${AWS::Partition}:codecommit:${AWS::Region}:${AWS::AccountId}:${CodeCommitRepositoryName}"
+                    )
+                ],
+            ),
+        ],
+        "CodePipeline for the org roles",
     )
     t.add_resource(pipeline)
     pipeline_arn = Sub("arn:${AWS::Partition}:codepipeline:${AWS::Region}:${AWS::AccountId}:${Pipeline}")

@@ -64,16 +64,24 @@ def service_trust(service: str, source_arn: Any = None) -> PolicyDocument:
 
 
 def role_with_policy(
-    title: str, description: str, trust: PolicyDocument, statements: list[Statement], **kwargs: Any
+    title: str,
+    description: str,
+    trust: PolicyDocument,
+    statements: list[Statement],
+    *,
+    policy_name: str | None = None,
+    **kwargs: Any,
 ) -> iam.Role:
-    """A single-purpose role: its trust and one inline policy (named after the role) holding `statements`."""
+    """A single-purpose role: its trust and one inline policy holding `statements`, named `policy_name`
+    (by default after the role). Other role properties (Condition, Metadata, ...) go in `kwargs`."""
     return iam.Role(
         title,
         Description=description,
         AssumeRolePolicyDocument=trust,
         Policies=[
             iam.Policy(
-                PolicyName=title, PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements)
+                PolicyName=policy_name or title,
+                PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
             )
         ],
         **kwargs,
