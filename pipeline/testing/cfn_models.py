@@ -13,7 +13,7 @@ Test and --local use only: `install()` registers them with moto's CloudFormation
 from __future__ import annotations
 
 import json
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from moto.core.common_models import CloudFormationModel
 
@@ -37,6 +37,10 @@ class _Model:
     moto calls a model's own `delete(account_id, region)` when it has one.)
     """
 
+    # The resource type, and the property that names the resource ("" where none does).
+    TYPE: ClassVar[str]
+    NAME_PROPERTY: ClassVar[str] = ""
+
     def __init__(self, name: str, arn: str = "") -> None:
         self.name = name
         self.arn = arn
@@ -45,9 +49,13 @@ class _Model:
     def physical_resource_id(self) -> str:
         return self.name
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
@@ -110,13 +118,8 @@ class _Model:
 
 
 class CodeBuildProject(_Model, CloudFormationModel):
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CodeBuild::Project"
+    TYPE = "AWS::CodeBuild::Project"
+    NAME_PROPERTY = "Name"
 
     @classmethod
     def create_in_backend(
@@ -151,13 +154,8 @@ class CodeBuildProject(_Model, CloudFormationModel):
 
 
 class CodePipelinePipeline(_Model, CloudFormationModel):
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CodePipeline::Pipeline"
+    TYPE = "AWS::CodePipeline::Pipeline"
+    NAME_PROPERTY = "Name"
 
     @classmethod
     def create_in_backend(
@@ -188,9 +186,7 @@ class CodePipelinePipeline(_Model, CloudFormationModel):
 
 
 class SnsSubscription(_Model, CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SNS::Subscription"
+    TYPE = "AWS::SNS::Subscription"
 
     @classmethod
     def create_in_backend(
@@ -205,9 +201,7 @@ class SnsSubscription(_Model, CloudFormationModel):
 
 
 class SnsTopicPolicy(_Model, CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SNS::TopicPolicy"
+    TYPE = "AWS::SNS::TopicPolicy"
 
     @classmethod
     def create_in_backend(
@@ -223,9 +217,7 @@ class SnsTopicPolicy(_Model, CloudFormationModel):
 
 
 class S3BucketPolicy(_Model, CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::S3::BucketPolicy"
+    TYPE = "AWS::S3::BucketPolicy"
 
     @classmethod
     def create_in_backend(
