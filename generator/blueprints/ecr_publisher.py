@@ -11,7 +11,12 @@ from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template, ecr, iam
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.parts import pass_roles_to_ecs_tasks, trust_with_external_id
+from generator.blueprints.parts import (
+    checkov_skips,
+    ci_external_id_parameter,
+    ci_publisher_role,
+    pass_roles_to_ecs_tasks,
+)
 
 PATH = "app/ecr-publisher.yaml"
 
@@ -100,17 +105,7 @@ def build_template() -> Template:
             Description="ARN of the CI identity (role or user, any account) allowed to assume the publisher role",
         )
     )
-    external_id = t.add_parameter(
-        Parameter(
-            "CiExternalId",
-            Type="String",
-            MinLength=8,
-            MaxLength=1224,
-            AllowedPattern="^[A-Za-z0-9+=,.@:/-]+$",
-            NoEcho=True,
-            Description="External id the CI must present when assuming the publisher role",
-        )
-    )
+    external_id = ci_external_id_parameter(t)
 
     repository = t.add_resource(
         ecr.Repository(
@@ -154,26 +149,21 @@ def build_template() -> Template:
                     pass_roles_to_ecs_tasks(Ref(task_roles)),
                 ],
             ),
-            Metadata={
-                "checkov": {
-                    "skip": [
-                        {
-                            "id": "CKV_AWS_111",
-                            "comment": "ecs:RegisterTaskDefinition has no resource-level permissions; "
-                            "everything else in this policy is scoped to ARNs",
-                        }
-                    ]
-                }
-            },
+            Metadata=checkov_skips(
+                (
+                    "CKV_AWS_111",
+                    "ecs:RegisterTaskDefinition has no resource-level permissions; "
+                    "everything else in this policy is scoped to ARNs",
+                )
+            ),
         )
     )
     role = t.add_resource(
-        iam.Role(
-            "PublisherRole",
-            Description="Assumed by CI to push images and deploy the ECS service",
-            MaxSessionDuration=3600,
-            AssumeRolePolicyDocument=trust_with_external_id([Ref(ci_principal)], Ref(external_id)),
-            ManagedPolicyArns=[Ref(policy)],
+        ci_publisher_role(
+            "Assumed by CI to push images and deploy the ECS service",
+            [Ref(ci_principal)],
+            external_id,
+            policy,
         )
     )
     t.add_output(

@@ -15,7 +15,7 @@ from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals
 from troposphere import Equals, GetAtt, If, Not, Output, Parameter, Ref, Select, Split, Sub, Template, iam
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.parts import trust_with_external_id
+from generator.blueprints.parts import ci_external_id_parameter, ci_publisher_role
 
 PATH = "app/ecs-deploy-ci.yaml"
 TOPIC_ARN_PATTERN = "^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$"
@@ -62,17 +62,7 @@ def build_template() -> Template:
             Description="CI identities (role or user ARNs) allowed to assume the publisher role",
         )
     )
-    external_id = t.add_parameter(
-        Parameter(
-            "CiExternalId",
-            Type="String",
-            MinLength=8,
-            MaxLength=1224,
-            AllowedPattern="^[A-Za-z0-9+=,.@:/-]+$",
-            NoEcho=True,
-            Description="External id the CI must present when assuming the publisher role",
-        )
-    )
+    external_id = ci_external_id_parameter(t)
     t.add_condition(HAS_KEY_ARN, Not(Equals(Ref(key_arn), "")))
 
     topic_region = Select(3, Split(":", Ref(topic_arn)))
@@ -116,13 +106,12 @@ def build_template() -> Template:
         )
     )
     role = t.add_resource(
-        iam.Role(
-            "PublisherRole",
+        ci_publisher_role(
+            "Assumed by CI to publish ECS deploy and rollback messages",
+            Ref(ci_principals),
+            external_id,
+            policy,
             RoleName=Ref(role_name),
-            Description="Assumed by CI to publish ECS deploy and rollback messages",
-            MaxSessionDuration=3600,
-            AssumeRolePolicyDocument=trust_with_external_id(Ref(ci_principals), Ref(external_id)),
-            ManagedPolicyArns=[Ref(policy)],
         )
     )
     t.add_output(

@@ -1,6 +1,6 @@
 """Resource pieces the application blueprints share: service-role trust, a role with one inline policy, a
 Lambda errors alarm, a customer managed KMS key, an encrypted log group with its write statement, log retention, a pipeline
-artifact bucket, a TLS-only statement, and checkov skip metadata.
+artifact bucket, a TLS-only statement, the role CI assumes with an external id, and checkov skip metadata.
 """
 
 from __future__ import annotations
@@ -293,6 +293,36 @@ def trust_with_external_id(principals: Any, external_id: Any) -> PolicyDocument:
                 Condition=Condition(StringEquals({"sts:ExternalId": external_id})),
             )
         ],
+    )
+
+
+def ci_external_id_parameter(t: Template) -> Parameter:
+    """The secret external id CI presents when it assumes a publisher role (see `ci_publisher_role`)."""
+    return t.add_parameter(
+        Parameter(
+            "CiExternalId",
+            Type="String",
+            MinLength=8,
+            MaxLength=1224,
+            AllowedPattern="^[A-Za-z0-9+=,.@:/-]+$",
+            NoEcho=True,
+            Description="External id the CI must present when assuming the publisher role",
+        )
+    )
+
+
+def ci_publisher_role(
+    description: str, principals: Any, external_id: Parameter, policy: iam.ManagedPolicy, **kwargs: Any
+) -> iam.Role:
+    """The role CI identities (any account) assume with the external id, for one-hour sessions, holding
+    `policy`: a managed policy, so it can also be attached to a CI user or group directly."""
+    return iam.Role(
+        "PublisherRole",
+        Description=description,
+        MaxSessionDuration=3600,
+        AssumeRolePolicyDocument=trust_with_external_id(principals, Ref(external_id)),
+        ManagedPolicyArns=[Ref(policy)],
+        **kwargs,
     )
 
 
