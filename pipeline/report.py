@@ -98,7 +98,9 @@ class SyncReport:
 
     def headline(self) -> str:
         counts = ", ".join(f"{v} {k}" for k, v in self.counts().items()) or "nothing to do"
-        return f"{self.mode} {self.outcome}: {counts} (run {self.run_id})"
+        if self.mode == "plan":
+            return f"plan: {counts}"
+        return f"sync {self.outcome}: {counts} (run {self.run_id})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,7 +125,7 @@ def _result(plan: StackSetPlan, lane: LaneResult | None, applied: bool) -> str:
     if plan.action == ORPHAN and not plan.ops:
         return "orphan"
     if not applied:
-        return "planned"
+        return "update" if plan.action == ORPHAN else plan.action
     if lane is None:
         return "skipped"
     if lane.status == PENDING:
@@ -217,13 +219,15 @@ def render_text(report: SyncReport, verbose: bool = True) -> str:
         detail = s.message or (f"{len(s.operations)} operation(s)" if s.operations else "")
         rows.append([s.name, s.action, s.result, detail])
     lines += _table(rows)
-    if verbose and any(s.operations and s.result in ("planned", "failed") for s in report.stacksets):
+    shown = ("create", "update", "failed")
+    if verbose and any(s.operations and s.result in shown for s in report.stacksets):
         lines.append("")
         for s in report.stacksets:
-            if s.operations and s.result in ("planned", "failed"):
+            if s.operations and s.result in shown:
                 lines.append(f"{s.name}:")
                 lines += [f"  - {d}" for d in s.operations]
     lines += ["", *_table(_ou_rows(report))]
+    lines += [f"  {o.path}: {o.message}" for o in report.ous if o.message]
     for s in report.stacksets:
         for f in s.failures:
             lines.append(f"failed: {s.name} {f.account} {f.region}: {f.reason}")
@@ -245,8 +249,7 @@ def _ou_rows(report: SyncReport) -> list[list[str]]:
     rows = [["OU", "STATE", "ACCOUNTS", "STACKSETS"]]
     for o in report.ous:
         names = ", ".join(f"{n.removeprefix('org-roles-')} {c}" for n, c, _r in o.stacksets) or "-"
-        state = o.state if not o.message else f"{o.state} ({o.message})"
-        rows.append([o.path, state, str(o.accounts), names])
+        rows.append([o.path, o.state, str(o.accounts), names])
     return rows
 
 
