@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,9 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _progress(quiet: bool) -> Any:
+    lock = threading.Lock()  # StackSets run in parallel: one whole line at a time
+
     def emit(event: Event) -> None:
         if not quiet:
-            print(f"  {event.stackset}: {event.message}", file=sys.stderr, flush=True)
+            with lock:
+                sys.stderr.write(f"  {event.stackset}: {event.message}\n")
+                sys.stderr.flush()
 
     return emit
 
