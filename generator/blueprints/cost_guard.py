@@ -12,7 +12,7 @@ from typing import Any
 
 import awacs.autoscaling as autoscaling_actions
 import awacs.sns as sns_actions
-from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Allow, ArnLike, Condition, Principal, Statement, StringEquals
 from troposphere import (
     Equals,
     GetAtt,
@@ -33,10 +33,12 @@ from troposphere import (
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
 from generator.blueprints.parts import (
     checkov_skips,
+    email_subscription,
     lambda_errors_alarm,
     log_retention_parameter,
     role_with_policy,
     service_trust,
+    topic_policy,
     write_logs,
 )
 from generator.errors import GeneratorError
@@ -103,37 +105,29 @@ def add_alert_topic(t: Template) -> sns.Topic:
             ),
         )
     )
-    t.add_resource(
-        sns.SubscriptionResource(
-            "AlertEmailSubscription", TopicArn=Ref(topic), Protocol="email", Endpoint=Ref(email)
-        )
-    )
+    t.add_resource(email_subscription("AlertEmailSubscription", topic, email))
     # A topic policy replaces the default one, so it names both publishers with confused-deputy
     # conditions: https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html
     # and https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html
     t.add_resource(
-        sns.TopicPolicy(
-            "AlertTopicPolicy",
-            Topics=[Ref(topic)],
-            PolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    _publish_from(
-                        "budgets",
-                        Ref(topic),
-                        StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
-                        ArnLike("aws:SourceArn", Sub("arn:${AWS::Partition}:budgets::${AWS::AccountId}:*")),
+        topic_policy(
+            topic,
+            [
+                _publish_from(
+                    "budgets",
+                    Ref(topic),
+                    StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
+                    ArnLike("aws:SourceArn", Sub("arn:${AWS::Partition}:budgets::${AWS::AccountId}:*")),
+                ),
+                _publish_from(
+                    "cloudwatch",
+                    Ref(topic),
+                    ArnLike(
+                        "aws:SourceArn",
+                        Sub("arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"),
                     ),
-                    _publish_from(
-                        "cloudwatch",
-                        Ref(topic),
-                        ArnLike(
-                            "aws:SourceArn",
-                            Sub("arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"),
-                        ),
-                    ),
-                ],
-            ),
+                ),
+            ],
         )
     )
     return topic

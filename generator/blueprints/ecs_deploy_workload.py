@@ -49,6 +49,7 @@ from generator.blueprints.parts import (
     checkov_skips,
     customer_key,
     deny_insecure_transport,
+    email_subscription,
     encrypted_log_group,
     lambda_errors_alarm,
     log_retention_parameter,
@@ -56,6 +57,7 @@ from generator.blueprints.parts import (
     pass_roles_to_ecs_tasks,
     role_with_policy,
     tag_new_task_definitions,
+    topic_policy,
     use_key,
     write_logs,
 )
@@ -156,32 +158,28 @@ def _topic(t: Template, p: dict[str, Parameter], key: kms.Key) -> sns.Topic:
         )
     )
     t.add_resource(
-        sns.TopicPolicy(
-            "DeployTopicPolicy",
-            Topics=[Ref(topic)],
-            PolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Sid="CiPublisherPublishes",
-                        Effect=Allow,
-                        Principal=Principal("AWS", [Ref(p["publisher"])]),
-                        Action=[sns_actions.Publish],
-                        Resource=[Ref(topic)],
-                    ),
-                    # Identity policies in this account could otherwise grant sns:Publish too: only the
-                    # publisher role may publish, whoever else holds the permission.
-                    Statement(
-                        Sid="NobodyElsePublishes",
-                        Effect=Deny,
-                        Principal=Principal("*"),
-                        Action=[sns_actions.Publish],
-                        Resource=[Ref(topic)],
-                        Condition=Condition(ArnNotEquals({"aws:PrincipalArn": Ref(p["publisher"])})),
-                    ),
-                    deny_insecure_transport([sns_actions.Publish], [Ref(topic)]),
-                ],
-            ),
+        topic_policy(
+            topic,
+            [
+                Statement(
+                    Sid="CiPublisherPublishes",
+                    Effect=Allow,
+                    Principal=Principal("AWS", [Ref(p["publisher"])]),
+                    Action=[sns_actions.Publish],
+                    Resource=[Ref(topic)],
+                ),
+                # Identity policies in this account could otherwise grant sns:Publish too: only the
+                # publisher role may publish, whoever else holds the permission.
+                Statement(
+                    Sid="NobodyElsePublishes",
+                    Effect=Deny,
+                    Principal=Principal("*"),
+                    Action=[sns_actions.Publish],
+                    Resource=[Ref(topic)],
+                    Condition=Condition(ArnNotEquals({"aws:PrincipalArn": Ref(p["publisher"])})),
+                ),
+                deny_insecure_transport([sns_actions.Publish], [Ref(topic)]),
+            ],
         )
     )
     return topic
@@ -298,15 +296,7 @@ def _alarms(
     alarm_topic = t.add_resource(
         sns.Topic("AlarmTopic", DisplayName="ECS deploy failures", KmsMasterKeyId=GetAtt(key, "Arn"))
     )
-    t.add_resource(
-        sns.SubscriptionResource(
-            "AlarmEmailSubscription",
-            Condition=HAS_EMAIL,
-            TopicArn=Ref(alarm_topic),
-            Protocol="email",
-            Endpoint=Ref(p["email"]),
-        )
-    )
+    t.add_resource(email_subscription("AlarmEmailSubscription", alarm_topic, p["email"], HAS_EMAIL))
     t.add_resource(
         lambda_errors_alarm(
             "DeployErrorsAlarm",

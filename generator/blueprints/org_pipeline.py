@@ -48,11 +48,13 @@ from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_
 from generator.blueprints.parts import (
     checkov_skips,
     customer_key,
+    email_subscription,
     encrypted_log_group,
     log_retention_parameter,
     logs_may_use_key,
     role_with_policy,
     service_trust,
+    topic_policy,
     use_key,
     write_logs,
 )
@@ -236,11 +238,7 @@ def _bucket(t: Template, p: Mapping[str, Parameter], key: Any) -> s3.Bucket:
 
 def _topic(t: Template, name: str, key: Any, email: Parameter, condition: str, description: str) -> sns.Topic:
     topic = t.add_resource(sns.Topic(name, DisplayName=description, KmsMasterKeyId=GetAtt(key, "Arn")))
-    t.add_resource(
-        sns.SubscriptionResource(
-            f"{name}Email", Condition=condition, TopicArn=Ref(topic), Protocol="email", Endpoint=Ref(email)
-        )
-    )
+    t.add_resource(email_subscription(f"{name}Email", topic, email, condition))
     return topic
 
 
@@ -367,22 +365,18 @@ def build_template() -> Template:
         "Org roles: pipeline results",
     )
     t.add_resource(
-        sns.TopicPolicy(
-            "NotificationTopicPolicy",
-            Topics=[Ref(notify_topic)],
-            PolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Sid="EventBridgePublishes",
-                        Effect=Allow,
-                        Principal=Principal("Service", ["events.amazonaws.com"]),
-                        Action=[sns_actions.Publish],
-                        Resource=[Ref(notify_topic)],
-                        Condition=Condition(StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})),
-                    )
-                ],
-            ),
+        topic_policy(
+            notify_topic,
+            [
+                Statement(
+                    Sid="EventBridgePublishes",
+                    Effect=Allow,
+                    Principal=Principal("Service", ["events.amazonaws.com"]),
+                    Action=[sns_actions.Publish],
+                    Resource=[Ref(notify_topic)],
+                    Condition=Condition(StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})),
+                )
+            ],
         )
     )
     sync_logs = t.add_resource(encrypted_log_group("SyncLogs", Sub(SYNC_LOG_GROUP), key, retention))

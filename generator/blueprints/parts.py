@@ -24,7 +24,7 @@ from awacs.aws import (
     Statement,
     StringEquals,
 )
-from troposphere import AccountId, GetAtt, Parameter, Ref, Sub, Template, cloudwatch, iam, kms, logs, s3
+from troposphere import AccountId, GetAtt, Parameter, Ref, Sub, Template, cloudwatch, iam, kms, logs, s3, sns
 
 # The values CloudWatch Logs accepts for RetentionInDays (PutRetentionPolicy API reference).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192)
@@ -105,6 +105,30 @@ def lambda_errors_alarm(
         ComparisonOperator="GreaterThanOrEqualToThreshold",
         TreatMissingData="notBreaching",
         AlarmActions=[Ref(topic)],
+    )
+
+
+def topic_policy(topic: sns.Topic, statements: list[Statement]) -> sns.TopicPolicy:
+    """The policy of one topic, titled <Topic>Policy. It replaces the topic's default policy, so its
+    statements must name every publisher."""
+    return sns.TopicPolicy(
+        f"{topic.title}Policy",
+        Topics=[Ref(topic)],
+        PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
+    )
+
+
+def email_subscription(
+    title: str, topic: sns.Topic, email: Parameter, condition: str | None = None
+) -> sns.SubscriptionResource:
+    """Mail what `topic` receives to the address in `email` (confirmed once by its owner); with
+    `condition`, only when the stack was given an address."""
+    return sns.SubscriptionResource(
+        title,
+        TopicArn=Ref(topic),
+        Protocol="email",
+        Endpoint=Ref(email),
+        **({"Condition": condition} if condition else {}),
     )
 
 
