@@ -36,6 +36,7 @@ from generator.blueprints.parts import (
     email_subscription,
     lambda_errors_alarm,
     log_retention_parameter,
+    python_function,
     role_with_policy,
     service_trust,
     topic_policy,
@@ -50,7 +51,6 @@ LAMBDA_MODULE = "cost_guard.py"
 # Inline beats an S3 bucket/key pair here: the template alone is the deployable artifact, and the
 # code in the template is byte for byte the tested module, so the golden test catches any drift.
 ZIPFILE_LIMIT = 4096
-LAMBDA_RUNTIME = "python3.12"
 LAMBDA_HANDLER = "index.handler"
 
 # AWS/Billing EstimatedCharges is published only in us-east-1, about every 6 hours, as the month's
@@ -226,19 +226,16 @@ def add_cost_guard(
         )
     )
     function = t.add_resource(
-        awslambda.Function(
+        python_function(
             "CostGuardFunction",
-            Description="Sets the Auto Scaling group's min, max and desired to 0 when the cost guard alarm fires",
-            Runtime=LAMBDA_RUNTIME,
-            Handler=LAMBDA_HANDLER,
-            Code=awslambda.Code(ZipFile=code),
-            Role=GetAtt(role, "Arn"),
+            "Sets the Auto Scaling group's min, max and desired to 0 when the cost guard alarm fires",
+            handler=LAMBDA_HANDLER,
+            code=awslambda.Code(ZipFile=code),
+            role=role,
+            log_group=log_group,
+            variables={"ALARM_NAME": Ref(alarm), "GROUP_NAME": group_name, "GROUP_REGION": group_region},
             Timeout=30,
             MemorySize=128,
-            LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
-            Environment=awslambda.Environment(
-                Variables={"ALARM_NAME": Ref(alarm), "GROUP_NAME": group_name, "GROUP_REGION": group_region}
-            ),
             Metadata=checkov_skips(
                 (
                     "CKV_AWS_116",

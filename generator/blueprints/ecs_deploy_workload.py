@@ -55,6 +55,7 @@ from generator.blueprints.parts import (
     log_retention_parameter,
     logs_may_use_key,
     pass_roles_to_ecs_tasks,
+    python_function,
     role_with_policy,
     tag_new_task_definitions,
     topic_policy,
@@ -348,23 +349,22 @@ def build_template() -> Template:
     )
     role = _function_role(t, p, key, queue, log_group)
     function = t.add_resource(
-        awslambda.Function(
+        python_function(
             "DeployFunction",
-            Description="Deploy or roll back ECS services of one cluster from SNS messages",
-            Runtime="python3.12",
-            Handler=HANDLER,
+            "Deploy or roll back ECS services of one cluster from SNS messages",
+            handler=HANDLER,
             # Shipped from S3, not inline: pipeline/ecs_deploy.py is well over the 4,096 characters that
             # Code.ZipFile allows. `python -m pipeline.app_deploy package` builds the zip reproducibly.
-            Code=awslambda.Code(S3Bucket=Ref(p["code_bucket"]), S3Key=Ref(p["code_key"])),
-            Role=GetAtt(role, "Arn"),
+            code=awslambda.Code(S3Bucket=Ref(p["code_bucket"]), S3Key=Ref(p["code_key"])),
+            role=role,
+            log_group=log_group,
+            variables={"CLUSTER_NAME": Ref(p["cluster"])},
             Timeout=60,
             MemorySize=256,
             # One deploy at a time: two messages for one service must not interleave their reads and writes.
             ReservedConcurrentExecutions=1,
             DeadLetterConfig=awslambda.DeadLetterConfig(TargetArn=GetAtt(queue, "Arn")),
             KmsKeyArn=GetAtt(key, "Arn"),
-            Environment=awslambda.Environment(Variables={"CLUSTER_NAME": Ref(p["cluster"])}),
-            LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
             TracingConfig=awslambda.TracingConfig(Mode="Active"),
             Metadata=checkov_skips(
                 (

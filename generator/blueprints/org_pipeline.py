@@ -52,6 +52,7 @@ from generator.blueprints.parts import (
     encrypted_log_group,
     log_retention_parameter,
     logs_may_use_key,
+    python_function,
     role_with_policy,
     service_trust,
     topic_policy,
@@ -436,27 +437,24 @@ def build_template() -> Template:
         "The org sync Lambda: reads the OU tree, manages the prefixed StackSets, reports to CodePipeline",
     )
     sync = t.add_resource(
-        awslambda.Function(
+        python_function(
             "SyncFunction",
+            "Maps the live OU tree onto the org role StackSets",
+            handler=Ref(p["SyncHandler"]),
+            code=awslambda.Code(S3Bucket=Ref(p["SyncCodeBucket"]), S3Key=Ref(p["SyncCodeKey"])),
+            role=sync_role,
+            log_group=sync_logs,
+            variables={
+                "NOTIFICATION_TOPIC_ARN": Ref(notify_topic),
+                "STACKSET_PREFIX": Ref(p["StackSetPrefix"]),
+            },
             FunctionName=Sub("${Project}-sync"),
-            Description="Maps the live OU tree onto the org role StackSets",
-            Runtime="python3.12",
-            Handler=Ref(p["SyncHandler"]),
-            Code=awslambda.Code(S3Bucket=Ref(p["SyncCodeBucket"]), S3Key=Ref(p["SyncCodeKey"])),
-            Role=GetAtt(sync_role, "Arn"),
             Timeout=300,
             MemorySize=512,
             # One sync at a time: a second pipeline run waits instead of racing the first.
             ReservedConcurrentExecutions=1,
             KmsKeyArn=GetAtt(key, "Arn"),
-            LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(sync_logs)),
             TracingConfig=awslambda.TracingConfig(Mode="Active"),
-            Environment=awslambda.Environment(
-                Variables={
-                    "NOTIFICATION_TOPIC_ARN": Ref(notify_topic),
-                    "STACKSET_PREFIX": Ref(p["StackSetPrefix"]),
-                }
-            ),
             Metadata=checkov_skips(
                 (
                     "CKV_AWS_116",

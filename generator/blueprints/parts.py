@@ -1,5 +1,5 @@
 """Resource pieces the application blueprints share: service-role trust, a role with one inline policy, a
-Lambda errors alarm, a customer managed KMS key, an encrypted log group with its write statement, log retention, a pipeline
+Python Lambda function and its errors alarm, a customer managed KMS key, an encrypted log group with its write statement, log retention, a pipeline
 artifact bucket, a TLS-only statement, the role CI assumes with an external id, and checkov skip metadata.
 """
 
@@ -24,11 +24,27 @@ from awacs.aws import (
     Statement,
     StringEquals,
 )
-from troposphere import AccountId, GetAtt, Parameter, Ref, Sub, Template, cloudwatch, iam, kms, logs, s3, sns
+from troposphere import (
+    AccountId,
+    GetAtt,
+    Parameter,
+    Ref,
+    Sub,
+    Template,
+    awslambda,
+    cloudwatch,
+    iam,
+    kms,
+    logs,
+    s3,
+    sns,
+)
 
 # The values CloudWatch Logs accepts for RetentionInDays (PutRetentionPolicy API reference).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192)
 KEY_USE_ACTIONS = [kms_actions.Decrypt, kms_actions.Encrypt, kms_actions.GenerateDataKey]
+# The one runtime of every Lambda function the blueprints deploy (the pipeline package's Python).
+LAMBDA_RUNTIME = "python3.12"
 
 
 def checkov_skips(*checks: tuple[str, str]) -> dict[str, Any]:
@@ -84,6 +100,33 @@ def role_with_policy(
                 PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
             )
         ],
+        **kwargs,
+    )
+
+
+def python_function(
+    title: str,
+    description: str,
+    *,
+    handler: Any,
+    code: awslambda.Code,
+    role: iam.Role,
+    log_group: logs.LogGroup,
+    variables: dict[str, Any],
+    **kwargs: Any,
+) -> awslambda.Function:
+    """A Python Lambda function running as `role`, with `variables` as its environment, writing to the
+    stack's own `log_group` (whose retention and key the stack sets). Timeout, MemorySize and any other
+    property go in `kwargs`."""
+    return awslambda.Function(
+        title,
+        Description=description,
+        Runtime=LAMBDA_RUNTIME,
+        Handler=handler,
+        Code=code,
+        Role=GetAtt(role, "Arn"),
+        Environment=awslambda.Environment(Variables=variables),
+        LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
         **kwargs,
     )
 
