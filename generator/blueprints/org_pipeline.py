@@ -52,6 +52,7 @@ from generator.blueprints.parts import (
     encrypted_log_group,
     log_retention_parameter,
     logs_may_use_key,
+    private_bucket,
     python_function,
     role_with_policy,
     service_trust,
@@ -168,51 +169,19 @@ def _conditions(t: Template, p: Mapping[str, Parameter]) -> None:
 
 def _bucket(t: Template, p: Mapping[str, Parameter], key: Any) -> s3.Bucket:
     bucket = t.add_resource(
-        s3.Bucket(
+        private_bucket(
             "ArtifactBucket",
-            BucketEncryption=s3.BucketEncryption(
-                ServerSideEncryptionConfiguration=[
-                    s3.ServerSideEncryptionRule(
-                        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(
-                            SSEAlgorithm="aws:kms", KMSMasterKeyID=GetAtt(key, "Arn")
-                        ),
-                        BucketKeyEnabled=True,
-                    )
-                ]
-            ),
-            VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-            PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
-                BlockPublicAcls=True,
-                BlockPublicPolicy=True,
-                IgnorePublicAcls=True,
-                RestrictPublicBuckets=True,
-            ),
-            OwnershipControls=s3.OwnershipControls(
-                Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
-            ),
-            LifecycleConfiguration=s3.LifecycleConfiguration(
-                Rules=[
-                    s3.LifecycleRule(
-                        Id="ExpireOldArtifacts",
-                        Status="Enabled",
-                        ExpirationInDays=Ref(p["ArtifactRetentionDays"]),
-                        NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(
-                            NoncurrentDays=Ref(p["ArtifactRetentionDays"])
-                        ),
-                        AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
-                            DaysAfterInitiation=7
-                        ),
-                    )
-                ]
-            ),
-            DeletionPolicy="Retain",
-            UpdateReplacePolicy="Retain",
-            Metadata=checkov_skips(
-                (
-                    "CKV_AWS_18",
-                    "pipeline artifacts only: access goes through the pipeline roles and CloudTrail data events if wanted",
+            key,
+            s3.LifecycleRule(
+                Id="ExpireOldArtifacts",
+                Status="Enabled",
+                ExpirationInDays=Ref(p["ArtifactRetentionDays"]),
+                NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(
+                    NoncurrentDays=Ref(p["ArtifactRetentionDays"])
                 ),
+                AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=7),
             ),
+            "pipeline artifacts only: access goes through the pipeline roles and CloudTrail data events if wanted",
         )
     )
     t.add_resource(

@@ -1,5 +1,6 @@
 """Resource pieces the application blueprints share: service-role trust, a role with one inline policy, a
-Python Lambda function and its errors alarm, a customer managed KMS key, an encrypted log group with its write statement, log retention, a pipeline
+Python Lambda function and its errors alarm, a customer managed KMS key, an encrypted log group with its
+write statement, log retention, topic policies and email subscriptions, a private bucket and a pipeline
 artifact bucket, a TLS-only statement, the role CI assumes with an external id, and checkov skip metadata.
 """
 
@@ -282,53 +283,54 @@ def deny_insecure_transport(actions: list[Any], resources: list[Any]) -> Stateme
     )
 
 
-def artifact_bucket(t: Template, title: str, key: kms.Key, retention_days: Any) -> s3.Bucket:
-    """A pipeline artifact bucket: SSE-KMS with the key, versioned, private, TLS only, expiring artifacts."""
-    bucket = t.add_resource(
-        s3.Bucket(
-            title,
-            BucketEncryption=s3.BucketEncryption(
-                ServerSideEncryptionConfiguration=[
-                    s3.ServerSideEncryptionRule(
-                        BucketKeyEnabled=True,
-                        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(
-                            SSEAlgorithm="aws:kms", KMSMasterKeyID=GetAtt(key, "Arn")
-                        ),
-                    )
-                ]
-            ),
-            VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-            PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
-                BlockPublicAcls=True,
-                BlockPublicPolicy=True,
-                IgnorePublicAcls=True,
-                RestrictPublicBuckets=True,
-            ),
-            OwnershipControls=s3.OwnershipControls(
-                Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
-            ),
-            LifecycleConfiguration=s3.LifecycleConfiguration(
-                Rules=[
-                    s3.LifecycleRule(
-                        Id="ExpireArtifacts",
-                        Status="Enabled",
-                        ExpirationInDays=retention_days,
-                        NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
-                        AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(
-                            DaysAfterInitiation=1
-                        ),
-                    )
-                ]
-            ),
-            DeletionPolicy="Retain",
-            UpdateReplacePolicy="Retain",
-            Metadata=checkov_skips(
-                (
-                    "CKV_AWS_18",
-                    "holds only short-lived pipeline artifacts written and read by the pipeline's own roles; "
-                    "server access logs would need a second bucket that itself goes unlogged",
+def private_bucket(title: str, key: kms.Key, expiry: s3.LifecycleRule, no_access_logs: str) -> s3.Bucket:
+    """A bucket only the stack's own roles use: SSE-KMS with `key` (and a bucket key), versioned, no public
+    access or ACLs, retained on stack deletion, expiring objects by the `expiry` rule. It has no server
+    access logs, for the reason `no_access_logs` gives (the checkov skip)."""
+    return s3.Bucket(
+        title,
+        BucketEncryption=s3.BucketEncryption(
+            ServerSideEncryptionConfiguration=[
+                s3.ServerSideEncryptionRule(
+                    BucketKeyEnabled=True,
+                    ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(
+                        SSEAlgorithm="aws:kms", KMSMasterKeyID=GetAtt(key, "Arn")
+                    ),
                 )
+            ]
+        ),
+        VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+        PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
+            BlockPublicAcls=True,
+            BlockPublicPolicy=True,
+            IgnorePublicAcls=True,
+            RestrictPublicBuckets=True,
+        ),
+        OwnershipControls=s3.OwnershipControls(
+            Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
+        ),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[expiry]),
+        DeletionPolicy="Retain",
+        UpdateReplacePolicy="Retain",
+        Metadata=checkov_skips(("CKV_AWS_18", no_access_logs)),
+    )
+
+
+def artifact_bucket(t: Template, title: str, key: kms.Key, retention_days: Any) -> s3.Bucket:
+    """A pipeline artifact bucket: a `private_bucket` whose artifacts expire, TLS only."""
+    bucket = t.add_resource(
+        private_bucket(
+            title,
+            key,
+            s3.LifecycleRule(
+                Id="ExpireArtifacts",
+                Status="Enabled",
+                ExpirationInDays=retention_days,
+                NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
+                AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
             ),
+            "holds only short-lived pipeline artifacts written and read by the pipeline's own roles; "
+            "server access logs would need a second bucket that itself goes unlogged",
         )
     )
     t.add_resource(
