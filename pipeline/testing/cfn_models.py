@@ -72,8 +72,8 @@ class _Model:
     def create_in_backend(
         cls, name: str, properties: dict[str, Any], account_id: str, region_name: str
     ) -> Self:
-        """Create the resource from its template Properties in the moto backend; `name` is the
-        physical name moto chose (or the logical id) when the template names none."""
+        """Create the resource from its template Properties in the moto backend. `name` is its physical
+        name: the NAME_PROPERTY value when the template gives one, otherwise a name moto generates."""
         raise NotImplementedError
 
     @classmethod
@@ -127,7 +127,6 @@ class CodeBuildProject(_Model, CloudFormationModel):
     ) -> Self:
         from moto.codebuild.models import codebuild_backends
 
-        name = properties.get("Name", name)
         backend = codebuild_backends[account_id][region_name]
         backend.create_project(
             name,
@@ -163,7 +162,6 @@ class CodePipelinePipeline(_Model, CloudFormationModel):
     ) -> Self:
         from moto.codepipeline.models import CodePipeline, codepipeline_backends
 
-        name = properties.get("Name", name)
         pipeline = {
             "name": name,
             "roleArn": properties["RoleArn"],
