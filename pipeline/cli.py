@@ -19,7 +19,7 @@ from pipeline.errors import SyncError
 from pipeline.executor import Event
 from pipeline.guard import check
 from pipeline.manifest import Manifest, load_manifest, load_templates
-from pipeline.report import RENDERERS, SyncReport
+from pipeline.report import RENDERERS, SyncReport, render_text
 from pipeline.retry import Backoff, PollPolicy
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -48,6 +48,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local-state", default=".local-sync/state.json", help="--local's state file")
     p.add_argument("--run-id", help="resume a crashed run with its id (default: a new id)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--all-ous", action="store_true", help="list every OU, not only those with news")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,8 +118,11 @@ def _session(args: argparse.Namespace, manifest: Manifest) -> Iterator[Any]:
     )
 
 
-def _print(report: SyncReport, fmt: str) -> None:
-    sys.stdout.write(RENDERERS[fmt](report))
+def _print(report: SyncReport, args: argparse.Namespace) -> None:
+    if args.format == "text":
+        sys.stdout.write(render_text(report, all_ous=args.all_ous))
+    else:
+        sys.stdout.write(RENDERERS[args.format](report))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -128,7 +132,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     with _session(args, manifest) as s:
         plan = plan_sync(s)
         report = plan_report(s, plan)
-    _print(report, args.format)
+    _print(report, args)
     verdict = check(plan, manifest.org.deletion)
     if not verdict.ok:
         print("error: a sync would stop here: " + "; ".join(verdict.reasons), file=sys.stderr)
@@ -150,12 +154,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
     with _session(args, manifest) as s:
         plan = plan_sync(s)
         if plan.has_changes and not args.yes:
-            sys.stdout.write(RENDERERS["text"](plan_report(s, plan)))
+            sys.stdout.write(render_text(plan_report(s, plan), all_ous=args.all_ous))
             if not _confirm(len(plan.ops)):
                 print("nothing changed", file=sys.stderr)
                 return EXIT_FAILED
         report = apply_plan(s, plan)
-    _print(report, args.format)
+    _print(report, args)
     return EXIT_OK if report.outcome == "success" else EXIT_FAILED
 
 

@@ -212,7 +212,7 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def render_text(report: SyncReport, verbose: bool = True) -> str:
+def render_text(report: SyncReport, all_ous: bool = False) -> str:
     lines = [report.headline(), ""]
     rows = [["STACKSET", "ACTION", "RESULT", "DETAIL"]]
     for s in report.stacksets:
@@ -220,13 +220,17 @@ def render_text(report: SyncReport, verbose: bool = True) -> str:
         rows.append([s.name, s.action, s.result, detail])
     lines += _table(rows)
     shown = ("create", "update", "failed")
-    if verbose and any(s.operations and s.result in shown for s in report.stacksets):
+    if any(s.operations and s.result in shown for s in report.stacksets):
         lines.append("")
         for s in report.stacksets:
             if s.operations and s.result in shown:
                 lines.append(f"{s.name}:")
                 lines += [f"  - {d}" for d in s.operations]
-    lines += ["", *_table(_ou_rows(report))]
+    rows = _ou_rows(report, all_ous)
+    lines += ["", *_table(rows)] if len(rows) > 1 else []
+    quiet = len(report.ous) - (len(rows) - 1)
+    if quiet:
+        lines.append(f"  ({quiet} OU(s) with nothing to report; --all-ous lists them)")
     lines += [f"  {o.path}: {o.message}" for o in report.ous if o.message]
     for s in report.stacksets:
         for f in s.failures:
@@ -245,11 +249,28 @@ def render_text(report: SyncReport, verbose: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _ou_rows(report: SyncReport) -> list[list[str]]:
+def _interesting(o: OuResult) -> bool:
+    """An OU worth a row: a problem, a failure, a target that changes, or per-OU values being applied."""
+    if o.state != "ok" or o.failed_accounts:
+        return True
+    return any(
+        c in ("add", "remove", "hold", "skip") or (c == "override" and r != "unchanged")
+        for _n, c, r in o.stacksets
+    )
+
+
+def _ou_rows(report: SyncReport, all_ous: bool = True) -> list[list[str]]:
+    # Shorten names by the prefix they share up to a hyphen ("org-roles-").
+    names = [s.name.split("-") for s in report.stacksets]
+    shared = 0
+    while len(names) > 1 and all(len(n) > shared + 1 and n[shared] == names[0][shared] for n in names):
+        shared += 1
+    prefix = "".join(part + "-" for part in names[0][:shared]) if names else ""
     rows = [["OU", "STATE", "ACCOUNTS", "STACKSETS"]]
     for o in report.ous:
-        names = ", ".join(f"{n.removeprefix('org-roles-')} {c}" for n, c, _r in o.stacksets) or "-"
-        rows.append([o.path, o.state, str(o.accounts), names])
+        if all_ous or _interesting(o):
+            entries = ", ".join(f"{n.removeprefix(prefix)} {c}" for n, c, _r in o.stacksets) or "-"
+            rows.append([o.path, o.state, str(o.accounts), entries])
     return rows
 
 
