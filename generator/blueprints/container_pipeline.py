@@ -55,6 +55,7 @@ from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_
 from generator.blueprints.ecr_publisher import REPOSITORY_NAME_PATTERN, ecr_push_statements
 from generator.blueprints.parts import (
     artifact_bucket,
+    artifact_objects,
     checkov_skips,
     customer_key,
     encrypted_log_group,
@@ -224,16 +225,6 @@ def _artifact_store(t: Template, p: dict[str, Parameter]) -> tuple[Any, s3.Bucke
     return key, bucket
 
 
-def _read_artifacts(bucket: s3.Bucket, write: bool) -> Statement:
-    actions = [s3_actions.GetObject, s3_actions.GetObjectVersion]
-    return Statement(
-        Sid="Artifacts",
-        Effect=Allow,
-        Action=[*actions, s3_actions.PutObject] if write else actions,
-        Resource=[Sub("${ArtifactBucket.Arn}/*")],
-    )
-
-
 def _project(
     title: str,
     name: Any,
@@ -296,7 +287,7 @@ def _build_stage(
             ),
             [
                 write_logs(log_group),
-                _read_artifacts(bucket, write=True),
+                artifact_objects(bucket, write=True),
                 use_key(key),
                 *ecr_push_statements(repository_arn),
             ],
@@ -353,7 +344,7 @@ def _eks_deploy(
                     "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:project/${PipelineName}-deploy"
                 ),
             ),
-            [write_logs(log_group), _read_artifacts(bucket, write=False), use_key(key)],
+            [write_logs(log_group), artifact_objects(bucket, write=False), use_key(key)],
             policy_name="read-manifests",
             Condition=IS_EKS,
         )
@@ -465,7 +456,7 @@ def _pipeline_role(
             "CodePipeline: source, build, approval and deploy of one container application",
             service_trust("codepipeline.amazonaws.com"),
             [
-                _read_artifacts(bucket, write=True),
+                artifact_objects(bucket, write=True),
                 Statement(
                     Sid="ArtifactBucket",
                     Effect=Allow,

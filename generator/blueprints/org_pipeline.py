@@ -46,6 +46,7 @@ from troposphere import (
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
 from generator.blueprints.parts import (
+    artifact_objects,
     checkov_skips,
     customer_key,
     email_subscription,
@@ -387,12 +388,7 @@ def build_template() -> Template:
                 ],
                 Condition=Condition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"})),
             ),
-            Statement(
-                Sid="ReadArtifacts",
-                Effect=Allow,
-                Action=[s3_actions.GetObject, s3_actions.GetObjectVersion],
-                Resource=[bucket_objects],
-            ),
+            artifact_objects(bucket, write=False, sid="ReadArtifacts"),
             # PutJobSuccessResult/PutJobFailureResult have no resource-level permissions
             # (Service Authorization Reference, AWS CodePipeline).
             Statement(
@@ -444,12 +440,7 @@ def build_template() -> Template:
         [
             write_logs(build_logs),
             use_key(key),
-            Statement(
-                Sid="Artifacts",
-                Effect=Allow,
-                Action=[s3_actions.GetObject, s3_actions.GetObjectVersion, s3_actions.PutObject],
-                Resource=[bucket_objects],
-            ),
+            artifact_objects(bucket, write=True),
             _read_organization("PlanReadsOrganization"),
             Statement(
                 Sid="PlanReadsStackSets",

@@ -1,7 +1,8 @@
 """Resource pieces the application blueprints share: service-role trust, a role with one inline policy, a
 Python Lambda function and its errors alarm, a customer managed KMS key, an encrypted log group with its
-write statement, log retention, topic policies and email subscriptions, a private bucket and a pipeline
-artifact bucket, a TLS-only statement, the role CI assumes with an external id, and checkov skip metadata.
+write statement, log retention, topic policies and email subscriptions, a private bucket, a pipeline
+artifact bucket and access to its objects, a TLS-only statement, the role CI assumes with an external id,
+and checkov skip metadata.
 """
 
 from __future__ import annotations
@@ -348,6 +349,17 @@ def artifact_bucket(t: Template, title: str, key: kms.Key, retention_days: Any) 
         )
     )
     return bucket
+
+
+def artifact_objects(bucket: s3.Bucket, *, write: bool, sid: str = "Artifacts") -> Statement:
+    """Read the objects (any version) of a pipeline artifact bucket, and with `write` put new ones."""
+    actions = [s3_actions.GetObject, s3_actions.GetObjectVersion]
+    return Statement(
+        Sid=sid,
+        Effect=Allow,
+        Action=[*actions, s3_actions.PutObject] if write else actions,
+        Resource=[Sub(f"${{{bucket.title}.Arn}}/*")],
+    )
 
 
 def trust_with_external_id(principals: Any, external_id: Any) -> PolicyDocument:
