@@ -33,6 +33,7 @@ from troposphere import (
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
 from generator.blueprints.parts import (
     checkov_skips,
+    created_if,
     email_subscription,
     lambda_errors_alarm,
     log_retention_parameter,
@@ -75,10 +76,6 @@ def inline_code(code: str) -> str:
             "ZipFile limit"
         )
     return code
-
-
-def _conditional(condition: str | None) -> dict[str, Any]:
-    return {"Condition": condition} if condition else {}
 
 
 def add_alert_topic(t: Template) -> sns.Topic:
@@ -169,7 +166,7 @@ def add_billing_alarm(
             ComparisonOperator="GreaterThanThreshold",
             TreatMissingData="notBreaching",
             AlarmActions=[Ref(topic)],
-            **_conditional(condition),
+            **created_if(condition),
         )
     )
 

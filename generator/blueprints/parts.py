@@ -59,6 +59,11 @@ def checkov_skips(*checks: tuple[str, str]) -> dict[str, Any]:
     return {"checkov": {"skip": [{"id": check_id, "comment": reason} for check_id, reason in checks]}}
 
 
+def created_if(condition: str | None) -> dict[str, Any]:
+    """The Condition attribute of a resource that exists only under `condition`; none when it is None."""
+    return {"Condition": condition} if condition else {}
+
+
 def service_trust(service: str, source_arn: Any = None) -> PolicyDocument:
     """Trust for an AWS service principal, limited to this account (and to one resource when given).
 
@@ -173,7 +178,7 @@ def email_subscription(
         TopicArn=Ref(topic),
         Protocol="email",
         Endpoint=Ref(email),
-        **({"Condition": condition} if condition else {}),
+        **created_if(condition),
     )
 
 
