@@ -39,7 +39,9 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     for command, shown in steps:
         if command.startswith("git "):
             continue  # the reader's clone is a git repository; this copy is not, and has nothing to undo
-        proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            ["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
         assert proc.returncode == 0, (command, proc.stdout, proc.stderr)
         if "-m pipeline plan" in command or "-m pipeline sync" in command:
             got = RUN_ID.sub("(run X)", proc.stdout.splitlines()[0])
