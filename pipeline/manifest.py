@@ -143,6 +143,10 @@ class _Reader:
     def problem(self, key: str, message: str) -> None:
         self.problems.append(Problem(self.source, key, message))
 
+    def duplicates(self, key: str, values: list[str], message: str) -> None:
+        for dup in sorted({v for v in values if values.count(v) > 1}):
+            self.problem(key, message.format(dup))
+
     def obj(self, data: Any, key: str) -> Mapping[str, Any]:
         if isinstance(data, Mapping):
             return data
@@ -287,8 +291,7 @@ def _ous(r: _Reader, data: Mapping[str, Any]) -> tuple[OuEntry, ...]:
             r.problem(f"{key}.path", f"{path!r} must start with 'Root' and have no empty parts")
         out.append(OuEntry(path=path, ou_id=r.ou_id(o.get("ou_id"), f"{key}.ou_id")))
     paths = [e.path for e in out]
-    for dup in sorted({p for p in paths if paths.count(p) > 1}):
-        r.problem("ous", f"OU {dup!r} is listed more than once")
+    r.duplicates("ous", paths, "OU {!r} is listed more than once")
     for e in out:
         parent = e.path.rsplit("/", 1)[0]
         if "/" in e.path and parent not in paths:
@@ -325,8 +328,7 @@ def _targets(r: _Reader, s: Mapping[str, Any], key: str, ou_paths: set[str]) -> 
             if a != b and is_at_or_below(b, a):
                 # Service-managed OU targets reach every account below them; nested targets would deploy twice.
                 r.problem(f"{key}.targets", f"{b!r} is below {a!r}, which the StackSet already targets")
-    for dup in sorted({p for p in paths if paths.count(p) > 1}):
-        r.problem(f"{key}.targets", f"{dup!r} is targeted more than once")
+    r.duplicates(f"{key}.targets", paths, "{!r} is targeted more than once")
     return tuple(sorted(out, key=lambda t: t.ou_path))
 
 
@@ -358,9 +360,9 @@ def _overrides(
                 source=str(o.get("source", "")),
             )
         )
-    paths = [o.ou_path for o in out]
-    for dup in sorted({p for p in paths if paths.count(p) > 1}):
-        r.problem(f"{key}.parameter_overrides", f"{dup!r} has more than one override entry")
+    r.duplicates(
+        f"{key}.parameter_overrides", [o.ou_path for o in out], "{!r} has more than one override entry"
+    )
     return tuple(sorted(out, key=lambda o: o.ou_path))
 
 
@@ -466,9 +468,7 @@ def parse_manifest(data: Any, source: str = "manifest.json", sha256: str = "") -
             _stackset(r, r.obj(s, f"stacksets[{i}]"), f"stacksets[{i}]", org, ou_paths)
             for i, s in enumerate(raw)
         ]
-    names = [s.name for s in stacksets]
-    for dup in sorted({n for n in names if names.count(n) > 1}):
-        r.problem("stacksets", f"StackSet {dup!r} is listed more than once")
+    r.duplicates("stacksets", [s.name for s in stacksets], "StackSet {!r} is listed more than once")
     mgmt = _management(r, top.get("management_account_stack"))
     if r.problems:
         raise ManifestError(r.problems)

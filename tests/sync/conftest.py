@@ -11,8 +11,7 @@ from moto.core.base_backend import BackendDict
 
 from pipeline.manifest import load_manifest
 from pipeline.testing import seed as seeding
-from pipeline.testing.server import FidelityServer, MotoMaterializer, MotoOrgView
-from pipeline.testing.stacksets import StackSetService
+from pipeline.testing.server import FidelityServer, start
 from tests.sync.support import MGMT, World, write_variant
 
 
@@ -47,15 +46,9 @@ def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
         if layout is not None:
             layout(org)
         seeding.seed(org)
-        service = StackSetService(
-            MotoOrgView(MGMT),
-            running_ticks=running_ticks,
-            materializer=MotoMaterializer() if materialize else None,
-        )
-        server = FidelityServer(service, MGMT)
-        server.start()
+        server = start(MGMT, running_ticks=running_ticks, materialize=materialize)
         servers.append(server)
-        return World(manifest_dir, org, service, server)
+        return World(manifest_dir, org, server.service, server)
 
     yield make
     for server in servers:
