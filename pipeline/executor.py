@@ -29,7 +29,7 @@ from pipeline.ops import (
     UpdateStackSet,
 )
 from pipeline.planner import StackSetPlan
-from pipeline.retry import Backoff, PollPolicy, call_with_backoff, error_code
+from pipeline.retry import Backoff, PollPolicy, call_with_backoff, describe_error, error_code
 from pipeline.stack import StackPending, deploy_stack
 
 NAMESPACE = uuid.UUID("6f1c3f7e-8b7a-4c1e-9a53-0c3d1b2e7a10")
@@ -250,7 +250,7 @@ class Executor:
                 if code == "OperationInProgressException":
                     self._wait_outside(op.stackset, op_id)
                     continue
-                return OpOutcome(op, op_id, FAILED, f"{op.describe()} failed: {_message(exc)}")
+                return OpOutcome(op, op_id, FAILED, f"{op.describe()} failed: {describe_error(exc)}")
         else:
             return OpOutcome(op, op_id, FAILED, f"{op.describe()}: gave up waiting for other operations")
         result = self._wait(op.stackset, op_id, op)
@@ -339,7 +339,7 @@ class Executor:
             call_with_backoff(self.cfn.create_stack_set, self.backoff, **args)
         except Exception as exc:
             if error_code(exc) != "NameAlreadyExistsException":
-                return OpOutcome(op, None, FAILED, f"creating the StackSet failed: {_message(exc)}")
+                return OpOutcome(op, None, FAILED, f"creating the StackSet failed: {describe_error(exc)}")
             if not self._is_ours(op.stackset):
                 return OpOutcome(
                     op, None, FAILED, "a StackSet of that name exists and was not created by the sync"
@@ -364,7 +364,7 @@ class Executor:
                 if code == "StackSetNotFoundException":
                     return OpOutcome(op, None, SUCCEEDED, "already deleted")
                 if code != "OperationInProgressException":
-                    return OpOutcome(op, None, FAILED, f"deleting the StackSet failed: {_message(exc)}")
+                    return OpOutcome(op, None, FAILED, f"deleting the StackSet failed: {describe_error(exc)}")
                 self._wait_outside(op.stackset, "")
         return OpOutcome(op, None, FAILED, "gave up waiting for other operations")
 
@@ -386,13 +386,5 @@ class Executor:
         except StackPending as pending:
             raise _Pending(pending.args[0]) from None
         except Exception as exc:
-            return OpOutcome(op, None, FAILED, f"{op.describe()} failed: {_message(exc)}")
+            return OpOutcome(op, None, FAILED, f"{op.describe()} failed: {describe_error(exc)}")
         return OpOutcome(op, None, SUCCEEDED, message)
-
-
-def _message(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        err = response.get("Error", {})
-        return f"{err.get('Code', '')}: {err.get('Message', '')}".strip(": ")
-    return f"{type(exc).__name__}: {exc}"

@@ -24,7 +24,7 @@ from pipeline.clients import Clients, make_clients
 from pipeline.errors import SyncError
 from pipeline.manifest import Manifest, check_templates, loads_manifest
 from pipeline.report import SyncReport
-from pipeline.retry import Backoff, PollPolicy
+from pipeline.retry import Backoff, PollPolicy, describe_error
 from pipeline.sync import SyncSession, apply_plan, plan_report, plan_sync, poll_pending
 
 TOKEN_LIMIT = 2048  # CodePipeline continuation tokens
@@ -258,13 +258,7 @@ def _codepipeline(job: Mapping[str, Any], context: Any, deps: Deps) -> dict[str,
 
 
 def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, SyncError):
-        return str(exc)
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        err = response.get("Error", {})
-        return f"AWS error {err.get('Code')}: {err.get('Message')}"
-    return f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, SyncError) else f"AWS or runtime error: {describe_error(exc)}"
 
 
 # --- EventBridge and direct invocation --------------------------------------------------------------------

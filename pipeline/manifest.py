@@ -143,6 +143,17 @@ class _Reader:
     def problem(self, key: str, message: str) -> None:
         self.problems.append(Problem(self.source, key, message))
 
+    def objects(
+        self, data: Mapping[str, Any], name: str, key: str, *, required: bool = False
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """The objects of a list member, each with its key (for example stacksets[2].targets[0])."""
+        raw = data.get(name) if required else data.get(name, [])
+        where = f"{key}.{name}" if key else name
+        if not isinstance(raw, list):
+            self.problem(where, "must be a list")
+            return []
+        return [(f"{where}[{i}]", self.obj(item, f"{where}[{i}]")) for i, item in enumerate(raw)]
+
     def duplicates(self, key: str, values: list[str], message: str) -> None:
         for dup in sorted({v for v in values if values.count(v) > 1}):
             self.problem(key, message.format(dup))
@@ -276,14 +287,8 @@ def _org(r: _Reader, data: Mapping[str, Any]) -> OrgSettings:
 
 
 def _ous(r: _Reader, data: Mapping[str, Any]) -> tuple[OuEntry, ...]:
-    raw = data.get("ous")
-    if not isinstance(raw, list):
-        r.problem("ous", "must be a list")
-        return ()
     out: list[OuEntry] = []
-    for i, item in enumerate(raw):
-        key = f"ous[{i}]"
-        o = r.obj(item, key)
+    for key, o in r.objects(data, "ous", "", required=True):
         path = r.str_(o, "path", key)
         if path is None:
             continue
@@ -300,14 +305,8 @@ def _ous(r: _Reader, data: Mapping[str, Any]) -> tuple[OuEntry, ...]:
 
 
 def _targets(r: _Reader, s: Mapping[str, Any], key: str, ou_paths: set[str]) -> tuple[Target, ...]:
-    raw = s.get("targets", [])
-    if not isinstance(raw, list):
-        r.problem(f"{key}.targets", "must be a list")
-        return ()
     out = []
-    for i, item in enumerate(raw):
-        tkey = f"{key}.targets[{i}]"
-        t = r.obj(item, tkey)
+    for tkey, t in r.objects(s, "targets", key):
         path = r.str_(t, "ou_path", tkey) or ""
         if path and path not in ou_paths:
             r.problem(f"{tkey}.ou_path", f"{path!r} is not one of the manifest's ous")
@@ -335,14 +334,8 @@ def _targets(r: _Reader, s: Mapping[str, Any], key: str, ou_paths: set[str]) -> 
 def _overrides(
     r: _Reader, s: Mapping[str, Any], key: str, targets: tuple[Target, ...], params: Mapping[str, Any]
 ) -> tuple[Override, ...]:
-    raw = s.get("parameter_overrides", [])
-    if not isinstance(raw, list):
-        r.problem(f"{key}.parameter_overrides", "must be a list")
-        return ()
     out = []
-    for i, item in enumerate(raw):
-        okey = f"{key}.parameter_overrides[{i}]"
-        o = r.obj(item, okey)
+    for okey, o in r.objects(s, "parameter_overrides", key):
         path = r.str_(o, "ou_path", okey) or ""
         values = r.str_map(o, "parameters", okey)
         if path and not any(is_at_or_below(path, t.ou_path) for t in targets):
@@ -459,15 +452,9 @@ def parse_manifest(data: Any, source: str = "manifest.json", sha256: str = "") -
     org = _org(r, top)
     ous = _ous(r, top)
     ou_paths = {e.path for e in ous}
-    raw = top.get("stacksets")
-    stacksets: list[StackSetSpec] = []
-    if not isinstance(raw, list):
-        r.problem("stacksets", "must be a list")
-    else:
-        stacksets = [
-            _stackset(r, r.obj(s, f"stacksets[{i}]"), f"stacksets[{i}]", org, ou_paths)
-            for i, s in enumerate(raw)
-        ]
+    stacksets = [
+        _stackset(r, s, key, org, ou_paths) for key, s in r.objects(top, "stacksets", "", required=True)
+    ]
     r.duplicates("stacksets", [s.name for s in stacksets], "StackSet {!r} is listed more than once")
     mgmt = _management(r, top.get("management_account_stack"))
     if r.problems:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline.errors import OrgReadError
 from pipeline.manifest import Manifest
-from pipeline.retry import Backoff, call_with_backoff
+from pipeline.retry import Backoff, call_with_backoff, describe_error
 
 # Organizations list pages hold at most 20 items:
 # https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListOrganizationalUnitsForParent.html
@@ -160,7 +160,7 @@ def read_org(client: Any, backoff: Backoff | None = None, workers: int = 4) -> O
     except OrgReadError:
         raise
     except Exception as exc:
-        raise OrgReadError(f"reading the organization failed: {_describe(exc)}") from exc
+        raise OrgReadError(f"reading the organization failed: {describe_error(exc)}") from exc
     return OrgTree(
         organization_id=org["Id"],
         management_account_id=org.get("MasterAccountId", ""),
@@ -168,14 +168,6 @@ def read_org(client: Any, backoff: Backoff | None = None, workers: int = 4) -> O
         units=units,
         accounts=accounts,
     )
-
-
-def _describe(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        err = response.get("Error", {})
-        return f"{err.get('Code', type(exc).__name__)}: {err.get('Message', '')}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
 
 
 # --- resolution (pure) -------------------------------------------------------------------------------

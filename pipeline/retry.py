@@ -37,6 +37,15 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
+def describe_error(exc: BaseException) -> str:
+    """One line for an error: "Code: Message" for AWS errors, else the exception's type and text."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        err = response.get("Error", {})
+        return f"{err.get('Code', type(exc).__name__)}: {err.get('Message', '')}".rstrip(": ")
+    return f"{type(exc).__name__}: {exc}"
+
+
 def is_throttling(exc: BaseException) -> bool:
     return error_code(exc) in THROTTLING_CODES
 
