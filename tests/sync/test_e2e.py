@@ -395,3 +395,16 @@ def test_orphans_are_reported_then_deleted_when_allowed(make_world: Any, tmp_pat
     assert next(s for s in report.stacksets if s.name == RO).result == "deleted"
     assert [r.status for r in world.service.stacksets.values() if r.name == RO] == ["DELETED"]
     assert sum(1 for s in world.service.stacks.values() if s.stackset == RO and s.retained) == 12
+
+
+def test_refuses_another_organization(make_world: Any, tmp_path: Path) -> None:
+    from pipeline.errors import WrongOrganizationError
+
+    world = make_world(
+        write_variant(tmp_path / "pinned", lambda d: d["org"].update(organization_id="o-zzzzzzzzzz"))
+    )
+    with pytest.raises(
+        WrongOrganizationError, match="reach organization o-loc4lorg01, but org.yaml pins o-zzzzzzzzzz"
+    ):
+        world.sync()
+    assert world.writes() == []
