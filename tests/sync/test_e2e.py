@@ -404,7 +404,7 @@ def test_refuses_another_organization(make_world: Any, tmp_path: Path) -> None:
         write_variant(tmp_path / "pinned", lambda d: d["org"].update(organization_id="o-zzzzzzzzzz"))
     )
     with pytest.raises(
-        WrongOrganizationError, match="reach organization o-loc4lorg01, but org.yaml pins o-zzzzzzzzzz"
+        WrongOrganizationError, match=r"reach organization o-loc4lorg01, but org\.yaml pins o-zzzzzzzzzz"
     ):
         world.sync()
     assert world.writes() == []
