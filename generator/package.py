@@ -17,6 +17,8 @@ from generator.errors import GeneratorError
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 INCLUDED_SUFFIXES = (".py", ".json", ".yml", ".yaml", ".sh")
+# pipeline/testing/ is the moto-based emulator for tests and --local; it never runs in Lambda.
+EXCLUDED_DIRS = ("testing",)
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,10 @@ def lambda_sources(root: Path, package: str = "pipeline") -> list[Path]:
     return sorted(
         p
         for p in src.rglob("*")
-        if p.is_file() and p.suffix in INCLUDED_SUFFIXES and "__pycache__" not in p.parts
+        if p.is_file()
+        and p.suffix in INCLUDED_SUFFIXES
+        and "__pycache__" not in p.parts
+        and p.relative_to(src).parts[0] not in EXCLUDED_DIRS
     )
 
 

@@ -23,6 +23,7 @@ import awacs.kms as kms_actions
 import awacs.organizations as org_actions
 import awacs.s3 as s3_actions
 import awacs.sns as sns_actions
+import awacs.xray as xray_actions
 from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import (
     AWS_NO_VALUE,
@@ -247,7 +248,7 @@ SYNC_STACKSET_ACTIONS = (
     "cloudformation:DeleteStackSet",
     "cloudformation:DescribeStackSet",
     "cloudformation:DescribeStackSetOperation",
-    "cloudformation:ListStackSetOperations",
+    "cloudformation:ListStackSetOperationResults",
     "cloudformation:ListStackInstances",
     "cloudformation:CreateStackInstances",
     "cloudformation:UpdateStackInstances",
@@ -258,7 +259,6 @@ SYNC_STACK_ACTIONS = (
     "cloudformation:CreateChangeSet",
     "cloudformation:DescribeChangeSet",
     "cloudformation:ExecuteChangeSet",
-    "cloudformation:DeleteChangeSet",
 )
 
 
@@ -388,7 +388,21 @@ def build_template() -> Template:
                 ],
                 Condition=Condition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"})),
             ),
-            artifact_objects(bucket, write=False, sid="ReadArtifacts"),
+            # Direct invocations read the build artifact themselves (CodePipeline jobs bring credentials).
+            Statement(
+                Sid="ReadArtifacts", Effect=Allow, Action=[s3_actions.GetObject], Resource=[bucket_objects]
+            ),
+            # A direct sync that outlives one invocation continues in a fresh one of itself.
+            Statement(
+                Sid="ContinueItself",
+                Effect=Allow,
+                Action=[lambda_actions.InvokeFunction],
+                Resource=[
+                    Sub(
+                        "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${Project}-sync"
+                    )
+                ],
+            ),
             # PutJobSuccessResult/PutJobFailureResult have no resource-level permissions
             # (Service Authorization Reference, AWS CodePipeline).
             Statement(
@@ -398,6 +412,13 @@ def build_template() -> Template:
                 Resource=["*"],
             ),
             Statement(Sid="Notify", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(notify_topic)]),
+            # Active tracing: the Lambda runtime sends traces; X-Ray has no resource-level permissions.
+            Statement(
+                Sid="Tracing",
+                Effect=Allow,
+                Action=[xray_actions.PutTraceSegments, xray_actions.PutTelemetryRecords],
+                Resource=["*"],
+            ),
         ],
         "The org sync Lambda: reads the OU tree, manages the prefixed StackSets, reports to CodePipeline",
     )
