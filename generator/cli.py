@@ -149,6 +149,23 @@ def cmd_package(args: argparse.Namespace) -> int:
     out = Path(args.out) if Path(args.out).is_absolute() else root / args.out
     result = package_lambda(root, out)
     print(f"{args.out}: {result.files} files, {result.size} bytes, sha256 {result.sha256}")
+    if args.upload:
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        # Content-addressed key: new code gets a new key, so CloudFormation sees the change.
+        key = f"org-sync-lambda-{result.sha256[:16]}.zip"
+        try:
+            s3 = boto3.Session(profile_name=args.profile, region_name=args.region).client(
+                "s3", endpoint_url=args.endpoint_url
+            )
+            s3.put_object(Bucket=args.upload, Key=key, Body=out.read_bytes())
+        except (ClientError, BotoCoreError) as exc:
+            raise GeneratorError(f"upload to s3://{args.upload}/{key} failed: {exc}") from exc
+        print(
+            f"uploaded s3://{args.upload}/{key} (deploy with --parameter SyncCodeBucket={args.upload} "
+            f"--parameter SyncCodeKey={key})"
+        )
     return EXIT_OK
 
 
@@ -313,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument(
         "--out", default="dist/org-sync-lambda.zip", help="zip to write (default: %(default)s)"
     )
+    package.add_argument("--upload", metavar="BUCKET", help="also upload the zip to this S3 bucket")
+    _add_aws_options(package)
     package.set_defaults(func=cmd_package)
 
     deploy = sub.add_parser(

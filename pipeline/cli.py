@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -66,10 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sync)
     sync.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     local = sub.add_parser("local", help="inspect or change the --local organization")
-    local.add_argument("action", choices=["show", "move-account", "reset"])
+    local.add_argument("action", choices=["show", "move-account", "reset", "serve"])
     local.add_argument("args", nargs="*", help="move-account: ACCOUNT_ID OU_PATH")
     local.add_argument("--manifest", default="templates/org/manifest.json")
     local.add_argument("--local-state", default=".local-sync/state.json")
+    local.add_argument(
+        "--port", type=int, default=4566, help="serve: the loopback port (default: %(default)s)"
+    )
     return parser
 
 
@@ -172,6 +176,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         print(f"removed {state}")
         return EXIT_OK
     manifest = load_manifest(Path(args.manifest))
+    if args.action == "serve":
+        return _serve(manifest, state, args.port)
     with LocalEnvironment(manifest, state) as env:
         if args.action == "move-account":
             if len(args.args) != 2:
@@ -188,6 +194,30 @@ def cmd_local(args: argparse.Namespace) -> int:
                 print(f"  {acct} {name}{flag}: {roles}")
         for acct, stackset in env.retained_stacks():
             print(f"retained stack of {stackset} in {acct} (no longer managed)")
+    return EXIT_OK
+
+
+def _serve(manifest: Manifest, state: Path, port: int) -> int:
+    """Keep the --local organization (and moto) running on 127.0.0.1 for other tools, e.g.
+    `generator deploy --endpoint-url`, until interrupted; the state is saved on the way out."""
+    import threading
+
+    import boto3
+
+    from pipeline.testing.local import CODE_BUCKET, CREDENTIALS, LocalEnvironment
+
+    with LocalEnvironment(manifest, state, port=port) as env:
+        s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=env.url, **CREDENTIALS)
+        s3.create_bucket(Bucket=CODE_BUCKET)
+        stop = threading.Event()
+        # Background jobs of a non-interactive shell ignore SIGINT: stop on SIGTERM too.
+        signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
+        print(f"local AWS on {env.url} (bucket {CODE_BUCKET}); Ctrl-C to stop", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    print(f"stopped; state saved in {state}", file=sys.stderr)
     return EXIT_OK
 
 

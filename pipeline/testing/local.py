@@ -13,10 +13,12 @@ from typing import Any
 
 from pipeline.manifest import Manifest
 from pipeline.testing import seed as seeding
+from pipeline.testing.cfn_models import install as install_cfn_models
 from pipeline.testing.server import FidelityServer, MotoOrgView
 from pipeline.testing.stacksets import StackSetService
 
 STATE_VERSION = 1
+CODE_BUCKET = "org-stacksets-local-code"  # created by `local serve` for `generator package --upload`
 DEFAULT_STATE = Path(".local-sync/state.json")
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -24,18 +26,19 @@ CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing
 class LocalEnvironment:
     """Context manager: start the server, restore (or create) the organization, save it on the way out."""
 
-    def __init__(self, manifest: Manifest, state_path: Path = DEFAULT_STATE) -> None:
+    def __init__(self, manifest: Manifest, state_path: Path = DEFAULT_STATE, port: int = 0) -> None:
         self.manifest = manifest
         self.state_path = state_path
         self.management = manifest.org.management_account_id
         self.service = StackSetService(MotoOrgView(self.management), running_ticks=2)
-        self.server = FidelityServer(self.service, self.management)
+        self.server = FidelityServer(self.service, self.management, port=port)
         self.created = False
 
     def __enter__(self) -> LocalEnvironment:
         from moto.core.base_backend import BackendDict
 
         BackendDict.reset()  # every command starts from the state file alone
+        install_cfn_models()  # so stacks such as templates/org/pipeline.yaml can be created and restored
         state = self._load()
         if state is None:
             layout = seeding.layout_from_manifest(self.manifest)

@@ -1,0 +1,103 @@
+"""The README's deploy walkthrough: `pipeline local serve`, `generator package --upload`, then
+`generator deploy org-pipeline` twice (created, then no changes), as separate processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_deploy_walkthrough_against_local_serve(root: Path, tmp_path: Path) -> None:
+    env = dict(
+        os.environ,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    env.pop("AWS_PROFILE", None)
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "local",
+                "serve",
+                "--port",
+                str(port),
+                "--local-state",
+                str(tmp_path / "state.json"),
+            ],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while f"local AWS on {endpoint}" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert log.read_text().startswith(f"local AWS on {endpoint} (bucket org-stacksets-local-code)")
+
+        def run(*args: str) -> str:
+            proc = subprocess.run(
+                [sys.executable, "-m", "generator", *args],
+                check=False,
+                cwd=root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert proc.returncode == 0, proc.stderr
+            return proc.stdout
+
+        uploaded = run(
+            "package",
+            "--out",
+            str(tmp_path / "sync.zip"),
+            "--upload",
+            "org-stacksets-local-code",
+            "--endpoint-url",
+            endpoint,
+        )
+        key = uploaded.split("SyncCodeKey=")[1].split(")")[0]
+        deploy = (
+            "deploy",
+            "org-pipeline",
+            "--endpoint-url",
+            endpoint,
+            "--yes",
+            "--parameter",
+            "ConnectionArn=",
+            "--parameter",
+            "SyncCodeBucket=org-stacksets-local-code",
+            "--parameter",
+            f"SyncCodeKey={key}",
+        )
+        first = run(*deploy)
+        assert "Add     Pipeline AWS::CodePipeline::Pipeline" in first
+        assert first.rstrip().endswith("org-pipeline: deployed")
+        assert run(*deploy).strip() == "org-pipeline: no changes"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert server.returncode == 0  # SIGTERM stops it cleanly, saving the state
+    assert (tmp_path / "state.json").is_file()
