@@ -10,7 +10,7 @@ import pytest
 
 from generator.cli import main
 
-COMMANDS = ["render", "lint", "list"]
+COMMANDS = ["render", "lint", "list", "explain", "diff", "package", "deploy"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
