@@ -35,6 +35,9 @@ from pipeline.stack import StackPending, deploy_stack
 NAMESPACE = uuid.UUID("6f1c3f7e-8b7a-4c1e-9a53-0c3d1b2e7a10")
 RUNNING_STATES = frozenset({"RUNNING", "QUEUED", "STOPPING"})
 SUCCEEDED, FAILED, PENDING = "SUCCEEDED", "FAILED", "PENDING"
+# A pending entry naming no operation: the StackSet was busy, ours not started; the next invocation
+# re-plans and retries instead of polling.
+BUSY_PREFIX = "busy:"
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ class Executor:
     def run_lane(self, plan: StackSetPlan, resume: str | None = None) -> LaneResult:
         outcomes: list[OpOutcome] = []
         try:
-            if resume:
+            if resume and not resume.startswith(BUSY_PREFIX):
                 self._emit(plan.name, f"resuming: waiting for operation {resume}")
                 waited = self._wait(plan.name, resume, None)
                 if waited.status != SUCCEEDED:
@@ -291,17 +294,42 @@ class Executor:
         )
 
     def _wait_outside(self, stackset: str, ours: str) -> None:
-        """Wait out whatever operation holds the StackSet (ours from an earlier invocation, or anyone's)."""
-        page = call_with_backoff(
-            self.cfn.list_stack_set_operations, self.backoff, StackSetName=stackset, **self._call_as
-        )
-        running = [o["OperationId"] for o in page.get("Summaries", []) if o.get("Status") in RUNNING_STATES]
+        """Wait out whatever operation holds the StackSet (ours from an earlier invocation, or anyone's).
+
+        Raises _Pending when the invocation's time is up, whether or not the holder shows in the listing.
+        """
+        running = self._running_operations(stackset)
         if not running:
+            # AWS refused with OperationInProgressException, yet no operation is listed as running (the
+            # listing lags, or the holder just ended): retry after a pause, unless this invocation's time
+            # is up, in which case the next invocation re-plans and retries (the Lambda must return).
+            if self.out_of_time():
+                raise _Pending(f"{BUSY_PREFIX}{ours or stackset}")
             self.poll.sleep(self.poll.initial)
             return
         for other in running:
             self._emit(stackset, f"waiting for operation {other[:8]} already in progress")
             self._wait(stackset, other, None)
+
+    def _running_operations(self, stackset: str) -> list[str]:
+        """Every running operation of the StackSet, over all pages of ListStackSetOperations."""
+        running: list[str] = []
+        token: str | None = None
+        while True:
+            extra = {"NextToken": token} if token else {}
+            page = call_with_backoff(
+                self.cfn.list_stack_set_operations,
+                self.backoff,
+                StackSetName=stackset,
+                **self._call_as,
+                **extra,
+            )
+            running += [
+                o["OperationId"] for o in page.get("Summaries", []) if o.get("Status") in RUNNING_STATES
+            ]
+            token = page.get("NextToken")
+            if not token:
+                return running
 
     def _failures(self, stackset: str, op_id: str) -> tuple[Failure, ...]:
         out: list[Failure] = []

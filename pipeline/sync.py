@@ -14,7 +14,7 @@ from pipeline import live as live_reader
 from pipeline.clients import Clients
 from pipeline.desired import DesiredStackSet, desire
 from pipeline.errors import GuardError, WrongOrganizationError
-from pipeline.executor import Event, Executor, LaneResult
+from pipeline.executor import BUSY_PREFIX, Event, Executor, LaneResult
 from pipeline.guard import check
 from pipeline.manifest import HASH_TAG, Manifest
 from pipeline.orgtree import OrgTree, OuStatus, assess_read, read_org, resolve
@@ -177,8 +177,10 @@ def poll_pending(s: SyncSession, pending: Mapping[str, str]) -> dict[str, str]:
     ex = s.executor()
     still: dict[str, str] = {}
     for name, op_id in pending.items():
-        if op_id.startswith("stack:"):
-            continue  # a plain stack: the next plan's deploy waits for it to settle
+        if op_id.startswith(("stack:", BUSY_PREFIX)):
+            # A plain stack (the next plan's deploy waits for it to settle), or a StackSet that was busy
+            # before ours started (the next plan retries it).
+            continue
         if ex.poll_pending(name, op_id) in ("RUNNING", "QUEUED", "STOPPING"):
             still[name] = op_id
     return still
