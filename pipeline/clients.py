@@ -76,6 +76,10 @@ class Clients:
     def cloudformation(self) -> Any:
         return self.client("cloudformation")
 
+    @property
+    def sts(self) -> Any:
+        return self.client("sts")
+
     def stack_client(self, region: str) -> Any:
         return self.client("cloudformation", region)
 

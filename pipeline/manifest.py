@@ -249,6 +249,14 @@ def _org(r: _Reader, data: Mapping[str, Any]) -> OrgSettings:
     call_as = o.get("call_as", "SELF")
     if call_as not in CALL_AS:
         r.problem("org.call_as", f"must be one of {', '.join(CALL_AS)}, got {call_as!r}")
+    elif call_as == "DELEGATED_ADMIN" and model == "SELF_MANAGED":
+        # "CallAs ... Valid only if the stack set's permissions model is SERVICE_MANAGED."
+        r.problem(
+            "org.call_as",
+            "DELEGATED_ADMIN is valid only with permission_model SERVICE_MANAGED, got SELF_MANAGED "
+            "(https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html, "
+            "CallAs); use SELF",
+        )
     admin_arn = r.str_(o, "administration_role_arn", "org", optional=True)
     exec_name = r.str_(o, "execution_role_name", "org", optional=True)
     if model == "SELF_MANAGED" and (admin_arn is None or exec_name is None):

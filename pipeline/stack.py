@@ -24,6 +24,11 @@ class StackFailed(Exception):
     """The change set or the stack update failed; the message says how."""
 
 
+def caller_account(sts: Any, backoff: Backoff) -> str:
+    """The account whose credentials the sync runs with (STS GetCallerIdentity)."""
+    return str(call_with_backoff(sts.get_caller_identity, backoff)["Account"])
+
+
 def _describe(client: Any, name: str, backoff: Backoff) -> dict[str, Any] | None:
     try:
         return dict(call_with_backoff(client.describe_stacks, backoff, StackName=name)["Stacks"][0])

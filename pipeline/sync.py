@@ -16,9 +16,10 @@ from pipeline.desired import DesiredStackSet, desire
 from pipeline.errors import GuardError, WrongOrganizationError
 from pipeline.executor import BUSY_PREFIX, Event, Executor, LaneResult
 from pipeline.guard import check
-from pipeline.manifest import HASH_TAG, Manifest
+from pipeline.manifest import HASH_TAG, ManagementStackSpec, Manifest
 from pipeline.orgtree import OrgTree, OuStatus, assess_read, read_org, resolve
 from pipeline.planner import (
+    FAILED,
     LiveStack,
     LiveStackSet,
     StackSetPlan,
@@ -31,6 +32,7 @@ from pipeline.planner import (
 )
 from pipeline.report import SyncReport, build_report
 from pipeline.retry import Backoff, PollPolicy
+from pipeline.stack import caller_account
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class LiveState:
     stacksets: Mapping[str, LiveStackSet]
     orphans: Mapping[str, LiveStackSet]
     management_stack: LiveStack | None = None
+    caller_account: str | None = None  # read only when the manifest has a management-account stack
 
 
 @dataclass
@@ -120,11 +123,29 @@ def read_state(s: SyncSession) -> LiveState:
             if got is not None and HASH_TAG in got.tags:
                 instances = live_reader.list_instances(cfn, name, s.call_as, s.backoff)
                 orphans[name] = replace(got, instances=instances)
-    mgmt = None
+    mgmt, caller = None, None
     if m.management_account_stack is not None:
         spec = m.management_account_stack
-        mgmt = live_reader.describe_stack(s.clients.stack_client(spec.region), spec.name, s.backoff)
-    return LiveState(tree, statuses, warnings, desired, stacksets, orphans, mgmt)
+        caller = caller_account(s.clients.sts, s.backoff)
+        if caller == m.org.management_account_id:
+            mgmt = live_reader.describe_stack(s.clients.stack_client(spec.region), spec.name, s.backoff)
+    return LiveState(tree, statuses, warnings, desired, stacksets, orphans, mgmt, caller)
+
+
+def refuse_management(spec: ManagementStackSpec, caller: str, management_account: str) -> StackSetPlan:
+    """The management-account stack deploys with the sync's own credentials: from any other account (a
+    delegated administrator, or a self-managed administrator account) it would land in the wrong account.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-delegated-admin.html"""
+    return StackSetPlan(
+        spec.name,
+        "management-stack",
+        FAILED,
+        notes=(
+            f"not deployed: the sync runs as account {caller}, not the management account "
+            f"{management_account}, so the management-account stack would land in the wrong account; "
+            "deploy it with the management account's credentials (python -m pipeline sync there)",
+        ),
+    )
 
 
 def make_plan(manifest: Manifest, state: LiveState, run_id: str) -> SyncPlan:
@@ -134,8 +155,11 @@ def make_plan(manifest: Manifest, state: LiveState, run_id: str) -> SyncPlan:
         plan_stackset(d, state.stacksets.get(name), state.tree, policy) for name, d in state.desired.items()
     ]
     plans.extend(plan_orphan(o, state.tree, policy) for o in state.orphans.values())
-    if manifest.management_account_stack is not None:
-        plans.append(plan_management(manifest.management_account_stack, state.management_stack))
+    spec = manifest.management_account_stack
+    if spec is not None and state.caller_account not in (None, manifest.org.management_account_id):
+        plans.append(refuse_management(spec, state.caller_account or "", manifest.org.management_account_id))
+    elif spec is not None:
+        plans.append(plan_management(spec, state.management_stack))
     total = count_instances(state.desired, {**state.stacksets, **state.orphans})
     return SyncPlan(
         run_id=run_id,

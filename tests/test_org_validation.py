@@ -30,6 +30,13 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
             "operation_preferences, organization_id, permission_model, project, self_managed, stackset_prefix, tags)"
         ],
     ),
+    "delegated admin of a self-managed StackSet": (
+        {"org.yaml": ORG + "permission_model: self_managed\ncall_as: DELEGATED_ADMIN\n"},
+        [
+            "org_roles/org.yaml:5: call_as: DELEGATED_ADMIN is valid only with permission_model: "
+            "service_managed (CloudFormation's CallAs); use SELF"
+        ],
+    ),
     "wrong type": (
         {"roles/Extra.yaml": _role("max_session_duration: long\n" + LOGIN)},
         ["org_roles/roles/Extra.yaml:2: max_session_duration: must be a whole number, not a string"],

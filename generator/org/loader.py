@@ -101,6 +101,16 @@ def _load_settings(c: _Collector) -> OrgSettings | None:
         c.problems.append(
             source.problem(("self_managed",), "is only used with permission_model: self_managed")
         )
+    if d.get("call_as") == "DELEGATED_ADMIN" and model == "self_managed":
+        # CloudFormation's CallAs: "Valid only if the stack set's permissions model is SERVICE_MANAGED"
+        # (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html).
+        c.problems.append(
+            source.problem(
+                ("call_as",),
+                "DELEGATED_ADMIN is valid only with permission_model: service_managed (CloudFormation's "
+                "CallAs); use SELF",
+            )
+        )
     if d["management_account_id"] == d["login_account_id"]:
         c.problems.append(
             source.problem(

@@ -32,6 +32,8 @@ sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited wher
   instance.
 - Suspended accounts are skipped (API_StackInstanceComprehensiveStatus: SKIPPED_SUSPENDED_ACCOUNT).
 - DeleteStackSet needs an empty StackSet (StackSetNotEmptyException, API_DeleteStackSet).
+- CallAs DELEGATED_ADMIN needs a registered delegated administrator and a SERVICE_MANAGED StackSet
+  (API_CreateStackSet, CallAs: "Valid only if the stack set's permissions model is SERVICE_MANAGED").
 All pages are under https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/.
 """
 
@@ -158,6 +160,12 @@ class StackSetService:
     def _check_call_as(self, account: str, model: str, params: dict[str, Any]) -> None:
         call_as = params.get("CallAs", "SELF")
         if model != "SERVICE_MANAGED":
+            # API_CreateStackSet, CallAs: "Valid only if the stack set's permissions model is
+            # SERVICE_MANAGED."
+            if call_as == "DELEGATED_ADMIN":
+                raise ApiError(
+                    "ValidationError", "CallAs DELEGATED_ADMIN is valid only for SERVICE_MANAGED stack sets"
+                )
             return
         snap = self._snapshot()
         # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-delegated-admin.html

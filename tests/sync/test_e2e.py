@@ -90,14 +90,16 @@ def test_second_run_is_a_no_op_with_minimal_reads(make_world: Any) -> None:
     assert report.counts() == {"unchanged": 4}
     assert world.writes() == before
     # One walk of the tree (DescribeOrganization, ListRoots, and per OU one page of OUs and one of
-    # accounts: 6 OUs with the root), ListStackSets, one DescribeStackSet per StackSet, DescribeStacks.
+    # accounts: 6 OUs with the root), ListStackSets, one DescribeStackSet per StackSet, and for the
+    # management-account stack GetCallerIdentity (is this the management account?) and DescribeStacks.
     assert report.calls == {
-        "reads": 19,
+        "reads": 20,
         "writes": 0,
         "by_operation": {
             "DescribeOrganization": 1,
             "DescribeStackSet": 3,
             "DescribeStacks": 1,
+            "GetCallerIdentity": 1,
             "ListAccountsForParent": 6,
             "ListOrganizationalUnitsForParent": 6,
             "ListRoots": 1,
@@ -345,6 +347,38 @@ def test_delegated_admin(make_world: Any, tmp_path: Path) -> None:
     report = apply_plan(session, plan_sync(session))
     assert report.outcome == "success"
     assert {r.admin_account for r in world.service.stacksets.values()} == {admin}
+
+
+def test_management_stack_is_refused_to_a_delegated_admin(make_world: Any, tmp_path: Path) -> None:
+    """With the delegated admin's credentials the management-account stack would land in the delegated
+    admin's account: the sync refuses it (one GetCallerIdentity) and deploys the StackSets."""
+    admin = "100000000002"
+    world = make_world(
+        write_variant(tmp_path / "delegated", lambda d: d["org"].update(call_as="DELEGATED_ADMIN")),
+        layout=lambda layout: layout.delegated_admins.append(admin),
+        materialize=True,
+    )
+    session = world.session()
+    for client in (session.clients.cloudformation, session.clients.sts):
+        client.meta.events.register(
+            "before-sign.*.*", lambda request, **_: request.headers.add_header("x-moto-account-id", admin)
+        )
+    report = apply_plan(session, plan_sync(session))
+    assert {s.name: s.result for s in report.stacksets} == {
+        DEV: "created",
+        RO: "created",
+        LOGIN_SS: "created",
+        "org-roles-management-account": "failed",
+    }
+    mgmt = next(s for s in report.stacksets if s.name == "org-roles-management-account")
+    assert mgmt.message == (
+        f"not deployed: the sync runs as account {admin}, not the management account {MGMT}, so the "
+        "management-account stack would land in the wrong account; deploy it with the management "
+        "account's credentials (python -m pipeline sync there)"
+    )
+    assert report.calls["by_operation"]["GetCallerIdentity"] == 1
+    assert world.client("cloudformation").list_stacks()["StackSummaries"] == []
+    assert iam_roles(world, admin) == {"ReadOnly": 3600}
 
 
 def test_not_a_delegated_admin_fails_cleanly(make_world: Any, tmp_path: Path) -> None:

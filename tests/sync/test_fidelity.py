@@ -224,6 +224,31 @@ def test_delete_stackset_needs_it_empty(env: Any) -> None:
     assert code(full) == "StackSetNotEmptyException"
 
 
+def test_delegated_admin_is_only_for_service_managed_stacksets(env: Any) -> None:
+    """API_CreateStackSet, CallAs: "Valid only if the stack set's permissions model is SERVICE_MANAGED"."""
+    _world, cfn = env
+    with pytest.raises(ClientError) as refused:
+        cfn.create_stack_set(
+            StackSetName="org-roles-SelfManaged",
+            TemplateBody=TEMPLATE,
+            Parameters=PARAMS,
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+            PermissionModel="SELF_MANAGED",
+            CallAs="DELEGATED_ADMIN",
+        )
+    assert code(refused) == "ValidationError"
+    cfn.create_stack_set(
+        StackSetName="org-roles-SelfManaged",
+        TemplateBody=TEMPLATE,
+        Parameters=PARAMS,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        PermissionModel="SELF_MANAGED",
+    )
+    with pytest.raises(ClientError) as described:
+        cfn.describe_stack_set(StackSetName="org-roles-SelfManaged", CallAs="DELEGATED_ADMIN")
+    assert code(described) == "ValidationError"
+
+
 def test_other_requests_still_reach_moto(env: Any) -> None:
     world, cfn = env
     assert cfn.list_stacks()["StackSummaries"] == []

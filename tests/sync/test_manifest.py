@@ -44,6 +44,13 @@ def test_the_generators_manifest_loads() -> None:
     assert len(load_templates(m, ROOT / "templates")) == len(m.stacksets) + 1
 
 
+@pytest.mark.parametrize("golden", ["minimal", "selfmanaged"])
+def test_the_golden_manifests_load(golden: str) -> None:
+    """What the generator renders for its fixtures is a manifest the sync accepts."""
+    m = load_manifest(ROOT / "tests" / "golden" / golden / "org" / "manifest.json")
+    assert m.org.call_as == "SELF"
+
+
 def _change(fn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     data = copy.deepcopy(BASE)
     fn(data)
@@ -78,6 +85,23 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[tuple[str, str]]]]
                 "org",
                 "SELF_MANAGED needs administration_role_arn and execution_role_name (the StackSet roles "
                 "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-prereqs-self-managed.html)",
+            )
+        ],
+    ),
+    (
+        "self-managed as delegated admin",
+        lambda d: d["org"].update(
+            permission_model="SELF_MANAGED",
+            call_as="DELEGATED_ADMIN",
+            administration_role_arn="arn:aws:iam::111111111111:role/AWSCloudFormationStackSetAdministrationRole",
+            execution_role_name="AWSCloudFormationStackSetExecutionRole",
+        ),
+        [
+            (
+                "org.call_as",
+                "DELEGATED_ADMIN is valid only with permission_model SERVICE_MANAGED, got SELF_MANAGED "
+                "(https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html, "
+                "CallAs); use SELF",
             )
         ],
     ),
