@@ -4,7 +4,9 @@ Run: .venv/bin/python benchmarks/sync_bench.py
 Against moto's server on 127.0.0.1 with the StackSet fidelity layer (operations finish on their next poll,
 no real resources). Prints API calls by kind, wall time, and reads against the minimum: one walk of the tree
 (DescribeOrganization, ListRoots, and per OU its pages of child OUs and of accounts, 20 a page) plus one
-read per StackSet. A no-op sync must make zero writes and stay within 10% of that minimum.
+read per StackSet. A no-op sync must make zero writes and stay within 10% of that minimum. Then the plan's
+IAM review (diff against the deployed templates, accounts per OU, Markdown), timed apart from the plan, for
+the no-op and for Role0 (attached at the root) gaining s3:* on *.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ TEMPLATE = ROOT / "tests" / "fixtures" / "sync" / "templates" / "org" / "roles" 
 MGMT, LOGIN = "111111111111", "222222222222"
 TOP, PER_TOP, PER_OU = 10, 49, 10  # 10 top OUs with 49 children each: 500 OUs; 10 accounts each: 5,000
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+S3_ALL = (
+    "      Policies:\n      - PolicyName: AllOfS3\n        PolicyDocument:\n          Statement:\n"
+    "          - {Effect: Allow, Action: 's3:*', Resource: '*'}\n      Tags:\n"
+)
 
 
 def build(tmp: Path) -> tuple[Path, seeding.OrgLayout]:
@@ -125,12 +131,12 @@ def minimum_reads(layout: seeding.OrgLayout, stacksets: int) -> int:
     return 2 + pages + stacksets
 
 
-def run(server: FidelityServer, manifest_dir: Path, run_id: str) -> tuple[Any, float]:
+def session(server: FidelityServer, manifest_dir: Path, run_id: str) -> SyncSession:
     m = load_manifest(manifest_dir / "manifest.json")
     clients = make_clients(
         "us-east-1", endpoint_url=server.url, credentials=CREDS, retry_mode="standard", max_attempts=3
     )
-    session = SyncSession(
+    return SyncSession(
         m,
         load_templates(m, manifest_dir / "templates"),
         clients,
@@ -138,9 +144,39 @@ def run(server: FidelityServer, manifest_dir: Path, run_id: str) -> tuple[Any, f
         poll=PollPolicy(0, 0, 1, 500, lambda _s: None),
         backoff=Backoff(sleep=lambda _s: None),
     )
+
+
+def run(server: FidelityServer, manifest_dir: Path, run_id: str) -> tuple[Any, float]:
+    s = session(server, manifest_dir, run_id)
     t0 = time.perf_counter()
-    report = apply_plan(session, plan_sync(session))
+    report = apply_plan(s, plan_sync(s))
     return report, time.perf_counter() - t0
+
+
+def grant_s3_to_role0(manifest_dir: Path) -> None:
+    """Role0 (attached at the root) gains s3:* on *: an IAM change at every OU."""
+    template = manifest_dir / "templates" / "org" / "roles" / "Role0.yaml"
+    template.write_text(template.read_text().replace("      Tags:\n", S3_ALL))
+    manifest = json.loads((manifest_dir / "manifest.json").read_text())
+    manifest["stacksets"][0]["template_sha256"] = hashlib.sha256(template.read_bytes()).hexdigest()
+    (manifest_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
+def review_row(server: FidelityServer, manifest_dir: Path, name: str) -> str:
+    """A plan, then its IAM review (python -m pipeline plan's extra work) timed on its own."""
+    from pipeline.review import render_plan, review_session
+    from pipeline.sync import plan_report
+
+    s = session(server, manifest_dir, "bench-plan")
+    t0 = time.perf_counter()
+    plan = plan_sync(s)
+    report = plan_report(s, plan)
+    t1 = time.perf_counter()
+    markdown = render_plan(report, review_session(s, plan, "manifest"), "markdown")
+    t2 = time.perf_counter()
+    reads = report.calls["reads"]
+    iam = markdown.splitlines()[0].split("; IAM: ", 1)[1]
+    return f"{name:<12} {reads:>6} {t1 - t0:>8.1f} {t2 - t1:>8.2f} {len(markdown):>9,}  {iam}"
 
 
 def main() -> int:
@@ -175,6 +211,11 @@ def main() -> int:
             instances = sum(len(r.instances) for r in server.service.stacksets.values())
             print(f"stack instances after the first sync: {instances}")
             print("no-op within bounds (0 writes, reads <= 1.10 x minimum):", "yes" if ok else "NO")
+            print()
+            print(f"{'plan':<12} {'reads':>6} {'seconds':>8} {'review':>8} {'markdown':>9}  IAM")
+            print(review_row(server, manifest_dir, "no-op"))
+            grant_s3_to_role0(manifest_dir)
+            print(review_row(server, manifest_dir, "role change"))
             return 0 if ok else 1
         finally:
             server.stop()

@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="show what a sync would do; changes nothing")
     _common(plan)
     plan.add_argument("--exit-code", action="store_true", help="exit 1 when the plan has changes")
+    plan.add_argument(
+        "--security-only", action="store_true", help="IAM diff: only the changes that broaden access"
+    )
+    plan.add_argument(
+        "--show-accounts", action="store_true", help="list the account ids each OU's IAM changes reach"
+    )
     sync = sub.add_parser("sync", help="apply the plan: create, update and remove StackSet instances")
     _common(sync)
     sync.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -130,13 +136,22 @@ def _print(report: SyncReport, args: argparse.Namespace) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from pipeline.review import render_plan, review_session
     from pipeline.sync import plan_report, plan_sync
 
     manifest = load_manifest(Path(args.manifest))
     with _session(args, manifest) as s:
         plan = plan_sync(s)
         report = plan_report(s, plan)
-    _print(report, args)
+    iam = review_session(s, plan, args.manifest)
+    if args.security_only:
+        iam = iam.security_only()
+    color = args.format == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    sys.stdout.write(
+        render_plan(
+            report, iam, args.format, all_ous=args.all_ous, show_accounts=args.show_accounts, color=color
+        )
+    )
     verdict = check(plan, manifest.org.deletion)
     if not verdict.ok:
         print("error: a sync would stop here: " + "; ".join(verdict.reasons), file=sys.stderr)

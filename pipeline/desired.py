@@ -118,29 +118,35 @@ def content_for(spec: StackSetSpec, manifest: Manifest) -> Content:
     )
 
 
-def _effective(account_path: str, overrides: tuple[Override, ...]) -> dict[str, str]:
+def effective_overrides(path: str, overrides: tuple[Override, ...]) -> dict[str, str]:
+    """The override values at an OU path: every override at or above it, the deepest OU winning per key."""
     values: dict[str, str] = {}
     for o in sorted(overrides, key=lambda o: path_depth(o.ou_path)):
-        if is_at_or_below(account_path, o.ou_path):
+        if is_at_or_below(path, o.ou_path):
             values.update(o.parameters)
     return values
+
+
+def live_overrides(spec: StackSetSpec, statuses: Mapping[str, OuStatus]) -> tuple[Override, ...]:
+    """The StackSet's overrides at their OUs' live paths, so a pinned, renamed OU keeps its overrides."""
+    out = []
+    for o in spec.parameter_overrides:
+        status = statuses.get(o.ou_path)
+        if status is not None and status.live_path is not None:
+            out.append(Override(status.live_path, o.parameters, o.ou_id, o.source))
+    return tuple(out)
 
 
 def _groups(
     accounts: tuple[str, ...], tree: OrgTree, spec: StackSetSpec, statuses: Mapping[str, OuStatus]
 ) -> tuple[OverrideGroup, ...]:
-    """Group accounts by effective overrides. Each account's place is its live path; an override OU is
-    matched by its resolved live path, so a pinned, renamed OU keeps its overrides."""
-    live_paths = []
-    for o in spec.parameter_overrides:
-        status = statuses.get(o.ou_path)
-        if status is not None and status.live_path is not None:
-            live_paths.append(Override(status.live_path, o.parameters, o.ou_id, o.source))
+    """Group accounts by effective overrides, each account at its live path."""
+    overrides = live_overrides(spec, statuses)
     by_values: dict[Pairs, list[str]] = {}
     where: dict[Pairs, set[str]] = {}
     for acct in accounts:
         path = tree.account_path(acct) or ""
-        values = tuple(sorted(_effective(path, tuple(live_paths)).items()))
+        values = tuple(sorted(effective_overrides(path, overrides).items()))
         by_values.setdefault(values, []).append(acct)
         where.setdefault(values, set()).add(path)
     return tuple(

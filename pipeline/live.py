@@ -37,10 +37,11 @@ def describe_stackset(cfn: Any, name: str, call_as: str, backoff: Backoff) -> Li
             return None
         raise
     auto = s.get("AutoDeployment")
+    body = s.get("TemplateBody", "")
     return LiveStackSet(
         name=s["StackSetName"],
         permission_model=s.get("PermissionModel", "SELF_MANAGED"),
-        template_sha256=hashlib.sha256(s.get("TemplateBody", "").encode("utf-8")).hexdigest(),
+        template_sha256=hashlib.sha256(body.encode("utf-8")).hexdigest(),
         description=s.get("Description", ""),
         parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in s.get("Parameters", [])},
         capabilities=tuple(sorted(s.get("Capabilities", []))),
@@ -53,6 +54,7 @@ def describe_stackset(cfn: Any, name: str, call_as: str, backoff: Backoff) -> Li
         administration_role_arn=s.get("AdministrationRoleARN"),
         execution_role_name=s.get("ExecutionRoleName"),
         status=s.get("Status", "ACTIVE"),
+        template_body=body,
     )
 
 

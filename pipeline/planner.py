@@ -74,6 +74,8 @@ class LiveStackSet:
     execution_role_name: str | None = None
     status: str = "ACTIVE"
     instances: tuple[LiveInstance, ...] | None = None
+    # DescribeStackSet returns it anyway: kept for the plan's IAM diff against what is deployed.
+    template_body: str = field(default="", repr=False, compare=False)
 
     @property
     def hash_tag(self) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,7 +212,8 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def render_text(report: SyncReport, all_ous: bool = False) -> str:
+def render_text(report: SyncReport, all_ous: bool = False, sections: Sequence[str] = ()) -> str:
+    """The report for a terminal; `sections` (already rendered) go before the API call counts."""
     lines = [report.headline(), ""]
     rows = [["STACKSET", "ACTION", "RESULT", "DETAIL"]]
     for s in report.stacksets:
@@ -241,6 +242,8 @@ def render_text(report: SyncReport, all_ous: bool = False) -> str:
         lines += [f"note: {name}: {n}" for name, n in notes]
     if report.read_warnings:
         lines += ["", *[f"warning: {w}" for w in report.read_warnings]]
+    for section in sections:
+        lines += ["", section.rstrip("\n")]
     if report.calls:
         lines += [
             "",
@@ -274,20 +277,31 @@ def _ou_rows(report: SyncReport, all_ous: bool = True) -> list[list[str]]:
     return rows
 
 
-def render_markdown(report: SyncReport) -> str:
+def render_markdown(
+    report: SyncReport, lead: Sequence[str] = (), sections: Sequence[str] = (), all_ous: bool = True
+) -> str:
+    """The report for pull requests and approvals; `lead` replaces the headline, `sections` follow."""
     lines = [
-        f"### {report.headline()}",
+        *(lead or [f"### {report.headline()}"]),
         "",
         "| StackSet | Action | Result | Detail |",
         "| --- | --- | --- | --- |",
     ]
     for s in report.stacksets:
         lines.append(f"| {s.name} | {s.action} | {s.result} | {s.message or '; '.join(s.operations)} |")
-    lines += ["", "| OU | State | Accounts | StackSets |", "| --- | --- | --- | --- |"]
-    for row in _ou_rows(report)[1:]:
-        lines.append("| " + " | ".join(row) + " |")
+    rows = _ou_rows(report, all_ous)[1:]
+    if rows:
+        lines += ["", "| OU | State | Accounts | StackSets |", "| --- | --- | --- | --- |"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if len(rows) < len(report.ous):
+        lines += [
+            "",
+            f"_{len(report.ous) - len(rows)} OU(s) with nothing to report; `--all-ous` lists them._",
+        ]
     if report.read_warnings:
         lines += ["", *[f"> warning: {w}" for w in report.read_warnings]]
+    for section in sections:
+        lines += ["", section.rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -295,4 +309,8 @@ def render_json(report: SyncReport) -> str:
     return json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
+RENDERERS: dict[str, Callable[[SyncReport], str]] = {
+    "text": render_text,
+    "markdown": render_markdown,
+    "json": render_json,
+}

@@ -13,7 +13,7 @@ import pytest
 from generator.cli import main
 from generator.org.loader import load_org
 from generator.review import grading as g
-from generator.review.diff import diff_orgs
+from generator.review.diff import OuChange, Report, RoleChange, diff_orgs
 from generator.review.iamview import Grant, TrustGrant, permission_grants, resolve
 from generator.review.report import format_json, format_markdown, format_text
 
@@ -159,6 +159,22 @@ def test_markdown_stays_under_the_limit_with_a_note() -> None:
     assert len(full) < 65_536
     cut = format_markdown(report, limit=3000)
     assert len(cut) <= 3000 and "_Truncated:" in cut
+
+
+def test_markdown_over_the_limit_keeps_the_details_and_cuts_the_table() -> None:
+    """One change at hundreds of OUs: what changed survives, the rows listing where are cut."""
+    change = RoleChange(
+        "Developer", "changed", "broadened", ("wildcard",), permissions_added=(Grant("Allow", "s3:*", "*"),)
+    )
+    report = Report(
+        "deployed", "desired", tuple(OuChange(f"Root/Unit{i:03d}", (change,)) for i in range(300))
+    )
+    cut = format_markdown(report, limit=8000, accounts={f"Root/Unit{i:03d}": 10 for i in range(300)})
+    assert len(cut) <= 8000
+    assert "```diff\n+ Allow s3:* on *\n```" in cut and "more detail section" not in cut
+    rows = [line for line in cut.splitlines() if line.startswith("| `Root/Unit")]
+    assert rows[0] == "| `Root/Unit000` | 10 | Developer | changed | **broadened** | wildcard |"
+    assert f"_Truncated: {300 - len(rows)} more row(s) of the table exceed" in cut
 
 
 def test_colour_only_when_asked() -> None:

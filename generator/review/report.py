@@ -6,7 +6,7 @@ The JSON shape is versioned and described by generator/schemas/diff.schema.json.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from generator.review import grading as g
@@ -85,14 +85,17 @@ _COLOURS = {g.BROADENED: "\033[31m", g.NARROWED: "\033[32m", g.NEUTRAL: "\033[33
 _RESET = "\033[0m"
 
 
-def format_text(report: Report, color: bool = False) -> str:
+def format_text(report: Report, color: bool = False, accounts: Mapping[str, int] | None = None) -> str:
+    """`accounts`: how many accounts each OU's changes reach, when known (the live plan knows)."""
+
     def paint(text: str, grade: str) -> str:
         return f"{_COLOURS[grade]}{text}{_RESET}" if color else text
 
     lines = [f"Org roles: {report.base} -> {report.head}", summary_line(report)]
     for o in report.ous:
         renamed = f"  (renamed from {o.renamed_from}; same roles)" if o.renamed_from else ""
-        lines.append(f"{o.ou}{renamed}")
+        count = f" ({accounts.get(o.ou, 0)} account(s))" if accounts is not None else ""
+        lines.append(f"{o.ou}{count}{renamed}")
         for r in o.roles:
             lines.append(f"  {r.role}: {paint(_label(r), r.grade)}")
     for change, ous in _details(report):
@@ -101,31 +104,58 @@ def format_text(report: Report, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_markdown(report: Report, limit: int = MARKDOWN_LIMIT) -> str:
+def _ou_list(ous: list[str], shown: int = 25) -> str:
+    """The OUs of a detail section; a long list is cut (the table, or the JSON, has them all)."""
+    names = ", ".join(f"`{o}`" for o in ous[:shown])
+    return names + (f" and {len(ous) - shown} more" if len(ous) > shown else "")
+
+
+def format_markdown(
+    report: Report, limit: int = MARKDOWN_LIMIT, accounts: Mapping[str, int] | None = None
+) -> str:
+    """`accounts` adds an Accounts column: how many accounts each OU's changes reach."""
     head = [f"### Org roles: `{report.base}` → `{report.head}`", "", f"**{summary_line(report)}**", ""]
     if report.empty:
         return "\n".join(head)
-    table = ["| OU | Role | Change | Grade | Flags |", "| --- | --- | --- | --- | --- |"]
+    extra = ("Accounts | ", "--- | ") if accounts is not None else ("", "")
+    table = [
+        f"| OU | {extra[0]}Role | Change | Grade | Flags |",
+        f"| --- | {extra[1]}--- | --- | --- | --- |",
+    ]
     for o in report.ous:
+        count = f"{accounts.get(o.ou, 0)} | " if accounts is not None else ""
         if o.renamed_from:
-            table.append(f"| `{o.ou}` | | renamed from `{o.renamed_from}` | | |")
+            table.append(f"| `{o.ou}` | {count}| renamed from `{o.renamed_from}` | | |")
         for r in o.roles:
             grade = f"**{r.grade}**" if r.grade == g.BROADENED else r.grade
-            table.append(f"| `{o.ou}` | {r.role} | {r.kind} | {grade} | {', '.join(r.flags)} |")
+            table.append(f"| `{o.ou}` | {count}{r.role} | {r.kind} | {grade} | {', '.join(r.flags)} |")
     blocks = []
     for change, ous in _details(report):
         body = "\n".join(_grant_lines(change))
         blocks.append(
             f"<details><summary><b>{change.role}</b>: {_label(change)} ({len(ous)} OU(s))</summary>\n\n"
-            f"OUs: {', '.join(f'`{o}`' for o in ous)}\n\n```diff\n{body}\n```\n</details>\n"
+            f"OUs: {_ou_list(ous)}\n\n```diff\n{body}\n```\n</details>\n"
         )
-    out = "\n".join(head) + "\n" + "\n".join(table) + "\n\n"
+    out = "\n".join(head) + "\n"
     budget = limit - _MARGIN
-    if len(out) > budget:
-        cut = out[:budget].rsplit("\n", 1)[0]
-        return (
-            cut
-            + f"\n\n_Truncated: the table and {len(blocks)} detail section(s) exceed GitHub's comment limit; see the JSON report._\n"
+    # Over the limit, the details (what changed) keep up to half the room and the table (where) is cut:
+    # one role change at the root of a large organization is hundreds of rows but one detail section.
+    details = sum(len(b) for b in blocks)
+    rows = table[2:]
+    if len(out) + sum(len(r) + 1 for r in table) + 1 + details > budget:
+        room = budget - len(out) - min(details, budget // 2)
+        size = sum(len(r) + 1 for r in table[:2]) + 200  # the header rows and a truncation note
+        rows = []
+        for row in table[2:]:
+            size += len(row) + 1
+            if size > room:
+                break
+            rows.append(row)
+    out += "\n".join(table[:2] + rows) + "\n\n"
+    if len(rows) < len(table) - 2:
+        out += (
+            f"_Truncated: {len(table) - 2 - len(rows)} more row(s) of the table exceed GitHub's comment limit; "
+            "see the JSON report._\n\n"
         )
     kept = 0
     for block in blocks:
