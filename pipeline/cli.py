@@ -228,10 +228,8 @@ def _serve(manifest: Manifest, state: Path, port: int) -> int:
         # Background jobs of a non-interactive shell ignore SIGINT: stop on SIGTERM too.
         signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
         print(f"local AWS on {env.url} (bucket {CODE_BUCKET}); Ctrl-C to stop", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
     print(f"stopped; state saved in {state}", file=sys.stderr)
     return EXIT_OK
 
