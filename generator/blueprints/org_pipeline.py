@@ -473,6 +473,16 @@ def build_template() -> Template:
                 Sid="PlanListsStackSets", Effect=Allow, Action=[cfn_actions.ListStackSets], Resource=["*"]
             ),
             Statement(
+                Sid="PlanReadsManagementStack",
+                Effect=Allow,
+                Action=[cfn_actions.DescribeStacks],
+                Resource=[
+                    Sub(
+                        "arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/${StackSetPrefix}-*/*"
+                    )
+                ],
+            ),
+            Statement(
                 Sid="Reports",
                 Effect=Allow,
                 Action=[

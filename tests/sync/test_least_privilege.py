@@ -187,3 +187,45 @@ def test_sync_role_grants_exactly_what_the_sync_calls(
         f"the sync calls APIs its role does not grant ({sorted(grants - called)} unused)"
     )
     assert sorted(grants - called) == [], "the role grants actions the sync never uses"
+
+
+def build_plan_grants() -> set[str]:
+    """What the CodeBuild role grants for `python -m pipeline plan` (its Plan* statements)."""
+    template = yaml.safe_load((ROOT / "templates" / "org" / "pipeline.yaml").read_text())
+    role = template["Resources"]["BuildRole"]["Properties"]
+    actions: set[str] = set()
+    for policy in role["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement.get("Sid", "").startswith("Plan"):
+                actions.update(
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+    return actions
+
+
+def test_build_role_grants_exactly_what_the_plan_reads(
+    make_world: Any, tmp_path: Path, recorder: Callable[[bool], set[str]]
+) -> None:
+    from pipeline.review import review_session
+    from pipeline.sync import plan_sync
+
+    world = make_world()
+    assert world.sync("first").outcome == "success"
+
+    def change(data: dict[str, Any]) -> None:
+        edit(data, "org-roles-Developer")["targets"] = [
+            t for t in edit(data, "org-roles-Developer")["targets"] if t["ou_path"] != "Root/Sandbox"
+        ]
+        data["stacksets"] = [s for s in data["stacksets"] if s["name"] != "org-roles-ReadOnly"]
+
+    world.use(write_variant(tmp_path / "v2", change))
+    session = world.session("plan-1")
+    recorder(True)
+    plan = plan_sync(session)
+    review_session(session, plan, "head")
+    called = recorder(False)
+    grants = build_plan_grants()
+    assert sorted(called - grants) == [], (
+        f"the plan calls APIs the build role does not grant ({sorted(grants - called)} unused)"
+    )
+    assert sorted(grants - called) == [], "the build role grants plan actions the plan never uses"
