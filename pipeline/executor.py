@@ -38,6 +38,8 @@ SUCCEEDED, FAILED, PENDING = "SUCCEEDED", "FAILED", "PENDING"
 # A pending entry naming no operation: the StackSet was busy, ours not started; the next invocation
 # re-plans and retries instead of polling.
 BUSY_PREFIX = "busy:"
+# A pending entry naming an operation that already failed: the next invocation reports it, never drops it.
+FAILED_PREFIX = "failed:"
 
 
 @dataclass(frozen=True)
@@ -146,10 +148,14 @@ class Executor:
             return LaneResult(plan.name, PENDING, tuple(outcomes), pending.operation_id)
         return LaneResult(plan.name, SUCCEEDED, tuple(outcomes))
 
-    def poll_pending(self, stackset: str, operation_id: str) -> str:
-        """One look at an operation carried over from a previous invocation: its status."""
-        op = self._describe_operation(stackset, operation_id)
-        return str(op.get("Status", FAILED))
+    def poll_pending(self, stackset: str, operation_id: str) -> OpOutcome | None:
+        """One look at an operation carried over from a previous invocation: None while it runs, else
+        how it ended (FAILED with the failing accounts when it failed or left failed instances)."""
+        got = self._describe_operation(stackset, operation_id)
+        if got.get("Status", "") in RUNNING_STATES:
+            return None
+        what = f"operation {operation_id[:8]} (started by an earlier invocation)"
+        return self._ended(stackset, operation_id, got, Op(stackset), what)
 
     # --- operations ----------------------------------------------------------------------------------
 
@@ -275,16 +281,8 @@ class Executor:
         label = op or Op(stackset)
         for _ in range(self.poll.max_polls):
             got = self._describe_operation(stackset, op_id)
-            status = got.get("Status", "")
-            if status not in RUNNING_STATES:
-                failed = int(got.get("StatusDetails", {}).get("FailedStackInstancesCount", 0) or 0)
-                if status == SUCCEEDED and not failed:
-                    self._emit(stackset, f"{label.describe()}: succeeded")
-                    return OpOutcome(label, op_id, SUCCEEDED)
-                failures = self._failures(stackset, op_id)
-                reason = got.get("StatusReason") or f"{len(failures)} stack instance(s) failed"
-                self._emit(stackset, f"{label.describe()}: {status.lower()} ({reason})")
-                return OpOutcome(label, op_id, FAILED, f"{label.describe()}: {status} ({reason})", failures)
+            if got.get("Status", "") not in RUNNING_STATES:
+                return self._ended(stackset, op_id, got, label)
             if self.out_of_time():
                 raise _Pending(op_id)
             self.poll.sleep(delay)
@@ -292,6 +290,21 @@ class Executor:
         return OpOutcome(
             label, op_id, FAILED, f"operation {op_id} did not finish after {self.poll.max_polls} polls"
         )
+
+    def _ended(
+        self, stackset: str, op_id: str, got: Mapping[str, Any], label: Op, what: str = ""
+    ) -> OpOutcome:
+        """The outcome of a finished operation: FAILED also when it succeeded with failed instances."""
+        what = what or label.describe()
+        status = str(got.get("Status", ""))
+        failed = int(got.get("StatusDetails", {}).get("FailedStackInstancesCount", 0) or 0)
+        if status == SUCCEEDED and not failed:
+            self._emit(stackset, f"{what}: succeeded")
+            return OpOutcome(label, op_id, SUCCEEDED)
+        failures = self._failures(stackset, op_id)
+        reason = got.get("StatusReason") or f"{len(failures)} stack instance(s) failed"
+        self._emit(stackset, f"{what}: {status.lower()} ({reason})")
+        return OpOutcome(label, op_id, FAILED, f"{what}: {status} ({reason})", failures)
 
     def _wait_outside(self, stackset: str, ours: str) -> None:
         """Wait out whatever operation holds the StackSet (ours from an earlier invocation, or anyone's).

@@ -22,10 +22,18 @@ import boto3
 from pipeline import notify
 from pipeline.clients import Clients, make_clients
 from pipeline.errors import SyncError
+from pipeline.executor import LaneResult
 from pipeline.manifest import Manifest, check_templates, loads_manifest
 from pipeline.report import SyncReport
 from pipeline.retry import Backoff, PollPolicy, describe_error
-from pipeline.sync import SyncSession, apply_plan, plan_report, plan_sync, poll_pending
+from pipeline.sync import (
+    SyncSession,
+    apply_plan,
+    carry_failures,
+    plan_report,
+    plan_sync,
+    poll_pending,
+)
 
 TOKEN_LIMIT = 2048  # CodePipeline continuation tokens
 DEFAULT_MANIFEST = "templates/org/manifest.json"
@@ -174,17 +182,22 @@ def _step(
         backoff=deps.backoff,
     )
     out_of_time = _out_of_time(context, deps)
+    failed: dict[str, LaneResult] = {}
     while pending:
-        pending = poll_pending(session, pending)
+        pending, ended = poll_pending(session, pending)
+        failed |= ended
         if pending and out_of_time():
-            return None, dict(pending)
+            return None, {**pending, **carry_failures(None, failed)}
         if pending:
             deps.sleep(deps.poll_seconds)
     plan = plan_sync(session)
     if not apply:
         return plan_report(session, plan), {}
-    report = apply_plan(session, plan)
-    return report, dict(report.pending)
+    report = apply_plan(session, plan, failed)
+    if not report.pending:
+        return report, {}
+    # Still running elsewhere: failures so far go on in the token, so the final report has them.
+    return report, {**carry_failures(report, failed), **report.pending}
 
 
 def encode_token(run_id: str, pending: Mapping[str, str]) -> str:

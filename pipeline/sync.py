@@ -14,12 +14,11 @@ from pipeline import live as live_reader
 from pipeline.clients import Clients
 from pipeline.desired import DesiredStackSet, desire
 from pipeline.errors import GuardError, WrongOrganizationError
-from pipeline.executor import BUSY_PREFIX, Event, Executor, LaneResult
+from pipeline.executor import BUSY_PREFIX, FAILED, FAILED_PREFIX, Event, Executor, LaneResult
 from pipeline.guard import check
 from pipeline.manifest import HASH_TAG, ManagementStackSpec, Manifest
 from pipeline.orgtree import OrgTree, OuStatus, assess_read, read_org, resolve
 from pipeline.planner import (
-    FAILED,
     LiveStack,
     LiveStackSet,
     StackSetPlan,
@@ -139,7 +138,7 @@ def refuse_management(spec: ManagementStackSpec, caller: str, management_account
     return StackSetPlan(
         spec.name,
         "management-stack",
-        FAILED,
+        "failed",
         notes=(
             f"not deployed: the sync runs as account {caller}, not the management account "
             f"{management_account}, so the management-account stack would land in the wrong account; "
@@ -177,12 +176,17 @@ def plan_sync(s: SyncSession) -> SyncPlan:
     return make_plan(s.manifest, s.state, s.run_id)
 
 
-def apply_plan(s: SyncSession, plan: SyncPlan) -> SyncReport:
-    """Guard, then execute. GuardError is raised before the first write."""
+def apply_plan(s: SyncSession, plan: SyncPlan, failed: Mapping[str, LaneResult] | None = None) -> SyncReport:
+    """Guard, then execute. GuardError is raised before the first write.
+
+    `failed`: StackSets whose operation, started by an earlier invocation, failed: reported as failed and
+    not run on, as a lane stops at its first failure within one invocation."""
+    failed = failed or {}
     verdict = check(plan, s.manifest.org.deletion)
     if not verdict.ok:
         raise GuardError(verdict.reasons)
-    lanes: list[LaneResult] = s.executor().run(plan.stacksets)
+    lanes: list[LaneResult] = s.executor().run([p for p in plan.stacksets if p.name not in failed])
+    lanes += [failed[p.name] for p in plan.stacksets if p.name in failed]
     assert s.state is not None
     return build_report(plan, lanes, s.state.tree, s.clients.counter.to_dict())
 
@@ -196,15 +200,32 @@ def plan_report(s: SyncSession, plan: SyncPlan) -> SyncReport:
     return build_report(plan, None, s.state.tree, s.clients.counter.to_dict())
 
 
-def poll_pending(s: SyncSession, pending: Mapping[str, str]) -> dict[str, str]:
-    """Operations from a previous invocation still running (one DescribeStackSetOperation each)."""
+def poll_pending(s: SyncSession, pending: Mapping[str, str]) -> tuple[dict[str, str], dict[str, LaneResult]]:
+    """Operations from a previous invocation (one DescribeStackSetOperation each): those still running,
+    and the StackSets whose operation failed (or left failed instances), with the failures."""
     ex = s.executor()
     still: dict[str, str] = {}
+    failed: dict[str, LaneResult] = {}
     for name, op_id in pending.items():
         if op_id.startswith(("stack:", BUSY_PREFIX)):
             # A plain stack (the next plan's deploy waits for it to settle), or a StackSet that was busy
             # before ours started (the next plan retries it).
             continue
-        if ex.poll_pending(name, op_id) in ("RUNNING", "QUEUED", "STOPPING"):
+        ended = ex.poll_pending(name, op_id.removeprefix(FAILED_PREFIX))
+        if ended is None:
             still[name] = op_id
-    return still
+        elif ended.status == FAILED:
+            failed[name] = LaneResult(name, FAILED, (ended,))
+    return still, failed
+
+
+def carry_failures(report: SyncReport | None, failed: Mapping[str, LaneResult]) -> dict[str, str]:
+    """Pending entries that carry this invocation's failed operations to the next one."""
+    out: dict[str, str] = {}
+    outcomes = {r.name: r.outcomes for r in (report.stacksets if report else ()) if r.result == "failed"}
+    outcomes |= {name: lane.outcomes for name, lane in failed.items()}
+    for name, ended in outcomes.items():
+        op_id = next((o.operation_id for o in ended if o.status == FAILED and o.operation_id), None)
+        if op_id:
+            out[name] = FAILED_PREFIX + op_id
+    return out

@@ -139,5 +139,5 @@ def test_a_busy_stackset_carried_over_is_retried_by_the_next_plan_not_polled(mak
     world.sync()
     session = world.session("run-2")
     calls = len(world.service.calls)
-    assert poll_pending(session, {NAME: "busy:0b7f5c1e-0000-5000-8000-000000000000"}) == {}
+    assert poll_pending(session, {NAME: "busy:0b7f5c1e-0000-5000-8000-000000000000"}) == ({}, {})
     assert world.service.calls[calls:] == []

@@ -126,6 +126,64 @@ def test_codepipeline_job_continues_then_succeeds(lam: Any) -> None:
     }
 
 
+def test_an_operation_that_failed_between_invocations_fails_the_job(lam: Any) -> None:
+    """An operation carried over in the continuation token ends FAILED while no invocation runs: the
+    next invocation reports it (accounts and reasons) and fails the job, even though the account works
+    again by then and the re-plan would have gone on to record the hash."""
+    world, deps, stub, queue = lam
+    failing = "100000000000"  # Root/Sandbox: a Developer and a ReadOnly target
+    world.service.fail_accounts[failing] = "a service control policy denies iam:CreateRole"
+    deps.step_seconds = 0
+    stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
+    first = handle(job(), Ctx(), deps)
+    world.service.drain()  # the operations end (one failing) while no invocation runs
+    world.service.fail_accounts.clear()
+    deps.step_seconds = 600
+    stub.add_response(
+        "put_job_failure_result",
+        {},
+        {"jobId": "job-1", "failureDetails": {"type": "JobFailed", "message": ANY}},
+    )
+    second = handle(job(first["continuation"]), Ctx(), deps)
+    assert not second["ok"]
+    results = {s["name"]: s["result"] for s in second["report"]["stacksets"]}
+    assert results == {
+        "org-roles-Developer": "failed",
+        "org-roles-ReadOnly": "failed",
+        "org-roles-login-account": "updated",
+        "org-roles-management-account": "unchanged",
+    }
+    [note] = notes(queue)
+    assert (
+        f"failed: org-roles-Developer {failing} us-east-1: a service control policy denies iam:CreateRole"
+        in note
+    )
+
+
+def test_a_failure_seen_while_other_operations_run_stays_in_the_token(lam: Any) -> None:
+    """The failure is seen in an invocation that hands over again: the token carries it to the end."""
+    world, deps, stub, _queue = lam
+    world.service.fail_accounts["100000000000"] = "a service control policy denies iam:CreateRole"
+    deps.step_seconds = 0
+    stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
+    first = handle(job(), Ctx(), deps)
+    world.service.drain()
+    world.service.fail_accounts.clear()
+    stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
+    second = handle(job(first["continuation"]), Ctx(), deps)
+    _run, pending = decode_token(second["continuation"])
+    assert sorted((name, op[:7]) for name, op in pending.items()) == [
+        ("org-roles-Developer", "failed:"),
+        ("org-roles-ReadOnly", "failed:"),
+        ("org-roles-login-account", pending["org-roles-login-account"][:7]),
+    ]
+    deps.step_seconds = 600
+    stub.add_response("put_job_failure_result", {}, {"jobId": "job-1", "failureDetails": ANY})
+    third = handle(job(second["continuation"]), Ctx(), deps)
+    results = {s["name"]: s["result"] for s in third["report"]["stacksets"]}
+    assert (results["org-roles-Developer"], results["org-roles-ReadOnly"]) == ("failed", "failed")
+
+
 def test_missing_manifest_fails_the_job_with_the_reason(lam: Any) -> None:
     world, deps, stub, queue = lam
     world.client("s3").put_object(
