@@ -376,6 +376,13 @@ def _plan_accounts(
 ) -> None:
     """Account-level targets: self-managed StackSets, and the login-account StackSet in either model."""
     stray = [i for i in instances if i.account not in keep]
+    if stray and d.hold_removals:
+        # A target OU is missing from this read (renamed, or the read is incomplete): its accounts look
+        # like they left, so nothing is removed until every target resolves again.
+        held = sorted({i.account for i in stray})
+        b.notes.append(f"removal of {len(held)} account(s) held: {d.hold_removals}")
+        b.targets.extend(TargetChange(a, None, "hold", 1, f"removal held: {d.hold_removals}") for a in held)
+        stray = []
     if b.service:
         for ou_id in sorted({i.ou_id or "" for i in stray}):
             accts = tuple(sorted({i.account for i in stray if (i.ou_id or "") == ou_id}))

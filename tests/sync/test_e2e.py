@@ -328,6 +328,34 @@ def test_self_managed_targets_accounts(make_world: Any, tmp_path: Path) -> None:
     assert set(world.instances(DEV)) == {"100000000001", "100000000002", *WORKLOADS, *DEV_OU, *PROD_ACCTS}
 
 
+def test_self_managed_holds_removals_while_a_target_ou_is_missing(make_world: Any, tmp_path: Path) -> None:
+    """An unpinned target OU renamed outside the manifest looks missing: its accounts keep their
+    instances (a rename must not look like a removal), and the plan says why."""
+
+    def self_managed(data: dict[str, Any]) -> None:
+        data["org"].update(
+            permission_model="SELF_MANAGED",
+            administration_role_arn=f"arn:aws:iam::{MGMT}:role/AWSCloudFormationStackSetAdministrationRole",
+            execution_role_name="AWSCloudFormationStackSetExecutionRole",
+        )
+
+    world = make_world(write_variant(tmp_path / "self", self_managed))
+    assert world.sync("first").outcome == "success"
+    world.client("organizations").update_organizational_unit(
+        OrganizationalUnitId=world.layout.ou_id("Root/Sandbox"), Name="Playground"
+    )
+    report = world.sync("second")
+    assert report.plan.deletions == 0
+    assert world.writes().count("DeleteStackInstances") == 0
+    assert set(world.instances(DEV)) == {*SANDBOX, *WORKLOADS, *DEV_OU, *PROD_ACCTS}
+    plan = next(s for s in report.plan.stacksets if s.name == DEV)
+    assert "removal of 2 account(s) held: target Root/Sandbox is not in the organization" in plan.notes
+    assert sorted((t.path, t.change) for t in plan.targets if t.change == "hold") == [
+        (SANDBOX[0], "hold"),
+        (SANDBOX[1], "hold"),
+    ]
+
+
 def test_delegated_admin(make_world: Any, tmp_path: Path) -> None:
     admin = "100000000002"
 
