@@ -9,6 +9,8 @@ from typing import Any
 from pipeline.planner import LiveInstance, LiveStack, LiveStackSet
 from pipeline.retry import Backoff, call_with_backoff, error_code
 
+RUNNING_STATES = frozenset({"RUNNING", "QUEUED", "STOPPING"})
+
 
 def _call_as(call_as: str) -> dict[str, str]:
     return {"CallAs": call_as}
@@ -56,6 +58,24 @@ def describe_stackset(cfn: Any, name: str, call_as: str, backoff: Backoff) -> Li
         status=s.get("Status", "ACTIVE"),
         template_body=body,
     )
+
+
+def last_rollout_ok(cfn: Any, name: str, call_as: str, backoff: Backoff) -> bool:
+    """Whether the StackSet's latest finished rollout (drift detection aside) succeeded with no failed
+    stack instance. One page of ListStackSetOperations, which lists the most recent operations first
+    (https://docs.aws.amazon.com/cli/latest/reference/cloudformation/list-stack-set-operations.html).
+
+    Needed because the sync's hash tag cannot prove it: UpdateStackSet keeps its changes, the tag
+    included, even when its operation fails
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackSet.html).
+    """
+    page = call_with_backoff(cfn.list_stack_set_operations, backoff, StackSetName=name, **_call_as(call_as))
+    for op in page.get("Summaries", []):
+        if op.get("Status") in RUNNING_STATES or op.get("Action") == "DETECT_DRIFT":
+            continue
+        failed = int(op.get("StatusDetails", {}).get("FailedStackInstancesCount", 0) or 0)
+        return op.get("Status") == "SUCCEEDED" and not failed
+    return True
 
 
 def _instance_pages(cfn: Any, name: str, call_as: str, backoff: Backoff) -> Iterator[dict[str, Any]]:

@@ -3,7 +3,8 @@
 No boto3, no clock, no environment: the live state comes in as records, the plan goes out as data
 (to_dict() for JSON, Markdown or text). Per changed StackSet the operations run in this order: remove
 targets, update the StackSet, add targets, per-OU parameter overrides, then the commit that records the
-content hash. A StackSet whose recorded hash equals the desired one is unchanged: one read, no write.
+content hash. A StackSet whose recorded hash equals the desired one, written by a rollout that succeeded,
+is unchanged: two reads (the StackSet, its latest operation), no write.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class LiveInstance:
 
 @dataclass(frozen=True)
 class LiveStackSet:
-    """DescribeStackSet (and, only when the hash differs, ListStackInstances) of one StackSet."""
+    """DescribeStackSet of one StackSet; its latest operation when the hash matches, its instances
+    (ListStackInstances) when the hash differs or that operation failed."""
 
     name: str
     permission_model: str
@@ -74,6 +76,9 @@ class LiveStackSet:
     execution_role_name: str | None = None
     status: str = "ACTIVE"
     instances: tuple[LiveInstance, ...] | None = None
+    # Read only when the hash matches: the latest rollout failed or left failed instances, so the hash
+    # (kept by AWS whatever the outcome) proves nothing and the StackSet is planned again.
+    rollout_failed: bool = False
     # DescribeStackSet returns it anyway: kept for the plan's IAM diff against what is deployed.
     template_body: str = field(default="", repr=False, compare=False)
 
@@ -179,7 +184,16 @@ def needs_instances(desired: DesiredStackSet, live: LiveStackSet | None) -> bool
     return (
         live is not None
         and live.permission_model == desired.content.permission_model
-        and live.hash_tag != desired.tag
+        and (live.hash_tag != desired.tag or live.rollout_failed)
+    )
+
+
+def needs_rollout_check(desired: DesiredStackSet, live: LiveStackSet | None) -> bool:
+    """Whether a matching hash needs the latest operation's outcome before it is trusted (one read)."""
+    return (
+        live is not None
+        and live.permission_model == desired.content.permission_model
+        and live.hash_tag == desired.tag
     )
 
 
@@ -519,9 +533,13 @@ def _plan_stackset(
                 f"{d.content.permission_model}: a StackSet cannot switch; delete it (retaining stacks) first",
             ),
         )
-    if live.hash_tag == d.tag:
+    if live.hash_tag == d.tag and not live.rollout_failed:
         return StackSetPlan(d.name, d.spec.kind, UNCHANGED, (), d.tag, live.hash_tag, unchanged_targets)
-    return _plan_existing(d, live, tree, policy)
+    plan = _plan_existing(d, live, tree, policy)
+    if live.hash_tag == d.tag:
+        note = "the last rollout failed or left failed instances: rolling out again"
+        return replace(plan, notes=(note, *plan.notes))
+    return plan
 
 
 def plan_orphan(live: LiveStackSet, tree: OrgTree, policy: DeletionPolicy) -> StackSetPlan:

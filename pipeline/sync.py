@@ -25,6 +25,7 @@ from pipeline.planner import (
     SyncPlan,
     count_instances,
     needs_instances,
+    needs_rollout_check,
     plan_management,
     plan_orphan,
     plan_stackset,
@@ -97,7 +98,8 @@ def check_organization(manifest: Manifest, tree: OrgTree) -> None:
 
 
 def read_state(s: SyncSession) -> LiveState:
-    """One org walk, one ListStackSets, one DescribeStackSet per StackSet; instances only where changed."""
+    """One org walk, one ListStackSets, one DescribeStackSet per StackSet, and per StackSet either its
+    latest operation (hash unchanged: did that rollout succeed?) or its instances (hash changed)."""
     m = s.manifest
     tree = read_org(s.clients.organizations, s.backoff)
     check_organization(m, tree)
@@ -113,6 +115,9 @@ def read_state(s: SyncSession) -> LiveState:
             got = live_reader.describe_stackset(cfn, name, s.call_as, s.backoff)
             if got is None:
                 continue
+            if needs_rollout_check(desired[name], got):
+                ok = live_reader.last_rollout_ok(cfn, name, s.call_as, s.backoff)
+                got = replace(got, rollout_failed=not ok)
             if needs_instances(desired[name], got):
                 got = replace(got, instances=live_reader.list_instances(cfn, name, s.call_as, s.backoff))
             stacksets[name] = got

@@ -248,6 +248,7 @@ SYNC_STACKSET_ACTIONS = (
     "cloudformation:DeleteStackSet",
     "cloudformation:DescribeStackSet",
     "cloudformation:DescribeStackSetOperation",
+    "cloudformation:ListStackSetOperations",
     "cloudformation:ListStackSetOperationResults",
     "cloudformation:ListStackInstances",
     "cloudformation:CreateStackInstances",
@@ -466,7 +467,11 @@ def build_template() -> Template:
             Statement(
                 Sid="PlanReadsStackSets",
                 Effect=Allow,
-                Action=[cfn_actions.DescribeStackSet, cfn_actions.ListStackInstances],
+                Action=[
+                    cfn_actions.DescribeStackSet,
+                    cfn_actions.ListStackSetOperations,
+                    cfn_actions.ListStackInstances,
+                ],
                 Resource=stackset_arns(),
             ),
             Statement(

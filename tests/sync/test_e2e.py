@@ -90,10 +90,11 @@ def test_second_run_is_a_no_op_with_minimal_reads(make_world: Any) -> None:
     assert report.counts() == {"unchanged": 4}
     assert world.writes() == before
     # One walk of the tree (DescribeOrganization, ListRoots, and per OU one page of OUs and one of
-    # accounts: 6 OUs with the root), ListStackSets, one DescribeStackSet per StackSet, and for the
-    # management-account stack GetCallerIdentity (is this the management account?) and DescribeStacks.
+    # accounts: 6 OUs with the root), ListStackSets, per StackSet DescribeStackSet and one page of its
+    # operations (did the rollout that wrote the hash succeed?), and for the management-account stack
+    # GetCallerIdentity (is this the management account?) and DescribeStacks.
     assert report.calls == {
-        "reads": 20,
+        "reads": 23,
         "writes": 0,
         "by_operation": {
             "DescribeOrganization": 1,
@@ -103,6 +104,7 @@ def test_second_run_is_a_no_op_with_minimal_reads(make_world: Any) -> None:
             "ListAccountsForParent": 6,
             "ListOrganizationalUnitsForParent": 6,
             "ListRoots": 1,
+            "ListStackSetOperations": 3,
             "ListStackSets": 1,
         },
     }
@@ -140,6 +142,31 @@ def test_role_change_updates_only_that_stackset(make_world: Any, tmp_path: Path)
     assert {s for _a, _r, s in [(i, 0, st) for i, (_o, st, _p) in world.instances(DEV).items()]} == {
         "CURRENT"
     }
+
+
+def test_a_failed_commit_is_repaired_by_the_next_run(make_world: Any, tmp_path: Path) -> None:
+    """The commit (the UpdateStackSet that records the hash) fails on one account: AWS keeps the tag
+    anyway (API_UpdateStackSet), so the next run must not trust it, and repairs the failed instance."""
+    world = make_world()
+    assert world.sync("first").outcome == "success"
+
+    def add_security(data: dict[str, Any]) -> None:
+        edit(data, DEV)["targets"].append(
+            {"ou_path": "Root/Security", "ou_id": None, "excluded_accounts": [], "source": "x"}
+        )
+
+    world.use(write_variant(tmp_path / "v2", add_security))
+    world.service.fail_accounts[SANDBOX[0]] = "a service control policy denies iam:UpdateRole"
+    report = world.sync("second")
+    assert kinds(report, DEV) == ["create-instances", "commit"]
+    dev = next(s for s in report.stacksets if s.name == DEV)
+    assert (dev.result, [f.account for f in dev.failures]) == ("failed", [SANDBOX[0]])
+    assert world.instances(DEV)[SANDBOX[0]][1] == "OUTDATED"
+    world.service.fail_accounts.clear()
+    report = world.sync("third")
+    assert {s.name: s.result for s in report.stacksets}[DEV] == "updated"
+    assert {status for _ou, status, _o in world.instances(DEV).values()} == {"CURRENT"}
+    assert world.sync("fourth").counts() == {"unchanged": 4}
 
 
 def test_targets_added_and_removed(make_world: Any, tmp_path: Path) -> None:

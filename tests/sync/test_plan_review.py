@@ -116,10 +116,11 @@ def test_unchanged_org_has_no_iam_changes(make_world: Any, capsys: pytest.Captur
     data = json.loads(plan(world, world.manifest_dir, capsys, "--format", "json"))
     assert (data["iam_diff"]["ous"], data["accounts_affected"]) == ([], {"total": 0, "ous": []})
     # One DescribeStackSet per StackSet, as before the review: Developer's Prod override (1800) is known
-    # to be applied from its recorded hash, not from DescribeStackInstance.
+    # to be applied from its recorded hash, not from DescribeStackInstance (the plan's own check that the
+    # rollout which wrote that hash succeeded is one ListStackSetOperations per StackSet).
     stacks = {k: v for k, v in data["calls"]["by_operation"].items() if "Stack" in k}
     assert (stacks, data["calls"]["writes"]) == (
-        {"DescribeStackSet": 3, "DescribeStacks": 1, "ListStackSets": 1},
+        {"DescribeStackSet": 3, "DescribeStacks": 1, "ListStackSetOperations": 3, "ListStackSets": 1},
         0,
     )
 

@@ -27,6 +27,7 @@ from pipeline.planner import (
     StackSetPlan,
     SyncPlan,
     management_tag,
+    needs_instances,
     plan_management,
     plan_orphan,
     plan_stackset,
@@ -159,6 +160,29 @@ def test_matching_hash_is_unchanged_without_reading_instances() -> None:
     d = desired()
     plan = plan_stackset(d, live_from(d, d.tag, instances=None), tree(), POLICY)
     assert (plan.action, plan.ops) == ("unchanged", ())
+
+
+def test_matching_hash_after_a_failed_rollout_rolls_out_again() -> None:
+    """AWS keeps an UpdateStackSet's tags even when its operation fails: a matching hash whose rollout
+    failed is not trusted; the commit rolls out to every instance again, the failed one included."""
+    d = desired()
+    failed = tuple(
+        dataclasses.replace(i, status="OUTDATED", detailed_status="FAILED")
+        if i.account == "100000000000"
+        else i
+        for i in deployed(d)
+    )
+    live = live_from(d, d.tag, failed, rollout_failed=True)
+    assert needs_instances(d, dataclasses.replace(live, instances=None))
+    plan = plan_stackset(d, live, tree(), POLICY)
+    assert (plan.action, plan.ops, plan.notes) == (
+        "update",
+        (CommitHash(DEV, d.content, d.tag),),
+        (
+            "the last rollout failed or left failed instances: rolling out again",
+            "1 instance(s) not CURRENT: the commit retries them",
+        ),
+    )
 
 
 def test_everything_in_place_but_the_hash_only_commits() -> None:
