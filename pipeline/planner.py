@@ -334,7 +334,7 @@ def _plan_existing(
     if d.spec.kind == "login-account" or not b.service:
         _plan_accounts(b, d, instances, keep_accounts, have)
     else:
-        _plan_ou_targets(b, d, live, tree, keep_accounts, have)
+        _plan_ou_targets(b, d, live, tree, keep_accounts)
 
     # Regions no longer wanted: remove every instance there.
     for region in sorted({i.region for i in instances} - regions):
@@ -427,9 +427,10 @@ def _plan_accounts(
 
 def _remove_targets(
     b: _Builder, d: DesiredStackSet, live_ids: set[str], instances: tuple[LiveInstance, ...], tree: OrgTree
-) -> None:
-    """OU targets the manifest no longer names. Never for a target that is only missing or empty this run,
-    and never while any desired target failed to resolve (a renamed OU must not look like a removal)."""
+) -> set[str]:
+    """OU targets the manifest no longer names; returns their ids. Never for a target that is only missing
+    or empty this run, and never while any desired target failed to resolve (a renamed OU must not look
+    like a removal)."""
     wanted = {t.ou_id for t in d.targets}
     held = {s.ou_id for s in d.skipped if s.ou_id}
     removed: list[tuple[str, str, int]] = []
@@ -442,11 +443,33 @@ def _remove_targets(
             b.targets.append(TargetChange(path, ou_id, "hold", count, f"removal held: {d.hold_removals}"))
         else:
             removed.append((ou_id, path, count))
-    if removed:
-        b.delete(
-            tuple(r[0] for r in removed), tuple(r[1] for r in removed), (), "NONE", sum(r[2] for r in removed)
+    if not removed:
+        return set()
+    ids, paths = tuple(r[0] for r in removed), tuple(r[1] for r in removed)
+    total = sum(r[2] for r in removed)
+    gone = [i for i in instances if i.ou_id in ids]
+    # Accounts that lose their instance here but stay targets (through another OU) get a new instance in
+    # this plan. A retained stack would keep its named resources: the new instance's IAM role fails with
+    # EntityAlreadyExists (role names are unique per account), and the old role stays assumable. So their
+    # stacks are deleted; accounts that truly leave keep theirs, as deletion.retain_stacks says.
+    readded = tuple(sorted({i.account for i in gone} & set(d.accounts)))
+    if readded and b.policy.retain_stacks:
+        moved = sum(1 for i in gone if i.account in readded)
+        b.notes.append(
+            f"{len(readded)} account(s) leave {', '.join(paths)} but stay targets: their stacks are deleted, "
+            "not retained, so their new instances can create the same named resources"
         )
-        b.targets.extend(TargetChange(p, i, "remove", c) for i, p, c in removed)
+        if moved == total:
+            b.ops.append(DeleteInstances(d.name, b.regions, ids, (), "NONE", False, total, paths))
+        else:
+            b.ops.append(
+                DeleteInstances(d.name, b.regions, ids, readded, "INTERSECTION", False, moved, paths)
+            )
+            b.delete(ids, paths, (), "NONE", total - moved)
+    else:
+        b.delete(ids, paths, (), "NONE", total)
+    b.targets.extend(TargetChange(p, i, "remove", c) for i, p, c in removed)
+    return set(ids)
 
 
 def _plan_ou_targets(
@@ -455,12 +478,17 @@ def _plan_ou_targets(
     live: LiveStackSet,
     tree: OrgTree,
     keep: set[str],
-    have: dict[str, set[str]],
 ) -> None:
     """Service-managed role StackSets: OU targets, plus account-level fixes inside kept targets."""
     instances = live.instances or ()
     live_ids = set(live.ou_ids) | {i.ou_id for i in instances if i.ou_id}
-    _remove_targets(b, d, live_ids, instances, tree)
+    removed = _remove_targets(b, d, live_ids, instances, tree)
+    # Instances left once the removals ran: an account of a kept target whose instance went with a
+    # removed target needs a new one.
+    left: dict[str, set[str]] = {}
+    for inst in instances:
+        if inst.ou_id not in removed:
+            left.setdefault(inst.account, set()).add(inst.region)
     # Inside kept targets: accounts that should not hold an instance (excluded, or moved away while
     # AutoDeployment kept them) go; suspended accounts are left alone.
     for t in d.targets:
@@ -481,7 +509,7 @@ def _plan_ou_targets(
         )
     for t in d.targets:
         if t.ou_id in live_ids:
-            missing = tuple(a for a in t.accounts if not set(d.spec.regions) <= have.get(a, set()))
+            missing = tuple(a for a in t.accounts if not set(d.spec.regions) <= left.get(a, set()))
             if missing:
                 b.create((t.ou_id,), (t.path,), missing, "INTERSECTION")
             b.targets.append(

@@ -193,6 +193,38 @@ def test_targets_added_and_removed(make_world: Any, tmp_path: Path) -> None:
     assert ("org-roles-Developer", "add", "updated") in rows["Root/Security"]
 
 
+def test_moving_an_attachment_down_replaces_the_stacks_it_keeps(make_world: Any, tmp_path: Path) -> None:
+    """ReadOnly moves from Root to Root/Workloads (retain_stacks: true). Workloads accounts lose their
+    instance and get a new one in the same plan: a retained stack would still own the named role (the new
+    instance fails with EntityAlreadyExists, and the old role stays assumable), so their stacks are
+    deleted; accounts that truly leave keep theirs."""
+    world = make_world(materialize=True)
+    assert world.sync("first").outcome == "success"
+
+    def down(data: dict[str, Any]) -> None:
+        edit(data, RO)["targets"] = [
+            {"ou_path": "Root/Workloads", "ou_id": None, "excluded_accounts": [], "source": "x"}
+        ]
+        data["org"]["deletion"].update(max_instance_deletions=100, max_instance_deletion_percentage=100)
+
+    world.use(write_variant(tmp_path / "v2", down))
+    report = world.sync("second")
+    assert report.outcome == "success", report.stacksets
+    ro = next(s for s in report.plan.stacksets if s.name == RO)
+    staying = sorted({EXCLUDED, *WORKLOADS, *DEV_OU, *PROD_ACCTS})
+    assert [(op.kind, getattr(op, "accounts", ()), getattr(op, "retain_stacks", None)) for op in ro.ops] == [
+        ("delete-instances", tuple(staying), False),
+        ("delete-instances", (), True),
+        ("create-instances", (), None),
+        ("commit", (), None),
+    ]
+    assert set(world.instances(RO)) == set(staying)
+    retained = sorted(s.account for s in world.service.stacks.values() if s.stackset == RO and s.retained)
+    assert retained == sorted({LOGIN, *SANDBOX, *SECURITY})
+    assert iam_roles(world, "100000000004") == {"Developer": 3600, "ReadOnly": 3600}
+    assert iam_roles(world, "100000000000") == {"Developer": 3600, "ReadOnly": 3600}  # retained
+
+
 def test_account_moves_follow_autodeployment_and_overrides(make_world: Any) -> None:
     world = make_world()
     world.sync("first")
