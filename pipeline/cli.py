@@ -173,7 +173,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     with _session(args, manifest) as s:
         plan = plan_sync(s)
         if plan.has_changes and not args.yes:
-            sys.stdout.write(render_text(plan_report(s, plan), all_ous=args.all_ous))
+            # What is about to change, IAM diff included, before the question.
+            from pipeline.review import render_plan, review_session
+
+            iam = review_session(s, plan, args.manifest)
+            color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+            sys.stdout.write(
+                render_plan(
+                    plan_report(s, plan), iam, "text", all_ous=args.all_ous, show_accounts=False, color=color
+                )
+            )
             if not _confirm(len(plan.ops)):
                 print("nothing changed", file=sys.stderr)
                 return EXIT_FAILED

@@ -62,7 +62,9 @@ def test_local_walkthrough(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["plan", *common, "--exit-code"]) == 1  # changes to make
     assert capsys.readouterr().out.startswith("plan: 4 create\n")
     assert main(["sync", *common]) == 2  # not at a terminal, no --yes
-    assert "confirm with --yes" in capsys.readouterr().err
+    asked = capsys.readouterr()
+    assert "confirm with --yes" in asked.err
+    assert "\nOrg roles: deployed -> " in asked.out  # the IAM diff comes before the question
     assert main(["sync", *common, "--yes"]) == 0
     assert capsys.readouterr().out.startswith("sync success: 4 created")
     assert main(["sync", *common, "--yes", "--format", "json"]) == 0
