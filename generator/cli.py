@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from generator import __version__
 from generator.blueprints import BLUEPRINTS
@@ -150,16 +151,12 @@ def cmd_package(args: argparse.Namespace) -> int:
     result = package_lambda(root, out)
     print(f"{args.out}: {result.files} files, {result.size} bytes, sha256 {result.sha256}")
     if args.upload:
-        import boto3
         from botocore.exceptions import BotoCoreError, ClientError
 
         # Content-addressed key: new code gets a new key, so CloudFormation sees the change.
         key = f"org-sync-lambda-{result.sha256[:16]}.zip"
         try:
-            s3 = boto3.Session(profile_name=args.profile, region_name=args.region).client(
-                "s3", endpoint_url=args.endpoint_url
-            )
-            s3.put_object(Bucket=args.upload, Key=key, Body=out.read_bytes())
+            _aws_client(args, "s3").put_object(Bucket=args.upload, Key=key, Body=out.read_bytes())
         except (ClientError, BotoCoreError) as exc:
             raise GeneratorError(f"upload to s3://{args.upload}/{key} failed: {exc}") from exc
         print(
@@ -182,8 +179,6 @@ def _resolve_template(out_dir: Path, name: str) -> tuple[Path, str]:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
     from generator.deploy import DeployError, deploy
@@ -208,13 +203,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         return input("execute this change set? [y/N] ").strip().lower() in ("y", "yes")
 
     try:
-        session = boto3.Session(profile_name=args.profile, region_name=args.region)
-        config = Config(
-            retries={"mode": "standard", "max_attempts": 8}, user_agent_extra="org-stacksets-deploy/1"
-        )
-        cfn = session.client("cloudformation", endpoint_url=args.endpoint_url, config=config)
         outcome = deploy(
-            cfn,
+            _aws_client(args, "cloudformation"),
             stack_name,
             template.read_text("utf-8"),
             given,
@@ -234,6 +224,18 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     }
     print(messages[outcome.status])
     return EXIT_OK
+
+
+def _aws_client(args: argparse.Namespace, service: str) -> Any:
+    """The one place the generator builds AWS clients: --profile, --region, --endpoint-url, one Config."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 8}, user_agent_extra="org-stacksets-generator/1"
+    )
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    return session.client(service, endpoint_url=args.endpoint_url, config=config)
 
 
 def _add_aws_options(parser: argparse.ArgumentParser) -> None:
