@@ -22,13 +22,13 @@ from typing import Any
 
 from moto.core.base_backend import BackendDict
 
-from pipeline.clients import make_clients
-from pipeline.manifest import load_manifest, load_templates
-from pipeline.retry import Backoff, PollPolicy
+from pipeline.aws.clients import make_clients
+from pipeline.aws.retry import Backoff, PollPolicy
+from pipeline.core.manifest import load_manifest, load_templates
+from pipeline.emulator import seed as seeding
+from pipeline.emulator.server import FidelityServer, MotoOrgView
+from pipeline.emulator.stacksets import StackSetService
 from pipeline.sync import SyncSession, apply_plan, plan_sync
-from pipeline.testing import seed as seeding
-from pipeline.testing.server import FidelityServer, MotoOrgView
-from pipeline.testing.stacksets import StackSetService
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "tests" / "fixtures" / "sync" / "templates" / "org" / "roles" / "Developer.yaml"
@@ -164,7 +164,7 @@ def grant_s3_to_role0(manifest_dir: Path) -> None:
 
 def review_row(server: FidelityServer, manifest_dir: Path, name: str) -> str:
     """A plan, then its IAM review (python -m pipeline plan's extra work) timed on its own."""
-    from pipeline.review import render_plan, review_session
+    from pipeline.cli.review import render_plan, review_session
     from pipeline.sync import plan_report
 
     s = session(server, manifest_dir, "bench-plan")

@@ -1,4 +1,4 @@
-"""Reproducible Lambda packaging: the pipeline/ package as a zip whose bytes depend only on its sources.
+"""Reproducible Lambda packaging: the sync Lambda's include list as a zip whose bytes depend only on its sources.
 
 Entries are sorted, timestamps fixed (1980-01-01, the zip epoch), permissions fixed (0644), no
 directory entries, no __pycache__; so the same sources give the same sha256 on every run and machine
@@ -16,9 +16,19 @@ from pathlib import Path
 from generator.errors import GeneratorError
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-INCLUDED_SUFFIXES = (".py", ".json", ".yml", ".yaml", ".sh")
-# pipeline/testing/ is the moto-based emulator for tests and --local; it never runs in Lambda.
-EXCLUDED_DIRS = ("testing",)
+INCLUDED_SUFFIXES = (".py",)
+# What the sync Lambda runs, and nothing else (an include list, so a new module never ships by accident):
+# the handler and its job logic, the engine, the pure core and the AWS adapters, and the shared errors.
+# The emulator, the application Lambdas, the command lines and the plan's review stay out
+# (tests/pipeline/test_lambda_package.py lists the zip).
+SYNC_LAMBDA = (
+    "pipeline/__init__.py",
+    "pipeline/handler.py",
+    "pipeline/job.py",
+    "pipeline/sync.py",
+    "pipeline/core/",
+    "pipeline/aws/",
+)
 
 
 @dataclass(frozen=True)
@@ -29,18 +39,24 @@ class Package:
     files: int
 
 
-def lambda_sources(root: Path, package: str = "pipeline") -> list[Path]:
-    src = root / package
-    if not (src / "__init__.py").is_file():
-        raise GeneratorError(f"{package}/: no such Python package under {root}")
-    return sorted(
-        p
-        for p in src.rglob("*")
-        if p.is_file()
-        and p.suffix in INCLUDED_SUFFIXES
-        and "__pycache__" not in p.parts
-        and p.relative_to(src).parts[0] not in EXCLUDED_DIRS
-    )
+def lambda_sources(root: Path, include: tuple[str, ...] = SYNC_LAMBDA) -> list[Path]:
+    """The files of the include list under `root`: named files, and the .py files of named folders."""
+    if not (root / "pipeline" / "__init__.py").is_file():
+        raise GeneratorError(f"pipeline/: no such Python package under {root}")
+    found: set[Path] = set()
+    for entry in include:
+        path = root / entry
+        if entry.endswith("/"):
+            found.update(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix in INCLUDED_SUFFIXES and "__pycache__" not in p.parts
+            )
+        elif path.is_file():
+            found.add(path)
+        else:
+            raise GeneratorError(f"{entry}: listed for the sync Lambda but missing under {root}")
+    return sorted(found)
 
 
 def build_zip(root: Path, files: list[Path]) -> bytes:

@@ -7,7 +7,7 @@ import traceback
 from typing import Any
 
 try:
-    from pipeline import lambda_core
+    from pipeline import job as lambda_core
 except Exception:  # any import failure of the core: report it below rather than crash on load
     lambda_core = None  # type: ignore[assignment]
     IMPORT_ERROR = traceback.format_exc(limit=3)

@@ -10,17 +10,20 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from pipeline import live as live_reader
-from pipeline.clients import Clients
-from pipeline.desired import DesiredStackSet, desire
-from pipeline.errors import GuardError, WrongOrganizationError
-from pipeline.executor import BUSY_PREFIX, FAILED, FAILED_PREFIX, Event, Executor, LaneResult
-from pipeline.guard import check
-from pipeline.manifest import HASH_TAG, ManagementStackSpec, Manifest
-from pipeline.orgtree import OrgTree, OuStatus, assess_read, read_org, resolve
-from pipeline.planner import (
-    LiveStack,
-    LiveStackSet,
+from pipeline.aws import stacksets as live_reader
+from pipeline.aws.clients import Clients
+from pipeline.aws.executor import Executor
+from pipeline.aws.organizations import read_org
+from pipeline.aws.retry import Backoff, PollPolicy
+from pipeline.aws.stack import caller_account
+from pipeline.core.desired import desire
+from pipeline.core.errors import GuardError, WrongOrganizationError
+from pipeline.core.guard import check
+from pipeline.core.live import LiveStackSet, LiveState
+from pipeline.core.manifest import HASH_TAG, ManagementStackSpec, Manifest
+from pipeline.core.org import OrgTree, assess_read, resolve
+from pipeline.core.outcomes import BUSY_PREFIX, FAILED, FAILED_PREFIX, Event, LaneResult
+from pipeline.core.planner import (
     StackSetPlan,
     SyncPlan,
     count_instances,
@@ -30,23 +33,7 @@ from pipeline.planner import (
     plan_orphan,
     plan_stackset,
 )
-from pipeline.report import SyncReport, build_report
-from pipeline.retry import Backoff, PollPolicy
-from pipeline.stack import caller_account
-
-
-@dataclass(frozen=True)
-class LiveState:
-    """Everything read from AWS for one plan."""
-
-    tree: OrgTree
-    statuses: Mapping[str, OuStatus]
-    read_warnings: tuple[str, ...]
-    desired: Mapping[str, DesiredStackSet]
-    stacksets: Mapping[str, LiveStackSet]
-    orphans: Mapping[str, LiveStackSet]
-    management_stack: LiveStack | None = None
-    caller_account: str | None = None  # read only when the manifest has a management-account stack
+from pipeline.core.report import SyncReport, build_report
 
 
 @dataclass

@@ -46,11 +46,11 @@ def test_buildspecs_are_embedded_verbatim(templates: dict[str, dict[str, Any]], 
     r = resources(templates, PIPELINE)
     assert (
         r["BuildProject"]["Properties"]["Source"]["BuildSpec"]
-        == (root / "pipeline/buildspecs/build.yml").read_text()
+        == (root / "pipeline/apps/buildspecs/build.yml").read_text()
     )
     assert (
         r["DeployProject"]["Properties"]["Source"]["BuildSpec"]
-        == (root / "pipeline/buildspecs/deploy-eks.yml").read_text()
+        == (root / "pipeline/apps/buildspecs/deploy-eks.yml").read_text()
     )
 
 
@@ -146,7 +146,7 @@ def test_build_role_pushes_to_one_repository(templates: dict[str, dict[str, Any]
 
 
 def _buildspec_commands(root: Path, name: str) -> list[str]:
-    spec = yaml.safe_load((root / "pipeline" / "buildspecs" / name).read_text())
+    spec = yaml.safe_load((root / "pipeline" / "apps" / "buildspecs" / name).read_text())
     return [c for phase in spec["phases"].values() for c in phase["commands"]]
 
 
@@ -180,7 +180,7 @@ def test_build_tags_the_image_with_the_short_commit_and_writes_imagedefinitions(
 
 
 def test_build_exports_image_uri_and_tag(root: Path) -> None:
-    spec = yaml.safe_load((root / "pipeline/buildspecs/build.yml").read_text())
+    spec = yaml.safe_load((root / "pipeline/apps/buildspecs/build.yml").read_text())
     assert spec["env"]["exported-variables"] == ["IMAGE_URI", "IMAGE_TAG"]
     assert spec["artifacts"]["files"] == ["imagedefinitions.json"]
 

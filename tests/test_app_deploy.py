@@ -19,9 +19,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from pipeline.app_deploy import package
-from pipeline.app_deploy.cli import main
-from pipeline.ecs_deploy import family_revision, handle
+from pipeline.apps.app_deploy import package
+from pipeline.apps.app_deploy.cli import main
+from pipeline.apps.ecs_deploy import family_revision, handle
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ CI_ROLE = "arn:aws:iam::111111111111:role/app-deploy-publisher"
 REPO = f"{WORKLOAD}.dkr.ecr.{REGION}.amazonaws.com/web"
 CLOSED_PORT = "http://127.0.0.1:9"  # nothing listens: a call there would fail, so none may be made
 ROOT = Path(__file__).resolve().parent.parent
-WRAPPER = ROOT / "pipeline" / "app_deploy" / "app-deploy.sh"
+WRAPPER = ROOT / "pipeline" / "apps" / "app_deploy" / "app-deploy.sh"
 
 
 @pytest.fixture(scope="module")
@@ -349,7 +349,7 @@ def test_package_is_reproducible_and_holds_only_the_function(
             (1980, 1, 1, 0, 0, 0),
             0o100644,
         )
-        assert archive.read(info) == (ROOT / "pipeline" / "ecs_deploy.py").read_bytes()
+        assert archive.read(info) == (ROOT / "pipeline" / "apps" / "ecs_deploy.py").read_bytes()
 
 
 def test_the_packaged_function_imports_with_the_standard_library_alone(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ from moto import mock_aws
 from generator.blueprints import cost_guard as blueprint
 from generator.blueprints.base import RenderContext
 from generator.errors import GeneratorError
-from pipeline import cost_guard
-from pipeline.cost_guard import Decision, InvalidEvent, decide, guard
+from pipeline.apps import cost_guard
+from pipeline.apps.cost_guard import Decision, InvalidEvent, decide, guard
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
@@ -235,7 +235,7 @@ def template() -> dict[str, Any]:
 
 def test_the_template_ships_the_tested_module_inline(template: dict[str, Any]) -> None:
     code = template["Resources"]["CostGuardFunction"]["Properties"]["Code"]["ZipFile"]
-    source = (ROOT / "pipeline" / "cost_guard.py").read_text()
+    source = (ROOT / "pipeline" / "apps" / "cost_guard.py").read_text()
     assert code == source
     assert len(code) <= blueprint.ZIPFILE_LIMIT
 
@@ -253,7 +253,7 @@ def test_the_shipped_code_runs_as_index_handler(
 
 
 def test_lambda_code_imports_only_the_standard_library_and_boto3() -> None:
-    tree = ast.parse((ROOT / "pipeline" / "cost_guard.py").read_text())
+    tree = ast.parse((ROOT / "pipeline" / "apps" / "cost_guard.py").read_text())
     imported = {
         alias.name.split(".")[0]
         for node in ast.walk(tree)
@@ -273,7 +273,7 @@ def test_an_oversized_lambda_source_is_refused() -> None:
     with pytest.raises(GeneratorError) as caught:
         blueprint.inline_code("x" * (blueprint.ZIPFILE_LIMIT + 1))
     assert str(caught.value) == (
-        "pipeline/cost_guard.py: 4097 characters, over the 4096-character inline ZipFile limit"
+        "pipeline/apps/cost_guard.py: 4097 characters, over the 4096-character inline ZipFile limit"
     )
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    from pipeline.testing.cfn_models import install
+    from pipeline.emulator.cfn_models import install
 
     install()
     saved = {

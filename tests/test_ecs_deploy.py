@@ -1,4 +1,4 @@
-"""The ECS deploy Lambda (pipeline/ecs_deploy.py): message validation, planning, and deploy and rollback
+"""The ECS deploy Lambda (pipeline/apps/ecs_deploy.py): message validation, planning, and deploy and rollback
 against moto's ECS in-process."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline import ecs_deploy
-from pipeline.ecs_deploy import (
+from pipeline.apps import ecs_deploy
+from pipeline.apps.ecs_deploy import (
     DeployRequest,
     MessageError,
     NoChange,

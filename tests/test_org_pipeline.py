@@ -169,5 +169,5 @@ def test_packaging_ignores_timestamps_and_caches(tmp_path: Path, root: Path) -> 
     names = zipfile.ZipFile(io.BytesIO(before)).namelist()
     assert names == sorted(names) and "pipeline/__init__.py" in names
     assert all(not n.endswith(".pyc") for n in names)
-    assert not [n for n in names if n.startswith("pipeline/testing/")]
+    assert not [n for n in names if n.startswith("pipeline/emulator/")]
     assert "pipeline/handler.py" in names

@@ -735,7 +735,7 @@ def build_template(build_spec: str, deploy_eks_spec: str) -> Template:
 def buildspec(name: str) -> str:
     """A buildspec shipped in the pipeline package (pipeline/buildspecs/), read as package data so a
     render with --root pointing at another organization's repository still finds it."""
-    return files("pipeline").joinpath("buildspecs").joinpath(name).read_text("utf-8")
+    return files("pipeline.apps").joinpath("buildspecs").joinpath(name).read_text("utf-8")
 
 
 def build(ctx: RenderContext) -> Mapping[str, Template]:

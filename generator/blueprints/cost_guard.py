@@ -65,14 +65,14 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 def lambda_source() -> str:
     """The cost guard Lambda's source, read as package data (a render may use another --root)."""
-    return inline_code(files("pipeline").joinpath(LAMBDA_MODULE).read_text("utf-8"))
+    return inline_code(files("pipeline.apps").joinpath(LAMBDA_MODULE).read_text("utf-8"))
 
 
 def inline_code(code: str) -> str:
     """`code` if it fits Code.ZipFile; otherwise a clear error instead of a template CloudFormation refuses."""
     if len(code) > ZIPFILE_LIMIT:
         raise GeneratorError(
-            f"pipeline/{LAMBDA_MODULE}: {len(code)} characters, over the {ZIPFILE_LIMIT}-character inline "
+            f"pipeline/apps/{LAMBDA_MODULE}: {len(code)} characters, over the {ZIPFILE_LIMIT}-character inline "
             "ZipFile limit"
         )
     return code

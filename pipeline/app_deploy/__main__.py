@@ -1,5 +1,5 @@
-"""Entry point for `python -m pipeline.app_deploy`."""
+"""`python -m pipeline.app_deploy`: the app deploy command's public name (its code is pipeline.apps.app_deploy)."""
 
-from pipeline.app_deploy.cli import main
+from pipeline.apps.app_deploy.cli import main
 
 raise SystemExit(main())

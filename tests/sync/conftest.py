@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from moto.core.base_backend import BackendDict
 
-from pipeline.manifest import load_manifest
-from pipeline.testing import seed as seeding
-from pipeline.testing.server import FidelityServer, start
+from pipeline.core.manifest import load_manifest
+from pipeline.emulator import seed as seeding
+from pipeline.emulator.server import FidelityServer, start
 from tests.sync.support import MGMT, World, write_variant
 
 

@@ -14,15 +14,15 @@ from typing import Any
 
 import boto3
 
-from pipeline.clients import make_clients
-from pipeline.executor import Event
-from pipeline.manifest import Manifest, load_manifest, load_templates
-from pipeline.report import SyncReport
-from pipeline.retry import Backoff, PollPolicy
+from pipeline.aws.clients import make_clients
+from pipeline.aws.retry import Backoff, PollPolicy
+from pipeline.core.manifest import Manifest, load_manifest, load_templates
+from pipeline.core.outcomes import Event
+from pipeline.core.report import SyncReport
+from pipeline.emulator import seed as seeding
+from pipeline.emulator.server import FidelityServer
+from pipeline.emulator.stacksets import StackSetService
 from pipeline.sync import SyncSession, apply_plan, plan_sync
-from pipeline.testing import seed as seeding
-from pipeline.testing.server import FidelityServer
-from pipeline.testing.stacksets import StackSetService
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "sync"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import GuardError, OrgReadError
+from pipeline.core.errors import GuardError, OrgReadError
 from pipeline.sync import apply_plan, plan_sync
 from tests.sync.support import EXCLUDED, LOGIN, MGMT, edit, write_variant
 
@@ -519,7 +519,7 @@ def test_orphans_are_reported_then_deleted_when_allowed(make_world: Any, tmp_pat
 
 
 def test_refuses_another_organization(make_world: Any, tmp_path: Path) -> None:
-    from pipeline.errors import WrongOrganizationError
+    from pipeline.core.errors import WrongOrganizationError
 
     world = make_world(
         write_variant(tmp_path / "pinned", lambda d: d["org"].update(organization_id="o-zzzzzzzzzz"))

@@ -11,11 +11,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from pipeline.executor import PENDING, SUCCEEDED, Executor
-from pipeline.manifest import load_manifest
-from pipeline.ops import CreateInstances
-from pipeline.planner import StackSetPlan
-from pipeline.retry import Backoff
+from pipeline.aws.executor import Executor
+from pipeline.aws.retry import Backoff
+from pipeline.core.manifest import load_manifest
+from pipeline.core.ops import CreateInstances
+from pipeline.core.outcomes import PENDING, SUCCEEDED
+from pipeline.core.planner import StackSetPlan
 from pipeline.sync import poll_pending
 from tests.sync.support import FIXTURE, NO_WAIT
 

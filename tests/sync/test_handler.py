@@ -15,9 +15,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from pipeline.clients import make_clients
-from pipeline.lambda_core import Deps, decode_token, encode_token, handle
-from pipeline.retry import Backoff
+from pipeline.aws.clients import make_clients
+from pipeline.aws.retry import Backoff
+from pipeline.job import Deps, decode_token, encode_token, handle
 from tests.sync.support import CREDS, NO_WAIT, World, edit, write_variant
 
 BUCKET, KEY = "artifacts", "org/Build/artifact.zip"
@@ -265,15 +265,15 @@ def broken_core() -> Iterator[Any]:
     """The handler module loaded while the core cannot be imported."""
     import pipeline
     import pipeline.handler
-    import pipeline.lambda_core as core
+    import pipeline.job as core
 
-    del pipeline.lambda_core
-    sys.modules["pipeline.lambda_core"] = None  # type: ignore[assignment]
+    del pipeline.job
+    sys.modules["pipeline.job"] = None  # type: ignore[assignment]
     try:
         yield importlib.reload(pipeline.handler)
     finally:
-        sys.modules["pipeline.lambda_core"] = core
-        pipeline.lambda_core = core
+        sys.modules["pipeline.job"] = core
+        pipeline.job = core
         importlib.reload(pipeline.handler)
 
 
@@ -293,21 +293,19 @@ def test_handler_fails_the_job_even_when_the_core_cannot_import(broken_core: Any
 
 def test_lambda_code_imports_only_the_standard_library_and_boto3() -> None:
     """What runs in Lambda may import only the standard library, boto3/botocore and itself (never the
-    test-only pipeline.testing, which needs moto)."""
+    test-only pipeline.emulator, which needs moto)."""
     import ast
 
-    root = Path(__file__).resolve().parents[2] / "pipeline"
-    lambda_modules = [
-        "clients", "desired", "errors", "executor", "guard", "handler", "lambda_core", "live", "manifest",
-        "notify", "ops", "orgtree", "planner", "report", "retry", "stack", "sync",
-    ]  # fmt: skip
+    from generator.package import lambda_sources
+
+    root = Path(__file__).resolve().parents[2]
     found: set[str] = set()
-    for name in lambda_modules:
-        for node in ast.walk(ast.parse((root / f"{name}.py").read_text())):
+    for path in lambda_sources(root):
+        for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 found |= {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 found.add(node.module)
     outside = {m for m in found if m.split(".")[0] not in sys.stdlib_module_names}
     assert {m.split(".")[0] for m in outside} == {"boto3", "botocore", "pipeline"}
-    assert [m for m in outside if m.startswith("pipeline.testing")] == []
+    assert [m for m in outside if m.startswith("pipeline.emulator")] == []

@@ -19,9 +19,9 @@ import pytest
 import yaml
 from botocore.stub import ANY, Stubber
 
-from pipeline.clients import make_clients
-from pipeline.lambda_core import Deps, handle
-from pipeline.retry import Backoff
+from pipeline.aws.clients import make_clients
+from pipeline.aws.retry import Backoff
+from pipeline.job import Deps, handle
 from tests.sync.support import CREDS, MGMT, NO_WAIT, World, edit, write_variant
 from tests.sync.test_handler import BUCKET, KEY, Ctx, artifact, job
 
@@ -206,7 +206,7 @@ def build_plan_grants() -> set[str]:
 def test_build_role_grants_exactly_what_the_plan_reads(
     make_world: Any, tmp_path: Path, recorder: Callable[[bool], set[str]]
 ) -> None:
-    from pipeline.review import review_session
+    from pipeline.cli.review import review_session
     from pipeline.sync import plan_sync
 
     world = make_world()

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import ManifestError, Problem
-from pipeline.manifest import load_manifest, load_templates, loads_manifest, parse_manifest
+from pipeline.core.errors import ManifestError, Problem
+from pipeline.core.manifest import load_manifest, load_templates, loads_manifest, parse_manifest
 from tests.sync.support import FIXTURE, ROOT
 
 BASE = json.loads((FIXTURE / "manifest.json").read_text())

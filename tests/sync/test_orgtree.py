@@ -8,9 +8,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from pipeline.errors import OrgReadError
-from pipeline.orgtree import EMPTY, MISSING, OK, RENAMED, Account, OrgTree, OrgUnit, read_org, resolve_ou
-from pipeline.retry import Backoff
+from pipeline.aws.organizations import read_org
+from pipeline.aws.retry import Backoff
+from pipeline.core.errors import OrgReadError
+from pipeline.core.org import EMPTY, MISSING, OK, RENAMED, Account, OrgTree, OrgUnit, resolve_ou
 
 ORG = {"Organization": {"Id": "o-abcdefghij", "MasterAccountId": "111111111111"}}
 ROOTS = {"Roots": [{"Id": "r-ab12", "Name": "Root", "Arn": "arn:aws:organizations::1:root/o/r-ab12"}]}

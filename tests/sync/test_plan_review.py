@@ -18,8 +18,8 @@ import jsonschema
 import pytest
 
 from pipeline.cli import main
-from pipeline.review import parse_template
-from pipeline.testing.seed import OrgLayout, SeedAccount
+from pipeline.cli.review import parse_template
+from pipeline.emulator.seed import OrgLayout, SeedAccount
 from tests.sync.support import ROOT, World, edit, write_variant
 
 DEV = "org-roles-Developer"
@@ -286,7 +286,17 @@ def test_unreadable_template_is_a_value_error() -> None:
 
 
 def test_the_lambda_modules_never_load_generator_or_yaml() -> None:
-    modules = ["handler", "lambda_core", "sync", "planner", "executor", "live", "report", "notify", "review"]
+    modules = [
+        "handler",
+        "job",
+        "sync",
+        "core.planner",
+        "aws.executor",
+        "aws.stacksets",
+        "core.report",
+        "aws.notify",
+        "cli.review",
+    ]
     code = (
         "import sys\n"
         + "".join(f"import pipeline.{m}\n" for m in modules)

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from pipeline.desired import NO_OVERRIDES, DesiredStackSet, HashTag, content_for, desire, pending_tag
-from pipeline.guard import check
-from pipeline.manifest import HASH_TAG, DeletionPolicy, Manifest, load_manifest
-from pipeline.ops import (
+from pipeline.core.desired import NO_OVERRIDES, DesiredStackSet, HashTag, content_for, desire, pending_tag
+from pipeline.core.guard import check
+from pipeline.core.live import LiveInstance, LiveStack, LiveStackSet
+from pipeline.core.manifest import HASH_TAG, DeletionPolicy, Manifest, load_manifest
+from pipeline.core.ops import (
     CommitHash,
     CreateInstances,
     CreateStackSet,
@@ -19,11 +20,8 @@ from pipeline.ops import (
     UpdateOverrides,
     UpdateStackSet,
 )
-from pipeline.orgtree import Account, OrgTree, OrgUnit, assess_read, resolve
-from pipeline.planner import (
-    LiveInstance,
-    LiveStack,
-    LiveStackSet,
+from pipeline.core.org import Account, OrgTree, OrgUnit, assess_read, resolve
+from pipeline.core.planner import (
     StackSetPlan,
     SyncPlan,
     management_tag,

@@ -5,7 +5,7 @@ never raise OperationInProgressException, have no OUTDATED state, and delete by 
 targets and RetainStacks. Wrapping moto's StackSet classes would mean patching most of them, so the
 smallest faithful choice is this emulator of the StackSet API surface the sync uses. It reads the live
 organization from moto's Organizations backend (through an OrgView), and moto's server routes the
-StackSet actions to it (pipeline.testing.server); everything else (Organizations, plain stacks and change
+StackSet actions to it (pipeline.emulator.server); everything else (Organizations, plain stacks and change
 sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited where it is implemented:
 
 - OU targets are recursive: an OU target reaches every account in the OU and all OUs below it
@@ -48,7 +48,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from pipeline.testing.model import (
+from pipeline.emulator.model import (
     EPOCH,
     ApiError,
     Instance,
@@ -59,22 +59,22 @@ from pipeline.testing.model import (
     Stack,
     StackSetRecord,
 )
-from pipeline.testing.model import (
+from pipeline.emulator.model import (
     key as _key,
 )
-from pipeline.testing.model import (
+from pipeline.emulator.model import (
     page as _page,
 )
-from pipeline.testing.model import (
+from pipeline.emulator.model import (
     sha as _sha,
 )
-from pipeline.testing.model import (
+from pipeline.emulator.model import (
     snapshot_from_json as _snapshot_from_json,
 )
-from pipeline.testing.model import (
+from pipeline.emulator.model import (
     snapshot_json as _snapshot_json,
 )
-from pipeline.testing.model import (
+from pipeline.emulator.model import (
     template_parameters as _template_parameters,
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.report import SyncReport, render_text
+from pipeline.core.report import SyncReport, render_text
 
 SUBJECT_LIMIT = 100  # SNS Subject: at most 100 characters
 MESSAGE_LIMIT = 250_000  # SNS messages are at most 256 KB

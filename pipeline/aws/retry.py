@@ -1,6 +1,6 @@
 """Explicit retry of throttled AWS calls with capped exponential backoff and full jitter.
 
-botocore's own retry modes (standard or adaptive, set in pipeline.clients) come first; this layer catches
+botocore's own retry modes (standard or adaptive, set in pipeline.aws.clients) come first; this layer catches
 what outlives them, because Organizations and StackSets throttle hard during a tree walk or a rollout
 (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html#throttling-limits).
 """

@@ -1,22 +1,15 @@
-"""The live organization: a typed snapshot of the OU tree, the reader that walks it, and pure path resolution.
+"""Pure: the live organization as a typed snapshot of the OU tree, and the resolution of manifest OU paths.
 
-The reader is a thin adapter over an Organizations client passed in; everything else here is pure.
+The reader that builds an OrgTree from Organizations is pipeline.aws.organizations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.errors import OrgReadError
-from pipeline.manifest import Manifest
-from pipeline.retry import Backoff, call_with_backoff, describe_error
-
-# Organizations list pages hold at most 20 items:
-# https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListOrganizationalUnitsForParent.html
-PAGE_SIZE = 20
+from pipeline.core.manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -98,79 +91,6 @@ class OrgTree:
         acct = self.accounts.get(account_id)
         return self.path_of(acct.parent_id) if acct else None
 
-
-# --- reading (adapter) -------------------------------------------------------------------------------
-
-
-def _pages(
-    call: Callable[..., dict[str, Any]], key: str, backoff: Backoff, **kwargs: Any
-) -> Iterator[dict[str, Any]]:
-    """Every item of a paginated Organizations list call, each page retried on throttling."""
-    token: str | None = None
-    while True:
-        extra = {"NextToken": token} if token else {}
-        page = call_with_backoff(call, backoff, MaxResults=PAGE_SIZE, **kwargs, **extra)
-        yield from page.get(key, [])
-        token = page.get("NextToken")
-        if not token:
-            return
-
-
-def read_org(client: Any, backoff: Backoff | None = None, workers: int = 4) -> OrgTree:
-    """Walk the organization from the root, level by level: the child OUs and the accounts of every OU,
-    `workers` parents at a time (Organizations throttles hard; throttled pages are retried).
-
-    Any error other than throttling fails the whole read: a partial tree is never returned, because a
-    missing branch would look like OUs to remove.
-    """
-    backoff = backoff or Backoff()
-
-    def children(parent: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        ous = list(
-            _pages(
-                client.list_organizational_units_for_parent, "OrganizationalUnits", backoff, ParentId=parent
-            )
-        )
-        accts = list(_pages(client.list_accounts_for_parent, "Accounts", backoff, ParentId=parent))
-        return ous, accts
-
-    try:
-        org = call_with_backoff(client.describe_organization, backoff)["Organization"]
-        roots = list(_pages(client.list_roots, "Roots", backoff))
-        if len(roots) != 1:
-            raise OrgReadError(f"expected one organization root, found {len(roots)}")
-        root = roots[0]
-        units = {root["Id"]: OrgUnit(root["Id"], "Root", None, "Root")}
-        accounts: dict[str, Account] = {}
-        level = [root["Id"]]
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="org-walk") as pool:
-            while level:
-                found = list(pool.map(children, level))
-                next_level = []
-                for parent, (ous, accts) in zip(level, found, strict=True):
-                    for ou in ous:
-                        path = f"{units[parent].path}/{ou['Name']}"
-                        units[ou["Id"]] = OrgUnit(ou["Id"], ou["Name"], parent, path)
-                        next_level.append(ou["Id"])
-                    for a in accts:
-                        accounts[a["Id"]] = Account(
-                            a["Id"], a.get("Name", ""), parent, a.get("Status", "ACTIVE")
-                        )
-                level = next_level
-    except OrgReadError:
-        raise
-    except Exception as exc:
-        raise OrgReadError(f"reading the organization failed: {describe_error(exc)}") from exc
-    return OrgTree(
-        organization_id=org["Id"],
-        management_account_id=org.get("MasterAccountId", ""),
-        root_id=root["Id"],
-        units=units,
-        accounts=accounts,
-    )
-
-
-# --- resolution (pure) -------------------------------------------------------------------------------
 
 OK = "ok"
 RENAMED = "renamed"

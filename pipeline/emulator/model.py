@@ -1,4 +1,4 @@
-"""Records of the StackSet emulator (pipeline.testing.stacksets): the organization it sees, StackSets,
+"""Records of the StackSet emulator (pipeline.emulator.stacksets): the organization it sees, StackSets,
 instances, stacks and operations, and their JSON persistence for --local."""
 
 from __future__ import annotations

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pipeline.desired import NO_OVERRIDES, DesiredStackSet, HashTag, effective_overrides, live_overrides
-from pipeline.manifest import Override
-from pipeline.orgtree import OrgTree
-from pipeline.planner import FAILED, ORPHAN, UNCHANGED, LiveStackSet, StackSetPlan, SyncPlan
-from pipeline.report import SyncReport, render_markdown, render_text
-from pipeline.sync import LiveState, SyncSession
+from pipeline.core.desired import NO_OVERRIDES, DesiredStackSet, HashTag, effective_overrides, live_overrides
+from pipeline.core.live import LiveStackSet, LiveState
+from pipeline.core.manifest import Override
+from pipeline.core.org import OrgTree
+from pipeline.core.planner import FAILED, ORPHAN, UNCHANGED, StackSetPlan, SyncPlan
+from pipeline.core.report import SyncReport, render_markdown, render_text
+from pipeline.sync import SyncSession
 
 if TYPE_CHECKING:
     from generator.review.diff import Report

@@ -6,8 +6,8 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from pipeline.planner import LiveInstance, LiveStack, LiveStackSet
-from pipeline.retry import Backoff, call_with_backoff, error_code
+from pipeline.aws.retry import Backoff, call_with_backoff, error_code
+from pipeline.core.live import LiveInstance, LiveStack, LiveStackSet
 
 RUNNING_STATES = frozenset({"RUNNING", "QUEUED", "STOPPING"})
 

@@ -95,7 +95,7 @@ def make_clients(
     credentials: dict[str, str] | None = None,
 ) -> Clients:
     """Clients for the sync. retry_mode standard or adaptive: botocore retries throttling with backoff
-    (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html); pipeline.retry catches
+    (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html); pipeline.aws.retry catches
     what is left."""
     if session is None:
         session = boto3.session.Session(profile_name=profile, region_name=region, **(credentials or {}))

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.ecs_deploy import DeployRequest, Request, to_message, validate
+from pipeline.apps.ecs_deploy import DeployRequest, Request, to_message, validate
 
 TOPIC_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):sns:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):(?P<name>[A-Za-z0-9_-]{1,256})$"

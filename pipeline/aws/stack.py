@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.manifest import HASH_TAG
-from pipeline.ops import DeployStack
-from pipeline.retry import Backoff, PollPolicy, call_with_backoff, error_code
+from pipeline.aws.retry import Backoff, PollPolicy, call_with_backoff, error_code
+from pipeline.core.manifest import HASH_TAG
+from pipeline.core.ops import DeployStack
 
 
 class StackPending(Exception):

@@ -16,12 +16,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import SyncError
-from pipeline.executor import Event
-from pipeline.guard import check
-from pipeline.manifest import Manifest, load_manifest, load_templates
-from pipeline.report import RENDERERS, SyncReport, render_text
-from pipeline.retry import Backoff, PollPolicy
+from pipeline.aws.retry import Backoff, PollPolicy
+from pipeline.core.errors import SyncError
+from pipeline.core.guard import check
+from pipeline.core.manifest import Manifest, load_manifest, load_templates
+from pipeline.core.outcomes import Event
+from pipeline.core.report import RENDERERS, SyncReport, render_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 NO_WAIT = PollPolicy(initial=0, maximum=0, factor=1, max_polls=500, sleep=lambda _s: None)
@@ -97,7 +97,7 @@ def _progress(quiet: bool) -> Any:
 
 @contextlib.contextmanager
 def _session(args: argparse.Namespace, manifest: Manifest) -> Iterator[Any]:
-    from pipeline.clients import make_clients
+    from pipeline.aws.clients import make_clients
     from pipeline.sync import SyncSession
 
     templates = load_templates(manifest, Path(args.templates))
@@ -106,7 +106,7 @@ def _session(args: argparse.Namespace, manifest: Manifest) -> Iterator[Any]:
     if args.run_id:
         extra["run_id"] = args.run_id
     if args.local:
-        from pipeline.testing.local import CREDENTIALS, LocalEnvironment
+        from pipeline.emulator.local import CREDENTIALS, LocalEnvironment
 
         with LocalEnvironment(manifest, Path(args.local_state)) as env:
             if env.created and not args.quiet:
@@ -136,7 +136,7 @@ def _print(report: SyncReport, args: argparse.Namespace) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from pipeline.review import render_plan, review_session
+    from pipeline.cli.review import render_plan, review_session
     from pipeline.sync import plan_report, plan_sync
 
     manifest = load_manifest(Path(args.manifest))
@@ -174,7 +174,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         plan = plan_sync(s)
         if plan.has_changes and not args.yes:
             # What is about to change, IAM diff included, before the question.
-            from pipeline.review import render_plan, review_session
+            from pipeline.cli.review import render_plan, review_session
 
             iam = review_session(s, plan, args.manifest)
             color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -192,7 +192,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
-    from pipeline.testing.local import CREDENTIALS, LocalEnvironment
+    from pipeline.emulator.local import CREDENTIALS, LocalEnvironment
 
     state = Path(args.local_state)
     if args.action == "reset":
@@ -228,7 +228,7 @@ def _serve(manifest: Manifest, state: Path, port: int) -> int:
 
     import boto3
 
-    from pipeline.testing.local import CODE_BUCKET, CREDENTIALS, LocalEnvironment
+    from pipeline.emulator.local import CODE_BUCKET, CREDENTIALS, LocalEnvironment
 
     with LocalEnvironment(manifest, state, port=port) as env:
         s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=env.url, **CREDENTIALS)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.manifest import DeletionPolicy
-from pipeline.planner import SyncPlan
+from pipeline.core.manifest import DeletionPolicy
+from pipeline.core.planner import SyncPlan
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Event-driven ECS deploys: validate a deploy or rollback message, plan the task definition change, apply it.
 
 Runs in AWS Lambda behind an SNS topic (standard library only; the handler builds the one boto3 client).
-The CLI in pipeline.app_deploy uses the same validation before it publishes.
+The CLI in pipeline.apps.app_deploy uses the same validation before it publishes.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.executor import FAILED, PENDING, Failure, LaneResult, OpOutcome
-from pipeline.orgtree import OrgTree
-from pipeline.planner import CREATE, ORPHAN, UNCHANGED, UPDATE, StackSetPlan, SyncPlan
+from pipeline.core.org import OrgTree
+from pipeline.core.outcomes import FAILED, PENDING, Failure, LaneResult, OpOutcome
+from pipeline.core.planner import CREATE, ORPHAN, UNCHANGED, UPDATE, StackSetPlan, SyncPlan
 
 RESULTS = (
     "created",

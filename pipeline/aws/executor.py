@@ -15,8 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.manifest import HASH_TAG, Manifest
-from pipeline.ops import (
+from pipeline.aws.retry import Backoff, PollPolicy, call_with_backoff, describe_error, error_code
+from pipeline.aws.stack import StackPending, deploy_stack
+from pipeline.core.manifest import HASH_TAG, Manifest
+from pipeline.core.ops import (
     CommitHash,
     Content,
     CreateInstances,
@@ -28,68 +30,20 @@ from pipeline.ops import (
     UpdateOverrides,
     UpdateStackSet,
 )
-from pipeline.planner import StackSetPlan
-from pipeline.retry import Backoff, PollPolicy, call_with_backoff, describe_error, error_code
-from pipeline.stack import StackPending, deploy_stack
+from pipeline.core.outcomes import (
+    BUSY_PREFIX,
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    Event,
+    Failure,
+    LaneResult,
+    OpOutcome,
+)
+from pipeline.core.planner import StackSetPlan
 
 NAMESPACE = uuid.UUID("6f1c3f7e-8b7a-4c1e-9a53-0c3d1b2e7a10")
 RUNNING_STATES = frozenset({"RUNNING", "QUEUED", "STOPPING"})
-SUCCEEDED, FAILED, PENDING = "SUCCEEDED", "FAILED", "PENDING"
-# A pending entry naming no operation: the StackSet was busy, ours not started; the next invocation
-# re-plans and retries instead of polling.
-BUSY_PREFIX = "busy:"
-# A pending entry naming an operation that already failed: the next invocation reports it, never drops it.
-FAILED_PREFIX = "failed:"
-
-
-@dataclass(frozen=True)
-class Failure:
-    account: str
-    region: str
-    reason: str
-    ou_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"account": self.account, "region": self.region, "reason": self.reason, "ou_id": self.ou_id}
-
-
-@dataclass(frozen=True)
-class OpOutcome:
-    op: Op
-    operation_id: str | None
-    status: str  # SUCCEEDED | FAILED | PENDING
-    message: str = ""
-    failures: tuple[Failure, ...] = ()
-    adopted: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.op.kind,
-            "description": self.op.describe(),
-            "operation_id": self.operation_id,
-            "status": self.status,
-            "message": self.message,
-            "adopted": self.adopted,
-            "failures": [f.to_dict() for f in self.failures],
-        }
-
-
-@dataclass(frozen=True)
-class LaneResult:
-    name: str
-    status: str  # SUCCEEDED | FAILED | PENDING
-    outcomes: tuple[OpOutcome, ...] = ()
-    pending_operation: str | None = None
-
-    @property
-    def message(self) -> str:
-        return next((o.message for o in self.outcomes if o.status != SUCCEEDED), "")
-
-
-@dataclass(frozen=True)
-class Event:
-    stackset: str
-    message: str
 
 
 class _Pending(Exception):

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from pipeline.manifest import Manifest
-from pipeline.testing.model import STACKSETS_PRINCIPAL
+from pipeline.core.manifest import Manifest
+from pipeline.emulator.model import STACKSETS_PRINCIPAL
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.app_deploy import package
-from pipeline.app_deploy.publish import (
+from pipeline.apps.app_deploy import package
+from pipeline.apps.app_deploy.publish import (
     AppDeployError,
     Topic,
     assume_publisher,
@@ -23,7 +23,7 @@ from pipeline.app_deploy.publish import (
     publish,
     session_name,
 )
-from pipeline.ecs_deploy import DEPLOY, ROLLBACK, DeployRequest, MessageError, Request, RollbackRequest
+from pipeline.apps.ecs_deploy import DEPLOY, ROLLBACK, DeployRequest, MessageError, Request, RollbackRequest
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2

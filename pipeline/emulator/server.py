@@ -24,8 +24,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from pipeline.testing.model import STACKSETS_PRINCIPAL, ApiError, OrgSnapshot
-from pipeline.testing.stacksets import StackSetService
+from pipeline.emulator.model import STACKSETS_PRINCIPAL, ApiError, OrgSnapshot
+from pipeline.emulator.stacksets import StackSetService
 
 XMLNS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

@@ -1,6 +1,6 @@
 """Build the ECS deploy Lambda's code zip reproducibly: same source, same bytes, same sha256.
 
-The function is pipeline/ecs_deploy.py alone (standard library and the runtime's boto3), stored at the
+The function is pipeline/apps/ecs_deploy.py alone (standard library and the runtime's boto3), stored at the
 zip root so the handler is `ecs_deploy.handler`.
 """
 
@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pipeline.ecs_deploy
+import pipeline.apps.ecs_deploy
 
 HANDLER = "ecs_deploy.handler"
 # Zip timestamps cannot predate 1980; a fixed one keeps the archive independent of checkout times.
@@ -35,7 +35,7 @@ class Package:
 
 
 def lambda_source() -> Path:
-    return Path(pipeline.ecs_deploy.__file__)
+    return Path(pipeline.apps.ecs_deploy.__file__)
 
 
 def build(source: Path | None = None) -> Package:

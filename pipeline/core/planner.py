@@ -10,10 +10,10 @@ is unchanged: two reads (the StackSet, its latest operation), no write.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from pipeline.desired import (
+from pipeline.core.desired import (
     MAX_ACCOUNTS_PER_OP,
     MAX_OUS_PER_OP,
     NO_OVERRIDES,
@@ -22,8 +22,9 @@ from pipeline.desired import (
     chunks,
     pending_tag,
 )
-from pipeline.manifest import HASH_TAG, DeletionPolicy, ManagementStackSpec
-from pipeline.ops import (
+from pipeline.core.live import LiveInstance, LiveStack, LiveStackSet
+from pipeline.core.manifest import HASH_TAG, DeletionPolicy, ManagementStackSpec
+from pipeline.core.ops import (
     CommitHash,
     Content,
     CreateInstances,
@@ -36,7 +37,7 @@ from pipeline.ops import (
     UpdateStackSet,
     digest,
 )
-from pipeline.orgtree import OrgTree, OuStatus
+from pipeline.core.org import OrgTree, OuStatus
 
 CREATE, UPDATE, UNCHANGED, SKIPPED, ORPHAN, FAILED = (
     "create",
@@ -46,52 +47,6 @@ CREATE, UPDATE, UNCHANGED, SKIPPED, ORPHAN, FAILED = (
     "orphan",
     "failed",
 )
-
-
-@dataclass(frozen=True)
-class LiveInstance:
-    account: str
-    region: str
-    ou_id: str | None
-    status: str = "CURRENT"  # CURRENT | OUTDATED | INOPERABLE
-    detailed_status: str = "SUCCEEDED"
-
-
-@dataclass(frozen=True)
-class LiveStackSet:
-    """DescribeStackSet of one StackSet; its latest operation when the hash matches, its instances
-    (ListStackInstances) when the hash differs or that operation failed."""
-
-    name: str
-    permission_model: str
-    template_sha256: str
-    description: str
-    parameters: Mapping[str, str]
-    capabilities: tuple[str, ...]
-    tags: Mapping[str, str]
-    ou_ids: tuple[str, ...] = ()
-    regions: tuple[str, ...] = ()
-    auto_deployment: tuple[bool, bool] | None = None
-    administration_role_arn: str | None = None
-    execution_role_name: str | None = None
-    status: str = "ACTIVE"
-    instances: tuple[LiveInstance, ...] | None = None
-    # Read only when the hash matches: the latest rollout failed or left failed instances, so the hash
-    # (kept by AWS whatever the outcome) proves nothing and the StackSet is planned again.
-    rollout_failed: bool = False
-    # DescribeStackSet returns it anyway: kept for the plan's IAM diff against what is deployed.
-    template_body: str = field(default="", repr=False, compare=False)
-
-    @property
-    def hash_tag(self) -> str | None:
-        return self.tags.get(HASH_TAG)
-
-
-@dataclass(frozen=True)
-class LiveStack:
-    name: str
-    status: str
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

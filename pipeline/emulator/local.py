@@ -11,11 +11,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pipeline.manifest import Manifest
-from pipeline.testing import seed as seeding
-from pipeline.testing.cfn_models import install as install_cfn_models
-from pipeline.testing.server import FidelityServer, MotoOrgView
-from pipeline.testing.stacksets import StackSetService
+from pipeline.core.manifest import Manifest
+from pipeline.emulator import seed as seeding
+from pipeline.emulator.cfn_models import install as install_cfn_models
+from pipeline.emulator.server import FidelityServer, MotoOrgView
+from pipeline.emulator.stacksets import StackSetService
 
 STATE_VERSION = 1
 CODE_BUCKET = "org-stacksets-local-code"  # created by `local serve` for `generator package --upload`

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline.manifest import HASH_TAG, Manifest, Override, StackSetSpec, is_at_or_below, path_depth
-from pipeline.ops import Content, Pairs, digest
-from pipeline.orgtree import OrgTree, OuStatus
+from pipeline.core.manifest import HASH_TAG, Manifest, Override, StackSetSpec, is_at_or_below, path_depth
+from pipeline.core.ops import Content, Pairs, digest
+from pipeline.core.org import OrgTree, OuStatus
 
 # Tag values: "v1.<state>.<overrides>" once committed, "v1.pending.<overrides>" while a rollout is under
 # way (<overrides> is then the last committed override digest, so a resumed run knows what is applied).

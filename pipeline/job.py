@@ -19,13 +19,13 @@ from typing import Any
 
 import boto3
 
-from pipeline import notify
-from pipeline.clients import Clients, make_clients
-from pipeline.errors import SyncError
-from pipeline.executor import LaneResult
-from pipeline.manifest import Manifest, check_templates, loads_manifest
-from pipeline.report import SyncReport
-from pipeline.retry import Backoff, PollPolicy, describe_error
+from pipeline.aws import notify
+from pipeline.aws.clients import Clients, make_clients
+from pipeline.aws.retry import Backoff, PollPolicy, describe_error
+from pipeline.core.errors import SyncError
+from pipeline.core.manifest import Manifest, check_templates, loads_manifest
+from pipeline.core.outcomes import LaneResult
+from pipeline.core.report import SyncReport
 from pipeline.sync import (
     SyncSession,
     apply_plan,

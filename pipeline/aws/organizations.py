@@ -1,0 +1,83 @@
+"""Reads the live organization into a core OrgTree: a thin adapter over an Organizations client passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pipeline.aws.retry import Backoff, call_with_backoff, describe_error
+from pipeline.core.errors import OrgReadError
+from pipeline.core.org import Account, OrgTree, OrgUnit
+
+# Organizations list pages hold at most 20 items:
+# https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListOrganizationalUnitsForParent.html
+PAGE_SIZE = 20
+
+
+def _pages(
+    call: Callable[..., dict[str, Any]], key: str, backoff: Backoff, **kwargs: Any
+) -> Iterator[dict[str, Any]]:
+    """Every item of a paginated Organizations list call, each page retried on throttling."""
+    token: str | None = None
+    while True:
+        extra = {"NextToken": token} if token else {}
+        page = call_with_backoff(call, backoff, MaxResults=PAGE_SIZE, **kwargs, **extra)
+        yield from page.get(key, [])
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def read_org(client: Any, backoff: Backoff | None = None, workers: int = 4) -> OrgTree:
+    """Walk the organization from the root, level by level: the child OUs and the accounts of every OU,
+    `workers` parents at a time (Organizations throttles hard; throttled pages are retried).
+
+    Any error other than throttling fails the whole read: a partial tree is never returned, because a
+    missing branch would look like OUs to remove.
+    """
+    backoff = backoff or Backoff()
+
+    def children(parent: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        ous = list(
+            _pages(
+                client.list_organizational_units_for_parent, "OrganizationalUnits", backoff, ParentId=parent
+            )
+        )
+        accts = list(_pages(client.list_accounts_for_parent, "Accounts", backoff, ParentId=parent))
+        return ous, accts
+
+    try:
+        org = call_with_backoff(client.describe_organization, backoff)["Organization"]
+        roots = list(_pages(client.list_roots, "Roots", backoff))
+        if len(roots) != 1:
+            raise OrgReadError(f"expected one organization root, found {len(roots)}")
+        root = roots[0]
+        units = {root["Id"]: OrgUnit(root["Id"], "Root", None, "Root")}
+        accounts: dict[str, Account] = {}
+        level = [root["Id"]]
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="org-walk") as pool:
+            while level:
+                found = list(pool.map(children, level))
+                next_level = []
+                for parent, (ous, accts) in zip(level, found, strict=True):
+                    for ou in ous:
+                        path = f"{units[parent].path}/{ou['Name']}"
+                        units[ou["Id"]] = OrgUnit(ou["Id"], ou["Name"], parent, path)
+                        next_level.append(ou["Id"])
+                    for a in accts:
+                        accounts[a["Id"]] = Account(
+                            a["Id"], a.get("Name", ""), parent, a.get("Status", "ACTIVE")
+                        )
+                level = next_level
+    except OrgReadError:
+        raise
+    except Exception as exc:
+        raise OrgReadError(f"reading the organization failed: {describe_error(exc)}") from exc
+    return OrgTree(
+        organization_id=org["Id"],
+        management_account_id=org.get("MasterAccountId", ""),
+        root_id=root["Id"],
+        units=units,
+        accounts=accounts,
+    )
