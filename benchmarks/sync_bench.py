@@ -133,9 +133,7 @@ def minimum_reads(layout: seeding.OrgLayout, stacksets: int) -> int:
 
 def session(server: FidelityServer, manifest_dir: Path, run_id: str) -> SyncSession:
     m = load_manifest(manifest_dir / "manifest.json")
-    clients = make_clients(
-        "us-east-1", endpoint_url=server.url, credentials=CREDS, retry_mode="standard", max_attempts=3
-    )
+    clients = make_clients("us-east-1", endpoint_url=server.url, credentials=CREDS, max_attempts=3)
     return SyncSession(
         m,
         load_templates(m, manifest_dir / "templates"),

@@ -17,8 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
 from pipeline.aws import notify
 from pipeline.aws.clients import Clients, make_clients
 from pipeline.aws.retry import Backoff, PollPolicy, describe_error
@@ -74,23 +72,25 @@ class Deps:
     @classmethod
     def from_environment(cls) -> Deps:
         env = dict(os.environ)
+        clients = make_clients(component="sync-lambda")
 
         def s3(creds: Mapping[str, str] | None) -> Any:
             if not creds:
-                return boto3.client("s3")
-            return boto3.client(
-                "s3",
-                aws_access_key_id=creds["accessKeyId"],
-                aws_secret_access_key=creds["secretAccessKey"],
-                aws_session_token=creds.get("sessionToken"),
-            )
+                return clients.client("s3")
+            keys = {
+                "aws_access_key_id": creds["accessKeyId"],
+                "aws_secret_access_key": creds["secretAccessKey"],
+            }
+            if creds.get("sessionToken"):
+                keys["aws_session_token"] = creds["sessionToken"]
+            return make_clients(component="sync-lambda", credentials=keys).client("s3")
 
         return cls(
             env=env,
-            codepipeline=boto3.client("codepipeline"),
-            sns=boto3.client("sns"),
-            lambda_client=boto3.client("lambda"),
-            sync_clients=make_clients,
+            codepipeline=clients.client("codepipeline"),
+            sns=clients.client("sns"),
+            lambda_client=clients.client("lambda"),
+            sync_clients=lambda region: make_clients(region, component="sync-lambda"),
             s3=s3,
             step_seconds=float(env.get("SYNC_STEP_SECONDS", "60")),
         )

@@ -331,7 +331,7 @@ def test_runs_as_a_module() -> None:
     assert "deploy" in proc.stdout and "rollback" in proc.stdout
 
 
-def test_package_is_reproducible_and_holds_only_the_function(
+def test_package_is_reproducible_and_holds_the_function_and_its_client_factory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first, second = tmp_path / "a" / "ecs-deploy.zip", tmp_path / "b.zip"
@@ -343,13 +343,16 @@ def test_package_is_reproducible_and_holds_only_the_function(
     assert out[0] == f"{built.sha256}  {first}"
     assert out[1] == f"upload it to s3://BUCKET/ecs-deploy/{built.sha256}.zip and pass that key as CodeS3Key"
     with zipfile.ZipFile(first) as archive:
-        [info] = archive.infolist()
-        assert (info.filename, info.date_time, info.external_attr >> 16) == (
-            "ecs_deploy.py",
-            (1980, 1, 1, 0, 0, 0),
-            0o100644,
-        )
-        assert archive.read(info) == (ROOT / "pipeline" / "apps" / "ecs_deploy.py").read_bytes()
+        sources = {
+            "ecs_deploy.py": ROOT / "pipeline" / "apps" / "ecs_deploy.py",
+            "pipeline/__init__.py": ROOT / "pipeline" / "__init__.py",
+            "pipeline/aws/__init__.py": ROOT / "pipeline" / "aws" / "__init__.py",
+            "pipeline/aws/clients.py": ROOT / "pipeline" / "aws" / "clients.py",
+        }
+        assert [i.filename for i in archive.infolist()] == list(sources)
+        for info in archive.infolist():
+            assert (info.date_time, info.external_attr >> 16) == ((1980, 1, 1, 0, 0, 0), 0o100644)
+            assert archive.read(info) == sources[info.filename].read_bytes()
 
 
 def test_the_packaged_function_imports_with_the_standard_library_alone(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from generator.errors import InputError, Problem
+from generator.errors import InputError
 from generator.lint.policies import action_grants
 from generator.org import iam
 from generator.org.model import (
@@ -31,6 +31,7 @@ from generator.org.model import (
 )
 from generator.org.source import KeyPath, Source, check_schema, load_yaml
 from generator.output import compact_json
+from pipeline.common.errors import Problem
 
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
 ROLE_NAME_LIMIT = 64

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from generator.errors import Problem
+from pipeline.common.errors import Problem
 
 KeyPath = tuple[str | int, ...]
 

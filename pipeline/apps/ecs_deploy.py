@@ -344,13 +344,9 @@ def handle(event: Any, ecs: Any, allowed_cluster: str | None = None) -> list[dic
 
 def handler(event: Any, context: Any) -> list[dict[str, Any]]:
     """Lambda entry point: one ECS client, the cluster this function may touch from its environment."""
-    import boto3
-    from botocore.config import Config
+    from pipeline.aws.clients import make_clients
 
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 5}, user_agent_extra="org-stacksets-ecs-deploy"
-    )
-    ecs = boto3.client("ecs", config=config)
+    ecs = make_clients(component="ecs-deploy").client("ecs")
     try:
         return handle(event, ecs, allowed_cluster=os.environ.get("CLUSTER_NAME") or None)
     except (MessageError, PlanError) as exc:

@@ -1,19 +1,29 @@
-"""The one place boto3 clients are built: one botocore Config (retries, user agent), and a call counter.
+"""The one place the product builds boto3 clients: one botocore Config (retries, user agent) for every
+command line and Lambda, and a call counter.
 
-Nothing here runs at import time; callers build Clients once and pass them down.
+Nothing here runs at import time; callers build Clients once and pass them down. The one exception is the
+cost guard, shipped inline (Code.ZipFile) and so unable to import this module: it makes a single call.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-USER_AGENT = "org-stacksets-sync/1"
+USER_AGENT = "org-stacksets/1"
+# One retry configuration for every client: botocore's standard mode retries throttling and transient
+# errors with exponential backoff (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html;
+# adaptive mode is documented there as experimental); pipeline.aws.retry catches what outlives it.
+# AWS_MAX_ATTEMPTS, botocore's own setting, overrides the attempts; the emulator and tests pass fewer.
+RETRY_MODE = "standard"
+MAX_ATTEMPTS = 10
 READ_PREFIXES = ("Describe", "List", "Get")
 
 
@@ -50,11 +60,11 @@ class Clients:
     """The clients the sync uses, all from one session and one Config."""
 
     session: Any
-    region: str
+    region: str | None
     config: Config
     endpoint_url: str | None = None
     counter: CallCounter = field(default_factory=CallCounter)
-    _cache: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    _cache: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def client(self, service: str, region: str | None = None) -> Any:
@@ -84,24 +94,33 @@ class Clients:
         return self.client("cloudformation", region)
 
 
+def client_config(component: str, max_attempts: int | None = None) -> Config:
+    """The one botocore Config: retries as above, and a user agent naming the product and the component."""
+    attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS") or MAX_ATTEMPTS)
+    return Config(
+        retries={"mode": RETRY_MODE, "max_attempts": attempts},
+        user_agent_extra=f"{USER_AGENT} ({component})",
+        max_pool_connections=32,
+    )
+
+
 def make_clients(
-    region: str,
+    region: str | None = None,
     *,
+    component: str = "sync",
     profile: str | None = None,
     endpoint_url: str | None = None,
     session: Any = None,
-    retry_mode: str = "adaptive",
-    max_attempts: int = 10,
-    credentials: dict[str, str] | None = None,
+    credentials: Mapping[str, str] | None = None,
+    max_attempts: int | None = None,
 ) -> Clients:
-    """Clients for the sync. retry_mode standard or adaptive: botocore retries throttling with backoff
-    (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html); pipeline.aws.retry catches
-    what is left."""
+    """Clients from one session: a profile (or the usual credential chain), or explicit credentials
+    (boto3 Session keywords such as aws_access_key_id); region None means the session's own region."""
     if session is None:
         session = boto3.session.Session(profile_name=profile, region_name=region, **(credentials or {}))
-    config = Config(
-        retries={"mode": retry_mode, "max_attempts": max_attempts},
-        user_agent_extra=USER_AGENT,
-        max_pool_connections=32,
+    return Clients(
+        session=session,
+        region=region,
+        config=client_config(component, max_attempts),
+        endpoint_url=endpoint_url,
     )
-    return Clients(session=session, region=region, config=config, endpoint_url=endpoint_url)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.errors import ManifestError, Problem
+from pipeline.common.errors import Problem
+from pipeline.core.errors import ManifestError
 
 MANIFEST_VERSION = 1
 ACCOUNT_RE = re.compile(r"^[0-9]{12}$")

@@ -77,7 +77,6 @@ class World:
             "us-east-1",
             endpoint_url=self.server.url,
             credentials=CREDS,
-            retry_mode="standard",
             max_attempts=max_attempts,
         )
         return SyncSession(

@@ -85,7 +85,7 @@ def lam(make_world: Any) -> Iterator[tuple[World, Any, Stubber, Any]]:
         sns=sns,
         lambda_client=None,
         sync_clients=lambda region: make_clients(
-            region, endpoint_url=world.server.url, credentials=CREDS, retry_mode="standard", max_attempts=1
+            region, endpoint_url=world.server.url, credentials=CREDS, max_attempts=1
         ),
         s3=lambda _creds: s3,
         poll=NO_WAIT,

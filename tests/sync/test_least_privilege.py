@@ -89,7 +89,7 @@ def _deps(world: World, topic: str) -> tuple[Deps, Stubber, Stubber]:
         sns=world.client("sns"),
         lambda_client=lam,
         sync_clients=lambda region: make_clients(
-            region, endpoint_url=world.server.url, credentials=CREDS, retry_mode="standard", max_attempts=1
+            region, endpoint_url=world.server.url, credentials=CREDS, max_attempts=1
         ),
         s3=lambda _creds: s3,
         poll=NO_WAIT,

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.core.errors import ManifestError, Problem
+from pipeline.common.errors import Problem
+from pipeline.core.errors import ManifestError
 from pipeline.core.manifest import load_manifest, load_templates, loads_manifest, parse_manifest
 from tests.sync.support import FIXTURE, ROOT
 

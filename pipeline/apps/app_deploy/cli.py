@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,20 +23,11 @@ from pipeline.apps.app_deploy.publish import (
     session_name,
 )
 from pipeline.apps.ecs_deploy import DEPLOY, ROLLBACK, DeployRequest, MessageError, Request, RollbackRequest
+from pipeline.aws.clients import make_clients
+from pipeline.common.cli import Parser, add_aws_options, run
+from pipeline.common.errors import EXIT_OK, ProductError
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 EXTERNAL_ID_ENV = "APP_DEPLOY_EXTERNAL_ID"
-USER_AGENT = "org-stacksets-app-deploy"
-
-
-class UsageError(AppDeployError):
-    """A command line argparse refused."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
 def _positive(text: str) -> int:
@@ -57,36 +47,38 @@ def _request(args: argparse.Namespace) -> Request:
 
 
 class AwsClients:
-    """The one place clients are built: a boto3 Session (profile, region), one retry config, one endpoint."""
+    """The command's clients, from the product's one factory: the caller's session for STS, and SNS in the
+    topic's region signed with the assumed role's credentials."""
 
     def __init__(self, args: argparse.Namespace, topic: Topic) -> None:
-        import boto3
-        from botocore.config import Config
         from botocore.exceptions import BotoCoreError
 
         self.endpoint_url = args.endpoint_url
-        self.region = args.region or topic.region
-        self.config = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra=USER_AGENT)
+        self.topic = topic
         try:
-            self.session = boto3.Session(profile_name=args.profile, region_name=self.region)
+            self.caller = make_clients(
+                args.region or topic.region,
+                component="app-deploy",
+                profile=args.profile,
+                endpoint_url=args.endpoint_url,
+            )
         except BotoCoreError as exc:  # for example ProfileNotFound
             raise AppDeployError(f"--profile {args.profile!r}: {exc}") from None
-        self.topic = topic
 
     def sts(self) -> Any:
-        return self.session.client("sts", endpoint_url=self.endpoint_url, config=self.config)
+        return self.caller.client("sts")
 
     def sns_as(self, creds: Any) -> Any:
         """An SNS client in the topic's region, signed with the assumed role's credentials."""
-        import boto3
-
-        session = boto3.Session(
-            aws_access_key_id=creds.access_key_id,
-            aws_secret_access_key=creds.secret_access_key,
-            aws_session_token=creds.session_token,
-            region_name=self.topic.region,
+        keys = {
+            "aws_access_key_id": creds.access_key_id,
+            "aws_secret_access_key": creds.secret_access_key,
+            "aws_session_token": creds.session_token,
+        }
+        assumed = make_clients(
+            self.topic.region, component="app-deploy", endpoint_url=self.endpoint_url, credentials=keys
         )
-        return session.client("sns", endpoint_url=self.endpoint_url, config=self.config)
+        return assumed.client("sns")
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -131,24 +123,18 @@ def _publish_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--session-name", help="RoleSessionName (default: app-deploy-ACTION-SERVICE)")
     parser.add_argument("--cluster", required=True, help="ECS cluster name")
     parser.add_argument("--service", required=True, help="ECS service name")
-    parser.add_argument(
-        "--profile", help="AWS profile for the STS call (default: the usual credential chain)"
-    )
-    parser.add_argument("--region", help="region for the STS call (default: the topic's region)")
-    parser.add_argument(
-        "--endpoint-url", help="send every AWS call to this endpoint (for example a local emulator)"
-    )
+    add_aws_options(parser, region_help="region for the STS call (default: the topic's region)")
     parser.add_argument("--dry-run", action="store_true", help="print the message and publish nothing")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="python -m pipeline.app_deploy",
         description="Publish an ECS deploy or rollback message to a workload account's deploy topic.",
         epilog="Exit codes: 0 success, 1 an AWS call failed, 2 bad input or usage.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     deploy = sub.add_parser(
         DEPLOY,
@@ -185,28 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _translate(exc: Exception) -> ProductError | None:
+    """A file that cannot be written (package --out) is bad input: one sentence, exit 2."""
+    return AppDeployError(str(exc)) if isinstance(exc, OSError) else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    try:
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
-            parser.print_help(sys.stderr)
-            return EXIT_BAD_INPUT
-        return int(args.func(args))
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0) if isinstance(exc.code, int | None) else EXIT_BAD_INPUT
-    except AppDeployError as exc:
-        if debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:
-        if debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run(build_parser(), argv, _translate)

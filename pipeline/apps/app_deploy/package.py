@@ -1,7 +1,8 @@
 """Build the ECS deploy Lambda's code zip reproducibly: same source, same bytes, same sha256.
 
-The function is pipeline/apps/ecs_deploy.py alone (standard library and the runtime's boto3), stored at the
-zip root so the handler is `ecs_deploy.handler`.
+The function is pipeline/apps/ecs_deploy.py (standard library and the runtime's boto3), stored at the zip
+root so the handler is `ecs_deploy.handler`, plus the product's one client factory (pipeline/aws/clients.py)
+it builds its ECS client with.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pipeline
 import pipeline.apps.ecs_deploy
+import pipeline.aws.clients
 
 HANDLER = "ecs_deploy.handler"
 # Zip timestamps cannot predate 1980; a fixed one keeps the archive independent of checkout times.
@@ -40,11 +43,18 @@ def lambda_source() -> Path:
 
 def build(source: Path | None = None) -> Package:
     path = source or lambda_source()
-    entry = zipfile.ZipInfo(f"{HANDLER.split('.', maxsplit=1)[0]}.py", date_time=FIXED_TIME)
-    entry.external_attr = FILE_MODE << 16
-    entry.create_system = 3  # Unix, so the mode above is honoured
-    entry.compress_type = zipfile.ZIP_DEFLATED
+    package_root = Path(pipeline.__file__).parent.parent
+    factory = Path(pipeline.aws.clients.__file__)
+    entries = [(f"{HANDLER.split('.', maxsplit=1)[0]}.py", path)] + [
+        (f.relative_to(package_root).as_posix(), f)
+        for f in (package_root / "pipeline" / "__init__.py", factory.parent / "__init__.py", factory)
+    ]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(entry, path.read_bytes(), compresslevel=9)
+        for name, file in entries:
+            entry = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+            entry.external_attr = FILE_MODE << 16
+            entry.create_system = 3  # Unix, so the mode above is honoured
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(entry, file.read_bytes(), compresslevel=9)
     return Package(buffer.getvalue())

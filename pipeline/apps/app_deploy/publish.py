@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.apps.ecs_deploy import DeployRequest, Request, to_message, validate
+from pipeline.common.errors import EXIT_FAILED, ProductError
 
 TOPIC_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):sns:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):(?P<name>[A-Za-z0-9_-]{1,256})$"
@@ -21,16 +22,14 @@ SESSION_UNSAFE = re.compile(r"[^\w+=,.@-]")
 SESSION_MAX = 64
 
 
-class AppDeployError(Exception):
+class AppDeployError(ProductError):
     """Base of every expected failure of the app deploy CLI; exit code 2 (bad input) unless overridden."""
-
-    exit_code = 2
 
 
 class AwsCallError(AppDeployError):
     """An AWS call failed (denied, not found, unreachable)."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""`python -m generator deploy NAME`: create or update a stack from a rendered template through a change set."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from generator.cli.options import aws_client, out_dir
+from generator.errors import GeneratorError
+from pipeline.common.cli import add_aws_options
+from pipeline.common.errors import EXIT_OK, UsageError
+
+
+def add_parser(sub: Any) -> None:
+    deploy = sub.add_parser(
+        "deploy",
+        help="create or update a stack from a rendered template through a change set",
+        description="Create or update a stack from a rendered template through a change set: shows the "
+        "change set, asks before executing unless --yes, waits with progress and explains failures.",
+    )
+    deploy.add_argument("name", help="rendered template, e.g. org-pipeline (templates/org/pipeline.yaml)")
+    deploy.add_argument("--stack-name", help="stack name (default: the template name, e.g. org-pipeline)")
+    deploy.add_argument(
+        "--parameter", action="append", metavar="KEY=VALUE", help="parameter value (repeatable)"
+    )
+    deploy.add_argument("--yes", action="store_true", help="execute the change set without asking")
+    deploy.add_argument(
+        "--out", default="templates", help="folder of rendered templates (default: templates)"
+    )
+    deploy.add_argument("--poll-seconds", type=float, default=3.0, help=argparse.SUPPRESS)
+    add_aws_options(deploy)
+    deploy.set_defaults(func=run)
+
+
+def _resolve_template(out_dir: Path, name: str) -> tuple[Path, str]:
+    """NAME may be a path under templates/ ('org/pipeline'), or that path with '-' for '/' ('org-pipeline')."""
+    candidates = sorted(out_dir.rglob("*.yaml"))
+    by_name = {p.relative_to(out_dir).with_suffix("").as_posix(): p for p in candidates}
+    by_stack = {k.replace("/", "-"): p for k, p in by_name.items()}
+    path = by_name.get(name.removesuffix(".yaml")) or by_stack.get(name)
+    if path is None:
+        names = ", ".join(sorted(by_stack))
+        raise UsageError(f"no rendered template named '{name}' in {out_dir.name}/ (choose from: {names})")
+    return path, path.relative_to(out_dir).with_suffix("").as_posix().replace("/", "-")
+
+
+def run(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from generator.deploy import DeployError, deploy
+
+    template, default_stack = _resolve_template(out_dir(args), args.name)
+    stack_name = args.stack_name or default_stack
+    given = {}
+    for item in args.parameter or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--parameter takes KEY=VALUE, not '{item}'")
+        given[key] = value
+
+    def confirm(changes: Sequence[object]) -> bool:
+        print(f"change set for {stack_name}: {len(changes)} change(s)")
+        for change in changes:
+            print(f"  {change}")
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("refusing to execute without --yes: standard input is not a terminal")
+        return input("execute this change set? [y/N] ").strip().lower() in ("y", "yes")
+
+    try:
+        outcome = deploy(
+            aws_client(args, "cloudformation"),
+            stack_name,
+            template.read_text("utf-8"),
+            given,
+            confirm,
+            progress=lambda line: print(f"  {line}", flush=True),
+            poll_seconds=args.poll_seconds,
+        )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise DeployError(f"{error.get('Code', 'Error')}: {error.get('Message', exc)}") from exc
+    except BotoCoreError as exc:
+        raise GeneratorError(f"AWS: {exc}") from exc
+    messages = {
+        "NO_CHANGES": f"{stack_name}: no changes",
+        "DECLINED": f"{stack_name}: change set not executed",
+        "EXECUTED": f"{stack_name}: deployed",
+    }
+    print(messages[outcome.status])
+    return EXIT_OK

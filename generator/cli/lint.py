@@ -1,0 +1,49 @@
+"""`python -m generator lint`: cfn-lint (with informational checks) and the project's rules, in one process."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from generator.cli.options import out_dir
+from generator.errors import GeneratorError
+from pipeline.common.errors import EXIT_FAILED, EXIT_OK
+
+
+def add_parser(sub: Any) -> None:
+    lint = sub.add_parser(
+        "lint",
+        help="validate rendered templates with cfn-lint and the project rules",
+        description="Run cfn-lint (with informational checks) and the project's own "
+        "rules over every rendered template in one process.",
+    )
+    lint.add_argument("paths", nargs="*", help="template files (default: every .yaml under --out)")
+    lint.add_argument("--out", default="templates", help="folder of rendered templates (default: templates)")
+    lint.add_argument(
+        "--format",
+        choices=sorted(("text", "json", "sarif")),
+        default="text",
+        help="output format (default: text)",
+    )
+    lint.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator.lint.gate import FORMATTERS, lint_templates
+
+    root = Path(args.root).resolve()
+    if args.paths:
+        paths = [Path(p).resolve() for p in args.paths]
+        for p in paths:
+            if not p.is_file():
+                raise GeneratorError(f"{p}: no such template file")
+    else:
+        folder = out_dir(args)
+        if not folder.is_dir():
+            raise GeneratorError(f"{args.out}: no such folder; run `python -m generator render` first")
+        paths = sorted(folder.rglob("*.yaml"))
+    findings = lint_templates(paths, root=root)
+    sys.stdout.write(FORMATTERS[args.format](findings, len(paths)))
+    return EXIT_FAILED if findings else EXIT_OK

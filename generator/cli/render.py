@@ -1,0 +1,54 @@
+"""`python -m generator render`: every blueprint, deterministically, into the output folder (or --check it)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from generator.cli.options import context, out_dir, selected
+from pipeline.common.errors import EXIT_FAILED, EXIT_OK
+
+
+def add_parser(sub: Any) -> None:
+    render = sub.add_parser(
+        "render",
+        help="render every blueprint to templates/",
+        description=(
+            "Render every blueprint deterministically into the output folder. Nothing is written unless "
+            "everything renders; the folder is replaced as a whole."
+        ),
+    )
+    render.add_argument("--out", default="templates", help="output folder (default: templates)")
+    render.add_argument("--org", default="org_roles", help="organization folder (default: org_roles)")
+    render.add_argument(
+        "--only",
+        action="append",
+        metavar="BLUEPRINT",
+        help="render only this blueprint (repeatable); the folder then holds just its files",
+    )
+    render.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 listing stale, missing and extra files"
+    )
+    render.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator.render import check, render_all, write_atomically
+
+    rendered = render_all(context(args), selected(args.only))
+    folder = out_dir(args)
+    if args.check:
+        result = check(folder, rendered)
+        if result.clean:
+            print(f"{args.out}: {len(rendered)} files up to date")
+            return EXIT_OK
+        for label, paths in (("stale", result.stale), ("missing", result.missing), ("extra", result.extra)):
+            for path in paths:
+                print(f"{label}: {Path(args.out) / path}")
+        print(f"{args.out} is out of date: run `python -m generator render`", file=sys.stderr)
+        return EXIT_FAILED
+    write_atomically(folder, rendered)
+    print(f"rendered {len(rendered)} files to {args.out}")
+    return EXIT_OK
