@@ -53,21 +53,22 @@ from troposphere import Condition as CfnCondition
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
 from generator.blueprints.ecr_publisher import REPOSITORY_NAME_PATTERN, ecr_push_statements
-from generator.blueprints.parts import (
-    artifact_bucket,
-    artifact_objects,
-    checkov_skips,
-    customer_key,
-    encrypted_log_group,
-    log_retention_parameter,
-    logs_may_use_key,
+from generator.blueprints.parts.buckets import artifact_bucket, artifact_objects
+from generator.blueprints.parts.iam import (
     pass_roles_to_ecs_tasks,
     role_with_policy,
     service_trust,
     tag_new_task_definitions,
+)
+from generator.blueprints.parts.kms_logs import (
+    customer_key,
+    encrypted_log_group,
+    log_retention_parameter,
+    logs_may_use_key,
     use_key,
     write_logs,
 )
+from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "app/container-pipeline.yaml"
 BUILD_SPEC = "build.yml"

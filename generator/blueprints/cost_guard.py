@@ -31,18 +31,11 @@ from troposphere import (
 )
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.parts import (
-    checkov_skips,
-    created_if,
-    email_subscription,
-    lambda_errors_alarm,
-    log_retention_parameter,
-    python_function,
-    role_with_policy,
-    service_trust,
-    topic_policy,
-    write_logs,
-)
+from generator.blueprints.parts.alerts import email_subscription, lambda_errors_alarm, topic_policy
+from generator.blueprints.parts.iam import role_with_policy, service_trust
+from generator.blueprints.parts.kms_logs import log_retention_parameter, write_logs
+from generator.blueprints.parts.lambdas import python_function
+from generator.blueprints.parts.metadata import checkov_skips, created_if
 from generator.errors import GeneratorError
 
 PATH = "app/cost-guard.yaml"

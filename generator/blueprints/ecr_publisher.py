@@ -11,12 +11,12 @@ from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template, ecr, iam
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.parts import (
-    checkov_skips,
+from generator.blueprints.parts.iam import (
     ci_external_id_parameter,
     ci_publisher_role,
     pass_roles_to_ecs_tasks,
 )
+from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "app/ecr-publisher.yaml"
 

@@ -15,7 +15,7 @@ from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals
 from troposphere import Equals, GetAtt, If, Not, Output, Parameter, Ref, Select, Split, Sub, Template, iam
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.parts import ci_external_id_parameter, ci_publisher_role
+from generator.blueprints.parts.iam import ci_external_id_parameter, ci_publisher_role
 
 PATH = "app/ecs-deploy-ci.yaml"
 TOPIC_ARN_PATTERN = "^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$"

@@ -45,23 +45,23 @@ from troposphere import (
 )
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.parts import (
-    checkov_skips,
-    customer_key,
+from generator.blueprints.parts.alerts import email_subscription, lambda_errors_alarm, topic_policy
+from generator.blueprints.parts.iam import (
     deny_insecure_transport,
-    email_subscription,
-    encrypted_log_group,
-    lambda_errors_alarm,
-    log_retention_parameter,
-    logs_may_use_key,
     pass_roles_to_ecs_tasks,
-    python_function,
     role_with_policy,
     tag_new_task_definitions,
-    topic_policy,
+)
+from generator.blueprints.parts.kms_logs import (
+    customer_key,
+    encrypted_log_group,
+    log_retention_parameter,
+    logs_may_use_key,
     use_key,
     write_logs,
 )
+from generator.blueprints.parts.lambdas import python_function
+from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "app/ecs-deploy-workload.yaml"
 HANDLER = "ecs_deploy.handler"

@@ -61,7 +61,9 @@ from generator.blueprints.cost_guard import (
     add_billing_alarm,
     add_log_group,
 )
-from generator.blueprints.parts import checkov_skips, log_retention_parameter, role_with_policy, service_trust
+from generator.blueprints.parts.iam import role_with_policy, service_trust
+from generator.blueprints.parts.kms_logs import log_retention_parameter
+from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "app/ecs-web-service.yaml"
 

@@ -46,22 +46,19 @@ from troposphere import (
 )
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.parts import (
-    artifact_objects,
-    checkov_skips,
+from generator.blueprints.parts.alerts import email_subscription, topic_policy
+from generator.blueprints.parts.buckets import artifact_objects, private_bucket
+from generator.blueprints.parts.iam import role_with_policy, service_trust
+from generator.blueprints.parts.kms_logs import (
     customer_key,
-    email_subscription,
     encrypted_log_group,
     log_retention_parameter,
     logs_may_use_key,
-    private_bucket,
-    python_function,
-    role_with_policy,
-    service_trust,
-    topic_policy,
     use_key,
     write_logs,
 )
+from generator.blueprints.parts.lambdas import python_function
+from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "org/pipeline.yaml"
 SYNC_LOG_GROUP = "/aws/lambda/${Project}-sync"
