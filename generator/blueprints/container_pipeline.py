@@ -52,8 +52,8 @@ from troposphere import (
 from troposphere import Condition as CfnCondition
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.ecr_publisher import REPOSITORY_NAME_PATTERN, ecr_push_statements
 from generator.blueprints.parts.buckets import artifact_bucket, artifact_objects
+from generator.blueprints.parts.ecr import REPOSITORY_NAME_PATTERN, ecr_push_statements
 from generator.blueprints.parts.iam import (
     pass_roles_to_ecs_tasks,
     role_with_policy,

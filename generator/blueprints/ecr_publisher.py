@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-import awacs.ecr as ecr_actions
 import awacs.ecs as ecs_actions
 from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template, ecr, iam
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
+from generator.blueprints.parts.ecr import REPOSITORY_NAME_PATTERN, ecr_push_statements
 from generator.blueprints.parts.iam import (
     ci_external_id_parameter,
     ci_publisher_role,
@@ -20,18 +19,6 @@ from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "app/ecr-publisher.yaml"
 
-REPOSITORY_NAME_PATTERN = "^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
-
-PUSH_PULL_ACTIONS = [
-    ecr_actions.BatchCheckLayerAvailability,
-    ecr_actions.BatchGetImage,
-    ecr_actions.CompleteLayerUpload,
-    ecr_actions.DescribeImages,
-    ecr_actions.GetDownloadUrlForLayer,
-    ecr_actions.InitiateLayerUpload,
-    ecr_actions.PutImage,
-    ecr_actions.UploadLayerPart,
-]
 
 LIFECYCLE_POLICY = """{
   "rules": [
@@ -43,15 +30,6 @@ LIFECYCLE_POLICY = """{
     }
   ]
 }"""
-
-
-def ecr_push_statements(repository_arn: Any) -> list[Statement]:
-    """Log in to ECR and push to (and pull from) one repository."""
-    return [
-        # GetAuthorizationToken has no resource-level permissions: it must be "*".
-        Statement(Sid="EcrLogin", Effect=Allow, Action=[ecr_actions.GetAuthorizationToken], Resource=["*"]),
-        Statement(Sid="PushAndPull", Effect=Allow, Action=PUSH_PULL_ACTIONS, Resource=[repository_arn]),
-    ]
 
 
 def build_template() -> Template:

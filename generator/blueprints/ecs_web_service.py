@@ -46,7 +46,6 @@ from troposphere import (
 )
 from troposphere.policies import AutoScalingRollingUpdate, UpdatePolicy
 
-from generator.blueprints import ecs_web_service_boot as boot
 from generator.blueprints.base import (
     PROJECT_PARAMETER,
     Blueprint,
@@ -55,14 +54,10 @@ from generator.blueprints.base import (
     new_template,
     standard_tags,
 )
-from generator.blueprints.cost_guard import (
-    BILLING_REGION,
-    add_alert_topic,
-    add_billing_alarm,
-    add_log_group,
-)
+from generator.blueprints.parts import ecs_web_service_boot as boot
+from generator.blueprints.parts.alerts import BILLING_REGION, add_alert_topic, add_billing_alarm
 from generator.blueprints.parts.iam import role_with_policy, service_trust
-from generator.blueprints.parts.kms_logs import log_retention_parameter
+from generator.blueprints.parts.kms_logs import add_log_group, log_retention_parameter
 from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "app/ecs-web-service.yaml"
