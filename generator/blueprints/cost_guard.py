@@ -22,6 +22,7 @@ from troposphere import (
     cloudwatch,
     events,
     iam,
+    logs,
     sns,
 )
 
@@ -100,7 +101,24 @@ def add_cost_guard(
         description="Estimated charges this month passed the cost guard threshold: the Auto Scaling group goes to 0",
     )
     log_group = add_log_group(t, "CostGuardLogGroup", retention)
-    role = t.add_resource(
+    role = _guard_role(t, group_arn(group_name, group_region), log_group)
+    variables = {"ALARM_NAME": Ref(alarm), "GROUP_NAME": group_name, "GROUP_REGION": group_region}
+    function = _guard_function(t, code, role, log_group, variables)
+    rule = _alarm_rule(t, alarm, function)
+    t.add_resource(
+        lambda_errors_alarm(
+            "CostGuardErrorsAlarm",
+            "The cost guard Lambda failed: the Auto Scaling group may still be running",
+            function,
+            topic,
+            period=300,
+        )
+    )
+    return CostGuard(alarm=alarm, rule=rule, function=function, role=role)
+
+
+def _guard_role(t: Template, group: Sub, log_group: logs.LogGroup) -> iam.Role:
+    return t.add_resource(
         role_with_policy(
             "CostGuardRole",
             "Cost guard Lambda: may only set one Auto Scaling group's sizes, and write its own logs",
@@ -110,13 +128,18 @@ def add_cost_guard(
                     Sid="StopTheGroup",
                     Effect=Allow,
                     Action=[autoscaling_actions.UpdateAutoScalingGroup],
-                    Resource=[group_arn(group_name, group_region)],
+                    Resource=[group],
                 ),
                 write_logs(log_group),
             ],
         )
     )
-    function = t.add_resource(
+
+
+def _guard_function(
+    t: Template, code: str, role: iam.Role, log_group: logs.LogGroup, variables: dict[str, Any]
+) -> awslambda.Function:
+    return t.add_resource(
         python_function(
             "CostGuardFunction",
             "Sets the Auto Scaling group's min, max and desired to 0 when the cost guard alarm fires",
@@ -124,7 +147,7 @@ def add_cost_guard(
             code=awslambda.Code(ZipFile=code),
             role=role,
             log_group=log_group,
-            variables={"ALARM_NAME": Ref(alarm), "GROUP_NAME": group_name, "GROUP_REGION": group_region},
+            variables=variables,
             Timeout=30,
             MemorySize=128,
             Metadata=checkov_skips(
@@ -147,6 +170,10 @@ def add_cost_guard(
             ),
         )
     )
+
+
+def _alarm_rule(t: Template, alarm: cloudwatch.Alarm, function: awslambda.Function) -> events.Rule:
+    """The EventBridge rule that invokes the function when the alarm enters ALARM, and its permission."""
     rule = t.add_resource(
         events.Rule(
             "CostGuardRule",
@@ -170,16 +197,7 @@ def add_cost_guard(
             SourceArn=GetAtt(rule, "Arn"),
         )
     )
-    t.add_resource(
-        lambda_errors_alarm(
-            "CostGuardErrorsAlarm",
-            "The cost guard Lambda failed: the Auto Scaling group may still be running",
-            function,
-            topic,
-            period=300,
-        )
-    )
-    return CostGuard(alarm=alarm, rule=rule, function=function, role=role)
+    return rule
 
 
 def build_template(code: str) -> Template:
