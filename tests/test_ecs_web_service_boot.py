@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from generator.blueprints import ecs_web_service as blueprint
-from generator.blueprints import ecs_web_service_boot as boot
+from generator.blueprints.parts import ecs_web_service_boot as boot
 
 VOLUME = "vol-0123456789abcdef0"
 INSTANCE = "i-0aaaabbbbccccdddd"

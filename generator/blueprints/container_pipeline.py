@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
@@ -46,28 +47,31 @@ from troposphere import (
     codepipeline,
     eks,
     iam,
+    kms,
+    logs,
     s3,
     sns,
 )
 from troposphere import Condition as CfnCondition
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.ecr_publisher import REPOSITORY_NAME_PATTERN, ecr_push_statements
-from generator.blueprints.parts import (
-    artifact_bucket,
-    artifact_objects,
-    checkov_skips,
-    customer_key,
-    encrypted_log_group,
-    log_retention_parameter,
-    logs_may_use_key,
+from generator.blueprints.parts.buckets import artifact_bucket, artifact_objects
+from generator.blueprints.parts.ecr import REPOSITORY_NAME_PATTERN, ecr_push_statements
+from generator.blueprints.parts.iam import (
     pass_roles_to_ecs_tasks,
     role_with_policy,
     service_trust,
     tag_new_task_definitions,
+)
+from generator.blueprints.parts.kms_logs import (
+    customer_key,
+    encrypted_log_group,
+    log_retention_parameter,
+    logs_may_use_key,
     use_key,
     write_logs,
 )
+from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "app/container-pipeline.yaml"
 BUILD_SPEC = "build.yml"
@@ -213,7 +217,18 @@ def _interface() -> dict[str, Any]:
     }
 
 
-def _artifact_store(t: Template, p: dict[str, Parameter]) -> tuple[Any, s3.Bucket]:
+@dataclass(frozen=True)
+class _Store:
+    """What the pipeline's resource groups share: the template, its parameters, the key that encrypts the
+    artifacts, logs and notifications, and the artifact bucket."""
+
+    t: Template
+    p: dict[str, Parameter]
+    key: kms.Key
+    bucket: s3.Bucket
+
+
+def _artifact_store(t: Template, p: dict[str, Parameter]) -> _Store:
     key = t.add_resource(
         customer_key(
             "ArtifactKey",
@@ -222,16 +237,15 @@ def _artifact_store(t: Template, p: dict[str, Parameter]) -> tuple[Any, s3.Bucke
         )
     )
     bucket = artifact_bucket(t, "ArtifactBucket", key, Ref(p["ArtifactRetentionDays"]))
-    return key, bucket
+    return _Store(t=t, p=p, key=key, bucket=bucket)
 
 
 def _project(
+    s: _Store,
     title: str,
     name: Any,
     role: iam.Role,
-    key: Any,
     log_group: Any,
-    p: dict[str, Parameter],
     spec: str,
     variables: dict[str, Any],
     privileged: bool,
@@ -241,13 +255,13 @@ def _project(
         title,
         Name=name,
         ServiceRole=GetAtt(role, "Arn"),
-        EncryptionKey=GetAtt(key, "Arn"),
+        EncryptionKey=GetAtt(s.key, "Arn"),
         Artifacts=codebuild.Artifacts(Type="CODEPIPELINE"),
         Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec=spec),
         Environment=codebuild.Environment(
             Type="LINUX_CONTAINER",
-            ComputeType=Ref(p["BuildComputeType"]),
-            Image=Ref(p["BuildImage"]),
+            ComputeType=Ref(s.p["BuildComputeType"]),
+            Image=Ref(s.p["BuildImage"]),
             PrivilegedMode=privileged,
             EnvironmentVariables=[
                 codebuild.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v)
@@ -263,9 +277,8 @@ def _project(
     )
 
 
-def _build_stage(
-    t: Template, p: dict[str, Parameter], key: Any, bucket: s3.Bucket, spec: str
-) -> codebuild.Project:
+def _build_stage(s: _Store, spec: str) -> codebuild.Project:
+    t, p, key, bucket = s.t, s.p, s.key, s.bucket
     name = Sub("${PipelineName}-build")
     log_group = t.add_resource(
         encrypted_log_group(
@@ -296,12 +309,11 @@ def _build_stage(
     )
     return t.add_resource(
         _project(
+            s,
             "BuildProject",
             name,
             role,
-            key,
             log_group,
-            p,
             spec,
             {
                 "REPOSITORY_URI": Sub(
@@ -324,17 +336,9 @@ def _build_stage(
     )
 
 
-def _eks_deploy(
-    t: Template, p: dict[str, Parameter], key: Any, bucket: s3.Bucket, spec: str
-) -> codebuild.Project:
-    """CodeBuild project running kubectl as a dedicated role that only this project's role may assume."""
-    log_group = t.add_resource(
-        encrypted_log_group(
-            "DeployLogGroup", Sub("/aws/codebuild/${PipelineName}-deploy"), key, p["LogRetentionDays"]
-        )
-    )
-    log_group.Condition = IS_EKS
-    deploy_role = t.add_resource(
+def _deploy_role(s: _Store, log_group: logs.LogGroup) -> iam.Role:
+    """The EKS deploy project's own role: read the manifests (and assume the kubectl role, see below)."""
+    return s.t.add_resource(
         role_with_policy(
             "DeployRole",
             "CodeBuild: read the manifests and assume the kubectl role",
@@ -344,12 +348,16 @@ def _eks_deploy(
                     "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:project/${PipelineName}-deploy"
                 ),
             ),
-            [write_logs(log_group), artifact_objects(bucket, write=False), use_key(key)],
+            [write_logs(log_group), artifact_objects(s.bucket, write=False), use_key(s.key)],
             policy_name="read-manifests",
             Condition=IS_EKS,
         )
     )
-    kubectl_role = t.add_resource(
+
+
+def _kubectl_role(t: Template, deploy_role: iam.Role) -> iam.Role:
+    """The kubectl identity: only the deploy role may assume it, and IAM lets it only find the cluster."""
+    return t.add_resource(
         role_with_policy(
             "KubectlRole",
             "kubectl identity of the deploy project; an EKS access entry limits it to one namespace",
@@ -385,8 +393,12 @@ def _eks_deploy(
             MaxSessionDuration=3600,
         )
     )
+
+
+def _kubectl_access(s: _Store, deploy_role: iam.Role, kubectl_role: iam.Role) -> None:
+    """The deploy role may assume the kubectl role, which the cluster lets into one namespace."""
     # A separate policy: the role's own inline policy would make the two roles refer to each other.
-    t.add_resource(
+    s.t.add_resource(
         iam.PolicyType(
             "DeployAssumesKubectlRole",
             Condition=IS_EKS,
@@ -408,28 +420,43 @@ def _eks_deploy(
     # An access entry instead of editing the aws-auth ConfigMap: managed by the EKS API (and so by this
     # stack), scoped to one namespace by an access policy.
     # https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
-    t.add_resource(
+    s.t.add_resource(
         eks.AccessEntry(
             "KubectlAccessEntry",
             Condition=IS_EKS,
-            ClusterName=Ref(p["EksClusterName"]),
+            ClusterName=Ref(s.p["EksClusterName"]),
             PrincipalArn=GetAtt(kubectl_role, "Arn"),
             Type="STANDARD",
             AccessPolicies=[
                 eks.AccessPolicy(
                     PolicyArn=Sub("arn:${AWS::Partition}:eks::aws:cluster-access-policy/${EksAccessPolicy}"),
-                    AccessScope=eks.AccessScope(Type="namespace", Namespaces=[Ref(p["KubernetesNamespace"])]),
+                    AccessScope=eks.AccessScope(
+                        Type="namespace", Namespaces=[Ref(s.p["KubernetesNamespace"])]
+                    ),
                 )
             ],
         )
     )
+
+
+def _eks_deploy(s: _Store, spec: str) -> codebuild.Project:
+    """CodeBuild project running kubectl as a dedicated role that only this project's role may assume."""
+    t, p = s.t, s.p
+    log_group = t.add_resource(
+        encrypted_log_group(
+            "DeployLogGroup", Sub("/aws/codebuild/${PipelineName}-deploy"), s.key, p["LogRetentionDays"]
+        )
+    )
+    log_group.Condition = IS_EKS
+    deploy_role = _deploy_role(s, log_group)
+    kubectl_role = _kubectl_role(t, deploy_role)
+    _kubectl_access(s, deploy_role, kubectl_role)
     project = _project(
+        s,
         "DeployProject",
         Sub("${PipelineName}-deploy"),
         deploy_role,
-        key,
         log_group,
-        p,
         spec,
         {
             "EKS_CLUSTER_NAME": Ref(p["EksClusterName"]),
@@ -447,23 +474,22 @@ def _eks_deploy(
     return t.add_resource(project)
 
 
-def _pipeline_role(
-    t: Template, p: dict[str, Parameter], key: Any, bucket: s3.Bucket, build: Any, topic: Any
-) -> iam.Role:
-    role = t.add_resource(
+def _pipeline_role(s: _Store, build: Any, topic: Any) -> iam.Role:
+    """The pipeline's role; what it needs for the deploy target comes in conditional managed policies."""
+    role = s.t.add_resource(
         role_with_policy(
             "PipelineRole",
             "CodePipeline: source, build, approval and deploy of one container application",
             service_trust("codepipeline.amazonaws.com"),
             [
-                artifact_objects(bucket, write=True),
+                artifact_objects(s.bucket, write=True),
                 Statement(
                     Sid="ArtifactBucket",
                     Effect=Allow,
                     Action=[s3_actions.GetBucketLocation, s3_actions.GetBucketVersioning],
-                    Resource=[GetAtt(bucket, "Arn")],
+                    Resource=[GetAtt(s.bucket, "Arn")],
                 ),
-                use_key(key),
+                use_key(s.key),
                 # Connections created before 2024 carry the codestar-connections prefix, newer
                 # ones codeconnections; the action follows the ARN's prefix.
                 Statement(
@@ -473,7 +499,7 @@ def _pipeline_role(
                         codeconnections_actions.UseConnection,
                         codestar_connections_actions.UseConnection,
                     ],
-                    Resource=[Ref(p["ConnectionArn"])],
+                    Resource=[Ref(s.p["ConnectionArn"])],
                 ),
                 Statement(
                     Sid="RunBuild",
@@ -491,8 +517,15 @@ def _pipeline_role(
             policy_name="pipeline",
         )
     )
+    attach = _conditional_policy(s.t, role)
+    _ecs_deploy_policies(attach, s.p)
+    _eks_deploy_policy(attach)
+    return role
+
+
+def _ecs_deploy_policies(attach: Callable[..., iam.ManagedPolicy], p: dict[str, Parameter]) -> None:
+    """With an ECS target: roll one service to a new revision, and pass the task definition's roles."""
     ecs_arn = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}"
-    attach = _conditional_policy(t, role)
     attach(
         "PipelineEcsDeployPolicy",
         IS_ECS,
@@ -543,6 +576,10 @@ def _pipeline_role(
         "CodePipeline ECS deploy action: hand the task definition's roles to ECS tasks",
         [pass_roles_to_ecs_tasks(Ref(p["TaskRoleArns"]))],
     )
+
+
+def _eks_deploy_policy(attach: Callable[..., iam.ManagedPolicy]) -> None:
+    """With an EKS target: run the kubectl deploy project."""
     attach(
         "PipelineEksDeployPolicy",
         IS_EKS,
@@ -560,7 +597,6 @@ def _pipeline_role(
             )
         ],
     )
-    return role
 
 
 def _conditional_policy(t: Template, role: iam.Role) -> Callable[..., iam.ManagedPolicy]:
@@ -593,8 +629,8 @@ def _action(name: str, category: str, provider: str, configuration: dict[str, An
     )
 
 
-def _stages(p: dict[str, Parameter], build: Any, deploy: Any, topic: Any) -> list[codepipeline.Stages]:
-    source = _action(
+def _source_action(p: dict[str, Parameter]) -> Any:
+    return _action(
         "Source",
         "Source",
         "CodeStarSourceConnection",
@@ -608,7 +644,10 @@ def _stages(p: dict[str, Parameter], build: Any, deploy: Any, topic: Any) -> lis
         Namespace="SourceVariables",
         OutputArtifacts=[codepipeline.OutputArtifacts(Name="Source")],
     )
-    build_action = _action(
+
+
+def _build_action(build: Any) -> Any:
+    return _action(
         "BuildAndPush",
         "Build",
         "CodeBuild",
@@ -623,8 +662,11 @@ def _stages(p: dict[str, Parameter], build: Any, deploy: Any, topic: Any) -> lis
         InputArtifacts=[codepipeline.InputArtifacts(Name="Source")],
         OutputArtifacts=[codepipeline.OutputArtifacts(Name="Build")],
     )
+
+
+def _approval_action(topic: Any) -> Any:
     image = "#{BuildVariables.IMAGE_URI}:#{BuildVariables.IMAGE_TAG}"
-    approval = _action(
+    return _action(
         "Approve",
         "Approval",
         "Manual",
@@ -642,6 +684,10 @@ def _stages(p: dict[str, Parameter], build: Any, deploy: Any, topic: Any) -> lis
             ),
         },
     )
+
+
+def _deploy_action(p: dict[str, Parameter], deploy: Any) -> If:
+    """The CodePipeline ECS deploy action, or the kubectl project for EKS, as DeployTarget says."""
     ecs_deploy = _action(
         "DeployToEcs",
         "Deploy",
@@ -668,11 +714,15 @@ def _stages(p: dict[str, Parameter], build: Any, deploy: Any, topic: Any) -> lis
         },
         InputArtifacts=[codepipeline.InputArtifacts(Name="Source")],
     )
+    return If(IS_ECS, ecs_deploy, eks_deploy)
+
+
+def _stages(p: dict[str, Parameter], build: Any, deploy: Any, topic: Any) -> list[codepipeline.Stages]:
     return [
-        codepipeline.Stages(Name="Source", Actions=[source]),
-        codepipeline.Stages(Name="Build", Actions=[build_action]),
-        codepipeline.Stages(Name="Approve", Actions=[approval]),
-        codepipeline.Stages(Name="Deploy", Actions=[If(IS_ECS, ecs_deploy, eks_deploy)]),
+        codepipeline.Stages(Name="Source", Actions=[_source_action(p)]),
+        codepipeline.Stages(Name="Build", Actions=[_build_action(build)]),
+        codepipeline.Stages(Name="Approve", Actions=[_approval_action(topic)]),
+        codepipeline.Stages(Name="Deploy", Actions=[_deploy_action(p, deploy)]),
     ]
 
 
@@ -690,18 +740,18 @@ def build_template(build_spec: str, deploy_eks_spec: str) -> Template:
         PASSES_ROLES, And(CfnCondition(IS_ECS), Not(Equals(Join("", Ref(p["TaskRoleArns"])), "")))
     )
 
-    key, bucket = _artifact_store(t, p)
+    store = _artifact_store(t, p)
     topic = t.add_resource(
         sns.Topic(
             "ApprovalTopic",
             DisplayName=Sub("${PipelineName} deploy approval"),
-            KmsMasterKeyId=GetAtt(key, "Arn"),
+            KmsMasterKeyId=GetAtt(store.key, "Arn"),
             Subscription=[sns.Subscription(Protocol="email", Endpoint=Ref(p["ApprovalEmail"]))],
         )
     )
-    build = _build_stage(t, p, key, bucket, build_spec)
-    deploy = _eks_deploy(t, p, key, bucket, deploy_eks_spec)
-    role = _pipeline_role(t, p, key, bucket, build, topic)
+    build = _build_stage(store, build_spec)
+    deploy = _eks_deploy(store, deploy_eks_spec)
+    role = _pipeline_role(store, build, topic)
     pipeline = t.add_resource(
         codepipeline.Pipeline(
             "Pipeline",
@@ -713,8 +763,8 @@ def build_template(build_spec: str, deploy_eks_spec: str) -> Template:
             RestartExecutionOnUpdate=False,
             ArtifactStore=codepipeline.ArtifactStore(
                 Type="S3",
-                Location=Ref(bucket),
-                EncryptionKey=codepipeline.EncryptionKey(Id=GetAtt(key, "Arn"), Type="KMS"),
+                Location=Ref(store.bucket),
+                EncryptionKey=codepipeline.EncryptionKey(Id=GetAtt(store.key, "Arn"), Type="KMS"),
             ),
             Stages=_stages(p, build, deploy, topic),
         )
@@ -722,7 +772,7 @@ def build_template(build_spec: str, deploy_eks_spec: str) -> Template:
     t.add_output(
         [
             Output("PipelineName", Value=Ref(pipeline)),
-            Output("ArtifactBucketName", Value=Ref(bucket)),
+            Output("ArtifactBucketName", Value=Ref(store.bucket)),
             Output("ApprovalTopicArn", Value=Ref(topic)),
             Output("BuildProjectName", Value=Ref(build)),
             Output("KubectlRoleArn", Condition=IS_EKS, Value=GetAtt("KubectlRole", "Arn")),

@@ -1,7 +1,4 @@
-"""Blueprint: a cost guard (billing alarm -> EventBridge rule -> Lambda setting an Auto Scaling group to 0).
-
-Also the alert topic, billing alarms and cost guard pieces that other blueprints (the ECS web service) embed.
-"""
+"""Blueprint: a cost guard (billing alarm -> EventBridge rule -> Lambda setting an Auto Scaling group to 0)."""
 
 from __future__ import annotations
 
@@ -11,8 +8,7 @@ from importlib.resources import files
 from typing import Any
 
 import awacs.autoscaling as autoscaling_actions
-import awacs.sns as sns_actions
-from awacs.aws import Allow, ArnLike, Condition, Principal, Statement, StringEquals
+from awacs.aws import Allow, Statement
 from troposphere import (
     Equals,
     GetAtt,
@@ -31,18 +27,16 @@ from troposphere import (
 )
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.parts import (
-    checkov_skips,
-    created_if,
-    email_subscription,
+from generator.blueprints.parts.alerts import (
+    BILLING_REGION,
+    add_alert_topic,
+    add_billing_alarm,
     lambda_errors_alarm,
-    log_retention_parameter,
-    python_function,
-    role_with_policy,
-    service_trust,
-    topic_policy,
-    write_logs,
 )
+from generator.blueprints.parts.iam import role_with_policy, service_trust
+from generator.blueprints.parts.kms_logs import add_log_group, log_retention_parameter, write_logs
+from generator.blueprints.parts.lambdas import python_function
+from generator.blueprints.parts.metadata import checkov_skips
 from generator.errors import GeneratorError
 
 PATH = "app/cost-guard.yaml"
@@ -54,13 +48,7 @@ LAMBDA_MODULE = "cost_guard.py"
 ZIPFILE_LIMIT = 4096
 LAMBDA_HANDLER = "index.handler"
 
-# AWS/Billing EstimatedCharges is published only in us-east-1, about every 6 hours, as the month's
-# running total: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/monitor_estimated_charges_with_cloudwatch.html
-BILLING_REGION = "us-east-1"
-BILLING_PERIOD_SECONDS = 21600
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
-
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 def lambda_source() -> str:
@@ -76,99 +64,6 @@ def inline_code(code: str) -> str:
             "ZipFile limit"
         )
     return code
-
-
-def add_alert_topic(t: Template) -> sns.Topic:
-    """An SNS topic with an email subscription that CloudWatch alarms and AWS Budgets may publish to."""
-    email = t.add_parameter(
-        Parameter(
-            "AlertEmail",
-            Type="String",
-            AllowedPattern=EMAIL_PATTERN,
-            ConstraintDescription="an email address",
-            Description="Email address that receives budget and alarm notifications (confirm the subscription)",
-        )
-    )
-    topic = t.add_resource(
-        sns.Topic(
-            "AlertTopic",
-            DisplayName=Sub("${Project} cost and health alerts"),
-            Metadata=checkov_skips(
-                (
-                    "CKV_AWS_26",
-                    "CloudWatch alarms and AWS Budgets cannot publish to a topic encrypted with the AWS managed "
-                    "key aws/sns, and a customer managed key costs 1 USD a month, a tenth of this budget",
-                )
-            ),
-        )
-    )
-    t.add_resource(email_subscription("AlertEmailSubscription", topic, email))
-    # A topic policy replaces the default one, so it names both publishers with confused-deputy
-    # conditions: https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html
-    # and https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html
-    t.add_resource(
-        topic_policy(
-            topic,
-            [
-                _publish_from(
-                    "budgets",
-                    Ref(topic),
-                    StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
-                    ArnLike("aws:SourceArn", Sub("arn:${AWS::Partition}:budgets::${AWS::AccountId}:*")),
-                ),
-                _publish_from(
-                    "cloudwatch",
-                    Ref(topic),
-                    ArnLike(
-                        "aws:SourceArn",
-                        Sub("arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"),
-                    ),
-                ),
-            ],
-        )
-    )
-    return topic
-
-
-def _publish_from(service: str, topic: Ref, *conditions: Any) -> Statement:
-    """`service`.amazonaws.com may publish to the topic, under the given confused-deputy conditions."""
-    return Statement(
-        Sid=f"{service.capitalize()}Publish",
-        Effect=Allow,
-        Principal=Principal("Service", f"{service}.amazonaws.com"),
-        Action=[sns_actions.Publish],
-        Resource=[topic],
-        Condition=Condition(list(conditions)),
-    )
-
-
-def add_billing_alarm(
-    t: Template,
-    name: str,
-    threshold: Parameter,
-    topic: sns.Topic,
-    *,
-    description: str,
-    condition: str | None = None,
-) -> cloudwatch.Alarm:
-    """An alarm on the account's estimated charges for the month (USD) above `threshold`, notifying `topic`."""
-    return t.add_resource(
-        cloudwatch.Alarm(
-            name,
-            AlarmDescription=description,
-            Namespace="AWS/Billing",
-            MetricName="EstimatedCharges",
-            Dimensions=[cloudwatch.MetricDimension(Name="Currency", Value="USD")],
-            Statistic="Maximum",
-            Period=BILLING_PERIOD_SECONDS,
-            EvaluationPeriods=1,
-            Threshold=Ref(threshold),
-            ComparisonOperator="GreaterThanThreshold",
-            TreatMissingData="notBreaching",
-            AlarmActions=[Ref(topic)],
-            **created_if(condition),
-        )
-    )
 
 
 @dataclass(frozen=True)
@@ -206,7 +101,24 @@ def add_cost_guard(
         description="Estimated charges this month passed the cost guard threshold: the Auto Scaling group goes to 0",
     )
     log_group = add_log_group(t, "CostGuardLogGroup", retention)
-    role = t.add_resource(
+    role = _guard_role(t, group_arn(group_name, group_region), log_group)
+    variables = {"ALARM_NAME": Ref(alarm), "GROUP_NAME": group_name, "GROUP_REGION": group_region}
+    function = _guard_function(t, code, role, log_group, variables)
+    rule = _alarm_rule(t, alarm, function)
+    t.add_resource(
+        lambda_errors_alarm(
+            "CostGuardErrorsAlarm",
+            "The cost guard Lambda failed: the Auto Scaling group may still be running",
+            function,
+            topic,
+            period=300,
+        )
+    )
+    return CostGuard(alarm=alarm, rule=rule, function=function, role=role)
+
+
+def _guard_role(t: Template, group: Sub, log_group: logs.LogGroup) -> iam.Role:
+    return t.add_resource(
         role_with_policy(
             "CostGuardRole",
             "Cost guard Lambda: may only set one Auto Scaling group's sizes, and write its own logs",
@@ -216,13 +128,18 @@ def add_cost_guard(
                     Sid="StopTheGroup",
                     Effect=Allow,
                     Action=[autoscaling_actions.UpdateAutoScalingGroup],
-                    Resource=[group_arn(group_name, group_region)],
+                    Resource=[group],
                 ),
                 write_logs(log_group),
             ],
         )
     )
-    function = t.add_resource(
+
+
+def _guard_function(
+    t: Template, code: str, role: iam.Role, log_group: logs.LogGroup, variables: dict[str, Any]
+) -> awslambda.Function:
+    return t.add_resource(
         python_function(
             "CostGuardFunction",
             "Sets the Auto Scaling group's min, max and desired to 0 when the cost guard alarm fires",
@@ -230,7 +147,7 @@ def add_cost_guard(
             code=awslambda.Code(ZipFile=code),
             role=role,
             log_group=log_group,
-            variables={"ALARM_NAME": Ref(alarm), "GROUP_NAME": group_name, "GROUP_REGION": group_region},
+            variables=variables,
             Timeout=30,
             MemorySize=128,
             Metadata=checkov_skips(
@@ -253,6 +170,10 @@ def add_cost_guard(
             ),
         )
     )
+
+
+def _alarm_rule(t: Template, alarm: cloudwatch.Alarm, function: awslambda.Function) -> events.Rule:
+    """The EventBridge rule that invokes the function when the alarm enters ALARM, and its permission."""
     rule = t.add_resource(
         events.Rule(
             "CostGuardRule",
@@ -276,35 +197,7 @@ def add_cost_guard(
             SourceArn=GetAtt(rule, "Arn"),
         )
     )
-    t.add_resource(
-        lambda_errors_alarm(
-            "CostGuardErrorsAlarm",
-            "The cost guard Lambda failed: the Auto Scaling group may still be running",
-            function,
-            topic,
-            period=300,
-        )
-    )
-    return CostGuard(alarm=alarm, rule=rule, function=function, role=role)
-
-
-def add_log_group(t: Template, name: str, retention: Parameter, **kwargs: Any) -> logs.LogGroup:
-    """A log group with the stack's retention, encrypted by the service key (see the checkov skip)."""
-    reason = (
-        "encrypted at rest with the CloudWatch Logs service key; a customer managed key costs 1 USD a month, "
-        "a tenth of this budget"
-    )
-    return t.add_resource(
-        logs.LogGroup(
-            name,
-            RetentionInDays=Ref(retention),
-            # Logs are diagnostics, not records: they go with the stack.
-            DeletionPolicy="Delete",
-            UpdateReplacePolicy="Delete",
-            Metadata=checkov_skips(("CKV_AWS_158", reason)),
-            **kwargs,
-        )
-    )
+    return rule
 
 
 def build_template(code: str) -> Template:

@@ -5,33 +5,52 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import awacs.ecr as ecr_actions
 import awacs.ecs as ecs_actions
 from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template, ecr, iam
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.parts import (
-    checkov_skips,
+from generator.blueprints.parts.ecr import REPOSITORY_NAME_PATTERN, ecr_push_statements
+from generator.blueprints.parts.iam import (
     ci_external_id_parameter,
     ci_publisher_role,
     pass_roles_to_ecs_tasks,
 )
+from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "app/ecr-publisher.yaml"
 
-REPOSITORY_NAME_PATTERN = "^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
-
-PUSH_PULL_ACTIONS = [
-    ecr_actions.BatchCheckLayerAvailability,
-    ecr_actions.BatchGetImage,
-    ecr_actions.CompleteLayerUpload,
-    ecr_actions.DescribeImages,
-    ecr_actions.GetDownloadUrlForLayer,
-    ecr_actions.InitiateLayerUpload,
-    ecr_actions.PutImage,
-    ecr_actions.UploadLayerPart,
-]
+# The parameters besides Project and CiExternalId, with their CloudFormation properties.
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "RepositoryName": {
+        "Type": "String",
+        "Default": "app",
+        "AllowedPattern": REPOSITORY_NAME_PATTERN,
+        "Description": "Name of the ECR repository",
+    },
+    "KeepImages": {
+        "Type": "Number",
+        "Default": 30,
+        "MinValue": 1,
+        "MaxValue": 1000,
+        "Description": "How many most recent images the lifecycle rule keeps",
+    },
+    "EcsClusterName": {"Type": "String", "Default": "app", "Description": "ECS cluster the CI deploys to"},
+    "EcsServiceName": {
+        "Type": "String",
+        "Default": "app",
+        "Description": "ECS service (in that cluster) the CI may update; '*' for every service of the cluster",
+    },
+    "TaskRoleArns": {
+        "Type": "CommaDelimitedList",
+        "Description": "Task role and execution role ARNs the new task definitions use (iam:PassRole targets)",
+    },
+    "CiPrincipalArn": {
+        "Type": "String",
+        "AllowedPattern": "^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$",
+        "Description": "ARN of the CI identity (role or user, any account) allowed to assume the publisher role",
+    },
+}
 
 LIFECYCLE_POLICY = """{
   "rules": [
@@ -45,72 +64,11 @@ LIFECYCLE_POLICY = """{
 }"""
 
 
-def ecr_push_statements(repository_arn: Any) -> list[Statement]:
-    """Log in to ECR and push to (and pull from) one repository."""
-    return [
-        # GetAuthorizationToken has no resource-level permissions: it must be "*".
-        Statement(Sid="EcrLogin", Effect=Allow, Action=[ecr_actions.GetAuthorizationToken], Resource=["*"]),
-        Statement(Sid="PushAndPull", Effect=Allow, Action=PUSH_PULL_ACTIONS, Resource=[repository_arn]),
-    ]
-
-
-def build_template() -> Template:
-    t, project = new_template(
-        "ECR repository (immutable tags, scan on push, KMS encryption, lifecycle) and a CI publisher "
-        "role allowed to push to it and deploy one ECS service.",
-        project_default="app",
-    )
-    repo_name = t.add_parameter(
-        Parameter(
-            "RepositoryName",
-            Type="String",
-            Default="app",
-            AllowedPattern=REPOSITORY_NAME_PATTERN,
-            Description="Name of the ECR repository",
-        )
-    )
-    t.add_parameter(
-        Parameter(
-            "KeepImages",
-            Type="Number",
-            Default=30,
-            MinValue=1,
-            MaxValue=1000,
-            Description="How many most recent images the lifecycle rule keeps",
-        )
-    )
-    cluster = t.add_parameter(
-        Parameter("EcsClusterName", Type="String", Default="app", Description="ECS cluster the CI deploys to")
-    )
-    service = t.add_parameter(
-        Parameter(
-            "EcsServiceName",
-            Type="String",
-            Default="app",
-            Description="ECS service (in that cluster) the CI may update; '*' for every service of the cluster",
-        )
-    )
-    task_roles = t.add_parameter(
-        Parameter(
-            "TaskRoleArns",
-            Type="CommaDelimitedList",
-            Description="Task role and execution role ARNs the new task definitions use (iam:PassRole targets)",
-        )
-    )
-    ci_principal = t.add_parameter(
-        Parameter(
-            "CiPrincipalArn",
-            Type="String",
-            AllowedPattern="^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$",
-            Description="ARN of the CI identity (role or user, any account) allowed to assume the publisher role",
-        )
-    )
-    external_id = ci_external_id_parameter(t)
-
-    repository = t.add_resource(
+def _repository(t: Template, p: Mapping[str, Parameter]) -> ecr.Repository:
+    return t.add_resource(
         ecr.Repository(
             "Repository",
-            RepositoryName=Ref(repo_name),
+            RepositoryName=Ref(p["RepositoryName"]),
             ImageTagMutability="IMMUTABLE",
             ImageScanningConfiguration=ecr.ImageScanningConfiguration(ScanOnPush=True),
             EncryptionConfiguration=ecr.EncryptionConfiguration(EncryptionType="KMS"),
@@ -119,12 +77,18 @@ def build_template() -> Template:
             UpdateReplacePolicy="Retain",
         )
     )
+
+
+def _publisher_policy(
+    t: Template, p: Mapping[str, Parameter], repository: ecr.Repository
+) -> iam.ManagedPolicy:
+    """Push to the repository and roll one ECS service to a new task definition."""
     service_arn = Sub(
         "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/${Cluster}/${Service}",
-        Cluster=Ref(cluster),
-        Service=Ref(service),
+        Cluster=Ref(p["EcsClusterName"]),
+        Service=Ref(p["EcsServiceName"]),
     )
-    policy = t.add_resource(
+    return t.add_resource(
         iam.ManagedPolicy(
             "PublisherPolicy",
             Description="Push images to one ECR repository and roll one ECS service to a new task definition",
@@ -146,7 +110,7 @@ def build_template() -> Template:
                         Action=[ecs_actions.DescribeTaskDefinition, ecs_actions.RegisterTaskDefinition],
                         Resource=["*"],
                     ),
-                    pass_roles_to_ecs_tasks(Ref(task_roles)),
+                    pass_roles_to_ecs_tasks(Ref(p["TaskRoleArns"])),
                 ],
             ),
             Metadata=checkov_skips(
@@ -158,10 +122,22 @@ def build_template() -> Template:
             ),
         )
     )
+
+
+def build_template() -> Template:
+    t, project = new_template(
+        "ECR repository (immutable tags, scan on push, KMS encryption, lifecycle) and a CI publisher "
+        "role allowed to push to it and deploy one ECS service.",
+        project_default="app",
+    )
+    p = {name: t.add_parameter(Parameter(name, **props)) for name, props in PARAMETERS.items()}
+    external_id = ci_external_id_parameter(t)
+    repository = _repository(t, p)
+    policy = _publisher_policy(t, p, repository)
     role = t.add_resource(
         ci_publisher_role(
             "Assumed by CI to push images and deploy the ECS service",
-            [Ref(ci_principal)],
+            [Ref(p["CiPrincipalArn"])],
             external_id,
             policy,
         )

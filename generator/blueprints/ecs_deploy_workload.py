@@ -45,23 +45,23 @@ from troposphere import (
 )
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.parts import (
-    checkov_skips,
-    customer_key,
+from generator.blueprints.parts.alerts import email_subscription, lambda_errors_alarm, topic_policy
+from generator.blueprints.parts.iam import (
     deny_insecure_transport,
-    email_subscription,
-    encrypted_log_group,
-    lambda_errors_alarm,
-    log_retention_parameter,
-    logs_may_use_key,
     pass_roles_to_ecs_tasks,
-    python_function,
     role_with_policy,
     tag_new_task_definitions,
-    topic_policy,
+)
+from generator.blueprints.parts.kms_logs import (
+    customer_key,
+    encrypted_log_group,
+    log_retention_parameter,
+    logs_may_use_key,
     use_key,
     write_logs,
 )
+from generator.blueprints.parts.lambdas import python_function
+from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "app/ecs-deploy-workload.yaml"
 HANDLER = "ecs_deploy.handler"
@@ -326,22 +326,10 @@ def _alarms(
     return alarm_topic
 
 
-def build_template() -> Template:
-    t, project = new_template(
-        "Workload account: an encrypted SNS topic only the CI publisher role may publish to, and a Lambda "
-        "that deploys (new task definition revision with the given image and tag) or rolls back services "
-        "of one ECS cluster, with a dead-letter queue and error alarms.",
-        project_default="app",
-    )
-    p = _parameters(t)
-    t.add_condition(HAS_EMAIL, Not(Equals(Ref(p["email"]), "")))
-    key = t.add_resource(
-        customer_key(
-            "DeployKey", "Encrypts deploy messages, dead letters, alarms and logs", _key_statements(p)
-        )
-    )
-    topic = _topic(t, p, key)
-    queue = _dead_letter_queue(t, key, topic)
+def _deploy_function(
+    t: Template, p: dict[str, Parameter], key: kms.Key, queue: sqs.Queue
+) -> awslambda.Function:
+    """The deploy Lambda with its log group and role; one invocation at a time, failures to the queue."""
     log_group = t.add_resource(
         encrypted_log_group(
             "FunctionLogGroup", Sub("/org-stacksets/${AWS::StackName}/ecs-deploy"), key, p["log_days"]
@@ -385,6 +373,11 @@ def build_template() -> Template:
             MaximumEventAgeInSeconds=3600,
         )
     )
+    return function
+
+
+def _subscribe(t: Template, function: awslambda.Function, topic: sns.Topic, queue: sqs.Queue) -> None:
+    """The topic invokes the function; what SNS cannot deliver goes to the dead-letter queue."""
     t.add_resource(
         awslambda.Permission(
             "TopicInvokesFunction",
@@ -404,6 +397,26 @@ def build_template() -> Template:
             RedrivePolicy={"deadLetterTargetArn": GetAtt(queue, "Arn")},
         )
     )
+
+
+def build_template() -> Template:
+    t, project = new_template(
+        "Workload account: an encrypted SNS topic only the CI publisher role may publish to, and a Lambda "
+        "that deploys (new task definition revision with the given image and tag) or rolls back services "
+        "of one ECS cluster, with a dead-letter queue and error alarms.",
+        project_default="app",
+    )
+    p = _parameters(t)
+    t.add_condition(HAS_EMAIL, Not(Equals(Ref(p["email"]), "")))
+    key = t.add_resource(
+        customer_key(
+            "DeployKey", "Encrypts deploy messages, dead letters, alarms and logs", _key_statements(p)
+        )
+    )
+    topic = _topic(t, p, key)
+    queue = _dead_letter_queue(t, key, topic)
+    function = _deploy_function(t, p, key, queue)
+    _subscribe(t, function, topic, queue)
     alarm_topic = _alarms(t, p, key, function, queue)
     t.add_output(
         [

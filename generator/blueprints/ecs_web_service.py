@@ -4,7 +4,7 @@ a budget, billing alarms and a tag-based operator policy, all reproducible from 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import awacs.autoscaling as autoscaling_actions
@@ -42,11 +42,12 @@ from troposphere import (
     ec2,
     ecs,
     iam,
+    logs,
     secretsmanager,
+    sns,
 )
 from troposphere.policies import AutoScalingRollingUpdate, UpdatePolicy
 
-from generator.blueprints import ecs_web_service_boot as boot
 from generator.blueprints.base import (
     PROJECT_PARAMETER,
     Blueprint,
@@ -55,13 +56,11 @@ from generator.blueprints.base import (
     new_template,
     standard_tags,
 )
-from generator.blueprints.cost_guard import (
-    BILLING_REGION,
-    add_alert_topic,
-    add_billing_alarm,
-    add_log_group,
-)
-from generator.blueprints.parts import checkov_skips, log_retention_parameter, role_with_policy, service_trust
+from generator.blueprints.parts import ecs_web_service_boot as boot
+from generator.blueprints.parts.alerts import BILLING_REGION, add_alert_topic, add_billing_alarm
+from generator.blueprints.parts.iam import role_with_policy, service_trust
+from generator.blueprints.parts.kms_logs import add_log_group, log_retention_parameter
+from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "app/ecs-web-service.yaml"
 
@@ -173,132 +172,166 @@ OPERATOR_GRANTS = (
 )
 
 
-def _number(name: str, default: int, low: int, high: int | None, description: str) -> Parameter:
-    bounds = {"MinValue": low} | ({"MaxValue": high} if high is not None else {})
-    return Parameter(name, Type="Number", Default=default, Description=description, **bounds)
+@dataclass(frozen=True)
+class _Number:
+    """A Number parameter from `low` to `high` (no upper bound when None)."""
+
+    name: str
+    default: int
+    low: int
+    high: int | None
+    description: str
+
+    def parameter(self) -> Parameter:
+        bounds = {"MinValue": self.low} | ({"MaxValue": self.high} if self.high is not None else {})
+        return Parameter(
+            self.name, Type="Number", Default=self.default, Description=self.description, **bounds
+        )
 
 
-def _text(name: str, default: str | None, pattern: str, description: str, **kwargs: Any) -> Parameter:
-    if default is not None:
-        kwargs["Default"] = default
-    return Parameter(name, Type="String", AllowedPattern=pattern, Description=description, **kwargs)
+@dataclass(frozen=True)
+class _Text:
+    """A String parameter matching `pattern` (required when `default` is None); `extra` adds properties."""
+
+    name: str
+    default: str | None
+    pattern: str
+    description: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def parameter(self) -> Parameter:
+        kwargs = dict(self.extra)
+        if self.default is not None:
+            kwargs["Default"] = self.default
+        return Parameter(
+            self.name, Type="String", AllowedPattern=self.pattern, Description=self.description, **kwargs
+        )
 
 
-def _typed(name: str, aws_type: str, description: str, **kwargs: Any) -> Parameter:
-    return Parameter(name, Type=aws_type, Description=description, **kwargs)
+@dataclass(frozen=True)
+class _Typed:
+    """A parameter of an AWS-specific type (the console offers the account's values)."""
+
+    name: str
+    aws_type: str
+    description: str
+    default: str | None = None
+
+    def parameter(self) -> Parameter:
+        kwargs = {"Default": self.default} if self.default is not None else {}
+        return Parameter(self.name, Type=self.aws_type, Description=self.description, **kwargs)
 
 
-def _secret(secret: AppSecret) -> Parameter:
-    return _text(
+def _secret(secret: AppSecret) -> _Text:
+    return _Text(
         secret.parameter,
         secret.default,
         SECRET_VALUE_PATTERN,
         f"{secret.description}; stored in the app secret under {secret.key}",
-        NoEcho=True,
-        MinLength=secret.min_length,
-        ConstraintDescription="no double quote or backslash",
+        {
+            "NoEcho": True,
+            "MinLength": secret.min_length,
+            "ConstraintDescription": "no double quote or backslash",
+        },
     )
+
+
+_SIZE = "Auto Scaling group {}: 1 runs the service, 0 stops it (one volume fits one instance)"
+
+# The blueprint's parameters (besides Project, LogRetentionDays, AlertEmail) by console group.
+PARAMETER_GROUPS: tuple[tuple[str, tuple[_Number | _Text | _Typed, ...]], ...] = (
+    (
+        "Network",
+        (
+            _Text("VpcCidr", "10.0.0.0/27", CIDR_PATTERN, "CIDR block of the VPC"),
+            _Text("PublicSubnetCidr", "10.0.0.0/28", CIDR_PATTERN, "CIDR of the public subnet"),
+            _Text("PrivateSubnetCidr", "10.0.0.16/28", CIDR_PATTERN, "CIDR of the private subnet"),
+            _Typed(
+                "AvailabilityZone",
+                "AWS::EC2::AvailabilityZone::Name",
+                "Availability Zone of both subnets: the persistent volume's, or it cannot attach",
+            ),
+            _Text("SshCidr", "", "^$|" + CIDR_PATTERN, "CIDR allowed to SSH (22); empty: no SSH at all"),
+            _Text("KeyPairName", "", r"^$|^[\x20-\x7E]{1,255}$", "EC2 key pair for SSH; empty for none"),
+        ),
+    ),
+    (
+        "Instance",
+        (
+            _Text("InstanceType", "t3a.micro", r"^[a-z0-9-]+\.[a-z0-9]+$", "EC2 instance type"),
+            _Typed(
+                "EcsAmiId",
+                "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+                "SSM parameter holding the ECS-optimized AMI id (public Amazon Linux 2023 by default)",
+                default=ECS_AMI_PARAMETER,
+            ),
+            _Number("RootVolumeSize", 30, 30, 16384, "GiB of the encrypted gp3 root volume"),
+            _Number("MinSize", 1, 0, 1, _SIZE.format("MinSize")),
+            _Number("MaxSize", 1, 0, 1, _SIZE.format("MaxSize")),
+            _Number("DesiredCapacity", 1, 0, 1, _SIZE.format("DesiredCapacity")),
+        ),
+    ),
+    (
+        "Persistent volume and DNS",
+        (
+            _Typed(
+                "DataVolumeId",
+                "AWS::EC2::Volume::Id",
+                "Persistent EBS volume in AvailabilityZone: MySQL data, nginx config, certificates",
+            ),
+            _Text("DataVolumeDevice", "/dev/xvdf", r"^/dev/(sd|xvd)[f-p]$", "Device to attach it as"),
+            _Text("DataMountPoint", "/data", r"^(/[a-z0-9_-]+)+$", "Where it is mounted on the instance"),
+            _Typed("HostedZoneId", "AWS::Route53::HostedZone::Id", "Route 53 hosted zone of RecordName"),
+            _Text(
+                "RecordName",
+                None,
+                r"^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z]{2,63}$",
+                "A record pointed at the instance: lower case, no final dot (as Route 53 IAM compares it)",
+            ),
+            _Number("RecordTtl", 60, 30, 86400, "TTL in seconds of the A record"),
+        ),
+    ),
+    (
+        "Containers",
+        (
+            _Text("AppImage", None, r"^\S+$", "Image of the web app (manage.py and gunicorn inside)"),
+            _Number("AppPort", 8000, 1024, 65535, "Port gunicorn listens on in the app container (APP_PORT)"),
+            _Text("AppWsgiModule", "app.wsgi:application", WSGI_PATTERN, "WSGI application gunicorn serves"),
+            _Number("AppWorkers", 2, 1, 32, "gunicorn worker processes"),
+            _Text("ProxyImage", "public.ecr.aws/nginx/nginx:1.27-alpine", r"^\S+$", "nginx image"),
+            _Text("DbImage", "public.ecr.aws/docker/library/mysql:8.4", r"^\S+$", "MySQL image"),
+            _Text("DbName", "app", r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", "Database the app uses"),
+            _Text("DbUser", "app", r"^[A-Za-z_][A-Za-z0-9_]{0,31}$", "Database user the app connects as"),
+            _Number("TaskMemory", 922, 128, None, "MiB: hard memory limit of the task (a t3a.micro's share)"),
+            _Number("ProxyCpu", 128, 0, 10240, "CPU units of the proxy container (1024 = one vCPU)"),
+            _Number("AppCpu", 1024, 0, 10240, "CPU units of the app container"),
+            _Number("DbCpu", 512, 0, 10240, "CPU units of the database container"),
+            _Number("ProxyMemoryReservation", 64, 6, None, "MiB reserved (soft limit) for the proxy"),
+            _Number("AppMemoryReservation", 448, 6, None, "MiB reserved (soft limit) for the app"),
+            _Number("DbMemoryReservation", 384, 6, None, "MiB reserved (soft limit) for the database"),
+        ),
+    ),
+    ("Secrets", tuple(_secret(s) for s in APP_SECRETS)),
+    (
+        "Budget and billing alarms",
+        (
+            _Number(
+                "BudgetAmount",
+                10,
+                1,
+                None,
+                "USD a month: notified at 85% actual, 100% forecast and actual",
+            ),
+            _Number("BillingWarningThreshold", 10, 1, None, "USD: billing alarm (us-east-1 only)"),
+            _Number("BillingCriticalThreshold", 15, 1, None, "USD: second billing alarm (us-east-1 only)"),
+        ),
+    ),
+)
 
 
 def parameter_groups() -> tuple[tuple[str, tuple[Parameter, ...]], ...]:
     """The blueprint's parameters (besides Project, LogRetentionDays, AlertEmail) by console group."""
-    size = "Auto Scaling group {}: 1 runs the service, 0 stops it (one volume fits one instance)"
-    return (
-        (
-            "Network",
-            (
-                _text("VpcCidr", "10.0.0.0/27", CIDR_PATTERN, "CIDR block of the VPC"),
-                _text("PublicSubnetCidr", "10.0.0.0/28", CIDR_PATTERN, "CIDR of the public subnet"),
-                _text("PrivateSubnetCidr", "10.0.0.16/28", CIDR_PATTERN, "CIDR of the private subnet"),
-                _typed(
-                    "AvailabilityZone",
-                    "AWS::EC2::AvailabilityZone::Name",
-                    "Availability Zone of both subnets: the persistent volume's, or it cannot attach",
-                ),
-                _text("SshCidr", "", "^$|" + CIDR_PATTERN, "CIDR allowed to SSH (22); empty: no SSH at all"),
-                _text("KeyPairName", "", r"^$|^[\x20-\x7E]{1,255}$", "EC2 key pair for SSH; empty for none"),
-            ),
-        ),
-        (
-            "Instance",
-            (
-                _text("InstanceType", "t3a.micro", r"^[a-z0-9-]+\.[a-z0-9]+$", "EC2 instance type"),
-                _typed(
-                    "EcsAmiId",
-                    "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
-                    "SSM parameter holding the ECS-optimized AMI id (public Amazon Linux 2023 by default)",
-                    Default=ECS_AMI_PARAMETER,
-                ),
-                _number("RootVolumeSize", 30, 30, 16384, "GiB of the encrypted gp3 root volume"),
-                _number("MinSize", 1, 0, 1, size.format("MinSize")),
-                _number("MaxSize", 1, 0, 1, size.format("MaxSize")),
-                _number("DesiredCapacity", 1, 0, 1, size.format("DesiredCapacity")),
-            ),
-        ),
-        (
-            "Persistent volume and DNS",
-            (
-                _typed(
-                    "DataVolumeId",
-                    "AWS::EC2::Volume::Id",
-                    "Persistent EBS volume in AvailabilityZone: MySQL data, nginx config, certificates",
-                ),
-                _text("DataVolumeDevice", "/dev/xvdf", r"^/dev/(sd|xvd)[f-p]$", "Device to attach it as"),
-                _text("DataMountPoint", "/data", r"^(/[a-z0-9_-]+)+$", "Where it is mounted on the instance"),
-                _typed("HostedZoneId", "AWS::Route53::HostedZone::Id", "Route 53 hosted zone of RecordName"),
-                _text(
-                    "RecordName",
-                    None,
-                    r"^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z]{2,63}$",
-                    "A record pointed at the instance: lower case, no final dot (as Route 53 IAM compares it)",
-                ),
-                _number("RecordTtl", 60, 30, 86400, "TTL in seconds of the A record"),
-            ),
-        ),
-        (
-            "Containers",
-            (
-                _text("AppImage", None, r"^\S+$", "Image of the web app (manage.py and gunicorn inside)"),
-                _number(
-                    "AppPort", 8000, 1024, 65535, "Port gunicorn listens on in the app container (APP_PORT)"
-                ),
-                _text(
-                    "AppWsgiModule", "app.wsgi:application", WSGI_PATTERN, "WSGI application gunicorn serves"
-                ),
-                _number("AppWorkers", 2, 1, 32, "gunicorn worker processes"),
-                _text("ProxyImage", "public.ecr.aws/nginx/nginx:1.27-alpine", r"^\S+$", "nginx image"),
-                _text("DbImage", "public.ecr.aws/docker/library/mysql:8.4", r"^\S+$", "MySQL image"),
-                _text("DbName", "app", r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", "Database the app uses"),
-                _text("DbUser", "app", r"^[A-Za-z_][A-Za-z0-9_]{0,31}$", "Database user the app connects as"),
-                _number(
-                    "TaskMemory", 922, 128, None, "MiB: hard memory limit of the task (a t3a.micro's share)"
-                ),
-                _number("ProxyCpu", 128, 0, 10240, "CPU units of the proxy container (1024 = one vCPU)"),
-                _number("AppCpu", 1024, 0, 10240, "CPU units of the app container"),
-                _number("DbCpu", 512, 0, 10240, "CPU units of the database container"),
-                _number("ProxyMemoryReservation", 64, 6, None, "MiB reserved (soft limit) for the proxy"),
-                _number("AppMemoryReservation", 448, 6, None, "MiB reserved (soft limit) for the app"),
-                _number("DbMemoryReservation", 384, 6, None, "MiB reserved (soft limit) for the database"),
-            ),
-        ),
-        ("Secrets", tuple(_secret(s) for s in APP_SECRETS)),
-        (
-            "Budget and billing alarms",
-            (
-                _number(
-                    "BudgetAmount",
-                    10,
-                    1,
-                    None,
-                    "USD a month: notified at 85% actual, 100% forecast and actual",
-                ),
-                _number("BillingWarningThreshold", 10, 1, None, "USD: billing alarm (us-east-1 only)"),
-                _number(
-                    "BillingCriticalThreshold", 15, 1, None, "USD: second billing alarm (us-east-1 only)"
-                ),
-            ),
-        ),
-    )
+    return tuple((label, tuple(spec.parameter() for spec in specs)) for label, specs in PARAMETER_GROUPS)
 
 
 @dataclass(frozen=True)
@@ -318,10 +351,14 @@ def _network(t: Template) -> Network:
             EnableDnsHostnames=True,
         )
     )
-    gateway = t.add_resource(ec2.InternetGateway("InternetGateway"))
-    attachment = t.add_resource(
-        ec2.VPCGatewayAttachment("InternetGatewayAttachment", VpcId=Ref(vpc), InternetGatewayId=Ref(gateway))
-    )
+    subnets = _subnets(t, vpc)
+    _internet_route(t, vpc, subnets["Public"][1])
+    security_group = _security_group(t, vpc)
+    return Network(vpc, subnets["Public"][0], subnets["Private"][0], security_group)
+
+
+def _subnets(t: Template, vpc: ec2.VPC) -> dict[str, tuple[ec2.Subnet, ec2.RouteTable]]:
+    """The public and the private subnet, each with its route table, by kind."""
     subnets = {}
     for kind in ("Public", "Private"):
         subnet = t.add_resource(
@@ -340,37 +377,50 @@ def _network(t: Template) -> Network:
             )
         )
         subnets[kind] = (subnet, table)
+    return subnets
+
+
+def _internet_route(t: Template, vpc: ec2.VPC, public_table: ec2.RouteTable) -> None:
+    """The internet gateway and the public subnet's default route through it."""
+    gateway = t.add_resource(ec2.InternetGateway("InternetGateway"))
+    attachment = t.add_resource(
+        ec2.VPCGatewayAttachment("InternetGatewayAttachment", VpcId=Ref(vpc), InternetGatewayId=Ref(gateway))
+    )
     t.add_resource(
         ec2.Route(
             "PublicDefaultRoute",
             DependsOn=[attachment.title],
-            RouteTableId=Ref(subnets["Public"][1]),
+            RouteTableId=Ref(public_table),
             DestinationCidrBlock="0.0.0.0/0",
             GatewayId=Ref(gateway),
         )
     )
 
-    def rule(port: int, cidr: Any, description: str) -> ec2.SecurityGroupRule:
-        return ec2.SecurityGroupRule(
-            IpProtocol="tcp", FromPort=port, ToPort=port, CidrIp=cidr, Description=description
-        )
 
+def _tcp_rule(port: int, cidr: Any, description: str) -> ec2.SecurityGroupRule:
+    return ec2.SecurityGroupRule(
+        IpProtocol="tcp", FromPort=port, ToPort=port, CidrIp=cidr, Description=description
+    )
+
+
+def _security_group(t: Template, vpc: ec2.VPC) -> ec2.SecurityGroup:
+    """HTTP and HTTPS from anywhere, SSH only from SshCidr (when given); egress only to what the instance needs."""
     security_group = t.add_resource(
         ec2.SecurityGroup(
             "InstanceSecurityGroup",
             GroupDescription="Web service instance: HTTP and HTTPS from anywhere, SSH only from SshCidr",
             VpcId=Ref(vpc),
             SecurityGroupIngress=[
-                rule(80, "0.0.0.0/0", "HTTP from anywhere (nginx)"),
-                rule(443, "0.0.0.0/0", "HTTPS from anywhere (nginx)"),
+                _tcp_rule(80, "0.0.0.0/0", "HTTP from anywhere (nginx)"),
+                _tcp_rule(443, "0.0.0.0/0", "HTTPS from anywhere (nginx)"),
             ],
             # Egress limited to what the instance needs: HTTPS (AWS APIs, image registries, packages),
             # HTTP (package mirrors) and SMTP submission (the app's mail). DNS to the VPC resolver and
             # NTP to 169.254.169.123 are not filtered by security groups.
             SecurityGroupEgress=[
-                rule(443, "0.0.0.0/0", "HTTPS: AWS APIs, image registries, packages"),
-                rule(80, "0.0.0.0/0", "HTTP: package mirrors"),
-                rule(587, "0.0.0.0/0", "SMTP submission: the app's mail"),
+                _tcp_rule(443, "0.0.0.0/0", "HTTPS: AWS APIs, image registries, packages"),
+                _tcp_rule(80, "0.0.0.0/0", "HTTP: package mirrors"),
+                _tcp_rule(587, "0.0.0.0/0", "SMTP submission: the app's mail"),
             ],
             Metadata=checkov_skips(
                 (
@@ -392,7 +442,7 @@ def _network(t: Template) -> Network:
             Description="SSH from the operators' CIDR (SshCidr)",
         )
     )
-    return Network(vpc, subnets["Public"][0], subnets["Private"][0], security_group)
+    return security_group
 
 
 @dataclass(frozen=True)
@@ -628,62 +678,64 @@ def _execution_role(t: Template, secrets: Secrets, log_groups: list[Any]) -> iam
     )
 
 
-def _task_definition(t: Template, secrets: Secrets, retention: Parameter) -> ecs.TaskDefinition:
-    log_groups = {
-        name: add_log_group(
-            t, f"{name.capitalize()}LogGroup", retention, LogGroupName=Sub(f"/ecs/${{Project}}/{name}")
-        )
-        for name in ("proxy", "app", "db")
-    }
-    execution_role = _execution_role(t, secrets, list(log_groups.values()))
+def _container(name: str, log_groups: Mapping[str, logs.LogGroup], **kwargs: Any) -> ecs.ContainerDefinition:
+    """A container whose image, CPU and memory reservation are the `<Name>...` parameters, logging to its group."""
+    prefix = name.capitalize()
+    return ecs.ContainerDefinition(
+        Name=name,
+        Image=Ref(f"{prefix}Image"),
+        Cpu=Ref(f"{prefix}Cpu"),
+        MemoryReservation=Ref(f"{prefix}MemoryReservation"),
+        Essential=True,
+        LogConfiguration=ecs.LogConfiguration(
+            LogDriver="awslogs",
+            Options={
+                "awslogs-group": Ref(log_groups[name]),
+                "awslogs-region": Ref("AWS::Region"),
+                "awslogs-stream-prefix": name,
+            },
+        ),
+        **kwargs,
+    )
 
-    def container(name: str, **kwargs: Any) -> ecs.ContainerDefinition:
-        """A container whose image, CPU and memory reservation are the `<Name>...` parameters, logging to its group."""
-        prefix = name.capitalize()
-        return ecs.ContainerDefinition(
-            Name=name,
-            Image=Ref(f"{prefix}Image"),
-            Cpu=Ref(f"{prefix}Cpu"),
-            MemoryReservation=Ref(f"{prefix}MemoryReservation"),
-            Essential=True,
-            LogConfiguration=ecs.LogConfiguration(
-                LogDriver="awslogs",
-                Options={
-                    "awslogs-group": Ref(log_groups[name]),
-                    "awslogs-region": Ref("AWS::Region"),
-                    "awslogs-stream-prefix": name,
-                },
-            ),
-            **kwargs,
-        )
 
-    def mount(volume: str, path: str, read_only: bool) -> ecs.MountPoint:
-        return ecs.MountPoint(SourceVolume=volume, ContainerPath=path, ReadOnly=read_only)
+def _mount(volume: str, path: str, read_only: bool) -> ecs.MountPoint:
+    return ecs.MountPoint(SourceVolume=volume, ContainerPath=path, ReadOnly=read_only)
 
-    def env(**values: Any) -> list[ecs.Environment]:
-        return [ecs.Environment(Name=k, Value=v) for k, v in values.items()]
 
+def _env(**values: Any) -> list[ecs.Environment]:
+    return [ecs.Environment(Name=k, Value=v) for k, v in values.items()]
+
+
+def _proxy(log_groups: Mapping[str, logs.LogGroup]) -> ecs.ContainerDefinition:
+    """nginx on host ports 80 and 443, with its config, certificates and the static files from the volume."""
+    return _container(
+        "proxy",
+        log_groups,
+        PortMappings=[ecs.PortMapping(ContainerPort=p, HostPort=p, Protocol="tcp") for p in (80, 443)],
+        Links=["app"],
+        DependsOn=[ecs.ContainerDependency(ContainerName="app", Condition="START")],
+        MountPoints=[
+            _mount("nginx-conf", "/etc/nginx/conf.d", True),
+            _mount("nginx-certs", "/etc/nginx/certs", True),
+            _mount("static", STATIC_ROOT, True),
+        ],
+    )
+
+
+def _app(log_groups: Mapping[str, logs.LogGroup], secrets: Secrets) -> ecs.ContainerDefinition:
+    """The web app: migrations, static files, then gunicorn, once the database is healthy."""
     app_secrets = [ecs.Secret(Name="DATABASE_PASSWORD", ValueFrom=Ref(secrets.db_password))] + [
         # A key of a JSON secret: <secret ARN>:<json key>:<version stage>:<version id>, empty for current.
         # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html
         ecs.Secret(Name=s.key, ValueFrom=Sub(f"${{AppSecret}}:{s.key}::"))
         for s in APP_SECRETS
     ]
-    proxy = container(
-        "proxy",
-        PortMappings=[ecs.PortMapping(ContainerPort=p, HostPort=p, Protocol="tcp") for p in (80, 443)],
-        Links=["app"],
-        DependsOn=[ecs.ContainerDependency(ContainerName="app", Condition="START")],
-        MountPoints=[
-            mount("nginx-conf", "/etc/nginx/conf.d", True),
-            mount("nginx-certs", "/etc/nginx/certs", True),
-            mount("static", STATIC_ROOT, True),
-        ],
-    )
-    app = container(
+    return _container(
         "app",
+        log_groups,
         Command=["sh", "-c", Sub(APP_COMMAND)],
-        Environment=env(
+        Environment=_env(
             APP_PORT=Ref("AppPort"),
             ALLOWED_HOSTS=Ref("RecordName"),
             DATABASE_HOST="db",
@@ -695,17 +747,22 @@ def _task_definition(t: Template, secrets: Secrets, retention: Parameter) -> ecs
         Secrets=app_secrets,
         Links=["db"],
         DependsOn=[ecs.ContainerDependency(ContainerName="db", Condition="HEALTHY")],
-        MountPoints=[mount("static", STATIC_ROOT, False)],
+        MountPoints=[_mount("static", STATIC_ROOT, False)],
     )
-    db = container(
+
+
+def _db(log_groups: Mapping[str, logs.LogGroup], secrets: Secrets) -> ecs.ContainerDefinition:
+    """MySQL with its data on the persistent volume."""
+    return _container(
         "db",
+        log_groups,
         # Performance schema off: it alone takes a few hundred MiB, a third of a t3a.micro.
         Command=["--performance-schema=OFF", f"--port={DB_PORT}"],
-        Environment=env(
+        Environment=_env(
             MYSQL_DATABASE=Ref("DbName"), MYSQL_USER=Ref("DbUser"), MYSQL_RANDOM_ROOT_PASSWORD="yes"
         ),
         Secrets=[ecs.Secret(Name="MYSQL_PASSWORD", ValueFrom=Ref(secrets.db_password))],
-        MountPoints=[mount("mysql-data", "/var/lib/mysql", False)],
+        MountPoints=[_mount("mysql-data", "/var/lib/mysql", False)],
         HealthCheck=ecs.HealthCheck(
             Command=["CMD-SHELL", f"mysqladmin ping -h 127.0.0.1 -P {DB_PORT} --silent"],
             Interval=10,
@@ -714,6 +771,16 @@ def _task_definition(t: Template, secrets: Secrets, retention: Parameter) -> ecs
             StartPeriod=60,
         ),
     )
+
+
+def _task_definition(t: Template, secrets: Secrets, retention: Parameter) -> ecs.TaskDefinition:
+    log_groups = {
+        name: add_log_group(
+            t, f"{name.capitalize()}LogGroup", retention, LogGroupName=Sub(f"/ecs/${{Project}}/{name}")
+        )
+        for name in ("proxy", "app", "db")
+    }
+    execution_role = _execution_role(t, secrets, list(log_groups.values()))
     return t.add_resource(
         ecs.TaskDefinition(
             "TaskDefinition",
@@ -722,7 +789,7 @@ def _task_definition(t: Template, secrets: Secrets, retention: Parameter) -> ecs
             NetworkMode="bridge",
             Memory=Ref("TaskMemory"),
             ExecutionRoleArn=GetAtt(execution_role, "Arn"),
-            ContainerDefinitions=[proxy, app, db],
+            ContainerDefinitions=[_proxy(log_groups), _app(log_groups, secrets), _db(log_groups, secrets)],
             Volumes=[
                 ecs.Volume(Name=name, Host=ecs.Host(SourcePath=Sub(f"${{DataMountPoint}}/{path}")))
                 for name, path in HOST_VOLUMES
@@ -834,6 +901,57 @@ def _operator_policy(t: Template) -> iam.ManagedPolicy:
     )
 
 
+def _cluster(t: Template, project: Parameter) -> ecs.Cluster:
+    return t.add_resource(
+        ecs.Cluster(
+            "Cluster",
+            ClusterName=Ref(project),
+            ClusterSettings=[ecs.ClusterSetting(Name="containerInsights", Value="disabled")],
+            Metadata=checkov_skips(
+                (
+                    "CKV_AWS_65",
+                    "Container Insights bills custom metrics and log ingestion, several USD a month on a 10 USD budget",
+                ),
+            ),
+        )
+    )
+
+
+def _alerts(t: Template, project: Parameter) -> sns.Topic:
+    """The alert topic, the monthly budget and the billing alarms (in us-east-1) that notify it."""
+    topic = add_alert_topic(t)
+    _budget(t, project, topic)
+    for level in ("Warning", "Critical"):
+        add_billing_alarm(
+            t,
+            f"Billing{level}Alarm",
+            t.parameters[f"Billing{level}Threshold"],
+            topic,
+            description=f"Estimated charges this month passed the {level.lower()} threshold",
+            condition=IN_BILLING_REGION,
+        )
+    return topic
+
+
+def _interface(
+    project: Parameter, groups: tuple[tuple[str, tuple[Parameter, ...]], ...], retention: Parameter
+) -> dict[str, Any]:
+    """The console's parameter groups."""
+    # Parameters the shared helpers add go with the group they configure, for the console's form.
+    extra = {"Containers": [retention.title], "Budget and billing alarms": ["AlertEmail"]}
+    return {
+        "AWS::CloudFormation::Interface": {
+            "ParameterGroups": [
+                {
+                    "Label": {"default": label},
+                    "Parameters": [p.title for p in parameters] + extra.get(label, []),
+                }
+                for label, parameters in (("Project", (project,)), *groups)
+            ]
+        }
+    }
+
+
 def build_template(user_data: str) -> Template:
     """The template; `user_data` is the boot script, with Fn::Sub references to the parameters."""
     t, project = new_template(
@@ -853,53 +971,17 @@ def build_template(user_data: str) -> Template:
 
     network = _network(t)
     secrets = _secrets(t)
-    cluster = t.add_resource(
-        ecs.Cluster(
-            "Cluster",
-            ClusterName=Ref(project),
-            ClusterSettings=[ecs.ClusterSetting(Name="containerInsights", Value="disabled")],
-            Metadata=checkov_skips(
-                (
-                    "CKV_AWS_65",
-                    "Container Insights bills custom metrics and log ingestion, several USD a month on a 10 USD budget",
-                ),
-            ),
-        )
-    )
+    cluster = _cluster(t, project)
     role = _instance_role(t, secrets)
     launch_template = _launch_template(t, project, network, role, cluster=cluster, user_data=user_data)
     asg = _auto_scaling_group(t, network, launch_template)
     task_definition = _task_definition(t, secrets, retention)
     service = _cluster_and_service(t, asg, task_definition, cluster)
 
-    topic = add_alert_topic(t)
-    _budget(t, project, topic)
-    for level in ("Warning", "Critical"):
-        add_billing_alarm(
-            t,
-            f"Billing{level}Alarm",
-            t.parameters[f"Billing{level}Threshold"],
-            topic,
-            description=f"Estimated charges this month passed the {level.lower()} threshold",
-            condition=IN_BILLING_REGION,
-        )
+    topic = _alerts(t, project)
     operator_policy = _operator_policy(t)
 
-    # Parameters the shared helpers add go with the group they configure, for the console's form.
-    extra = {"Containers": [retention.title], "Budget and billing alarms": ["AlertEmail"]}
-    t.set_metadata(
-        {
-            "AWS::CloudFormation::Interface": {
-                "ParameterGroups": [
-                    {
-                        "Label": {"default": label},
-                        "Parameters": [p.title for p in parameters] + extra.get(label, []),
-                    }
-                    for label, parameters in (("Project", (project,)), *groups)
-                ]
-            }
-        }
-    )
+    t.set_metadata(_interface(project, groups, retention))
     t.add_output(
         [
             Output("ClusterName", Value=Ref(cluster)),

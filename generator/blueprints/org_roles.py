@@ -290,6 +290,74 @@ def _org_block(s: OrgSettings) -> dict[str, Any]:
     }
 
 
+def _role_stackset(org: Org, name: str, role: Role, path: str, data: bytes) -> dict[str, Any]:
+    """The manifest entry of one role's StackSet: its template, defaults, OU targets and per-OU overrides."""
+    s = org.settings
+    defaults = role.parameter_defaults(s)
+    targets = [
+        {
+            "ou_path": ou.path,
+            "ou_id": ou.ou_id,
+            "excluded_accounts": sorted(set(a.exclude_accounts) | set(ou.exclude_accounts)),
+            "source": a.file,
+        }
+        for ou, a in org.attachments()
+        if a.role == name
+    ]
+    return {
+        "name": f"{s.stackset_prefix}-{name}",
+        "description": f"{name} role: {role.description}",
+        "kind": "role",
+        "role": name,
+        "template": path,
+        "template_sha256": _sha(data),
+        "parameters": dict(sorted(defaults.items())),
+        "capabilities": ["CAPABILITY_NAMED_IAM"],
+        "regions": [s.home_region],
+        "targets": sorted(targets, key=lambda x: str(x["ou_path"])),
+        "account_targets": [],
+        "parameter_overrides": _overrides(org, role, defaults),
+        "tags": _stackset_tags(s, name),
+    }
+
+
+def _login_stackset(s: OrgSettings, data: bytes) -> dict[str, Any]:
+    """The manifest entry of the login account's StackSet, deployed to that one account."""
+    params = {PROJECT_PARAMETER: s.project}
+    if s.organization_id:
+        params[ORGANIZATION_PARAMETER] = s.organization_id
+    return {
+        "name": f"{s.stackset_prefix}-login-account",
+        "description": "Login account: policies to assume the org roles",
+        "kind": "login-account",
+        "role": None,
+        "template": LOGIN_TEMPLATE,
+        "template_sha256": _sha(data),
+        "parameters": dict(sorted(params.items())),
+        "capabilities": ["CAPABILITY_NAMED_IAM"],
+        "regions": [s.home_region],
+        "targets": [],
+        "account_targets": [s.login_account_id],
+        "parameter_overrides": [],
+        "tags": _stackset_tags(s, None),
+    }
+
+
+def _management_stack(org: Org, values: dict[str, str], data: bytes) -> dict[str, Any]:
+    """The manifest entry of the management account's own stack (a stack, not a StackSet)."""
+    s = org.settings
+    return {
+        "name": f"{s.stackset_prefix}-management-account",
+        "template": MANAGEMENT_TEMPLATE,
+        "template_sha256": _sha(data),
+        "parameters": values,
+        "capabilities": ["CAPABILITY_NAMED_IAM"],
+        "region": s.home_region,
+        "roles": [role.name for role, _ in management_roles(org)],
+        "tags": _stackset_tags(s, None),
+    }
+
+
 def build_org(org: Org) -> dict[str, Rendered | bytes]:
     s = org.settings
     files: dict[str, Rendered | bytes] = {}
@@ -298,73 +366,18 @@ def build_org(org: Org) -> dict[str, Rendered | bytes]:
         path = f"{ROLES_DIR}/{name}.yaml"
         data = _yaml(role_template(org, role))
         files[path] = data
-        defaults = role.parameter_defaults(s)
-        targets = [
-            {
-                "ou_path": ou.path,
-                "ou_id": ou.ou_id,
-                "excluded_accounts": sorted(set(a.exclude_accounts) | set(ou.exclude_accounts)),
-                "source": a.file,
-            }
-            for ou, a in org.attachments()
-            if a.role == name
-        ]
-        stacksets.append(
-            {
-                "name": f"{s.stackset_prefix}-{name}",
-                "description": f"{name} role: {role.description}",
-                "kind": "role",
-                "role": name,
-                "template": path,
-                "template_sha256": _sha(data),
-                "parameters": dict(sorted(defaults.items())),
-                "capabilities": ["CAPABILITY_NAMED_IAM"],
-                "regions": [s.home_region],
-                "targets": sorted(targets, key=lambda x: str(x["ou_path"])),
-                "account_targets": [],
-                "parameter_overrides": _overrides(org, role, defaults),
-                "tags": _stackset_tags(s, name),
-            }
-        )
+        stacksets.append(_role_stackset(org, name, role, path, data))
     if login_roles(org):
         data = _yaml(login_template(org))
         files[LOGIN_TEMPLATE] = data
-        params = {PROJECT_PARAMETER: s.project}
-        if s.organization_id:
-            params[ORGANIZATION_PARAMETER] = s.organization_id
-        stacksets.append(
-            {
-                "name": f"{s.stackset_prefix}-login-account",
-                "description": "Login account: policies to assume the org roles",
-                "kind": "login-account",
-                "role": None,
-                "template": LOGIN_TEMPLATE,
-                "template_sha256": _sha(data),
-                "parameters": dict(sorted(params.items())),
-                "capabilities": ["CAPABILITY_NAMED_IAM"],
-                "regions": [s.home_region],
-                "targets": [],
-                "account_targets": [s.login_account_id],
-                "parameter_overrides": [],
-                "tags": _stackset_tags(s, None),
-            }
-        )
+        stacksets.append(_login_stackset(s, data))
     management_stack: dict[str, Any] | None = None
     management = management_template(org)
     if management is not None:
         template, values = management
         data = _yaml(template)
         files[MANAGEMENT_TEMPLATE] = data
-        management_stack = {
-            "name": f"{s.stackset_prefix}-management-account",
-            "template": MANAGEMENT_TEMPLATE,
-            "template_sha256": _sha(data),
-            "parameters": values,
-            "capabilities": ["CAPABILITY_NAMED_IAM"],
-            "region": s.home_region,
-            "roles": [role.name for role, _ in management_roles(org)],
-            "tags": _stackset_tags(s, None),
-        }
+        management_stack = _management_stack(org, values, data)
     manifest = {
         "generated_by": "org-stacksets generator",
         "manifest_version": MANIFEST_VERSION,

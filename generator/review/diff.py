@@ -114,106 +114,147 @@ def compare(role: str, base: RoleView | None, head: RoleView | None) -> RoleChan
     if base is None and head is None:
         return None
     if base is None or head is None:
-        view = head or base
-        assert view is not None
-        kind = "added" if base is None else "removed"
-        trust = tuple(sorted(view.trust))
-        perms = tuple(sorted(view.permissions))
-        managed = tuple(sorted(view.managed_policies))
-        added = kind == "added"
-        flags: set[str] = set()
-        if added:
-            flags |= {g.FLAG_TRUST_WIDENED} if trust else set()
-            flags |= {g.FLAG_WILDCARD} if any(g.is_wildcard(p) for p in perms) else set()
-            if any(g.escalates(p) for p in perms) or any(g.escalating_policy(m) for m in managed):
-                flags.add(g.FLAG_ESCALATION)
-        else:
-            flags.add(g.FLAG_REMOVED)
-        return RoleChange(
-            role=role,
-            kind=kind,
-            grade=g.BROADENED if added else g.NARROWED,
-            flags=tuple(f for f in g.FLAGS if f in flags),
-            trust_added=trust if added else (),
-            trust_removed=() if added else trust,
-            permissions_added=perms if added else (),
-            permissions_removed=() if added else perms,
-            managed_added=managed if added else (),
-            managed_removed=() if added else managed,
+        return _added_or_removed(role, base, head)
+    return _changed(role, base, head)
+
+
+def _added_or_removed(role: str, base: RoleView | None, head: RoleView | None) -> RoleChange:
+    """A role that exists on one side only: everything it grants is added (broadened) or removed (narrowed)."""
+    view = head or base
+    assert view is not None
+    kind = "added" if base is None else "removed"
+    trust = tuple(sorted(view.trust))
+    perms = tuple(sorted(view.permissions))
+    managed = tuple(sorted(view.managed_policies))
+    added = kind == "added"
+    flags: set[str] = set()
+    if added:
+        flags |= {g.FLAG_TRUST_WIDENED} if trust else set()
+        flags |= {g.FLAG_WILDCARD} if any(g.is_wildcard(p) for p in perms) else set()
+        if any(g.escalates(p) for p in perms) or any(g.escalating_policy(m) for m in managed):
+            flags.add(g.FLAG_ESCALATION)
+    else:
+        flags.add(g.FLAG_REMOVED)
+    return RoleChange(
+        role=role,
+        kind=kind,
+        grade=g.BROADENED if added else g.NARROWED,
+        flags=tuple(f for f in g.FLAGS if f in flags),
+        trust_added=trust if added else (),
+        trust_removed=() if added else trust,
+        permissions_added=perms if added else (),
+        permissions_removed=() if added else perms,
+        managed_added=managed if added else (),
+        managed_removed=() if added else managed,
+    )
+
+
+@dataclass(frozen=True)
+class _Delta:
+    """What differs between two views of one role; each pair is (base, head), None when equal."""
+
+    trust_added: frozenset[TrustGrant]
+    trust_removed: frozenset[TrustGrant]
+    perms_added: frozenset[Grant]
+    perms_removed: frozenset[Grant]
+    managed_added: frozenset[str]
+    managed_removed: frozenset[str]
+    boundary: tuple[str | None, str | None] | None
+    session: tuple[int | None, int | None] | None
+    path: tuple[str, str] | None
+    parameters: tuple[tuple[str, str | None, str | None], ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.trust_added
+            or self.trust_removed
+            or self.perms_added
+            or self.perms_removed
+            or self.managed_added
+            or self.managed_removed
+            or self.boundary
+            or self.session
+            or self.path
+            or self.parameters
         )
-    trust_added = head.trust - base.trust
-    trust_removed = base.trust - head.trust
-    perms_added = head.permissions - base.permissions
-    perms_removed = base.permissions - head.permissions
-    managed_added = head.managed_policies - base.managed_policies
-    managed_removed = base.managed_policies - head.managed_policies
-    boundary = (
-        (base.permissions_boundary, head.permissions_boundary)
-        if base.permissions_boundary != head.permissions_boundary
-        else None
-    )
-    session = (
-        (base.max_session_duration, head.max_session_duration)
-        if base.max_session_duration != head.max_session_duration
-        else None
-    )
-    path = (base.path, head.path) if base.path != head.path else None
+
+
+def _delta(base: RoleView, head: RoleView) -> _Delta:
     names = sorted((set(base.parameters) | set(head.parameters)) - set(QUIET_PARAMETERS))
-    parameters = tuple(
-        (n, base.parameters.get(n), head.parameters.get(n))
-        for n in names
-        if base.parameters.get(n) != head.parameters.get(n)
+    return _Delta(
+        trust_added=head.trust - base.trust,
+        trust_removed=base.trust - head.trust,
+        perms_added=head.permissions - base.permissions,
+        perms_removed=base.permissions - head.permissions,
+        managed_added=head.managed_policies - base.managed_policies,
+        managed_removed=base.managed_policies - head.managed_policies,
+        boundary=(
+            (base.permissions_boundary, head.permissions_boundary)
+            if base.permissions_boundary != head.permissions_boundary
+            else None
+        ),
+        session=(
+            (base.max_session_duration, head.max_session_duration)
+            if base.max_session_duration != head.max_session_duration
+            else None
+        ),
+        path=(base.path, head.path) if base.path != head.path else None,
+        parameters=tuple(
+            (n, base.parameters.get(n), head.parameters.get(n))
+            for n in names
+            if base.parameters.get(n) != head.parameters.get(n)
+        ),
     )
-    if not (
-        trust_added
-        or trust_removed
-        or perms_added
-        or perms_removed
-        or managed_added
-        or managed_removed
-        or boundary
-        or session
-        or path
-        or parameters
-    ):
-        return None
+
+
+def _grade(d: _Delta) -> str:
+    """Broadened when anything grants more, else narrowed when anything grants less, else neutral."""
+    boundary, session = d.boundary, d.session
     broadening = bool(
-        trust_added
-        or any(p.effect == "Allow" for p in perms_added)
-        or any(p.effect == "Deny" for p in perms_removed)
-        or managed_added
+        d.trust_added
+        or any(p.effect == "Allow" for p in d.perms_added)
+        or any(p.effect == "Deny" for p in d.perms_removed)
+        or d.managed_added
         or (boundary is not None and boundary[1] != boundary[0] and boundary[0] is not None)
         or (session is not None and (session[1] or 0) > (session[0] or 0))
     )
     narrowing = bool(
-        trust_removed
-        or any(p.effect == "Allow" for p in perms_removed)
-        or any(p.effect == "Deny" for p in perms_added)
-        or managed_removed
+        d.trust_removed
+        or any(p.effect == "Allow" for p in d.perms_removed)
+        or any(p.effect == "Deny" for p in d.perms_added)
+        or d.managed_removed
         or (boundary is not None and boundary[0] is None)
         or (session is not None and (session[1] or 0) < (session[0] or 0))
     )
-    flags = g.trust_flags(frozenset(trust_added), frozenset(trust_removed))
-    if any(g.is_wildcard(p) for p in perms_added):
+    return g.BROADENED if broadening else g.NARROWED if narrowing else g.NEUTRAL
+
+
+def _changed(role: str, base: RoleView, head: RoleView) -> RoleChange | None:
+    """A role on both sides: what it grants more or less, graded and flagged; None when nothing differs."""
+    d = _delta(base, head)
+    if d.empty:
+        return None
+    flags = g.trust_flags(frozenset(d.trust_added), frozenset(d.trust_removed))
+    if any(g.is_wildcard(p) for p in d.perms_added):
         flags.add(g.FLAG_WILDCARD)
-    if any(g.escalates(p) for p in perms_added) or any(g.escalating_policy(m) for m in managed_added):
+    if any(g.escalates(p) for p in d.perms_added) or any(g.escalating_policy(m) for m in d.managed_added):
         flags.add(g.FLAG_ESCALATION)
-    grade = g.BROADENED if broadening else g.NARROWED if narrowing else g.NEUTRAL
     return RoleChange(
         role=role,
         kind="changed",
-        grade=grade,
+        grade=_grade(d),
         flags=tuple(f for f in g.FLAGS if f in flags),
-        trust_added=tuple(sorted(trust_added)),
-        trust_removed=tuple(sorted(trust_removed)),
-        permissions_added=tuple(sorted(perms_added)),
-        permissions_removed=tuple(sorted(perms_removed)),
-        managed_added=tuple(sorted(managed_added)),
-        managed_removed=tuple(sorted(managed_removed)),
-        boundary=boundary,
-        session=session,
-        path=path,
-        parameters=parameters,
+        trust_added=tuple(sorted(d.trust_added)),
+        trust_removed=tuple(sorted(d.trust_removed)),
+        permissions_added=tuple(sorted(d.perms_added)),
+        permissions_removed=tuple(sorted(d.perms_removed)),
+        managed_added=tuple(sorted(d.managed_added)),
+        managed_removed=tuple(sorted(d.managed_removed)),
+        boundary=d.boundary,
+        session=d.session,
+        path=d.path,
+        parameters=d.parameters,
     )
 
 

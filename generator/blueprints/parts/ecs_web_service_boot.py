@@ -1,5 +1,5 @@
-"""The ECS web service instance's boot script, a bash script with Fn::Sub references to the template's
-parameters (and ${Cluster}); kept apart from the blueprint so it reads as the script it is."""
+"""The ecs-web-service blueprint's instance boot script, a bash script with Fn::Sub references to the
+template's parameters (and ${Cluster}); kept apart from the blueprint so it reads as the script it is."""
 
 SCRIPT = r"""#!/bin/bash
 # Boot of a ${Project} container instance: wait for the persistent volume, attach and mount it, point the
