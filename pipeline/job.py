@@ -23,7 +23,7 @@ from pipeline.aws.retry import Backoff, PollPolicy, describe_error
 from pipeline.core.errors import SyncError
 from pipeline.core.manifest import Manifest, check_templates, loads_manifest
 from pipeline.core.outcomes import LaneResult
-from pipeline.core.report import SyncReport
+from pipeline.core.report import Outcome, SyncReport
 from pipeline.sync import (
     SyncSession,
     apply_plan,
@@ -258,7 +258,7 @@ def _codepipeline(job: Mapping[str, Any], context: Any, deps: Deps) -> dict[str,
         deps.codepipeline.put_job_success_result(jobId=job_id, continuationToken=token)
         return {"ok": True, "continuation": token}
     assert report is not None
-    if report.outcome == "success":
+    if report.outcome == Outcome.SUCCESS:
         deps.codepipeline.put_job_success_result(
             jobId=job_id, executionDetails={"summary": report.headline()[:2048], "percentComplete": 100}
         )
@@ -267,7 +267,7 @@ def _codepipeline(job: Mapping[str, Any], context: Any, deps: Deps) -> dict[str,
             jobId=job_id, failureDetails={"type": "JobFailed", "message": notify.message(report)[:5000]}
         )
     notify.publish(deps.sns, _topic(manifest, deps), report, context=f"CodePipeline job {job_id}")
-    return {"ok": report.outcome == "success", "report": report.to_dict()}
+    return {"ok": report.outcome == Outcome.SUCCESS, "report": report.to_dict()}
 
 
 def _one_line(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ from pipeline.core.manifest import HASH_TAG, ManagementStackSpec, Manifest
 from pipeline.core.org import OrgTree, assess_read, resolve
 from pipeline.core.outcomes import BUSY_PREFIX, FAILED, FAILED_PREFIX, Event, LaneResult
 from pipeline.core.planner import (
+    Action,
     StackSetPlan,
     SyncPlan,
     count_instances,
@@ -130,7 +131,7 @@ def refuse_management(spec: ManagementStackSpec, caller: str, management_account
     return StackSetPlan(
         spec.name,
         "management-stack",
-        "failed",
+        Action.FAILED,
         notes=(
             f"not deployed: the sync runs as account {caller}, not the management account "
             f"{management_account}, so the management-account stack would land in the wrong account; "
@@ -214,7 +215,7 @@ def poll_pending(s: SyncSession, pending: Mapping[str, str]) -> tuple[dict[str, 
 def carry_failures(report: SyncReport | None, failed: Mapping[str, LaneResult]) -> dict[str, str]:
     """Pending entries that carry this invocation's failed operations to the next one."""
     out: dict[str, str] = {}
-    outcomes = {r.name: r.outcomes for r in (report.stacksets if report else ()) if r.result == "failed"}
+    outcomes = {r.name: r.outcomes for r in (report.stacksets if report else ()) if r.result == Action.FAILED}
     outcomes |= {name: lane.outcomes for name, lane in failed.items()}
     for name, ended in outcomes.items():
         op_id = next((o.operation_id for o in ended if o.status == FAILED and o.operation_id), None)

@@ -109,7 +109,7 @@ class Executor:
         if got.get("Status", "") in RUNNING_STATES:
             return None
         what = f"operation {operation_id[:8]} (started by an earlier invocation)"
-        return self._ended(stackset, operation_id, got, Op(stackset), what)
+        return self._ended(stackset, operation_id, got, Op(stackset=stackset), what)
 
     # --- operations ----------------------------------------------------------------------------------
 
@@ -232,7 +232,7 @@ class Executor:
 
     def _wait(self, stackset: str, op_id: str, op: Op | None) -> OpOutcome:
         delay = self.poll.initial
-        label = op or Op(stackset)
+        label = op or Op(stackset=stackset)
         for _ in range(self.poll.max_polls):
             got = self._describe_operation(stackset, op_id)
             if got.get("Status", "") not in RUNNING_STATES:

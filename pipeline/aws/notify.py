@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.core.report import SyncReport, render_text
+from pipeline.core.report import Outcome, SyncReport, render_text
 
 SUBJECT_LIMIT = 100  # SNS Subject: at most 100 characters
 MESSAGE_LIMIT = 250_000  # SNS messages are at most 256 KB
@@ -13,7 +13,7 @@ MESSAGE_LIMIT = 250_000  # SNS messages are at most 256 KB
 def subject(report: SyncReport | None, error: str | None = None) -> str:
     if report is None or error:
         text = "org-stacksets sync FAILED before it ran"
-    elif report.outcome == "success":
+    elif report.outcome == Outcome.SUCCESS:
         text = f"org-stacksets sync succeeded: {_counts(report)}"
     else:
         text = f"org-stacksets sync {report.outcome.upper()}: {_counts(report)}"

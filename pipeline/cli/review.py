@@ -19,7 +19,7 @@ from pipeline.core.desired import NO_OVERRIDES, DesiredStackSet, HashTag, effect
 from pipeline.core.live import LiveStackSet, LiveState
 from pipeline.core.manifest import Override
 from pipeline.core.org import OrgTree
-from pipeline.core.planner import FAILED, ORPHAN, UNCHANGED, StackSetPlan, SyncPlan
+from pipeline.core.planner import FAILED, ORPHAN, UNCHANGED, Change, StackSetPlan, SyncPlan
 from pipeline.core.report import SyncReport, render_markdown, render_text
 from pipeline.sync import SyncSession
 
@@ -91,7 +91,7 @@ def _desired_ous(
     plan keeps (a removal held while a target cannot be found); self-managed: the target accounts' OUs."""
     if d.content.permission_model != SERVICE_MANAGED:
         return _paths(tree, d.accounts)
-    removed = {t.ou_id for t in plan.targets if t.change == "remove" and t.ou_id}
+    removed = {t.ou_id for t in plan.targets if t.change == Change.REMOVE and t.ou_id}
     kept = _live_roots(live) - removed if live is not None else set()
     return _subtrees(tree, {t.ou_id for t in d.targets} | kept)
 

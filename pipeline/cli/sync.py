@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.cli.options import add_common, print_report, session
 from pipeline.common.errors import EXIT_FAILED, EXIT_OK, UsageError
 from pipeline.core.manifest import load_manifest
+from pipeline.core.report import Outcome
 
 
 def add_parser(sub: Any) -> None:
@@ -49,4 +50,4 @@ def run(args: argparse.Namespace) -> int:
                 return EXIT_FAILED
         report = apply_plan(s, plan)
     print_report(report, args)
-    return EXIT_OK if report.outcome == "success" else EXIT_FAILED
+    return EXIT_OK if report.outcome == Outcome.SUCCESS else EXIT_FAILED

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline.core.manifest import HASH_TAG, Manifest, Override, StackSetSpec, is_at_or_below, path_depth
+from pipeline.core.manifest import (
+    HASH_TAG,
+    Kind,
+    Manifest,
+    Override,
+    StackSetSpec,
+    is_at_or_below,
+    path_depth,
+)
 from pipeline.core.ops import Content, Pairs, digest
 from pipeline.core.org import OrgTree, OuStatus
 
@@ -103,7 +111,7 @@ def content_for(spec: StackSetSpec, manifest: Manifest) -> Content:
     if org.service_managed:
         # Roles follow accounts into and out of their OUs; the login-account StackSet targets one account, so
         # AutoDeployment (which would add every new account of that OU) stays off for it.
-        auto = (True, org.deletion.retain_stacks) if spec.kind == "role" else (False, False)
+        auto = (True, org.deletion.retain_stacks) if spec.kind == Kind.ROLE else (False, False)
     return Content(
         template=spec.template,
         template_sha256=spec.template_sha256,
@@ -176,7 +184,7 @@ def desire(
         accounts = tuple(a for a in status.accounts if a not in t.excluded_accounts)
         targets.append(DesiredTarget(t.ou_path, status.ou_id, t.excluded_accounts, accounts))
     login_parent = None
-    if spec.kind == "login-account":
+    if spec.kind == Kind.LOGIN_ACCOUNT:
         wanted = []
         for acct in spec.account_targets:
             live = tree.accounts.get(acct)
@@ -210,7 +218,7 @@ def desire(
         ),
         "overrides": overrides_digest,
     }
-    if not org.service_managed or spec.kind == "login-account":
+    if not org.service_managed or spec.kind == Kind.LOGIN_ACCOUNT:
         state["accounts"] = accounts
     return DesiredStackSet(
         spec=spec,

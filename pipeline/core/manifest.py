@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,28 @@ OU_ID_RE = re.compile(r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
 ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
 # StackSet names: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html
 STACKSET_NAME_RE = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]{0,127}$")
-PERMISSION_MODELS = ("SERVICE_MANAGED", "SELF_MANAGED")
-CALL_AS = ("SELF", "DELEGATED_ADMIN")
-KINDS = ("role", "login-account")
+
+
+class PermissionModel(StrEnum):
+    SERVICE_MANAGED = "SERVICE_MANAGED"
+    SELF_MANAGED = "SELF_MANAGED"
+
+
+class CallAs(StrEnum):
+    SELF = "SELF"
+    DELEGATED_ADMIN = "DELEGATED_ADMIN"
+
+
+class Kind(StrEnum):
+    """What a StackSet deploys: one role to OU targets, or the login account's policies to one account."""
+
+    ROLE = "role"
+    LOGIN_ACCOUNT = "login-account"
+
+
+PERMISSION_MODELS = tuple(PermissionModel)
+CALL_AS = tuple(CallAs)
+KINDS = tuple(Kind)
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 # The tag the sync keeps its content hash in; the manifest must not set it.
 HASH_TAG = "OrgStackSetsHash"
@@ -47,8 +67,8 @@ class OrgSettings:
     home_region: str
     stackset_prefix: str
     organization_id: str | None = None
-    permission_model: str = "SERVICE_MANAGED"
-    call_as: str = "SELF"
+    permission_model: PermissionModel = PermissionModel.SERVICE_MANAGED
+    call_as: CallAs = CallAs.SELF
     administration_role_arn: str | None = None
     execution_role_name: str | None = None
     operation_preferences: Mapping[str, Any] = field(default_factory=dict)
@@ -58,7 +78,7 @@ class OrgSettings:
 
     @property
     def service_managed(self) -> bool:
-        return self.permission_model == "SERVICE_MANAGED"
+        return self.permission_model == PermissionModel.SERVICE_MANAGED
 
 
 @dataclass(frozen=True)
@@ -87,7 +107,7 @@ class Override:
 class StackSetSpec:
     name: str
     description: str
-    kind: str
+    kind: Kind
     role: str | None
     template: str
     template_sha256: str
@@ -250,7 +270,7 @@ def _org(r: _Reader, data: Mapping[str, Any]) -> OrgSettings:
     call_as = o.get("call_as", "SELF")
     if call_as not in CALL_AS:
         r.problem("org.call_as", f"must be one of {', '.join(CALL_AS)}, got {call_as!r}")
-    elif call_as == "DELEGATED_ADMIN" and model == "SELF_MANAGED":
+    elif call_as == CallAs.DELEGATED_ADMIN and model == PermissionModel.SELF_MANAGED:
         # "CallAs ... Valid only if the stack set's permissions model is SERVICE_MANAGED."
         r.problem(
             "org.call_as",
@@ -260,7 +280,7 @@ def _org(r: _Reader, data: Mapping[str, Any]) -> OrgSettings:
         )
     admin_arn = r.str_(o, "administration_role_arn", "org", optional=True)
     exec_name = r.str_(o, "execution_role_name", "org", optional=True)
-    if model == "SELF_MANAGED" and (admin_arn is None or exec_name is None):
+    if model == PermissionModel.SELF_MANAGED and (admin_arn is None or exec_name is None):
         r.problem(
             "org",
             "SELF_MANAGED needs administration_role_arn and execution_role_name (the StackSet roles "
@@ -284,8 +304,10 @@ def _org(r: _Reader, data: Mapping[str, Any]) -> OrgSettings:
         home_region=r.str_(o, "home_region", "org") or "",
         stackset_prefix=r.str_(o, "stackset_prefix", "org") or "",
         organization_id=org_id,
-        permission_model=model if model in PERMISSION_MODELS else "SERVICE_MANAGED",
-        call_as=call_as if call_as in CALL_AS else "SELF",
+        permission_model=PermissionModel(model)
+        if model in PERMISSION_MODELS
+        else PermissionModel.SERVICE_MANAGED,
+        call_as=CallAs(call_as) if call_as in CALL_AS else CallAs.SELF,
         administration_role_arn=admin_arn,
         execution_role_name=exec_name,
         operation_preferences=dict(prefs),
@@ -406,17 +428,17 @@ def _stackset(
     accounts = r.strings(s, "account_targets", key)
     for j, acct in enumerate(accounts):
         r.account(acct, f"{key}.account_targets[{j}]")
-    if kind == "role" and accounts:
+    if kind == Kind.ROLE and accounts:
         r.problem(f"{key}.account_targets", "a role StackSet targets OUs, not accounts")
-    if kind == "login-account" and (targets or not accounts):
+    if kind == Kind.LOGIN_ACCOUNT and (targets or not accounts):
         r.problem(key, "a login-account StackSet targets account_targets only")
     role = s.get("role")
-    if kind == "role" and not isinstance(role, str):
+    if kind == Kind.ROLE and not isinstance(role, str):
         r.problem(f"{key}.role", "a role StackSet names its role")
     return StackSetSpec(
         name=name,
         description=str(s.get("description") or ""),
-        kind=str(kind),
+        kind=Kind(kind) if kind in KINDS else Kind.ROLE,
         role=role if isinstance(role, str) else None,
         template=template,
         template_sha256=sha,

@@ -20,7 +20,7 @@ def digest(data: Any, length: int = 16) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:length]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Content:
     """Everything UpdateStackSet sets on the StackSet itself (not per instance)."""
 
@@ -39,7 +39,7 @@ class Content:
         return digest(asdict(self))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Op:
     """Base of every operation. stackset is the StackSet (or stack) it acts on."""
 
@@ -73,7 +73,7 @@ class Op:
         return self.kind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CreateStackSet(Op):
     kind: ClassVar[str] = "create-stackset"
     stackset_operation: ClassVar[bool] = False
@@ -84,7 +84,7 @@ class CreateStackSet(Op):
         return f"create StackSet from {self.content.template}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpdateStackSet(Op):
     """Template, parameters, tags, description or settings changed: rolls out to every instance."""
 
@@ -107,7 +107,7 @@ def _where(ou_ids: tuple[str, ...], paths: tuple[str, ...], accounts: tuple[str,
     return names
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CreateInstances(Op):
     kind: ClassVar[str] = "create-instances"
     regions: tuple[str, ...]
@@ -120,7 +120,7 @@ class CreateInstances(Op):
         return f"add {_where(self.ou_ids, self.paths, self.accounts, self.account_filter)}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeleteInstances(Op):
     kind: ClassVar[str] = "delete-instances"
     regions: tuple[str, ...]
@@ -141,7 +141,7 @@ class DeleteInstances(Op):
         return f"remove {where}: {self.count} instance(s), {keep}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpdateOverrides(Op):
     """Per-OU parameter values for the given accounts (empty parameters: back to the StackSet's values)."""
 
@@ -157,7 +157,7 @@ class UpdateOverrides(Op):
         return f"parameter overrides {values} for {len(self.accounts)} account(s) in {where}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CommitHash(Op):
     """Last operation of a changed StackSet: records the content hash, so the next run can skip it.
 
@@ -174,7 +174,7 @@ class CommitHash(Op):
         return "record the content hash (tag-only update)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeleteStackSet(Op):
     kind: ClassVar[str] = "delete-stackset"
     stackset_operation: ClassVar[bool] = False
@@ -187,7 +187,7 @@ class DeleteStackSet(Op):
         return "delete the (empty) StackSet"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeployStack(Op):
     """The management-account template: a plain stack through a change set."""
 

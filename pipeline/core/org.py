@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from pipeline.core.manifest import Manifest
@@ -92,10 +93,16 @@ class OrgTree:
         return self.path_of(acct.parent_id) if acct else None
 
 
-OK = "ok"
-RENAMED = "renamed"
-MISSING = "missing"
-EMPTY = "empty"
+class OuState(StrEnum):
+    """What a manifest OU is in the live tree."""
+
+    OK = "ok"
+    RENAMED = "renamed"
+    MISSING = "missing"
+    EMPTY = "empty"
+
+
+OK, RENAMED, MISSING, EMPTY = OuState
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ class OuStatus:
     """What the manifest's OU is in the live tree. usable: the sync may add targets for it."""
 
     path: str
-    state: str
+    state: OuState
     ou_id: str | None = None
     live_path: str | None = None
     accounts: tuple[str, ...] = ()

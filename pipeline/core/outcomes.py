@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from pipeline.core.ops import Op
 
-SUCCEEDED, FAILED, PENDING = "SUCCEEDED", "FAILED", "PENDING"
+
+class Status(StrEnum):
+    """Where an operation, or a StackSet's lane of operations, stands (CloudFormation's own words)."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    PENDING = "PENDING"
+
+
+SUCCEEDED, FAILED, PENDING = Status
 
 
 # A pending entry naming no operation: the StackSet was busy, ours not started; the next invocation
@@ -34,7 +44,7 @@ class Failure:
 class OpOutcome:
     op: Op
     operation_id: str | None
-    status: str  # SUCCEEDED | FAILED | PENDING
+    status: Status
     message: str = ""
     failures: tuple[Failure, ...] = ()
     adopted: bool = False
@@ -54,7 +64,7 @@ class OpOutcome:
 @dataclass(frozen=True)
 class LaneResult:
     name: str
-    status: str  # SUCCEEDED | FAILED | PENDING
+    status: Status
     outcomes: tuple[OpOutcome, ...] = ()
     pending_operation: str | None = None
 

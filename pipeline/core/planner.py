@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from pipeline.core.desired import (
@@ -23,7 +24,7 @@ from pipeline.core.desired import (
     pending_tag,
 )
 from pipeline.core.live import LiveInstance, LiveStack, LiveStackSet
-from pipeline.core.manifest import HASH_TAG, DeletionPolicy, ManagementStackSpec
+from pipeline.core.manifest import HASH_TAG, DeletionPolicy, Kind, ManagementStackSpec, PermissionModel
 from pipeline.core.ops import (
     CommitHash,
     Content,
@@ -39,14 +40,30 @@ from pipeline.core.ops import (
 )
 from pipeline.core.org import OrgTree, OuStatus
 
-CREATE, UPDATE, UNCHANGED, SKIPPED, ORPHAN, FAILED = (
-    "create",
-    "update",
-    "unchanged",
-    "skipped",
-    "orphan",
-    "failed",
-)
+
+class Action(StrEnum):
+    """What the plan does with one StackSet (or the management stack)."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+    ORPHAN = "orphan"
+    FAILED = "failed"
+
+
+class Change(StrEnum):
+    """What the plan does with one OU (or account) target of one StackSet."""
+
+    ADD = "add"
+    REMOVE = "remove"
+    KEEP = "keep"
+    SKIP = "skip"
+    HOLD = "hold"
+    OVERRIDE = "override"
+
+
+CREATE, UPDATE, UNCHANGED, SKIPPED, ORPHAN, FAILED = Action
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,7 @@ class TargetChange:
 
     path: str
     ou_id: str | None
-    change: str  # add | remove | keep | skip | hold
+    change: Change
     accounts: int = 0
     reason: str = ""
 
@@ -73,7 +90,7 @@ class TargetChange:
 class StackSetPlan:
     name: str
     kind: str
-    action: str
+    action: Action
     ops: tuple[Op, ...] = ()
     desired_tag: str | None = None
     live_tag: str | None = None
@@ -186,7 +203,7 @@ class _Builder:
         self.ops: list[Op] = []
         self.targets: list[TargetChange] = []
         self.notes: list[str] = []
-        self.service = desired.content.permission_model == "SERVICE_MANAGED"
+        self.service = desired.content.permission_model == PermissionModel.SERVICE_MANAGED
         self.regions = desired.spec.regions
 
     def create(
@@ -196,10 +213,21 @@ class _Builder:
             names = dict(zip(ou_ids, paths, strict=False))
             for part in chunks(ou_ids, MAX_OUS_PER_OP):
                 part_paths = tuple(names[i] for i in part if i in names)
-                self.ops.append(CreateInstances(self.d.name, self.regions, part, accounts, flt, part_paths))
+                self.ops.append(
+                    CreateInstances(
+                        stackset=self.d.name,
+                        regions=self.regions,
+                        ou_ids=part,
+                        accounts=accounts,
+                        account_filter=flt,
+                        paths=part_paths,
+                    )
+                )
         else:
             for part in chunks(accounts, MAX_ACCOUNTS_PER_OP):
-                self.ops.append(CreateInstances(self.d.name, self.regions, accounts=part, paths=paths))
+                self.ops.append(
+                    CreateInstances(stackset=self.d.name, regions=self.regions, accounts=part, paths=paths)
+                )
 
     def delete(
         self, ou_ids: tuple[str, ...], paths: tuple[str, ...], accounts: tuple[str, ...], flt: str, count: int
@@ -207,13 +235,26 @@ class _Builder:
         retain = self.policy.retain_stacks
         if self.service:
             self.ops.append(
-                DeleteInstances(self.d.name, self.regions, ou_ids, accounts, flt, retain, count, paths)
+                DeleteInstances(
+                    stackset=self.d.name,
+                    regions=self.regions,
+                    ou_ids=ou_ids,
+                    accounts=accounts,
+                    account_filter=flt,
+                    retain_stacks=retain,
+                    count=count,
+                    paths=paths,
+                )
             )
         else:
             for part in chunks(accounts, MAX_ACCOUNTS_PER_OP):
                 self.ops.append(
                     DeleteInstances(
-                        self.d.name, self.regions, accounts=part, retain_stacks=retain, count=len(part)
+                        stackset=self.d.name,
+                        regions=self.regions,
+                        accounts=part,
+                        retain_stacks=retain,
+                        count=len(part),
                     )
                 )
 
@@ -239,14 +280,24 @@ class _Builder:
                 continue
             for part in chunks(accounts, MAX_ACCOUNTS_PER_OP):
                 self.ops.append(
-                    UpdateOverrides(self.d.name, self.regions, part, group.parameters, group.paths)
+                    UpdateOverrides(
+                        stackset=self.d.name,
+                        regions=self.regions,
+                        accounts=part,
+                        parameters=group.parameters,
+                        paths=group.paths,
+                    )
                 )
 
 
 def _plan_new(d: DesiredStackSet, policy: DeletionPolicy) -> StackSetPlan:
     b = _Builder(d, policy)
-    b.ops.append(CreateStackSet(d.name, d.content, pending_tag(f"v1.{NO_OVERRIDES}.{NO_OVERRIDES}")))
-    if d.spec.kind == "login-account":
+    b.ops.append(
+        CreateStackSet(
+            stackset=d.name, content=d.content, tag=pending_tag(f"v1.{NO_OVERRIDES}.{NO_OVERRIDES}")
+        )
+    )
+    if d.spec.kind == Kind.LOGIN_ACCOUNT:
         if d.accounts:
             b.create(
                 (d.login_parent,) if b.service and d.login_parent else (),
@@ -254,7 +305,7 @@ def _plan_new(d: DesiredStackSet, policy: DeletionPolicy) -> StackSetPlan:
                 d.accounts,
                 "INTERSECTION",
             )
-            b.targets.extend(TargetChange(a, d.login_parent, "add", 1) for a in d.accounts)
+            b.targets.extend(TargetChange(a, d.login_parent, Change.ADD, 1) for a in d.accounts)
     else:
         for excluded in sorted({t.excluded for t in d.targets}):
             group = [t for t in d.targets if t.excluded == excluded]
@@ -264,10 +315,10 @@ def _plan_new(d: DesiredStackSet, policy: DeletionPolicy) -> StackSetPlan:
                 excluded if b.service else tuple(sorted({a for t in group for a in t.accounts})),
                 "DIFFERENCE" if excluded and b.service else "NONE",
             )
-        b.targets.extend(TargetChange(t.path, t.ou_id, "add", len(t.accounts)) for t in d.targets)
+        b.targets.extend(TargetChange(t.path, t.ou_id, Change.ADD, len(t.accounts)) for t in d.targets)
     b.overrides(f"v1.{NO_OVERRIDES}.{NO_OVERRIDES}", set(d.accounts), set(d.accounts))
-    b.ops.append(CommitHash(d.name, d.content, d.tag))
-    b.targets.extend(TargetChange(s.path, s.ou_id, "skip", 0, s.reason) for s in d.skipped)
+    b.ops.append(CommitHash(stackset=d.name, content=d.content, tag=d.tag))
+    b.targets.extend(TargetChange(s.path, s.ou_id, Change.SKIP, 0, s.reason) for s in d.skipped)
     return StackSetPlan(
         d.name, d.spec.kind, CREATE, tuple(b.ops), d.tag, None, tuple(b.targets), tuple(b.notes)
     )
@@ -286,7 +337,7 @@ def _plan_existing(
     keep_accounts = set(d.accounts) | set(d.suspended)
     changes = content_changes(d.content, live)
 
-    if d.spec.kind == "login-account" or not b.service:
+    if d.spec.kind == Kind.LOGIN_ACCOUNT or not b.service:
         _plan_accounts(b, d, instances, keep_accounts, have)
     else:
         _plan_ou_targets(b, d, live, tree, keep_accounts)
@@ -298,13 +349,13 @@ def _plan_existing(
         b.ops.insert(
             0,
             DeleteInstances(
-                d.name,
-                (region,),
-                ou_ids if b.service else (),
-                () if b.service else tuple(sorted({i.account for i in gone})),
-                "NONE",
-                policy.retain_stacks,
-                len(gone),
+                stackset=d.name,
+                regions=(region,),
+                ou_ids=ou_ids if b.service else (),
+                accounts=() if b.service else tuple(sorted({i.account for i in gone})),
+                account_filter="NONE",
+                retain_stacks=policy.retain_stacks,
+                count=len(gone),
             ),
         )
         b.notes.append(f"region {region} is no longer wanted")
@@ -313,7 +364,12 @@ def _plan_existing(
         # Content goes before additions, so new instances get the new template directly, and before
         # overrides, which may only name parameters the StackSet already has.
         first_add = next((i for i, op in enumerate(b.ops) if not isinstance(op, DeleteInstances)), len(b.ops))
-        b.ops.insert(first_add, UpdateStackSet(d.name, d.content, pending_tag(live.hash_tag), changes))
+        b.ops.insert(
+            first_add,
+            UpdateStackSet(
+                stackset=d.name, content=d.content, tag=pending_tag(live.hash_tag), changes=changes
+            ),
+        )
 
     created = {a for op in b.ops if isinstance(op, CreateInstances) for a in _accounts_of(op, d)}
     with_instances = {a for a, r in have.items() if r & regions} | created
@@ -321,8 +377,8 @@ def _plan_existing(
     outdated = sorted({i.account for i in instances if i.status != "CURRENT" and i.account in keep_accounts})
     if outdated:
         b.notes.append(f"{len(outdated)} instance(s) not CURRENT: the commit retries them")
-    b.ops.append(CommitHash(d.name, d.content, d.tag))
-    b.targets.extend(TargetChange(s.path, s.ou_id, "skip", 0, s.reason) for s in d.skipped)
+    b.ops.append(CommitHash(stackset=d.name, content=d.content, tag=d.tag))
+    b.targets.extend(TargetChange(s.path, s.ou_id, Change.SKIP, 0, s.reason) for s in d.skipped)
     action = UPDATE
     return StackSetPlan(
         d.name, d.spec.kind, action, tuple(b.ops), d.tag, live.hash_tag, tuple(b.targets), tuple(b.notes)
@@ -350,7 +406,9 @@ def _plan_accounts(
         # like they left, so nothing is removed until every target resolves again.
         held = sorted({i.account for i in stray})
         b.notes.append(f"removal of {len(held)} account(s) held: {d.hold_removals}")
-        b.targets.extend(TargetChange(a, None, "hold", 1, f"removal held: {d.hold_removals}") for a in held)
+        b.targets.extend(
+            TargetChange(a, None, Change.HOLD, 1, f"removal held: {d.hold_removals}") for a in held
+        )
         stray = []
     if b.service:
         for ou_id in sorted({i.ou_id or "" for i in stray}):
@@ -360,7 +418,7 @@ def _plan_accounts(
     elif stray:
         b.delete((), (), tuple(sorted({i.account for i in stray})), "NONE", len(stray))
     for acct in sorted({i.account for i in stray}):
-        b.targets.append(TargetChange(acct, None, "remove", 1, "no longer a target"))
+        b.targets.append(TargetChange(acct, None, Change.REMOVE, 1, "no longer a target"))
     missing = tuple(a for a in d.accounts if not set(d.spec.regions) <= have.get(a, set()))
     if missing:
         if b.service:
@@ -369,14 +427,15 @@ def _plan_accounts(
             b.create(parent, (d.login_path,) if d.login_path else (), missing, "INTERSECTION")
         else:
             b.create((), tuple(t.path for t in d.targets), missing, "NONE")
-    if d.spec.kind == "login-account":
+    if d.spec.kind == Kind.LOGIN_ACCOUNT:
         b.targets.extend(
-            TargetChange(a, d.login_parent, "add" if a in missing else "keep", 1) for a in d.accounts
+            TargetChange(a, d.login_parent, Change.ADD if a in missing else Change.KEEP, 1)
+            for a in d.accounts
         )
     for t in d.targets:
         new = sum(1 for a in t.accounts if a in missing)
-        change = "add" if t.accounts and new == len(t.accounts) else "keep"
-        reason = f"{new} account(s) added" if new and change == "keep" else ""
+        change = Change.ADD if t.accounts and new == len(t.accounts) else Change.KEEP
+        reason = f"{new} account(s) added" if new and change == Change.KEEP else ""
         b.targets.append(TargetChange(t.path, t.ou_id, change, len(t.accounts), reason))
 
 
@@ -395,7 +454,9 @@ def _remove_targets(
         if path is None:
             b.notes.append(f"target {ou_id} no longer exists in the organization; left as is")
         elif d.hold_removals:
-            b.targets.append(TargetChange(path, ou_id, "hold", count, f"removal held: {d.hold_removals}"))
+            b.targets.append(
+                TargetChange(path, ou_id, Change.HOLD, count, f"removal held: {d.hold_removals}")
+            )
         else:
             removed.append((ou_id, path, count))
     if not removed:
@@ -415,15 +476,35 @@ def _remove_targets(
             "not retained, so their new instances can create the same named resources"
         )
         if moved == total:
-            b.ops.append(DeleteInstances(d.name, b.regions, ids, (), "NONE", False, total, paths))
+            b.ops.append(
+                DeleteInstances(
+                    stackset=d.name,
+                    regions=b.regions,
+                    ou_ids=ids,
+                    accounts=(),
+                    account_filter="NONE",
+                    retain_stacks=False,
+                    count=total,
+                    paths=paths,
+                )
+            )
         else:
             b.ops.append(
-                DeleteInstances(d.name, b.regions, ids, readded, "INTERSECTION", False, moved, paths)
+                DeleteInstances(
+                    stackset=d.name,
+                    regions=b.regions,
+                    ou_ids=ids,
+                    accounts=readded,
+                    account_filter="INTERSECTION",
+                    retain_stacks=False,
+                    count=moved,
+                    paths=paths,
+                )
             )
             b.delete(ids, paths, (), "NONE", total - moved)
     else:
         b.delete(ids, paths, (), "NONE", total)
-    b.targets.extend(TargetChange(p, i, "remove", c) for i, p, c in removed)
+    b.targets.extend(TargetChange(p, i, Change.REMOVE, c) for i, p, c in removed)
     return set(ids)
 
 
@@ -471,19 +552,19 @@ def _plan_ou_targets(
                 TargetChange(
                     t.path,
                     t.ou_id,
-                    "keep",
+                    Change.KEEP,
                     len(t.accounts),
                     f"{len(missing)} account(s) added" if missing else "",
                 )
             )
         else:
-            b.targets.append(TargetChange(t.path, t.ou_id, "add", len(t.accounts)))
+            b.targets.append(TargetChange(t.path, t.ou_id, Change.ADD, len(t.accounts)))
 
 
 def _override_rows(d: DesiredStackSet) -> tuple[TargetChange, ...]:
     """Where per-OU values apply, for the per-OU report."""
     paths = sorted({p for g in d.groups if g.parameters for p in g.paths})
-    return tuple(TargetChange(p, None, "override", 0, "per-OU parameter values") for p in paths)
+    return tuple(TargetChange(p, None, Change.OVERRIDE, 0, "per-OU parameter values") for p in paths)
 
 
 def plan_stackset(
@@ -498,8 +579,8 @@ def _plan_stackset(
 ) -> StackSetPlan:
     d = desired
     unchanged_targets = tuple(
-        TargetChange(t.path, t.ou_id, "keep", len(t.accounts)) for t in d.targets
-    ) + tuple(TargetChange(s.path, s.ou_id, "skip", 0, s.reason) for s in d.skipped)
+        TargetChange(t.path, t.ou_id, Change.KEEP, len(t.accounts)) for t in d.targets
+    ) + tuple(TargetChange(s.path, s.ou_id, Change.SKIP, 0, s.reason) for s in d.skipped)
     if live is None:
         return _plan_new(d, policy)
     if live.permission_model != d.content.permission_model:
@@ -542,20 +623,35 @@ def plan_orphan(live: LiveStackSet, tree: OrgTree, policy: DeletionPolicy) -> St
     ops: list[Op] = []
     regions = tuple(sorted({i.region for i in instances} or set(live.regions)))
     if instances:
-        if live.permission_model == "SERVICE_MANAGED":
+        if live.permission_model == PermissionModel.SERVICE_MANAGED:
             ou_ids = tuple(sorted({i.ou_id for i in instances if i.ou_id}))
             paths = tuple(tree.path_of(i) or i for i in ou_ids)
             ops.append(
                 DeleteInstances(
-                    live.name, regions, ou_ids, (), "NONE", policy.retain_stacks, len(instances), paths
+                    stackset=live.name,
+                    regions=regions,
+                    ou_ids=ou_ids,
+                    accounts=(),
+                    account_filter="NONE",
+                    retain_stacks=policy.retain_stacks,
+                    count=len(instances),
+                    paths=paths,
                 )
             )
         else:
             accts = tuple(sorted({i.account for i in instances}))
             ops.append(
-                DeleteInstances(live.name, regions, (), accts, "NONE", policy.retain_stacks, len(instances))
+                DeleteInstances(
+                    stackset=live.name,
+                    regions=regions,
+                    ou_ids=(),
+                    accounts=accts,
+                    account_filter="NONE",
+                    retain_stacks=policy.retain_stacks,
+                    count=len(instances),
+                )
             )
-    ops.append(DeleteStackSet(live.name))
+    ops.append(DeleteStackSet(stackset=live.name))
     return StackSetPlan(
         live.name,
         "orphan",
@@ -576,10 +672,17 @@ def management_tag(spec: ManagementStackSpec) -> str:
 def plan_management(spec: ManagementStackSpec, live: LiveStack | None) -> StackSetPlan:
     tag = management_tag(spec)
     tags = tuple(sorted({**spec.tags, HASH_TAG: tag}.items()))
-    op_args = (spec.region, spec.template, tuple(sorted(spec.parameters.items())), spec.capabilities, tags)
+    create = DeployStack(
+        stackset=spec.name,
+        region=spec.region,
+        template=spec.template,
+        parameters=tuple(sorted(spec.parameters.items())),
+        capabilities=spec.capabilities,
+        tags=tags,
+        change_set_type="CREATE",
+    )
     if live is None or live.status == "REVIEW_IN_PROGRESS":
-        op = DeployStack(spec.name, *op_args, change_set_type="CREATE")
-        return StackSetPlan(spec.name, "management-stack", CREATE, (op,), tag, None)
+        return StackSetPlan(spec.name, "management-stack", CREATE, (create,), tag, None)
     live_tag = live.tags.get(HASH_TAG)
     if live.status == "ROLLBACK_COMPLETE":
         return StackSetPlan(
@@ -595,7 +698,7 @@ def plan_management(spec: ManagementStackSpec, live: LiveStack | None) -> StackS
         )
     if live_tag == tag and live.status.endswith("_COMPLETE"):
         return StackSetPlan(spec.name, "management-stack", UNCHANGED, (), tag, live_tag)
-    op = DeployStack(spec.name, *op_args, change_set_type="UPDATE")
+    op = replace(create, change_set_type="UPDATE")
     return StackSetPlan(spec.name, "management-stack", UPDATE, (op,), tag, live_tag)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from pipeline.core.org import OrgTree
 from pipeline.core.outcomes import FAILED, PENDING, Failure, LaneResult, OpOutcome
-from pipeline.core.planner import CREATE, ORPHAN, UNCHANGED, UPDATE, StackSetPlan, SyncPlan
+from pipeline.core.planner import CREATE, ORPHAN, UNCHANGED, UPDATE, Action, Change, StackSetPlan, SyncPlan
 
 RESULTS = (
     "created",
@@ -22,6 +23,15 @@ RESULTS = (
     "in progress",
     "planned",
 )
+
+
+class Outcome(StrEnum):
+    """How a plan or a sync ended as a whole."""
+
+    PLANNED = "planned"
+    SUCCESS = "success"
+    FAILED = "failed"
+    IN_PROGRESS = "in progress"
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ class OuResult:
 class SyncReport:
     run_id: str
     mode: str  # plan | sync
-    outcome: str  # planned | success | failed | in progress
+    outcome: Outcome
     stacksets: tuple[StackSetResult, ...]
     ous: tuple[OuResult, ...]
     calls: Mapping[str, Any] = field(default_factory=dict)
@@ -94,7 +104,7 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("success", "planned")
+        return self.outcome in (Outcome.SUCCESS, Outcome.PLANNED)
 
     def headline(self) -> str:
         counts = ", ".join(f"{v} {k}" for k, v in self.counts().items()) or "nothing to do"
@@ -118,7 +128,7 @@ class SyncReport:
 
 
 def _result(plan: StackSetPlan, lane: LaneResult | None, applied: bool) -> str:
-    if plan.action == "failed":
+    if plan.action == Action.FAILED:
         return "failed"
     if plan.action == UNCHANGED:
         return "unchanged"
@@ -145,7 +155,7 @@ def build_report(
         lane = by_name.get(p.name)
         result = _result(p, lane, applied)
         message = lane.message if lane else ""
-        if result == "failed" and not message:
+        if result == Action.FAILED and not message:
             message = "; ".join(p.notes)
         results.append(
             StackSetResult(
@@ -183,13 +193,13 @@ def build_report(
             )
         )
     if not applied:
-        outcome = "planned"
-    elif any(r.result == "failed" for r in results):
-        outcome = "failed"
+        outcome = Outcome.PLANNED
+    elif any(r.result == Action.FAILED for r in results):
+        outcome = Outcome.FAILED
     elif any(r.result == "in progress" for r in results):
-        outcome = "in progress"
+        outcome = Outcome.IN_PROGRESS
     else:
-        outcome = "success"
+        outcome = Outcome.SUCCESS
     pending = {lane.name: lane.pending_operation for lane in lanes or () if lane.pending_operation}
     return SyncReport(
         run_id=plan.run_id,
@@ -257,7 +267,8 @@ def _interesting(o: OuResult) -> bool:
     if o.state != "ok" or o.failed_accounts:
         return True
     return any(
-        c in ("add", "remove", "hold", "skip") or (c == "override" and r != "unchanged")
+        c in (Change.ADD, Change.REMOVE, Change.HOLD, Change.SKIP)
+        or (c == Change.OVERRIDE and r != UNCHANGED)
         for _n, c, r in o.stacksets
     )
 

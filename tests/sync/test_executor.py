@@ -21,7 +21,14 @@ from pipeline.sync import poll_pending
 from tests.sync.support import FIXTURE, NO_WAIT
 
 NAME = "org-roles-Developer"
-OP = CreateInstances(NAME, ("us-east-1",), ("ou-root-workloads",), (), "NONE", ("Root/Workloads",))
+OP = CreateInstances(
+    stackset=NAME,
+    regions=("us-east-1",),
+    ou_ids=("ou-root-workloads",),
+    accounts=(),
+    account_filter="NONE",
+    paths=("Root/Workloads",),
+)
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 
 

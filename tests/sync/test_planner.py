@@ -110,11 +110,11 @@ def deployed(d: DesiredStackSet) -> tuple[LiveInstance, ...]:
 
 POLICY = DeletionPolicy()
 PROD_OVERRIDE = UpdateOverrides(
-    DEV,
-    REGIONS,
-    ("100000000008", "100000000009"),
-    (("MaxSessionDuration", "1800"),),
-    ("Root/Workloads/Prod",),
+    stackset=DEV,
+    regions=REGIONS,
+    accounts=("100000000008", "100000000009"),
+    parameters=(("MaxSessionDuration", "1800"),),
+    paths=("Root/Workloads/Prod",),
 )
 
 
@@ -123,11 +123,25 @@ def test_new_stackset_creates_targets_overrides_then_commits() -> None:
     plan = plan_stackset(d, None, tree(), POLICY)
     assert plan.action == "create"
     assert plan.ops == (
-        CreateStackSet(DEV, d.content, f"v1.pending.{NO_OVERRIDES}"),
-        CreateInstances(DEV, REGIONS, (SB,), (), "NONE", ("Root/Sandbox",)),
-        CreateInstances(DEV, REGIONS, (WS,), ("333333333333",), "DIFFERENCE", ("Root/Workloads",)),
+        CreateStackSet(stackset=DEV, content=d.content, tag=f"v1.pending.{NO_OVERRIDES}"),
+        CreateInstances(
+            stackset=DEV,
+            regions=REGIONS,
+            ou_ids=(SB,),
+            accounts=(),
+            account_filter="NONE",
+            paths=("Root/Sandbox",),
+        ),
+        CreateInstances(
+            stackset=DEV,
+            regions=REGIONS,
+            ou_ids=(WS,),
+            accounts=("333333333333",),
+            account_filter="DIFFERENCE",
+            paths=("Root/Workloads",),
+        ),
         PROD_OVERRIDE,
-        CommitHash(DEV, d.content, d.tag),
+        CommitHash(stackset=DEV, content=d.content, tag=d.tag),
     )
     assert d.accounts == (
         "100000000000",
@@ -175,7 +189,7 @@ def test_matching_hash_after_a_failed_rollout_rolls_out_again() -> None:
     plan = plan_stackset(d, live, tree(), POLICY)
     assert (plan.action, plan.ops, plan.notes) == (
         "update",
-        (CommitHash(DEV, d.content, d.tag),),
+        (CommitHash(stackset=DEV, content=d.content, tag=d.tag),),
         (
             "the last rollout failed or left failed instances: rolling out again",
             "1 instance(s) not CURRENT: the commit retries them",
@@ -187,7 +201,7 @@ def test_everything_in_place_but_the_hash_only_commits() -> None:
     d = desired()
     tag = f"v1.pending.{d.overrides_digest}"
     plan = plan_stackset(d, live_from(d, tag, deployed(d)), tree(), POLICY)
-    assert plan.ops == (CommitHash(DEV, d.content, d.tag),)
+    assert plan.ops == (CommitHash(stackset=DEV, content=d.content, tag=d.tag),)
 
 
 def test_template_change_updates_then_commits() -> None:
@@ -200,8 +214,10 @@ def test_template_change_updates_then_commits() -> None:
         POLICY,
     )
     assert plan.ops == (
-        UpdateStackSet(DEV, d.content, f"v1.pending.{d.overrides_digest}", ("template",)),
-        CommitHash(DEV, d.content, d.tag),
+        UpdateStackSet(
+            stackset=DEV, content=d.content, tag=f"v1.pending.{d.overrides_digest}", changes=("template",)
+        ),
+        CommitHash(stackset=DEV, content=d.content, tag=d.tag),
     )
 
 
@@ -213,18 +229,18 @@ def test_template_change_updates_then_commits() -> None:
             {**PLACES, "100000000004": PROD, "100000000008": WS},
             (
                 UpdateOverrides(
-                    DEV,
-                    REGIONS,
-                    ("100000000000", "100000000001", "100000000006", "100000000008"),
-                    (),
-                    ("Root/Sandbox", "Root/Workloads", "Root/Workloads/Dev"),
+                    stackset=DEV,
+                    regions=REGIONS,
+                    accounts=("100000000000", "100000000001", "100000000006", "100000000008"),
+                    parameters=(),
+                    paths=("Root/Sandbox", "Root/Workloads", "Root/Workloads/Dev"),
                 ),
                 UpdateOverrides(
-                    DEV,
-                    REGIONS,
-                    ("100000000004", "100000000009"),
-                    (("MaxSessionDuration", "1800"),),
-                    ("Root/Workloads/Prod",),
+                    stackset=DEV,
+                    regions=REGIONS,
+                    accounts=("100000000004", "100000000009"),
+                    parameters=(("MaxSessionDuration", "1800"),),
+                    paths=("Root/Workloads/Prod",),
                 ),
             ),
         ),
@@ -237,7 +253,7 @@ def test_overrides_follow_accounts(places: dict[str, str], expected: tuple[Updat
         LiveInstance(a, "us-east-1", i.ou_id) for a, i in ((x.account, x) for x in deployed(before))
     )
     plan = plan_stackset(d, live_from(d, before.tag, instances), tree(places), POLICY)
-    assert plan.ops == (*expected, CommitHash(DEV, d.content, d.tag))
+    assert plan.ops == (*expected, CommitHash(stackset=DEV, content=d.content, tag=d.tag))
 
 
 def test_removed_target_is_deleted_retaining_stacks() -> None:
@@ -247,8 +263,17 @@ def test_removed_target_is_deleted_retaining_stacks() -> None:
         d, live_from(d, "v1.old." + d.overrides_digest, (*deployed(d), extra)), tree(), POLICY
     )
     assert plan.ops == (
-        DeleteInstances(DEV, REGIONS, (SEC,), (), "NONE", True, 1, ("Root/Security",)),
-        CommitHash(DEV, d.content, d.tag),
+        DeleteInstances(
+            stackset=DEV,
+            regions=REGIONS,
+            ou_ids=(SEC,),
+            accounts=(),
+            account_filter="NONE",
+            retain_stacks=True,
+            count=1,
+            paths=("Root/Security",),
+        ),
+        CommitHash(stackset=DEV, content=d.content, tag=d.tag),
     )
     assert plan.deletions == 1
 
@@ -272,7 +297,14 @@ def test_excluded_account_found_under_its_target_is_removed_alone() -> None:
         d, live_from(d, "v1.old." + d.overrides_digest, (*deployed(d), sneaked)), tree(), POLICY
     )
     assert plan.ops[0] == DeleteInstances(
-        DEV, REGIONS, (WS,), ("333333333333",), "INTERSECTION", True, 1, ("Root/Workloads",)
+        stackset=DEV,
+        regions=REGIONS,
+        ou_ids=(WS,),
+        accounts=("333333333333",),
+        account_filter="INTERSECTION",
+        retain_stacks=True,
+        count=1,
+        paths=("Root/Workloads",),
     )
 
 
@@ -308,8 +340,17 @@ def test_orphans_are_reported_or_deleted() -> None:
     assert plan_orphan(live, tree(), POLICY).ops == ()
     plan = plan_orphan(live, tree(), dataclasses.replace(POLICY, delete_orphaned_stacksets=True))
     assert plan.ops == (
-        DeleteInstances("org-roles-Old", REGIONS, (SB,), (), "NONE", True, 1, ("Root/Sandbox",)),
-        DeleteStackSet("org-roles-Old"),
+        DeleteInstances(
+            stackset="org-roles-Old",
+            regions=REGIONS,
+            ou_ids=(SB,),
+            accounts=(),
+            account_filter="NONE",
+            retain_stacks=True,
+            count=1,
+            paths=("Root/Sandbox",),
+        ),
+        DeleteStackSet(stackset="org-roles-Old"),
     )
 
 
@@ -347,7 +388,15 @@ def test_pending_tag_keeps_the_applied_overrides() -> None:
 
 
 def _plan_with(deletions: int, total: int, warnings: tuple[str, ...] = ()) -> SyncPlan:
-    op = DeleteInstances(DEV, REGIONS, (SB,), (), "NONE", True, deletions)
+    op = DeleteInstances(
+        stackset=DEV,
+        regions=REGIONS,
+        ou_ids=(SB,),
+        accounts=(),
+        account_filter="NONE",
+        retain_stacks=True,
+        count=deletions,
+    )
     return SyncPlan("r", "", "o", (), (StackSetPlan(DEV, "role", "update", (op,)),), warnings, total)
 
 
