@@ -14,9 +14,8 @@ from typing import Any
 import yaml
 
 from generator.errors import GeneratorError
+from pipeline.core import limits
 
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html
-TEMPLATE_BODY_LIMIT = 51_200
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 TERMINAL_FAILED = {
@@ -119,9 +118,9 @@ def deploy(
     timeout_seconds: float = 3600.0,
     tags: Mapping[str, str] | None = None,
 ) -> Outcome:
-    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
+    if len(body.encode()) > limits.TEMPLATE_BODY_BYTES:
         raise GeneratorError(
-            f"the template is {len(body.encode())} bytes, over the {TEMPLATE_BODY_LIMIT}-byte TemplateBody limit"
+            f"the template is {len(body.encode())} bytes, over the {limits.TEMPLATE_BODY_BYTES}-byte TemplateBody limit"
         )
     stack = _stack(cfn, stack_name)
     # A stack left in REVIEW_IN_PROGRESS by a create change set that was never executed is created again.

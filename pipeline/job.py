@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.aws import notify
 from pipeline.aws.clients import Clients, make_clients
 from pipeline.aws.retry import Backoff, PollPolicy, describe_error
+from pipeline.core import limits
 from pipeline.core.errors import SyncError
 from pipeline.core.manifest import Manifest, check_templates, loads_manifest
 from pipeline.core.outcomes import LaneResult
@@ -33,7 +34,6 @@ from pipeline.sync import (
     poll_pending,
 )
 
-TOKEN_LIMIT = 2048  # CodePipeline continuation tokens
 DEFAULT_MANIFEST = "templates/org/manifest.json"
 DEFAULT_TEMPLATES = "templates"
 # Organizations events that change which accounts an OU target reaches.
@@ -204,7 +204,7 @@ def encode_token(run_id: str, pending: Mapping[str, str]) -> str:
     token = json.dumps(
         {"v": 1, "run": run_id, "pending": dict(pending)}, sort_keys=True, separators=(",", ":")
     )
-    if len(token) > TOKEN_LIMIT:
+    if len(token) > limits.CONTINUATION_TOKEN_CHARS:
         # Dropping the ids is safe: the next step re-plans, re-issues the same ids and adopts them.
         token = json.dumps({"v": 1, "run": run_id, "pending": {}}, separators=(",", ":"))
     return token
@@ -260,7 +260,11 @@ def _codepipeline(job: Mapping[str, Any], context: Any, deps: Deps) -> dict[str,
     assert report is not None
     if report.outcome == Outcome.SUCCESS:
         deps.codepipeline.put_job_success_result(
-            jobId=job_id, executionDetails={"summary": report.headline()[:2048], "percentComplete": 100}
+            jobId=job_id,
+            executionDetails={
+                "summary": report.headline()[: limits.EXECUTION_SUMMARY_CHARS],
+                "percentComplete": 100,
+            },
         )
     else:
         deps.codepipeline.put_job_failure_result(

@@ -32,17 +32,7 @@ from generator.org.model import (
 from generator.org.source import KeyPath, Source, check_schema, load_yaml
 from generator.output import compact_json
 from pipeline.common.errors import Problem
-
-# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
-ROLE_NAME_LIMIT = 64
-ROLE_PATH_LIMIT = 512
-MANAGED_POLICIES_PER_ROLE = 10
-TRUST_POLICY_LIMIT = 2048
-INLINE_POLICIES_PER_ROLE_LIMIT = 10240
-MANAGED_POLICY_LIMIT = 6144
-# https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html
-MAX_OU_DEPTH = 5
-OU_NAME_LIMIT = 128
+from pipeline.core import limits
 
 ROLE_NAME = re.compile(r"^[\w+=,.@-]+$")
 PLACEHOLDER = re.compile(r"\$\{([^}!]+)\}")
@@ -183,23 +173,25 @@ def _load_roles(c: _Collector) -> tuple[dict[str, Role], set[str]]:
 def _build_role(c: _Collector, source: Source, name: str) -> Role | None:
     d = source.data
     before = len(c.problems)
-    if len(name) > ROLE_NAME_LIMIT:
+    if len(name) > limits.ROLE_NAME_CHARS:
         c.problems.append(
-            source.problem((), f"role name '{name}' is {len(name)} characters, over IAM's {ROLE_NAME_LIMIT}")
+            source.problem(
+                (), f"role name '{name}' is {len(name)} characters, over IAM's {limits.ROLE_NAME_CHARS}"
+            )
         )
     if not ROLE_NAME.match(name):
         c.problems.append(source.problem((), f"role name '{name}' may use only letters, digits and +=,.@_-"))
     path = d.get("path", "/")
-    if len(path) > ROLE_PATH_LIMIT:
+    if len(path) > limits.ROLE_PATH_CHARS:
         c.problems.append(
-            source.problem(("path",), f"is {len(path)} characters, over IAM's {ROLE_PATH_LIMIT}")
+            source.problem(("path",), f"is {len(path)} characters, over IAM's {limits.ROLE_PATH_CHARS}")
         )
     managed = tuple(d.get("managed_policies", []))
-    if len(managed) > MANAGED_POLICIES_PER_ROLE:
+    if len(managed) > limits.MANAGED_POLICIES_PER_ROLE:
         c.problems.append(
             source.problem(
                 ("managed_policies",),
-                f"{len(managed)} managed policies, over IAM's {MANAGED_POLICIES_PER_ROLE} per role",
+                f"{len(managed)} managed policies, over IAM's {limits.MANAGED_POLICIES_PER_ROLE} per role",
             )
         )
     trust = _build_trust(c, source)
@@ -390,26 +382,27 @@ def _strings(key: KeyPath, value: Any) -> list[tuple[KeyPath, str]]:
 
 def _check_sizes(c: _Collector, source: Source, role: Role) -> None:
     trust = len(compact_json(iam.policy_dict(iam.trust_policy(role))))
-    if trust > TRUST_POLICY_LIMIT:
+    if trust > limits.TRUST_POLICY_CHARS:
         c.problems.append(
             source.problem(
-                ("trust",), f"rendered trust policy is {trust} characters, over IAM's {TRUST_POLICY_LIMIT}"
+                ("trust",),
+                f"rendered trust policy is {trust} characters, over IAM's {limits.TRUST_POLICY_CHARS}",
             )
         )
     permissions = iam.permission_policy(role)
     inline = len(compact_json(iam.policy_dict(permissions))) if permissions else 0
-    if inline > INLINE_POLICIES_PER_ROLE_LIMIT:
+    if inline > limits.INLINE_POLICIES_PER_ROLE_CHARS:
         c.problems.append(
             source.problem(
                 ("statements",),
-                f"rendered inline policy is {inline} characters, over IAM's {INLINE_POLICIES_PER_ROLE_LIMIT} per role",
+                f"rendered inline policy is {inline} characters, over IAM's {limits.INLINE_POLICIES_PER_ROLE_CHARS} per role",
             )
         )
     login = len(compact_json(iam.policy_dict(iam.login_policy(role, "o-placeholder00"))))
-    if login > MANAGED_POLICY_LIMIT:
+    if login > limits.MANAGED_POLICY_CHARS:
         c.problems.append(
             source.problem(
-                (), f"login-account managed policy is {login} characters, over {MANAGED_POLICY_LIMIT}"
+                (), f"login-account managed policy is {login} characters, over {limits.MANAGED_POLICY_CHARS}"
             )
         )
 
@@ -433,18 +426,20 @@ def _load_tree(c: _Collector, roles: Mapping[str, Role], broken: set[str]) -> di
 
 def _walk(c: _Collector, folder: Path, ou_path: str, sources: dict[str, tuple[Source, Path]]) -> None:
     depth = ou_path.count("/")
-    if depth > MAX_OU_DEPTH:
+    if depth > limits.OU_DEPTH:
         c.problems.append(
             Problem(
                 c.display(folder),
                 "",
-                f"OU depth {depth} is over the {MAX_OU_DEPTH} levels AWS Organizations allows below the root",
+                f"OU depth {depth} is over the {limits.OU_DEPTH} levels AWS Organizations allows below the root",
             )
         )
         return
     name = folder.name
-    if len(name) > OU_NAME_LIMIT:
-        c.problems.append(Problem(c.display(folder), "", f"OU name is over {OU_NAME_LIMIT} characters"))
+    if len(name) > limits.OU_NAME_CHARS:
+        c.problems.append(
+            Problem(c.display(folder), "", f"OU name is over {limits.OU_NAME_CHARS} characters")
+        )
     ou_file = folder / OU_FILE
     if not ou_file.is_file():
         c.problems.append(

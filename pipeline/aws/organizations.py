@@ -7,12 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pipeline.aws.retry import Backoff, call_with_backoff, describe_error
+from pipeline.core import limits
 from pipeline.core.errors import OrgReadError
 from pipeline.core.org import Account, OrgTree, OrgUnit
-
-# Organizations list pages hold at most 20 items:
-# https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListOrganizationalUnitsForParent.html
-PAGE_SIZE = 20
 
 
 def _pages(
@@ -22,7 +19,7 @@ def _pages(
     token: str | None = None
     while True:
         extra = {"NextToken": token} if token else {}
-        page = call_with_backoff(call, backoff, MaxResults=PAGE_SIZE, **kwargs, **extra)
+        page = call_with_backoff(call, backoff, MaxResults=limits.ORG_PAGE_SIZE, **kwargs, **extra)
         yield from page.get(key, [])
         token = page.get("NextToken")
         if not token:

@@ -28,10 +28,6 @@ TAG_VERSION = "v1"
 PENDING = "pending"
 NO_OVERRIDES = "0" * 16
 UNKNOWN = "unknown"
-MAX_ACCOUNTS_PER_OP = 100
-MAX_OUS_PER_OP = (
-    50  # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html
-)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.common.errors import Problem
+from pipeline.core import limits
 from pipeline.core.errors import ManifestError
 
 MANIFEST_VERSION = 1
@@ -48,8 +49,6 @@ KINDS = tuple(Kind)
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 # The tag the sync keeps its content hash in; the manifest must not set it.
 HASH_TAG = "OrgStackSetsHash"
-# CloudFormation inline TemplateBody limit (bytes).
-TEMPLATE_BODY_LIMIT = 51_200
 
 
 @dataclass(frozen=True)
@@ -249,9 +248,12 @@ def _tags(r: _Reader, data: Mapping[str, Any], key: str) -> dict[str, str]:
             r.problem(f"{key}.tags.{name}", "tag keys starting with 'aws:' are reserved by AWS")
         if name == HASH_TAG:
             r.problem(f"{key}.tags.{name}", f"{HASH_TAG} is reserved for the sync's content hash")
-    if len(tags) > 49:
+    if len(tags) > limits.STACKSET_TAGS - 1:
         # 50 tags per StackSet, one of which is the sync's own hash tag.
-        r.problem(f"{key}.tags", f"at most 49 tags (the sync adds {HASH_TAG}), got {len(tags)}")
+        r.problem(
+            f"{key}.tags",
+            f"at most {limits.STACKSET_TAGS - 1} tags (the sync adds {HASH_TAG}), got {len(tags)}",
+        )
     return tags
 
 
@@ -549,7 +551,7 @@ def check_templates(manifest: Manifest, bodies: Mapping[str, bytes]) -> dict[str
                     f"sha256 {actual[:12]}... differs from the manifest's {sha[:12]}...",
                 )
             )
-        elif len(body) > TEMPLATE_BODY_LIMIT:
+        elif len(body) > limits.TEMPLATE_BODY_BYTES:
             problems.append(
                 Problem(
                     manifest.source, path, f"{len(body)} bytes is over the 51,200-byte TemplateBody limit"

@@ -14,9 +14,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from pipeline.core import limits
 from pipeline.core.desired import (
-    MAX_ACCOUNTS_PER_OP,
-    MAX_OUS_PER_OP,
     NO_OVERRIDES,
     DesiredStackSet,
     HashTag,
@@ -211,7 +210,7 @@ class _Builder:
     ) -> None:
         if self.service:
             names = dict(zip(ou_ids, paths, strict=False))
-            for part in chunks(ou_ids, MAX_OUS_PER_OP):
+            for part in chunks(ou_ids, limits.OUS_PER_INSTANCES_CALL):
                 part_paths = tuple(names[i] for i in part if i in names)
                 self.ops.append(
                     CreateInstances(
@@ -224,7 +223,7 @@ class _Builder:
                     )
                 )
         else:
-            for part in chunks(accounts, MAX_ACCOUNTS_PER_OP):
+            for part in chunks(accounts, limits.ACCOUNTS_PER_INSTANCES_CALL):
                 self.ops.append(
                     CreateInstances(stackset=self.d.name, regions=self.regions, accounts=part, paths=paths)
                 )
@@ -247,7 +246,7 @@ class _Builder:
                 )
             )
         else:
-            for part in chunks(accounts, MAX_ACCOUNTS_PER_OP):
+            for part in chunks(accounts, limits.ACCOUNTS_PER_INSTANCES_CALL):
                 self.ops.append(
                     DeleteInstances(
                         stackset=self.d.name,
@@ -278,7 +277,7 @@ class _Builder:
                 # Setting back to the StackSet's values: needless when nothing was ever overridden, and
                 # new instances start with the StackSet's values.
                 continue
-            for part in chunks(accounts, MAX_ACCOUNTS_PER_OP):
+            for part in chunks(accounts, limits.ACCOUNTS_PER_INSTANCES_CALL):
                 self.ops.append(
                     UpdateOverrides(
                         stackset=self.d.name,

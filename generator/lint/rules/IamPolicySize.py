@@ -8,18 +8,12 @@ from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
 from generator.lint.policies import identity_policies, trust_policies
 from generator.output import compact_json
-
-# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
-TRUST_POLICY_LIMIT = 2048
-MANAGED_POLICY_LIMIT = 6144
-INLINE_POLICIES_PER_ROLE_LIMIT = 10240
-INLINE_POLICIES_PER_USER_LIMIT = 2048
-INLINE_POLICIES_PER_GROUP_LIMIT = 5120
+from pipeline.core import limits
 
 _INLINE_LIMITS = {
-    "AWS::IAM::Role": INLINE_POLICIES_PER_ROLE_LIMIT,
-    "AWS::IAM::User": INLINE_POLICIES_PER_USER_LIMIT,
-    "AWS::IAM::Group": INLINE_POLICIES_PER_GROUP_LIMIT,
+    "AWS::IAM::Role": limits.INLINE_POLICIES_PER_ROLE_CHARS,
+    "AWS::IAM::User": limits.INLINE_POLICIES_PER_USER_CHARS,
+    "AWS::IAM::Group": limits.INLINE_POLICIES_PER_GROUP_CHARS,
 }
 _MANAGED = ("AWS::IAM::ManagedPolicy",)
 
@@ -43,23 +37,23 @@ class IamPolicySize(CloudFormationLintRule):
         matches: list[RuleMatch] = []
         for doc in trust_policies(cfn.template):
             size = policy_size(doc.document)
-            if size > TRUST_POLICY_LIMIT:
+            if size > limits.TRUST_POLICY_CHARS:
                 matches.append(
                     RuleMatch(
                         list(doc.path),
                         f"trust policy of {doc.resource} is {size} characters, over the "
-                        f"{TRUST_POLICY_LIMIT}-character quota",
+                        f"{limits.TRUST_POLICY_CHARS}-character quota",
                     )
                 )
         inline: dict[str, tuple[str, int, list[str | int]]] = {}
         for doc in identity_policies(cfn.template):
             size = policy_size(doc.document)
-            if doc.resource_type in _MANAGED and size > MANAGED_POLICY_LIMIT:
+            if doc.resource_type in _MANAGED and size > limits.MANAGED_POLICY_CHARS:
                 matches.append(
                     RuleMatch(
                         list(doc.path),
                         f"managed policy {doc.resource} is {size} characters, over the "
-                        f"{MANAGED_POLICY_LIMIT}-character quota",
+                        f"{limits.MANAGED_POLICY_CHARS}-character quota",
                     )
                 )
             elif doc.resource_type in _INLINE_LIMITS:

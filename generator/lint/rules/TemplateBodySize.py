@@ -8,9 +8,7 @@ from typing import Any
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
 from generator.output import compact_json
-
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html
-TEMPLATE_BODY_LIMIT = 51200
+from pipeline.core import limits
 
 
 def template_bytes(cfn: Any) -> int:
@@ -33,12 +31,12 @@ class TemplateBodySize(CloudFormationLintRule):
 
     def match(self, cfn: Any) -> list[RuleMatch]:
         size = template_bytes(cfn)
-        if size <= TEMPLATE_BODY_LIMIT:
+        if size <= limits.TEMPLATE_BODY_BYTES:
             return []
         return [
             RuleMatch(
                 [],
-                f"template is {size} bytes, over the {TEMPLATE_BODY_LIMIT}-byte TemplateBody limit; "
+                f"template is {size} bytes, over the {limits.TEMPLATE_BODY_BYTES}-byte TemplateBody limit; "
                 "split it or upload it to S3",
             )
         ]

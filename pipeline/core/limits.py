@@ -1,0 +1,37 @@
+"""AWS limits the product checks before AWS would refuse, each defined once with the page it comes from.
+
+The generator's validation and lint rules, the manifest loader, the planner and the Lambda all read them here.
+"""
+
+from __future__ import annotations
+
+# IAM: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+ROLE_NAME_CHARS = 64
+ROLE_PATH_CHARS = 512
+MANAGED_POLICIES_PER_ROLE = 10
+TRUST_POLICY_CHARS = 2048
+MANAGED_POLICY_CHARS = 6144
+INLINE_POLICIES_PER_ROLE_CHARS = 10240
+INLINE_POLICIES_PER_USER_CHARS = 2048
+INLINE_POLICIES_PER_GROUP_CHARS = 5120
+
+# Organizations: https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html
+OU_DEPTH = 5
+OU_NAME_CHARS = 128
+# List pages hold at most 20 items:
+# https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListOrganizationalUnitsForParent.html
+ORG_PAGE_SIZE = 20
+
+# CloudFormation: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html
+TEMPLATE_BODY_BYTES = 51_200
+# Tags per StackSet: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html
+STACKSET_TAGS = 50
+# OU ids per Create/Update/DeleteStackInstances call:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html
+OUS_PER_INSTANCES_CALL = 50
+# Accounts per call: the sync's own batch size, well within what the API takes.
+ACCOUNTS_PER_INSTANCES_CALL = 100
+
+# CodePipeline: https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PutJobSuccessResult.html
+CONTINUATION_TOKEN_CHARS = 2048
+EXECUTION_SUMMARY_CHARS = 2048
