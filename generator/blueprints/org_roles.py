@@ -37,13 +37,14 @@ from generator.org.model import (
     Value,
 )
 from generator.output import dump_yaml, header_lines
+from pipeline.core import manifest as contract
 
 NAME = "org-roles"
 ROLES_DIR = "org/roles"
 LOGIN_TEMPLATE = "org/login-account.yaml"
 MANAGEMENT_TEMPLATE = "org/management-account.yaml"
 MANIFEST = "org/manifest.json"
-MANIFEST_VERSION = 1
+CAPABILITY = "CAPABILITY_NAMED_IAM"
 ROLE_TAG = "OrgStackSetsRole"
 
 # Checkov checks a break-glass role fails by design (it is the one role allowed Action "*").
@@ -226,7 +227,7 @@ def _ou_id(org: Org, path: str) -> str | None:
     return org.ous[path].ou_id
 
 
-def _overrides(org: Org, role: Role, defaults: Mapping[str, str]) -> list[dict[str, Any]]:
+def _overrides(org: Org, role: Role, defaults: Mapping[str, str]) -> tuple[contract.Override, ...]:
     """Per-OU parameter values: at each OU where the resolved values change, the complete set that
     differs from the StackSet-level values there (so applying entries shallow to deep, or only the
     deepest one for an account, gives the same result; an empty set resets to StackSet values)."""
@@ -245,14 +246,14 @@ def _overrides(org: Org, role: Role, defaults: Mapping[str, str]) -> list[dict[s
             if resolved == previous:
                 continue
             out.append(
-                {
-                    "ou_path": path,
-                    "ou_id": _ou_id(org, path),
-                    "parameters": {k: v for k, v in sorted(resolved.items()) if defaults.get(k) != v},
-                    "source": org.ous[path].file if path != ou.path else attachment.file,
-                }
+                contract.Override(
+                    ou_path=path,
+                    ou_id=_ou_id(org, path),
+                    parameters={k: v for k, v in sorted(resolved.items()) if defaults.get(k) != v},
+                    source=org.ous[path].file if path != ou.path else attachment.file,
+                )
             )
-    return sorted(out, key=lambda o: o["ou_path"])
+    return tuple(sorted(out, key=lambda o: o.ou_path))
 
 
 def _stackset_tags(settings: OrgSettings, role: str | None) -> dict[str, str]:
@@ -262,106 +263,93 @@ def _stackset_tags(settings: OrgSettings, role: str | None) -> dict[str, str]:
     return dict(sorted(tags.items()))
 
 
-def _org_block(s: OrgSettings) -> dict[str, Any]:
-    return {
-        "management_account_id": s.management_account_id,
-        "login_account_id": s.login_account_id,
-        "home_region": s.home_region,
-        "organization_id": s.organization_id,
-        "stackset_prefix": s.stackset_prefix,
-        "permission_model": s.permission_model.upper(),
-        "call_as": s.call_as,
-        "administration_role_arn": s.administration_role_arn,
-        "execution_role_name": s.execution_role_name,
-        "operation_preferences": {
-            "RegionConcurrencyType": s.region_concurrency,
-            "MaxConcurrentPercentage": s.max_concurrent_percentage,
-            "FailureTolerancePercentage": s.failure_tolerance_percentage,
-            "ConcurrencyMode": s.concurrency_mode,
-        },
-        "deletion": {
-            "retain_stacks": s.retain_stacks,
-            "max_instance_deletions": s.max_instance_deletions,
-            "max_instance_deletion_percentage": s.max_instance_deletion_percentage,
-            "delete_orphaned_stacksets": s.delete_orphaned_stacksets,
-        },
-        "notifications": {"sns_topic_arn": s.sns_topic_arn},
-        "tags": _stackset_tags(s, None),
-    }
+def _org_settings(s: OrgSettings) -> contract.OrgSettings:
+    return contract.OrgSettings(
+        management_account_id=s.management_account_id,
+        login_account_id=s.login_account_id,
+        home_region=s.home_region,
+        organization_id=s.organization_id,
+        stackset_prefix=s.stackset_prefix,
+        permission_model=contract.PermissionModel(s.permission_model.upper()),
+        call_as=contract.CallAs(s.call_as),
+        administration_role_arn=s.administration_role_arn,
+        execution_role_name=s.execution_role_name,
+        operation_preferences=s.operation_preferences.to_api(),
+        deletion=s.deletion,
+        sns_topic_arn=s.sns_topic_arn,
+        tags=_stackset_tags(s, None),
+    )
 
 
-def _role_stackset(org: Org, name: str, role: Role, path: str, data: bytes) -> dict[str, Any]:
+def _role_stackset(org: Org, name: str, role: Role, path: str, data: bytes) -> contract.StackSetSpec:
     """The manifest entry of one role's StackSet: its template, defaults, OU targets and per-OU overrides."""
     s = org.settings
     defaults = role.parameter_defaults(s)
     targets = [
-        {
-            "ou_path": ou.path,
-            "ou_id": ou.ou_id,
-            "excluded_accounts": sorted(set(a.exclude_accounts) | set(ou.exclude_accounts)),
-            "source": a.file,
-        }
+        contract.Target(
+            ou_path=ou.path,
+            ou_id=ou.ou_id,
+            excluded_accounts=tuple(sorted(set(a.exclude_accounts) | set(ou.exclude_accounts))),
+            source=a.file,
+        )
         for ou, a in org.attachments()
         if a.role == name
     ]
-    return {
-        "name": f"{s.stackset_prefix}-{name}",
-        "description": f"{name} role: {role.description}",
-        "kind": "role",
-        "role": name,
-        "template": path,
-        "template_sha256": _sha(data),
-        "parameters": dict(sorted(defaults.items())),
-        "capabilities": ["CAPABILITY_NAMED_IAM"],
-        "regions": [s.home_region],
-        "targets": sorted(targets, key=lambda x: str(x["ou_path"])),
-        "account_targets": [],
-        "parameter_overrides": _overrides(org, role, defaults),
-        "tags": _stackset_tags(s, name),
-    }
+    return contract.StackSetSpec(
+        name=f"{s.stackset_prefix}-{name}",
+        description=f"{name} role: {role.description}",
+        kind=contract.Kind.ROLE,
+        role=name,
+        template=path,
+        template_sha256=_sha(data),
+        parameters=dict(sorted(defaults.items())),
+        capabilities=(CAPABILITY,),
+        regions=(s.home_region,),
+        targets=tuple(sorted(targets, key=lambda t: t.ou_path)),
+        parameter_overrides=_overrides(org, role, defaults),
+        tags=_stackset_tags(s, name),
+    )
 
 
-def _login_stackset(s: OrgSettings, data: bytes) -> dict[str, Any]:
+def _login_stackset(s: OrgSettings, data: bytes) -> contract.StackSetSpec:
     """The manifest entry of the login account's StackSet, deployed to that one account."""
     params = {PROJECT_PARAMETER: s.project}
     if s.organization_id:
         params[ORGANIZATION_PARAMETER] = s.organization_id
-    return {
-        "name": f"{s.stackset_prefix}-login-account",
-        "description": "Login account: policies to assume the org roles",
-        "kind": "login-account",
-        "role": None,
-        "template": LOGIN_TEMPLATE,
-        "template_sha256": _sha(data),
-        "parameters": dict(sorted(params.items())),
-        "capabilities": ["CAPABILITY_NAMED_IAM"],
-        "regions": [s.home_region],
-        "targets": [],
-        "account_targets": [s.login_account_id],
-        "parameter_overrides": [],
-        "tags": _stackset_tags(s, None),
-    }
+    return contract.StackSetSpec(
+        name=f"{s.stackset_prefix}-login-account",
+        description="Login account: policies to assume the org roles",
+        kind=contract.Kind.LOGIN_ACCOUNT,
+        role=None,
+        template=LOGIN_TEMPLATE,
+        template_sha256=_sha(data),
+        parameters=dict(sorted(params.items())),
+        capabilities=(CAPABILITY,),
+        regions=(s.home_region,),
+        account_targets=(s.login_account_id,),
+        tags=_stackset_tags(s, None),
+    )
 
 
-def _management_stack(org: Org, values: dict[str, str], data: bytes) -> dict[str, Any]:
+def _management_stack(org: Org, values: dict[str, str], data: bytes) -> contract.ManagementStackSpec:
     """The manifest entry of the management account's own stack (a stack, not a StackSet)."""
     s = org.settings
-    return {
-        "name": f"{s.stackset_prefix}-management-account",
-        "template": MANAGEMENT_TEMPLATE,
-        "template_sha256": _sha(data),
-        "parameters": values,
-        "capabilities": ["CAPABILITY_NAMED_IAM"],
-        "region": s.home_region,
-        "roles": [role.name for role, _ in management_roles(org)],
-        "tags": _stackset_tags(s, None),
-    }
+    return contract.ManagementStackSpec(
+        name=f"{s.stackset_prefix}-management-account",
+        template=MANAGEMENT_TEMPLATE,
+        template_sha256=_sha(data),
+        parameters=values,
+        capabilities=(CAPABILITY,),
+        region=s.home_region,
+        roles=tuple(role.name for role, _ in management_roles(org)),
+        tags=_stackset_tags(s, None),
+    )
 
 
 def build_org(org: Org) -> dict[str, Rendered | bytes]:
     s = org.settings
     files: dict[str, Rendered | bytes] = {}
-    stacksets: list[dict[str, Any]] = []
+    stacksets: list[contract.StackSetSpec] = []
     for name, role in sorted(org.roles.items()):
         path = f"{ROLES_DIR}/{name}.yaml"
         data = _yaml(role_template(org, role))
@@ -371,22 +359,20 @@ def build_org(org: Org) -> dict[str, Rendered | bytes]:
         data = _yaml(login_template(org))
         files[LOGIN_TEMPLATE] = data
         stacksets.append(_login_stackset(s, data))
-    management_stack: dict[str, Any] | None = None
+    management_stack = None
     management = management_template(org)
     if management is not None:
         template, values = management
         data = _yaml(template)
         files[MANAGEMENT_TEMPLATE] = data
         management_stack = _management_stack(org, values, data)
-    manifest = {
-        "generated_by": "org-stacksets generator",
-        "manifest_version": MANIFEST_VERSION,
-        "org": _org_block(s),
-        "ous": [{"path": path, "ou_id": ou.ou_id} for path, ou in sorted(org.ous.items())],
-        "stacksets": sorted(stacksets, key=lambda x: str(x["name"])),
-        "management_account_stack": management_stack,
-    }
-    files[MANIFEST] = JsonDocument(manifest)
+    manifest = contract.Manifest(
+        org=_org_settings(s),
+        ous=tuple(contract.OuEntry(path=path, ou_id=ou.ou_id) for path, ou in sorted(org.ous.items())),
+        stacksets=tuple(sorted(stacksets, key=lambda x: x.name)),
+        management_account_stack=management_stack,
+    )
+    files[MANIFEST] = JsonDocument(contract.to_document(manifest))
     return files
 
 

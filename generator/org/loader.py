@@ -33,6 +33,7 @@ from generator.org.source import KeyPath, Source, check_schema, load_yaml
 from generator.output import compact_json
 from pipeline.common.errors import Problem
 from pipeline.core import limits
+from pipeline.core.manifest import DeletionPolicy, OperationPreferences
 
 ROLE_NAME = re.compile(r"^[\w+=,.@-]+$")
 PLACEHOLDER = re.compile(r"\$\{([^}!]+)\}")
@@ -126,14 +127,8 @@ def _load_settings(c: _Collector) -> OrgSettings | None:
         ),
         execution_role_name=self_managed.get("execution_role_name")
         or ("AWSCloudFormationStackSetExecutionRole" if model == "self_managed" else None),
-        region_concurrency=ops.get("region_concurrency", "PARALLEL"),
-        max_concurrent_percentage=ops.get("max_concurrent_percentage", 100),
-        failure_tolerance_percentage=ops.get("failure_tolerance_percentage", 10),
-        concurrency_mode=ops.get("concurrency_mode", "SOFT_FAILURE_TOLERANCE"),
-        retain_stacks=deletion.get("retain_stacks", True),
-        max_instance_deletions=deletion.get("max_instance_deletions", 25),
-        max_instance_deletion_percentage=deletion.get("max_instance_deletion_percentage", 10),
-        delete_orphaned_stacksets=deletion.get("delete_orphaned_stacksets", False),
+        operation_preferences=OperationPreferences(**ops),
+        deletion=DeletionPolicy(**deletion),
         sns_topic_arn=d.get("notifications", {}).get("sns_topic_arn"),
         create_login_groups=d.get("login_account", {}).get("create_groups", False),
         tags=dict(sorted(d.get("tags", {}).items())),

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pipeline.core.manifest import DeletionPolicy, OperationPreferences
+
 ROOT = "Root"
 MAX_SESSION_PARAMETER = "MaxSessionDuration"
 LOGIN_ACCOUNT_PARAMETER = "LoginAccountId"
@@ -43,14 +45,9 @@ class OrgSettings:
     call_as: str = "SELF"
     administration_role_arn: str | None = None
     execution_role_name: str | None = None
-    region_concurrency: str = "PARALLEL"
-    max_concurrent_percentage: int = 100
-    failure_tolerance_percentage: int = 10
-    concurrency_mode: str = "SOFT_FAILURE_TOLERANCE"
-    retain_stacks: bool = True
-    max_instance_deletions: int = 25
-    max_instance_deletion_percentage: int = 10
-    delete_orphaned_stacksets: bool = False
+    # The manifest's own records, so org.yaml and the manifest share one set of defaults.
+    operation_preferences: OperationPreferences = field(default_factory=OperationPreferences)
+    deletion: DeletionPolicy = field(default_factory=DeletionPolicy)
     sns_topic_arn: str | None = None
     create_login_groups: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)

@@ -1,6 +1,9 @@
-"""Load and validate templates/org/manifest.json (the generator's contract with the sync) into typed records.
+"""The manifest, templates/org/manifest.json: the contract between the generator, which writes it, and the
+sync, which reads it. Its records and defaults (here), its JSON Schema (manifest.schema.json beside this
+file), the writer (to_document) and the validating reader (parse_manifest) live in this one module.
 
-Pure apart from the two loaders at the bottom: every problem is collected and reported at once, with its key.
+Pure apart from the two file loaders at the bottom: every problem is collected and reported at once, with
+its key.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -51,12 +54,46 @@ CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAN
 HASH_TAG = "OrgStackSetsHash"
 
 
-@dataclass(frozen=True)
+GENERATED_BY = "org-stacksets generator"
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeletionPolicy:
+    """org.yaml `deletion:` and the manifest's org.deletion, with their one set of defaults."""
+
     retain_stacks: bool = True
     max_instance_deletions: int = 25
     max_instance_deletion_percentage: float = 10
     delete_orphaned_stacksets: bool = False
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "retain_stacks": self.retain_stacks,
+            "max_instance_deletions": self.max_instance_deletions,
+            "max_instance_deletion_percentage": self.max_instance_deletion_percentage,
+            "delete_orphaned_stacksets": self.delete_orphaned_stacksets,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperationPreferences:
+    """org.yaml `operation_preferences:` with their one set of defaults: every account of a region at once,
+    every region in parallel, and a soft failure tolerance (one failed account does not stop the others)
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackSetOperationPreferences.html).
+    The manifest carries them as the API's OperationPreferences."""
+
+    region_concurrency: str = "PARALLEL"
+    max_concurrent_percentage: int = 100
+    failure_tolerance_percentage: int = 10
+    concurrency_mode: str = "SOFT_FAILURE_TOLERANCE"
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "RegionConcurrencyType": self.region_concurrency,
+            "MaxConcurrentPercentage": self.max_concurrent_percentage,
+            "FailureTolerancePercentage": self.failure_tolerance_percentage,
+            "ConcurrencyMode": self.concurrency_mode,
+        }
 
 
 @dataclass(frozen=True)
@@ -153,6 +190,129 @@ def is_at_or_below(path: str, ancestor: str) -> bool:
     return path == ancestor or path.startswith(ancestor + "/")
 
 
+def _org_document(o: OrgSettings) -> dict[str, Any]:
+    return {
+        "management_account_id": o.management_account_id,
+        "login_account_id": o.login_account_id,
+        "home_region": o.home_region,
+        "organization_id": o.organization_id,
+        "stackset_prefix": o.stackset_prefix,
+        "permission_model": str(o.permission_model),
+        "call_as": str(o.call_as),
+        "administration_role_arn": o.administration_role_arn,
+        "execution_role_name": o.execution_role_name,
+        "operation_preferences": dict(o.operation_preferences),
+        "deletion": o.deletion.to_document(),
+        "notifications": {"sns_topic_arn": o.sns_topic_arn},
+        "tags": dict(o.tags),
+    }
+
+
+def _stackset_document(s: StackSetSpec) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "description": s.description,
+        "kind": str(s.kind),
+        "role": s.role,
+        "template": s.template,
+        "template_sha256": s.template_sha256,
+        "parameters": dict(s.parameters),
+        "capabilities": list(s.capabilities),
+        "regions": list(s.regions),
+        "targets": [
+            {
+                "ou_path": t.ou_path,
+                "ou_id": t.ou_id,
+                "excluded_accounts": list(t.excluded_accounts),
+                "source": t.source,
+            }
+            for t in s.targets
+        ],
+        "account_targets": list(s.account_targets),
+        "parameter_overrides": [
+            {"ou_path": o.ou_path, "ou_id": o.ou_id, "parameters": dict(o.parameters), "source": o.source}
+            for o in s.parameter_overrides
+        ],
+        "tags": dict(s.tags),
+    }
+
+
+def _management_document(m: ManagementStackSpec) -> dict[str, Any]:
+    return {
+        "name": m.name,
+        "template": m.template,
+        "template_sha256": m.template_sha256,
+        "parameters": dict(m.parameters),
+        "capabilities": list(m.capabilities),
+        "region": m.region,
+        "roles": list(m.roles),
+        "tags": dict(m.tags),
+    }
+
+
+def to_document(manifest: Manifest) -> dict[str, Any]:
+    """The manifest as the JSON document the generator writes (parse_manifest reads it back unchanged)."""
+    mgmt = manifest.management_account_stack
+    return {
+        "generated_by": GENERATED_BY,
+        "manifest_version": MANIFEST_VERSION,
+        "org": _org_document(manifest.org),
+        "ous": [{"path": e.path, "ou_id": e.ou_id} for e in manifest.ous],
+        "stacksets": [_stackset_document(s) for s in manifest.stacksets],
+        "management_account_stack": None if mgmt is None else _management_document(mgmt),
+    }
+
+
+# The keys each object of the manifest may have (manifest.schema.json lists the same; a test compares them).
+KEYS: Mapping[str, frozenset[str]] = {
+    "manifest": frozenset(
+        {"generated_by", "manifest_version", "org", "ous", "stacksets", "management_account_stack"}
+    ),
+    "org": frozenset(
+        {
+            "management_account_id",
+            "login_account_id",
+            "home_region",
+            "organization_id",
+            "stackset_prefix",
+            "permission_model",
+            "call_as",
+            "administration_role_arn",
+            "execution_role_name",
+            "operation_preferences",
+            "deletion",
+            "notifications",
+            "tags",
+        }
+    ),
+    "deletion": frozenset(f.name for f in fields(DeletionPolicy)),
+    "notifications": frozenset({"sns_topic_arn"}),
+    "ou": frozenset({"path", "ou_id"}),
+    "target": frozenset({"ou_path", "ou_id", "excluded_accounts", "source"}),
+    "override": frozenset({"ou_path", "ou_id", "parameters", "source"}),
+    "stackset": frozenset(
+        {
+            "name",
+            "description",
+            "kind",
+            "role",
+            "template",
+            "template_sha256",
+            "parameters",
+            "capabilities",
+            "regions",
+            "targets",
+            "account_targets",
+            "parameter_overrides",
+            "tags",
+        }
+    ),
+    "management_stack": frozenset(
+        {"name", "template", "template_sha256", "parameters", "capabilities", "region", "roles", "tags"}
+    ),
+}
+
+
 class _Reader:
     """Typed access to the JSON with problems collected instead of raised."""
 
@@ -164,7 +324,7 @@ class _Reader:
         self.problems.append(Problem(self.source, key, message))
 
     def objects(
-        self, data: Mapping[str, Any], name: str, key: str, *, required: bool = False
+        self, data: Mapping[str, Any], name: str, key: str, kind: str, *, required: bool = False
     ) -> list[tuple[str, Mapping[str, Any]]]:
         """The objects of a list member, each with its key (for example stacksets[2].targets[0])."""
         raw = data.get(name) if required else data.get(name, [])
@@ -172,14 +332,16 @@ class _Reader:
         if not isinstance(raw, list):
             self.problem(where, "must be a list")
             return []
-        return [(f"{where}[{i}]", self.obj(item, f"{where}[{i}]")) for i, item in enumerate(raw)]
+        return [(f"{where}[{i}]", self.obj(item, f"{where}[{i}]", kind)) for i, item in enumerate(raw)]
 
     def duplicates(self, key: str, values: list[str], message: str) -> None:
         for dup in sorted({v for v in values if values.count(v) > 1}):
             self.problem(key, message.format(dup))
 
-    def obj(self, data: Any, key: str) -> Mapping[str, Any]:
+    def obj(self, data: Any, key: str, kind: str) -> Mapping[str, Any]:
         if isinstance(data, Mapping):
+            for name in sorted(set(map(str, data)) - KEYS[kind]):
+                self.problem(f"{key}.{name}" if key else name, "is not a key of the manifest (version 1)")
             return data
         self.problem(key, f"must be an object, got {type(data).__name__}")
         return {}
@@ -258,7 +420,7 @@ def _tags(r: _Reader, data: Mapping[str, Any], key: str) -> dict[str, str]:
 
 
 def _org(r: _Reader, data: Mapping[str, Any]) -> OrgSettings:
-    o = r.obj(data.get("org"), "org")
+    o = r.obj(data.get("org"), "org", "org")
     mgmt = r.str_(o, "management_account_id", "org") or ""
     login = r.str_(o, "login_account_id", "org") or ""
     r.account(mgmt or None, "org.management_account_id")
@@ -292,14 +454,21 @@ def _org(r: _Reader, data: Mapping[str, Any]) -> OrgSettings:
     if not isinstance(prefs, Mapping):
         r.problem("org.operation_preferences", "must be an object (boto3's OperationPreferences)")
         prefs = {}
-    d = r.obj(o.get("deletion", {}), "org.deletion")
+    d = r.obj(o.get("deletion", {}), "org.deletion", "deletion")
+    default = DeletionPolicy()
     deletion = DeletionPolicy(
-        retain_stacks=r.bool_(d, "retain_stacks", "org.deletion", True),
-        max_instance_deletions=int(r.number(d, "max_instance_deletions", "org.deletion", 25)),
-        max_instance_deletion_percentage=r.number(d, "max_instance_deletion_percentage", "org.deletion", 10),
-        delete_orphaned_stacksets=r.bool_(d, "delete_orphaned_stacksets", "org.deletion", False),
+        retain_stacks=r.bool_(d, "retain_stacks", "org.deletion", default.retain_stacks),
+        max_instance_deletions=int(
+            r.number(d, "max_instance_deletions", "org.deletion", default.max_instance_deletions)
+        ),
+        max_instance_deletion_percentage=r.number(
+            d, "max_instance_deletion_percentage", "org.deletion", default.max_instance_deletion_percentage
+        ),
+        delete_orphaned_stacksets=r.bool_(
+            d, "delete_orphaned_stacksets", "org.deletion", default.delete_orphaned_stacksets
+        ),
     )
-    n = r.obj(o.get("notifications") or {}, "org.notifications")
+    n = r.obj(o.get("notifications") or {}, "org.notifications", "notifications")
     return OrgSettings(
         management_account_id=mgmt,
         login_account_id=login,
@@ -321,7 +490,7 @@ def _org(r: _Reader, data: Mapping[str, Any]) -> OrgSettings:
 
 def _ous(r: _Reader, data: Mapping[str, Any]) -> tuple[OuEntry, ...]:
     out: list[OuEntry] = []
-    for key, o in r.objects(data, "ous", "", required=True):
+    for key, o in r.objects(data, "ous", "", "ou", required=True):
         path = r.str_(o, "path", key)
         if path is None:
             continue
@@ -339,7 +508,7 @@ def _ous(r: _Reader, data: Mapping[str, Any]) -> tuple[OuEntry, ...]:
 
 def _targets(r: _Reader, s: Mapping[str, Any], key: str, ou_paths: set[str]) -> tuple[Target, ...]:
     out = []
-    for tkey, t in r.objects(s, "targets", key):
+    for tkey, t in r.objects(s, "targets", key, "target"):
         path = r.str_(t, "ou_path", tkey) or ""
         if path and path not in ou_paths:
             r.problem(f"{tkey}.ou_path", f"{path!r} is not one of the manifest's ous")
@@ -368,7 +537,7 @@ def _overrides(
     r: _Reader, s: Mapping[str, Any], key: str, targets: tuple[Target, ...], params: Mapping[str, Any]
 ) -> tuple[Override, ...]:
     out = []
-    for okey, o in r.objects(s, "parameter_overrides", key):
+    for okey, o in r.objects(s, "parameter_overrides", key, "override"):
         path = r.str_(o, "ou_path", okey) or ""
         values = r.str_map(o, "parameters", okey)
         if path and not any(is_at_or_below(path, t.ou_path) for t in targets):
@@ -458,7 +627,7 @@ def _management(r: _Reader, data: Any) -> ManagementStackSpec | None:
     if data is None:
         return None
     key = "management_account_stack"
-    m = r.obj(data, key)
+    m = r.obj(data, key, "management_stack")
     template, sha, params, caps = _common(r, m, key)
     return ManagementStackSpec(
         name=r.str_(m, "name", key) or "",
@@ -475,7 +644,7 @@ def _management(r: _Reader, data: Any) -> ManagementStackSpec | None:
 def parse_manifest(data: Any, source: str = "manifest.json", sha256: str = "") -> Manifest:
     """Validate the manifest's JSON; ManifestError lists every problem with its key."""
     r = _Reader(source)
-    top = r.obj(data, "")
+    top = r.obj(data, "", "manifest")
     if top.get("manifest_version") != MANIFEST_VERSION:
         r.problem(
             "manifest_version",
@@ -486,7 +655,8 @@ def parse_manifest(data: Any, source: str = "manifest.json", sha256: str = "") -
     ous = _ous(r, top)
     ou_paths = {e.path for e in ous}
     stacksets = [
-        _stackset(r, s, key, org, ou_paths) for key, s in r.objects(top, "stacksets", "", required=True)
+        _stackset(r, s, key, org, ou_paths)
+        for key, s in r.objects(top, "stacksets", "", "stackset", required=True)
     ]
     r.duplicates("stacksets", [s.name for s in stacksets], "StackSet {!r} is listed more than once")
     mgmt = _management(r, top.get("management_account_stack"))
