@@ -24,7 +24,7 @@ from moto.core.base_backend import BackendDict
 
 from pipeline.aws.clients import make_clients
 from pipeline.aws.retry import Backoff, PollPolicy
-from pipeline.core.manifest import load_manifest, load_templates
+from pipeline.cli.files import load_manifest, load_templates
 from pipeline.emulator import seed as seeding
 from pipeline.emulator.server import FidelityServer, MotoOrgView
 from pipeline.emulator.stacksets import StackSetService

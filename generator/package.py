@@ -18,9 +18,9 @@ from generator.errors import GeneratorError
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 INCLUDED_SUFFIXES = (".py",)
 # What the sync Lambda runs, and nothing else (an include list, so a new module never ships by accident):
-# the handler and its job logic, the engine, the pure core and the AWS adapters, and the shared errors.
+# the handler and its job logic, the engine, the pure core, the AWS adapters, and the shared errors.
 # The emulator, the application Lambdas, the command lines and the plan's review stay out
-# (tests/pipeline/test_lambda_package.py lists the zip).
+# (tests/pipeline/test_architecture.py lists the zip).
 SYNC_LAMBDA = (
     "pipeline/__init__.py",
     "pipeline/handler.py",
@@ -28,6 +28,8 @@ SYNC_LAMBDA = (
     "pipeline/sync.py",
     "pipeline/core/",
     "pipeline/aws/",
+    "pipeline/common/__init__.py",
+    "pipeline/common/errors.py",
 )
 
 

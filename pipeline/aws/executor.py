@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.aws.retry import Backoff, PollPolicy, call_with_backoff, describe_error, error_code
+from pipeline.aws.retry import Backoff, PollPolicy, call_with_backoff, describe_error, error_code, paginate
 from pipeline.aws.stack import StackPending, deploy_stack
 from pipeline.core.manifest import HASH_TAG, Manifest
 from pipeline.core.ops import (
@@ -280,48 +280,34 @@ class Executor:
 
     def _running_operations(self, stackset: str) -> list[str]:
         """Every running operation of the StackSet, over all pages of ListStackSetOperations."""
-        running: list[str] = []
-        token: str | None = None
-        while True:
-            extra = {"NextToken": token} if token else {}
-            page = call_with_backoff(
-                self.cfn.list_stack_set_operations,
-                self.backoff,
-                StackSetName=stackset,
-                **self._call_as,
-                **extra,
-            )
-            running += [
-                o["OperationId"] for o in page.get("Summaries", []) if o.get("Status") in RUNNING_STATES
-            ]
-            token = page.get("NextToken")
-            if not token:
-                return running
+        summaries = paginate(
+            self.cfn,
+            "list_stack_set_operations",
+            "Summaries",
+            self.backoff,
+            {"StackSetName": stackset, **self._call_as},
+        )
+        return [o["OperationId"] for o in summaries if o.get("Status") in RUNNING_STATES]
 
     def _failures(self, stackset: str, op_id: str) -> tuple[Failure, ...]:
-        out: list[Failure] = []
-        token: str | None = None
-        while True:
-            extra = {"NextToken": token} if token else {}
-            page = call_with_backoff(
-                self.cfn.list_stack_set_operation_results,
-                self.backoff,
-                StackSetName=stackset,
-                OperationId=op_id,
-                **self._call_as,
-                **extra,
+        results = paginate(
+            self.cfn,
+            "list_stack_set_operation_results",
+            "Summaries",
+            self.backoff,
+            {"StackSetName": stackset, "OperationId": op_id, **self._call_as},
+        )
+        out = [
+            Failure(
+                r.get("Account", ""),
+                r.get("Region", ""),
+                r.get("StatusReason") or r.get("AccountGateResult", {}).get("StatusReason", ""),
+                r.get("OrganizationalUnitId"),
             )
-            for r in page.get("Summaries", []):
-                if r.get("Status") in ("FAILED", "CANCELLED"):
-                    reason = r.get("StatusReason") or r.get("AccountGateResult", {}).get("StatusReason", "")
-                    out.append(
-                        Failure(
-                            r.get("Account", ""), r.get("Region", ""), reason, r.get("OrganizationalUnitId")
-                        )
-                    )
-            token = page.get("NextToken")
-            if not token:
-                return tuple(sorted(out, key=lambda f: (f.account, f.region)))
+            for r in results
+            if r.get("Status") in ("FAILED", "CANCELLED")
+        ]
+        return tuple(sorted(out, key=lambda f: (f.account, f.region)))
 
     # --- StackSet-level calls without an operation ----------------------------------------------------
 

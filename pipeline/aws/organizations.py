@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pipeline.aws.retry import Backoff, call_with_backoff, describe_error
+from pipeline.aws.retry import Backoff, call_with_backoff, describe_error, paginate
 from pipeline.core import limits
 from pipeline.core.errors import OrgReadError
 from pipeline.core.org import Account, OrgTree, OrgUnit
 
 
-def _pages(
-    call: Callable[..., dict[str, Any]], key: str, backoff: Backoff, **kwargs: Any
-) -> Iterator[dict[str, Any]]:
-    """Every item of a paginated Organizations list call, each page retried on throttling."""
-    token: str | None = None
-    while True:
-        extra = {"NextToken": token} if token else {}
-        page = call_with_backoff(call, backoff, MaxResults=limits.ORG_PAGE_SIZE, **kwargs, **extra)
-        yield from page.get(key, [])
-        token = page.get("NextToken")
-        if not token:
-            return
+def _pages(client: Any, operation: str, key: str, backoff: Backoff, **kwargs: Any) -> Iterator[Any]:
+    return paginate(client, operation, key, backoff, kwargs, page_size=limits.ORG_PAGE_SIZE)
 
 
 def read_org(client: Any, backoff: Backoff | None = None, workers: int = 4) -> OrgTree:
@@ -38,15 +28,19 @@ def read_org(client: Any, backoff: Backoff | None = None, workers: int = 4) -> O
     def children(parent: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         ous = list(
             _pages(
-                client.list_organizational_units_for_parent, "OrganizationalUnits", backoff, ParentId=parent
+                client,
+                "list_organizational_units_for_parent",
+                "OrganizationalUnits",
+                backoff,
+                ParentId=parent,
             )
         )
-        accts = list(_pages(client.list_accounts_for_parent, "Accounts", backoff, ParentId=parent))
+        accts = list(_pages(client, "list_accounts_for_parent", "Accounts", backoff, ParentId=parent))
         return ous, accts
 
     try:
         org = call_with_backoff(client.describe_organization, backoff)["Organization"]
-        roots = list(_pages(client.list_roots, "Roots", backoff))
+        roots = list(_pages(client, "list_roots", "Roots", backoff))
         if len(roots) != 1:
             raise OrgReadError(f"expected one organization root, found {len(roots)}")
         root = roots[0]

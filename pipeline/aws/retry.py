@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,33 @@ def call_with_backoff(call: Callable[..., Any], backoff: Backoff, /, **kwargs: A
                 raise
             backoff.sleep(backoff.delay(attempt))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def paginate(
+    client: Any,
+    operation: str,
+    key: str,
+    backoff: Backoff,
+    params: Mapping[str, Any],
+    page_size: int | None = None,
+) -> Iterator[Any]:
+    """Every item under `key` of a list operation, through boto3's own paginator for it. A page that stays
+    throttled after botocore's retries is retried here with backoff from that page (the paginator restarts
+    at the token it last handed out), never from the first page, so a long listing is not read twice."""
+    paginator = client.get_paginator(operation)
+    config = {"PageSize": page_size} if page_size else {}
+    token: str | None = None
+    for attempt in range(backoff.attempts):
+        resume = {"NextToken": token} if token else {}
+        try:
+            for page in paginator.paginate(**params, **resume, PaginationConfig=config):
+                yield from page.get(key, [])
+                token = page.get("NextToken")
+            return
+        except Exception as exc:
+            if not is_throttling(exc) or attempt == backoff.attempts - 1:
+                raise
+            backoff.sleep(backoff.delay(attempt))
 
 
 @dataclass(frozen=True)

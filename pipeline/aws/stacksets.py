@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from pipeline.aws.retry import Backoff, call_with_backoff, error_code
+from pipeline.aws.retry import Backoff, call_with_backoff, error_code, paginate
 from pipeline.core.live import LiveInstance, LiveStack, LiveStackSet
 
 RUNNING_STATES = frozenset({"RUNNING", "QUEUED", "STOPPING"})
@@ -18,15 +18,10 @@ def _call_as(call_as: str) -> dict[str, str]:
 
 def list_stackset_names(cfn: Any, call_as: str, backoff: Backoff) -> list[str]:
     """Names of the ACTIVE StackSets this account (or delegated administrator) administers."""
-    names: list[str] = []
-    token: str | None = None
-    while True:
-        extra = {"NextToken": token} if token else {}
-        page = call_with_backoff(cfn.list_stack_sets, backoff, Status="ACTIVE", **_call_as(call_as), **extra)
-        names.extend(s["StackSetName"] for s in page.get("Summaries", []))
-        token = page.get("NextToken")
-        if not token:
-            return sorted(names)
+    summaries = paginate(
+        cfn, "list_stack_sets", "Summaries", backoff, {"Status": "ACTIVE", **_call_as(call_as)}
+    )
+    return sorted(s["StackSetName"] for s in summaries)
 
 
 def describe_stackset(cfn: Any, name: str, call_as: str, backoff: Backoff) -> LiveStackSet | None:
@@ -79,16 +74,14 @@ def last_rollout_ok(cfn: Any, name: str, call_as: str, backoff: Backoff) -> bool
 
 
 def _instance_pages(cfn: Any, name: str, call_as: str, backoff: Backoff) -> Iterator[dict[str, Any]]:
-    token: str | None = None
-    while True:
-        extra = {"NextToken": token} if token else {}
-        page = call_with_backoff(
-            cfn.list_stack_instances, backoff, StackSetName=name, MaxResults=100, **_call_as(call_as), **extra
-        )
-        yield from page.get("Summaries", [])
-        token = page.get("NextToken")
-        if not token:
-            return
+    return paginate(
+        cfn,
+        "list_stack_instances",
+        "Summaries",
+        backoff,
+        {"StackSetName": name, **_call_as(call_as)},
+        page_size=100,
+    )
 
 
 def list_instances(cfn: Any, name: str, call_as: str, backoff: Backoff) -> tuple[LiveInstance, ...]:

@@ -11,9 +11,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli.files import load_manifest
 from pipeline.cli.options import DEFAULT_LOCAL_STATE, DEFAULT_MANIFEST
 from pipeline.common.errors import EXIT_OK, UsageError
-from pipeline.core.manifest import Manifest, load_manifest
+from pipeline.core.manifest import Manifest
 
 
 def add_parser(sub: Any) -> None:

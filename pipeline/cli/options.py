@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.aws.retry import Backoff, PollPolicy
+from pipeline.cli.files import load_templates
 from pipeline.common.cli import add_aws_options
-from pipeline.core.manifest import Manifest, load_templates
+from pipeline.core.manifest import Manifest
 from pipeline.core.outcomes import Event
 from pipeline.core.report import RENDERERS, SyncReport, render_text
 

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli.files import load_manifest
 from pipeline.cli.options import add_common, session
 from pipeline.common.errors import EXIT_FAILED, EXIT_OK
 from pipeline.core.guard import check
-from pipeline.core.manifest import load_manifest
 
 
 def add_parser(sub: Any) -> None:

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli.files import load_manifest
 from pipeline.cli.options import add_common, print_report, session
 from pipeline.common.errors import EXIT_FAILED, EXIT_OK, UsageError
-from pipeline.core.manifest import load_manifest
 from pipeline.core.report import Outcome
 
 

@@ -2,8 +2,8 @@
 sync, which reads it. Its records and defaults (here), its JSON Schema (manifest.schema.json beside this
 file), the writer (to_document) and the validating reader (parse_manifest) live in this one module.
 
-Pure apart from the two file loaders at the bottom: every problem is collected and reported at once, with
-its key.
+Pure (the command line reads the files: pipeline.cli.files): every problem is collected and reported at once,
+with its key.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from pipeline.common.errors import Problem
@@ -563,7 +562,7 @@ def _overrides(
 
 def _common(r: _Reader, s: Mapping[str, Any], key: str) -> tuple[str, str, dict[str, str], tuple[str, ...]]:
     template = r.str_(s, "template", key) or ""
-    if template and (template.startswith("/") or ".." in Path(template).parts):
+    if template and (template.startswith("/") or ".." in template.split("/")):
         r.problem(f"{key}.template", f"{template!r} must be a path relative to templates/")
     sha = r.str_(s, "template_sha256", key) or ""
     if sha and not re.fullmatch(r"[0-9a-f]{64}", sha):
@@ -681,20 +680,6 @@ def loads_manifest(raw: bytes, source: str) -> Manifest:
     return parse_manifest(data, source, hashlib.sha256(raw).hexdigest())
 
 
-def load_manifest(path: Path) -> Manifest:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ManifestError(
-            [
-                Problem(
-                    str(path), "", f"cannot be read ({exc.strerror}); run `python -m generator render` first"
-                )
-            ]
-        ) from exc
-    return loads_manifest(raw, str(path))
-
-
 def check_templates(manifest: Manifest, bodies: Mapping[str, bytes]) -> dict[str, str]:
     """The template text of every StackSet and the management stack, keyed by template path.
 
@@ -732,15 +717,3 @@ def check_templates(manifest: Manifest, bodies: Mapping[str, bytes]) -> dict[str
     if problems:
         raise ManifestError(problems)
     return out
-
-
-def load_templates(manifest: Manifest, templates_dir: Path) -> dict[str, str]:
-    bodies: dict[str, bytes] = {}
-    paths = [s.template for s in manifest.stacksets]
-    if manifest.management_account_stack is not None:
-        paths.append(manifest.management_account_stack.template)
-    for rel in paths:
-        file = templates_dir / rel
-        if file.is_file():
-            bodies[rel] = file.read_bytes()
-    return check_templates(manifest, bodies)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from moto.core.base_backend import BackendDict
 
-from pipeline.core.manifest import load_manifest
+from pipeline.cli.files import load_manifest
 from pipeline.emulator import seed as seeding
 from pipeline.emulator.server import FidelityServer, start
 from tests.sync.support import MGMT, World, write_variant

@@ -16,7 +16,8 @@ import boto3
 
 from pipeline.aws.clients import make_clients
 from pipeline.aws.retry import Backoff, PollPolicy
-from pipeline.core.manifest import Manifest, load_manifest, load_templates
+from pipeline.cli.files import load_manifest, load_templates
+from pipeline.core.manifest import Manifest
 from pipeline.core.outcomes import Event
 from pipeline.core.report import SyncReport
 from pipeline.emulator import seed as seeding

@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 
 from pipeline.aws.executor import Executor
 from pipeline.aws.retry import Backoff
-from pipeline.core.manifest import load_manifest
+from pipeline.cli.files import load_manifest
 from pipeline.core.ops import CreateInstances
 from pipeline.core.outcomes import PENDING, SUCCEEDED
 from pipeline.core.planner import StackSetPlan

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from pipeline.cli.files import load_manifest, load_templates
 from pipeline.common.errors import Problem
 from pipeline.core.errors import ManifestError
-from pipeline.core.manifest import load_manifest, load_templates, loads_manifest, parse_manifest
+from pipeline.core.manifest import loads_manifest, parse_manifest
 from tests.sync.support import FIXTURE, ROOT
 
 BASE = json.loads((FIXTURE / "manifest.json").read_text())

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from pipeline.cli.files import load_manifest
 from pipeline.core.desired import NO_OVERRIDES, DesiredStackSet, HashTag, content_for, desire, pending_tag
 from pipeline.core.guard import check
 from pipeline.core.live import LiveInstance, LiveStack, LiveStackSet
-from pipeline.core.manifest import HASH_TAG, DeletionPolicy, Manifest, load_manifest
+from pipeline.core.manifest import HASH_TAG, DeletionPolicy, Manifest
 from pipeline.core.ops import (
     CommitHash,
     CreateInstances,
