@@ -25,7 +25,8 @@ def handler(event: Any, context: Any, codepipeline: Any = None) -> dict[str, Any
     else:
         error = "the sync could not be imported: " + IMPORT_ERROR
     if job:
-        # CodePipeline waits for a result until the action times out; always give it one.
+        # CodePipeline waits for a result until the action times out; always give it one. A bare client on
+        # purpose: the product's client factory may be what failed to import.
         import boto3
 
         client = codepipeline or boto3.client("codepipeline")

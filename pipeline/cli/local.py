@@ -30,7 +30,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.emulator.local import CREDENTIALS, LocalEnvironment
+    from pipeline.emulator.local import LocalEnvironment
 
     state = Path(args.local_state)
     if args.action == "reset":
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "move-account":
             if len(args.args) != 2:
                 raise UsageError("local move-account needs ACCOUNT_ID OU_PATH")
-            _move(env.url, CREDENTIALS, *args.args)
+            _move(env.clients().organizations, *args.args)
             return EXIT_OK
         for path, accounts in env.accounts_by_ou().items():
             print(path)
@@ -63,13 +63,10 @@ def _serve(manifest: Manifest, state: Path, port: int) -> int:
     """Keep the --local organization (and moto) running on 127.0.0.1 for other tools, e.g.
     `generator deploy --endpoint-url`, until interrupted; the state is saved on the way out."""
 
-    import boto3
-
-    from pipeline.emulator.local import CODE_BUCKET, CREDENTIALS, LocalEnvironment
+    from pipeline.emulator.local import CODE_BUCKET, LocalEnvironment
 
     with LocalEnvironment(manifest, state, port=port) as env:
-        s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=env.url, **CREDENTIALS)
-        s3.create_bucket(Bucket=CODE_BUCKET)
+        env.clients().client("s3").create_bucket(Bucket=CODE_BUCKET)
         stop = threading.Event()
         # Background jobs of a non-interactive shell ignore SIGINT: stop on SIGTERM too.
         signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
@@ -80,10 +77,7 @@ def _serve(manifest: Manifest, state: Path, port: int) -> int:
     return EXIT_OK
 
 
-def _move(url: str, credentials: dict[str, str], account: str, path: str) -> None:
-    import boto3
-
-    org = boto3.client("organizations", region_name="us-east-1", endpoint_url=url, **credentials)
+def _move(org: Any, account: str, path: str) -> None:
     parents = org.list_parents(ChildId=account)["Parents"]
     target = org.list_roots()["Roots"][0]["Id"]
     for name in path.split("/")[1:]:

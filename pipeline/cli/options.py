@@ -60,12 +60,12 @@ def session(args: argparse.Namespace, manifest: Manifest) -> Iterator[Any]:
     if args.run_id:
         extra["run_id"] = args.run_id
     if args.local:
-        from pipeline.emulator.local import CREDENTIALS, LocalEnvironment
+        from pipeline.emulator.local import LocalEnvironment
 
         with LocalEnvironment(manifest, Path(args.local_state)) as env:
             if env.created and not args.quiet:
                 print(f"--local: new organization in {args.local_state} (moto on {env.url})", file=sys.stderr)
-            clients = make_clients(region, endpoint_url=env.url, credentials=CREDENTIALS, max_attempts=3)
+            clients = env.clients(region)
             yield SyncSession(
                 manifest, templates, clients, poll=NO_WAIT, on_event=progress(args.quiet), **extra
             )

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pipeline.aws.clients import Clients, make_clients
 from pipeline.core.manifest import Manifest
 from pipeline.emulator import seed as seeding
 from pipeline.emulator.cfn_models import install as install_cfn_models
@@ -62,6 +63,12 @@ class LocalEnvironment:
     @property
     def url(self) -> str:
         return self.server.url
+
+    def clients(self, region: str = "us-east-1") -> Clients:
+        """Clients of the product's one factory, aimed at this environment (few retries: it is local)."""
+        return make_clients(
+            region, component="local", endpoint_url=self.url, credentials=CREDENTIALS, max_attempts=3
+        )
 
     def _load(self) -> dict[str, Any] | None:
         if not self.state_path.is_file():
