@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.sync.support import FIXTURE, LOGIN, MGMT
+from tests.support.sync import FIXTURE, LOGIN, MGMT
 
 TEMPLATE = (FIXTURE / "templates" / "org" / "roles" / "Developer.yaml").read_text()
 PARAMS = [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync.support import ROOT
+from tests.support.paths import ROOT
 
 RUN_ID = re.compile(r"\(run [0-9a-f-]{36}\)")
 

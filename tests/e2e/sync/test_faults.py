@@ -14,7 +14,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from pipeline.sync import SyncSession, apply_plan, plan_sync
-from tests.sync.support import World, edit, write_variant
+from tests.support.sync import World, edit, write_variant
 
 
 class Crash(BaseException):

@@ -13,7 +13,8 @@ import pytest
 from pipeline.common.errors import Problem
 from pipeline.core.errors import ManifestError
 from pipeline.core.manifest import load_manifest, load_templates, loads_manifest, parse_manifest
-from tests.sync.support import FIXTURE, ROOT
+from tests.support.paths import GOLDEN, ROOT
+from tests.support.sync import FIXTURE
 
 BASE = json.loads((FIXTURE / "manifest.json").read_text())
 
@@ -48,7 +49,7 @@ def test_the_generators_manifest_loads() -> None:
 @pytest.mark.parametrize("golden", ["minimal", "selfmanaged"])
 def test_the_golden_manifests_load(golden: str) -> None:
     """What the generator renders for its fixtures is a manifest the sync accepts."""
-    m = load_manifest(ROOT / "tests" / "golden" / golden / "org" / "manifest.json")
+    m = load_manifest(GOLDEN / golden / "org" / "manifest.json")
     assert m.org.call_as == "SELF"
 
 

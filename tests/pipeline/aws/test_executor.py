@@ -18,7 +18,7 @@ from pipeline.core.ops import CreateInstances
 from pipeline.core.outcomes import PENDING, SUCCEEDED
 from pipeline.core.planner import StackSetPlan
 from pipeline.sync import poll_pending
-from tests.sync.support import FIXTURE, NO_WAIT
+from tests.support.sync import FIXTURE, NO_WAIT
 
 NAME = "org-roles-Developer"
 OP = CreateInstances(

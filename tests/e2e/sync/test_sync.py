@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.core.errors import GuardError, OrgReadError
 from pipeline.sync import apply_plan, plan_sync
-from tests.sync.support import EXCLUDED, LOGIN, MGMT, edit, write_variant
+from tests.support.sync import EXCLUDED, LOGIN, MGMT, edit, write_variant
 
 DEV = "org-roles-Developer"
 RO = "org-roles-ReadOnly"

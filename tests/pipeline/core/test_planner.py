@@ -30,7 +30,7 @@ from pipeline.core.planner import (
     plan_orphan,
     plan_stackset,
 )
-from tests.sync.support import FIXTURE
+from tests.support.sync import FIXTURE
 
 M = load_manifest(FIXTURE / "manifest.json")
 ROOT_ID, SB, SEC, WS, DEV_OU, PROD = (

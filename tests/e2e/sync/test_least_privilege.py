@@ -22,10 +22,9 @@ from botocore.stub import ANY, Stubber
 from pipeline.aws.clients import make_clients
 from pipeline.aws.retry import Backoff
 from pipeline.job import Deps, handle
-from tests.sync.support import CREDS, MGMT, NO_WAIT, World, edit, write_variant
-from tests.sync.test_handler import BUCKET, KEY, Ctx, artifact, job
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.lambda_job import BUCKET, KEY, Ctx, artifact, job
+from tests.support.paths import ROOT
+from tests.support.sync import CREDS, MGMT, NO_WAIT, World, edit, write_variant
 
 # Permissions the Lambda service itself uses on the function's behalf (logs, KMS for its environment,
 # X-Ray for active tracing), never called by the sync's code.

@@ -23,9 +23,9 @@ from pipeline.emulator import seed as seeding
 from pipeline.emulator.server import FidelityServer
 from pipeline.emulator.stacksets import StackSetService
 from pipeline.sync import SyncSession, apply_plan, plan_sync
+from tests.support.paths import FIXTURES
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "sync"
+FIXTURE = FIXTURES / "sync"
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 NO_WAIT = PollPolicy(initial=0, maximum=0, factor=1, max_polls=200, sleep=lambda _s: None)
 MGMT, LOGIN, EXCLUDED = "111111111111", "222222222222", "333333333333"

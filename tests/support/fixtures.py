@@ -1,5 +1,6 @@
 """Fixtures for the org sync tests: fake credentials, and make_world, which seeds an organization and
-starts moto's server with the StackSet fidelity layer on 127.0.0.1 (stopped and reset afterwards)."""
+starts moto's server with the StackSet fidelity layer on 127.0.0.1 (stopped and reset afterwards).
+Imported by the conftest.py of tests/pipeline and tests/e2e/sync."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from moto.core.base_backend import BackendDict
 from pipeline.core.manifest import load_manifest
 from pipeline.emulator import seed as seeding
 from pipeline.emulator.server import FidelityServer, start
-from tests.sync.support import MGMT, World, write_variant
+from tests.support.sync import MGMT, World, write_variant
 
 
 @pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def sync_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials, no profile, and a dead loopback endpoint for any client built without one:
     nothing here can reach real AWS."""
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):

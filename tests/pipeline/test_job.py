@@ -4,9 +4,7 @@ continuation tokens, EventBridge and direct events, SNS messages, and the fail-s
 from __future__ import annotations
 
 import importlib
-import io
 import sys
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,52 +16,9 @@ from botocore.stub import ANY, Stubber
 from pipeline.aws.clients import make_clients
 from pipeline.aws.retry import Backoff
 from pipeline.job import Deps, decode_token, encode_token, handle
-from tests.sync.support import CREDS, NO_WAIT, World, edit, write_variant
-
-BUCKET, KEY = "artifacts", "org/Build/artifact.zip"
-
-
-def artifact(manifest_dir: Path, *, without: str = "") -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as z:
-        z.write(manifest_dir / "manifest.json", "templates/org/manifest.json")
-        for f in sorted((manifest_dir / "templates").rglob("*.yaml")):
-            z.write(f, f"templates/{f.relative_to(manifest_dir / 'templates')}")
-    data = buffer.getvalue()
-    if without:
-        source = zipfile.ZipFile(io.BytesIO(data))
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w") as z:
-            for name in source.namelist():
-                if name != without:
-                    z.writestr(name, source.read(name))
-        data = out.getvalue()
-    return data
-
-
-def job(continuation: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "actionConfiguration": {"configuration": {"FunctionName": "org-roles-sync"}},
-        "inputArtifacts": [
-            {
-                "name": "Build",
-                "location": {"type": "S3", "s3Location": {"bucketName": BUCKET, "objectKey": KEY}},
-            }
-        ],
-        "outputArtifacts": [],
-        "artifactCredentials": {"accessKeyId": "testing", "secretAccessKey": "testing", "sessionToken": "t"},
-    }
-    if continuation:
-        data["continuationToken"] = continuation
-    return {"CodePipeline.job": {"id": "job-1", "accountId": "111111111111", "data": data}}
-
-
-class Ctx:
-    aws_request_id = "req-1"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:111111111111:function:org-roles-sync"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
+from tests.support.lambda_job import BUCKET, KEY, Ctx, artifact, job
+from tests.support.paths import ROOT
+from tests.support.sync import CREDS, NO_WAIT, World, edit, write_variant
 
 
 @pytest.fixture
@@ -298,9 +253,8 @@ def test_lambda_code_imports_only_the_standard_library_and_boto3() -> None:
 
     from generator.package import lambda_sources
 
-    root = Path(__file__).resolve().parents[2]
     found: set[str] = set()
-    for path in lambda_sources(root):
+    for path in lambda_sources(ROOT):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 found |= {a.name for a in node.names}

@@ -1,7 +1,7 @@
 """`python -m pipeline plan`'s IAM review: the diff of every role StackSet against what is deployed, per OU,
 with the accounts each OU's changes reach, over HTTP against the fidelity layer.
 
-The organization is tests/fixtures/sync's (see test_e2e.py) plus Root/Workloads/Staging with
+The organization is tests/fixtures/sync's (see tests/e2e/sync/test_sync.py) plus Root/Workloads/Staging with
 100000000090 and 100000000091; Developer targets Root/Sandbox and Root/Workloads (333333333333 excluded).
 """
 
@@ -20,7 +20,8 @@ import pytest
 from pipeline.cli import main
 from pipeline.cli.review import parse_template
 from pipeline.emulator.seed import OrgLayout, SeedAccount
-from tests.sync.support import ROOT, World, edit, write_variant
+from tests.support.paths import ROOT
+from tests.support.sync import World, edit, write_variant
 
 DEV = "org-roles-Developer"
 RO = "org-roles-ReadOnly"
