@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from generator.lint.gate import lint_templates
+from tests.support import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "lint"
+FIXTURES = paths.FIXTURES / "lint"
 
 EXPECTED: dict[str, list[tuple[int, str]]] = {
     "E9101": [

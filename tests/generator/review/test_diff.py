@@ -16,11 +16,12 @@ from generator.review import grading as g
 from generator.review.diff import OuChange, Report, RoleChange, diff_orgs
 from generator.review.iamview import Grant, TrustGrant, permission_grants, resolve
 from generator.review.report import format_json, format_markdown, format_text
+from tests.support import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "diffs"
-GOLDEN = Path(__file__).parent / "golden" / "diffs"
+FIXTURES = paths.FIXTURES / "diffs"
+GOLDEN = paths.GOLDEN / "diffs"
 CASES = sorted(p.name for p in FIXTURES.iterdir())
-SCHEMA = json.loads((Path(__file__).parent.parent / "generator" / "schemas" / "diff.schema.json").read_text())
+SCHEMA = json.loads((paths.ROOT / "generator" / "schemas" / "diff.schema.json").read_text())
 
 
 def _report(case: str):
@@ -47,8 +48,8 @@ def test_every_fixture_pair_has_a_golden() -> None:
 
 @pytest.mark.parametrize("case", CASES)
 def test_markdown_matches_golden(case: str) -> None:
-    """Update with: python -m generator diff --base tests/fixtures/diffs/CASE/base
-    --head tests/fixtures/diffs/CASE/head --format markdown --output tests/golden/diffs/CASE.md"""
+    """Update with: python -m tests.update_goldens (the diff of tests/fixtures/diffs/CASE/base against
+    .../head, as Markdown)."""
     assert format_markdown(_report(case)) == (GOLDEN / f"{case}.md").read_text()
 
 

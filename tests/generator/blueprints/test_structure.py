@@ -6,8 +6,8 @@ import ast
 from pathlib import Path
 
 from generator.blueprints import BLUEPRINTS
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "generator.blueprints"
 BLUEPRINTS_DIR = ROOT / "generator" / "blueprints"
 # Modules directly in generator/blueprints/ that are not blueprints: the registry and the shared base.

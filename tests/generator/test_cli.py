@@ -77,6 +77,7 @@ def test_render_refuses_foreign_folder(repo: Path, capsys: pytest.CaptureFixture
     assert [p.name for p in foreign.iterdir()] == ["keep.txt"]
 
 
+@pytest.mark.slow  # renders and lints every template: seconds
 def test_lint_exit_codes(repo: Path, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--root", str(repo), "render"]) == 0
     capsys.readouterr()

@@ -9,13 +9,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generator.cli import main
+from tests.support.paths import FIXTURES
 
-MINIMAL = Path(__file__).parent / "fixtures" / "orgs" / "minimal"
+MINIMAL = FIXTURES / "orgs" / "minimal"
 TARGETS = ["org.yaml", "roles/Reader.yaml", "roles/New.yaml", "Root/ou.yaml", "Root/Apps/Prod/ou.yaml"]
 
 scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=12) | st.floats(allow_nan=False)
@@ -43,6 +45,8 @@ KEYS = [
     "ou_id",
     "MaxSessionDuration",
 ]
+
+pytestmark = pytest.mark.slow  # 200 hypothesis examples: seconds
 
 
 def _replace_somewhere(doc: Any, key: str, value: Any) -> Any:

@@ -10,6 +10,7 @@ import pytest
 from generator.lint.gate import Finding, format_json, format_sarif, format_text, lint_templates
 
 
+@pytest.mark.slow  # cfn-lint over every rendered template: seconds
 def test_rendered_templates_have_zero_findings(root: Path) -> None:
     paths = sorted((root / "templates").rglob("*.yaml"))
     assert paths, "no rendered templates"

@@ -13,14 +13,12 @@ from generator.blueprints import org_roles
 from generator.blueprints.base import RenderContext
 from generator.cli import main
 from generator.render import check, render_all
-
-FIXTURES = Path(__file__).parent / "fixtures" / "orgs"
-GOLDEN = Path(__file__).parent / "golden"
+from tests.support.paths import GOLDEN
 
 
 @pytest.mark.parametrize("name", ["minimal", "selfmanaged"])
 def test_fixture_org_matches_golden(name: str, root: Path) -> None:
-    """Update with: python -m generator render --org tests/fixtures/orgs/NAME --out tests/golden/NAME --only org-roles"""
+    """Update with: python -m tests.update_goldens (which renders --org tests/fixtures/orgs/NAME --only org-roles)."""
     ctx = RenderContext(root=root, org_dir=Path("tests/fixtures/orgs") / name)
     rendered = render_all(ctx, [org_roles.BLUEPRINT])
     result = check(GOLDEN / name, rendered)

@@ -10,8 +10,9 @@ import pytest
 from generator.cli import main
 from generator.errors import InputError
 from generator.org.loader import load_org
+from tests.support.paths import FIXTURES
 
-MINIMAL = Path(__file__).parent / "fixtures" / "orgs" / "minimal"
+MINIMAL = FIXTURES / "orgs" / "minimal"
 ORG = 'management_account_id: "111111111111"\nlogin_account_id: "222222222222"\nhome_region: eu-west-1\n'
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from generator.blueprints import ecs_web_service as blueprint
 from generator.blueprints.base import RenderContext
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PROJECT_TAG = {"StringEquals": {"aws:ResourceTag/Project": {"Ref": "Project"}}}
 
 

@@ -27,7 +27,10 @@ def test_templates_folder_matches_a_fresh_render(root: Path, rendered: dict[str,
         problems.append(diff)
     problems += [f"missing: templates/{p}" for p in result.missing]
     problems += [f"extra: templates/{p}" for p in result.extra]
-    assert not problems, "templates/ is stale; run `python -m generator render`:\n" + "\n".join(problems)
+    assert not problems, (
+        "templates/ is stale; run `python -m generator render` (or `python -m tests.update_goldens`):\n"
+        + "\n".join(problems)
+    )
 
 
 def test_render_is_deterministic(root: Path, rendered: dict[str, bytes]) -> None:
@@ -48,7 +51,7 @@ def _boom(ctx: RenderContext) -> Mapping[str, Template]:
 def test_a_failing_blueprint_writes_nothing(tmp_path: Path, root: Path) -> None:
     out = tmp_path / "out"
     write_atomically(out, {"a.yaml": b"old\n", INDEX_FILE: b'{"generated_by": "org-stacksets generator"}\n'})
-    broken = Blueprint("broken", "fails", ("x.yaml",), _boom, "tests.test_render")
+    broken = Blueprint("broken", "fails", ("x.yaml",), _boom, "tests.generator.test_render")
     with pytest.raises(GeneratorError, match="exploded"):
         write_atomically(out, render_all(RenderContext(root=root), (*BLUEPRINTS, broken)))
     assert sorted(p.name for p in out.iterdir()) == ["a.yaml", INDEX_FILE]
