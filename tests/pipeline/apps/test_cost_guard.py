@@ -8,7 +8,6 @@ import re
 import sys
 import types
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,8 +19,8 @@ from generator.blueprints.base import RenderContext
 from generator.errors import GeneratorError
 from pipeline.apps import cost_guard
 from pipeline.apps.cost_guard import Decision, InvalidEvent, decide, guard
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
 GROUP = "webapp-web"
 ALARM = "webapp-CostGuardAlarm-ABC123"

@@ -22,6 +22,7 @@ from moto.server import ThreadedMotoServer
 from pipeline.apps.app_deploy import package
 from pipeline.apps.app_deploy.cli import main
 from pipeline.apps.ecs_deploy import family_revision, handle
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,6 @@ WORKLOAD = "123456789012"  # moto's account for the "testing" keys
 CI_ROLE = "arn:aws:iam::111111111111:role/app-deploy-publisher"
 REPO = f"{WORKLOAD}.dkr.ecr.{REGION}.amazonaws.com/web"
 CLOSED_PORT = "http://127.0.0.1:9"  # nothing listens: a call there would fail, so none may be made
-ROOT = Path(__file__).resolve().parent.parent
 WRAPPER = ROOT / "pipeline" / "apps" / "app_deploy" / "app-deploy.sh"
 
 
