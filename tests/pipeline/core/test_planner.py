@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from pipeline.core.ops import (
     CreateStackSet,
     DeleteInstances,
     DeleteStackSet,
+    Op,
     UpdateOverrides,
     UpdateStackSet,
 )
@@ -118,41 +120,6 @@ PROD_OVERRIDE = UpdateOverrides(
 )
 
 
-def test_new_stackset_creates_targets_overrides_then_commits() -> None:
-    d = desired()
-    plan = plan_stackset(d, None, tree(), POLICY)
-    assert plan.action == "create"
-    assert plan.ops == (
-        CreateStackSet(stackset=DEV, content=d.content, tag=f"v1.pending.{NO_OVERRIDES}"),
-        CreateInstances(
-            stackset=DEV,
-            regions=REGIONS,
-            ou_ids=(SB,),
-            accounts=(),
-            account_filter="NONE",
-            paths=("Root/Sandbox",),
-        ),
-        CreateInstances(
-            stackset=DEV,
-            regions=REGIONS,
-            ou_ids=(WS,),
-            accounts=("333333333333",),
-            account_filter="DIFFERENCE",
-            paths=("Root/Workloads",),
-        ),
-        PROD_OVERRIDE,
-        CommitHash(stackset=DEV, content=d.content, tag=d.tag),
-    )
-    assert d.accounts == (
-        "100000000000",
-        "100000000001",
-        "100000000004",
-        "100000000006",
-        "100000000008",
-        "100000000009",
-    )
-
-
 def test_content_of_a_role_stackset() -> None:
     c = content_for(M.stackset(DEV), M)
     assert (c.auto_deployment, c.permission_model, c.capabilities) == (
@@ -168,65 +135,155 @@ def test_content_of_a_role_stackset() -> None:
     assert content_for(M.stackset("org-roles-login-account"), M).auto_deployment == (False, False)
 
 
-def test_matching_hash_is_unchanged_without_reading_instances() -> None:
-    d = desired()
-    plan = plan_stackset(d, live_from(d, d.tag, instances=None), tree(), POLICY)
-    assert (plan.action, plan.ops) == ("unchanged", ())
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """Every plan field a scenario pins, exactly: the operations in order, the action, notes, deletions
+    counted for the guard, and the removals held back (path, reason)."""
+
+    action: str
+    ops: tuple[Op, ...] = ()
+    notes: tuple[str, ...] = ()
+    deletions: int = 0
+    held: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, plan: StackSetPlan) -> Expected:
+        held = tuple((t.path, t.reason) for t in plan.targets if t.change == "hold")
+        return cls(plan.action, plan.ops, plan.notes, plan.deletions, held)
 
 
-def test_matching_hash_after_a_failed_rollout_rolls_out_again() -> None:
-    """AWS keeps an UpdateStackSet's tags even when its operation fails: a matching hash whose rollout
-    failed is not trusted; the commit rolls out to every instance again, the failed one included."""
-    d = desired()
-    failed = tuple(
-        dataclasses.replace(i, status="OUTDATED", detailed_status="FAILED")
-        if i.account == "100000000000"
-        else i
-        for i in deployed(d)
-    )
-    live = live_from(d, d.tag, failed, rollout_failed=True)
-    assert needs_instances(d, dataclasses.replace(live, instances=None))
-    plan = plan_stackset(d, live, tree(), POLICY)
-    assert (plan.action, plan.ops, plan.notes) == (
-        "update",
-        (CommitHash(stackset=DEV, content=d.content, tag=d.tag),),
-        (
-            "the last rollout failed or left failed instances: rolling out again",
-            "1 instance(s) not CURRENT: the commit retries them",
+def commit(d: DesiredStackSet) -> CommitHash:
+    return CommitHash(stackset=DEV, content=d.content, tag=d.tag)
+
+
+D = desired()
+# An account that joined Prod gets Prod's value; the one that left is set back.
+MOVED = {**PLACES, "100000000004": PROD, "100000000008": WS}
+D_MOVED = desired(org=tree(MOVED))
+NO_SANDBOX = tree(drop=(SB,))
+D_NO_SANDBOX = desired(org=NO_SANDBOX)
+DEV_SUSPENDED = tree(suspended=("100000000006",))
+D_DEV_SUSPENDED = desired(org=DEV_SUSPENDED)
+IN_SECURITY = LiveInstance("100000000002", "us-east-1", SEC)
+EXCLUDED_UNDER_WS = LiveInstance("333333333333", "us-east-1", WS)
+FAILED_IN_SANDBOX = tuple(
+    dataclasses.replace(i, status="OUTDATED", detailed_status="FAILED") if i.account == "100000000000" else i
+    for i in deployed(D)
+)
+STALE_TEMPLATE = live_from(D, "v1.old.x", deployed(D), template_sha256="0" * 64)
+ORPHAN = LiveStackSet(
+    "org-roles-Old",
+    "SERVICE_MANAGED",
+    "",
+    "",
+    {},
+    (),
+    {HASH_TAG: "v1.a.b"},
+    (SB,),
+    REGIONS,
+    instances=(LiveInstance("100000000000", "us-east-1", SB),),
+)
+ORPHAN_DELETE = DeleteInstances(
+    stackset="org-roles-Old",
+    regions=REGIONS,
+    ou_ids=(SB,),
+    accounts=(),
+    account_filter="NONE",
+    retain_stacks=True,
+    count=1,
+    paths=("Root/Sandbox",),
+)
+
+# (scenario id, situation: the planner call on a built live state and org, the exact plan it must return)
+SCENARIOS = [
+    pytest.param(
+        lambda: plan_stackset(D, None, tree(), POLICY),
+        Expected(
+            "create",
+            (
+                CreateStackSet(stackset=DEV, content=D.content, tag=f"v1.pending.{NO_OVERRIDES}"),
+                CreateInstances(
+                    stackset=DEV,
+                    regions=REGIONS,
+                    ou_ids=(SB,),
+                    accounts=(),
+                    account_filter="NONE",
+                    paths=("Root/Sandbox",),
+                ),
+                CreateInstances(
+                    stackset=DEV,
+                    regions=REGIONS,
+                    ou_ids=(WS,),
+                    accounts=("333333333333",),
+                    account_filter="DIFFERENCE",
+                    paths=("Root/Workloads",),
+                ),
+                PROD_OVERRIDE,
+                commit(D),
+            ),
         ),
-    )
-
-
-def test_everything_in_place_but_the_hash_only_commits() -> None:
-    d = desired()
-    tag = f"v1.pending.{d.overrides_digest}"
-    plan = plan_stackset(d, live_from(d, tag, deployed(d)), tree(), POLICY)
-    assert plan.ops == (CommitHash(stackset=DEV, content=d.content, tag=d.tag),)
-
-
-def test_template_change_updates_then_commits() -> None:
-    d = desired()
-    live = live_from(d, "v1.old.x", deployed(d), template_sha256="0" * 64)
-    plan = plan_stackset(
-        d,
-        dataclasses.replace(live, tags={**live.tags, HASH_TAG: f"v1.old.{d.overrides_digest}"}),
-        tree(),
-        POLICY,
-    )
-    assert plan.ops == (
-        UpdateStackSet(
-            stackset=DEV, content=d.content, tag=f"v1.pending.{d.overrides_digest}", changes=("template",)
+        id="new stackset creates targets, overrides, then commits",
+    ),
+    pytest.param(
+        lambda: plan_stackset(D, live_from(D, D.tag, instances=None), tree(), POLICY),
+        Expected("unchanged"),
+        id="matching hash is unchanged without reading instances",
+    ),
+    pytest.param(
+        # AWS keeps an UpdateStackSet's tags even when its operation fails: a matching hash whose rollout
+        # failed is not trusted; the commit rolls out to every instance again, the failed one included.
+        lambda: plan_stackset(D, live_from(D, D.tag, FAILED_IN_SANDBOX, rollout_failed=True), tree(), POLICY),
+        Expected(
+            "update",
+            (commit(D),),
+            notes=(
+                "the last rollout failed or left failed instances: rolling out again",
+                "1 instance(s) not CURRENT: the commit retries them",
+            ),
         ),
-        CommitHash(stackset=DEV, content=d.content, tag=d.tag),
-    )
-
-
-@pytest.mark.parametrize(
-    ("places", "expected"),
-    [
-        # An account that joined Prod gets Prod's value; the one that left is set back.
-        (
-            {**PLACES, "100000000004": PROD, "100000000008": WS},
+        id="matching hash after a failed rollout rolls out again",
+    ),
+    pytest.param(
+        lambda: plan_stackset(
+            D, live_from(D, f"v1.pending.{D.overrides_digest}", deployed(D)), tree(), POLICY
+        ),
+        Expected("update", (commit(D),)),
+        id="everything in place but the hash only commits",
+    ),
+    pytest.param(
+        lambda: plan_stackset(
+            D,
+            dataclasses.replace(
+                STALE_TEMPLATE, tags={**STALE_TEMPLATE.tags, HASH_TAG: f"v1.old.{D.overrides_digest}"}
+            ),
+            tree(),
+            POLICY,
+        ),
+        Expected(
+            "update",
+            (
+                UpdateStackSet(
+                    stackset=DEV,
+                    content=D.content,
+                    tag=f"v1.pending.{D.overrides_digest}",
+                    changes=("template",),
+                ),
+                commit(D),
+            ),
+        ),
+        id="template change updates then commits",
+    ),
+    pytest.param(
+        lambda: plan_stackset(
+            D_MOVED,
+            live_from(
+                D_MOVED, D.tag, tuple(LiveInstance(i.account, "us-east-1", i.ou_id) for i in deployed(D))
+            ),
+            tree(MOVED),
+            POLICY,
+        ),
+        Expected(
+            "update",
             (
                 UpdateOverrides(
                     stackset=DEV,
@@ -242,116 +299,143 @@ def test_template_change_updates_then_commits() -> None:
                     parameters=(("MaxSessionDuration", "1800"),),
                     paths=("Root/Workloads/Prod",),
                 ),
+                commit(D_MOVED),
             ),
         ),
-    ],
-)
-def test_overrides_follow_accounts(places: dict[str, str], expected: tuple[UpdateOverrides, ...]) -> None:
-    before = desired()
-    d = desired(org=tree(places))
-    instances = tuple(
-        LiveInstance(a, "us-east-1", i.ou_id) for a, i in ((x.account, x) for x in deployed(before))
-    )
-    plan = plan_stackset(d, live_from(d, before.tag, instances), tree(places), POLICY)
-    assert plan.ops == (*expected, CommitHash(stackset=DEV, content=d.content, tag=d.tag))
-
-
-def test_removed_target_is_deleted_retaining_stacks() -> None:
-    d = desired()
-    extra = LiveInstance("100000000002", "us-east-1", SEC)
-    plan = plan_stackset(
-        d, live_from(d, "v1.old." + d.overrides_digest, (*deployed(d), extra)), tree(), POLICY
-    )
-    assert plan.ops == (
-        DeleteInstances(
-            stackset=DEV,
-            regions=REGIONS,
-            ou_ids=(SEC,),
-            accounts=(),
-            account_filter="NONE",
-            retain_stacks=True,
-            count=1,
-            paths=("Root/Security",),
+        id="overrides follow accounts",
+    ),
+    pytest.param(
+        lambda: plan_stackset(
+            D, live_from(D, "v1.old." + D.overrides_digest, (*deployed(D), IN_SECURITY)), tree(), POLICY
         ),
-        CommitHash(stackset=DEV, content=d.content, tag=d.tag),
-    )
-    assert plan.deletions == 1
-
-
-def test_removals_are_held_while_a_target_is_missing() -> None:
-    org = tree(drop=(SB,))
-    d = desired(org=org)
-    extra = LiveInstance("100000000002", "us-east-1", SEC)
-    plan = plan_stackset(d, live_from(d, "v1.old." + d.overrides_digest, (*deployed(d), extra)), org, POLICY)
-    assert [op.kind for op in plan.ops] == ["commit"]
-    held = [t for t in plan.targets if t.change == "hold"]
-    assert [(t.path, t.reason) for t in held] == [
-        ("Root/Security", "removal held: target Root/Sandbox is not in the organization")
-    ]
-
-
-def test_excluded_account_found_under_its_target_is_removed_alone() -> None:
-    d = desired()
-    sneaked = LiveInstance("333333333333", "us-east-1", WS)
-    plan = plan_stackset(
-        d, live_from(d, "v1.old." + d.overrides_digest, (*deployed(d), sneaked)), tree(), POLICY
-    )
-    assert plan.ops[0] == DeleteInstances(
-        stackset=DEV,
-        regions=REGIONS,
-        ou_ids=(WS,),
-        accounts=("333333333333",),
-        account_filter="INTERSECTION",
-        retain_stacks=True,
-        count=1,
-        paths=("Root/Workloads",),
-    )
-
-
-def test_suspended_accounts_keep_their_instances() -> None:
-    org = tree(suspended=("100000000006",))
-    d = desired(org=org)
-    before = deployed(desired())
-    plan = plan_stackset(d, live_from(d, "v1.old." + d.overrides_digest, before), org, POLICY)
-    assert [op.kind for op in plan.ops] == ["commit"]
-    assert d.suspended == ("100000000006",)
-
-
-def test_permission_model_switch_is_refused() -> None:
-    d = desired()
-    plan = plan_stackset(d, live_from(d, "x", (), permission_model="SELF_MANAGED"), tree(), POLICY)
-    assert plan.action == "failed" and plan.ops == ()
-    assert "cannot switch" in plan.notes[0]
-
-
-def test_orphans_are_reported_or_deleted() -> None:
-    live = LiveStackSet(
-        "org-roles-Old",
-        "SERVICE_MANAGED",
-        "",
-        "",
-        {},
-        (),
-        {HASH_TAG: "v1.a.b"},
-        (SB,),
-        REGIONS,
-        instances=(LiveInstance("100000000000", "us-east-1", SB),),
-    )
-    assert plan_orphan(live, tree(), POLICY).ops == ()
-    plan = plan_orphan(live, tree(), dataclasses.replace(POLICY, delete_orphaned_stacksets=True))
-    assert plan.ops == (
-        DeleteInstances(
-            stackset="org-roles-Old",
-            regions=REGIONS,
-            ou_ids=(SB,),
-            accounts=(),
-            account_filter="NONE",
-            retain_stacks=True,
-            count=1,
-            paths=("Root/Sandbox",),
+        Expected(
+            "update",
+            (
+                DeleteInstances(
+                    stackset=DEV,
+                    regions=REGIONS,
+                    ou_ids=(SEC,),
+                    accounts=(),
+                    account_filter="NONE",
+                    retain_stacks=True,
+                    count=1,
+                    paths=("Root/Security",),
+                ),
+                commit(D),
+            ),
+            deletions=1,
         ),
-        DeleteStackSet(stackset="org-roles-Old"),
+        id="removed target is deleted retaining stacks",
+    ),
+    pytest.param(
+        lambda: plan_stackset(
+            D_NO_SANDBOX,
+            live_from(
+                D_NO_SANDBOX,
+                "v1.old." + D_NO_SANDBOX.overrides_digest,
+                (*deployed(D_NO_SANDBOX), IN_SECURITY),
+            ),
+            NO_SANDBOX,
+            POLICY,
+        ),
+        Expected(
+            "update",
+            (commit(D_NO_SANDBOX),),
+            held=(("Root/Security", "removal held: target Root/Sandbox is not in the organization"),),
+        ),
+        id="removals are held while a target is missing",
+    ),
+    pytest.param(
+        lambda: plan_stackset(
+            D, live_from(D, "v1.old." + D.overrides_digest, (*deployed(D), EXCLUDED_UNDER_WS)), tree(), POLICY
+        ),
+        Expected(
+            "update",
+            (
+                DeleteInstances(
+                    stackset=DEV,
+                    regions=REGIONS,
+                    ou_ids=(WS,),
+                    accounts=("333333333333",),
+                    account_filter="INTERSECTION",
+                    retain_stacks=True,
+                    count=1,
+                    paths=("Root/Workloads",),
+                ),
+                commit(D),
+            ),
+            deletions=1,
+        ),
+        id="excluded account found under its target is removed alone",
+    ),
+    pytest.param(
+        lambda: plan_stackset(
+            D_DEV_SUSPENDED,
+            live_from(D_DEV_SUSPENDED, "v1.old." + D_DEV_SUSPENDED.overrides_digest, deployed(D)),
+            DEV_SUSPENDED,
+            POLICY,
+        ),
+        Expected("update", (commit(D_DEV_SUSPENDED),)),
+        id="suspended accounts keep their instances",
+    ),
+    pytest.param(
+        lambda: plan_stackset(D, live_from(D, "x", (), permission_model="SELF_MANAGED"), tree(), POLICY),
+        Expected(
+            "failed",
+            notes=(
+                "live permission model is SELF_MANAGED, the manifest wants SERVICE_MANAGED: a StackSet cannot "
+                "switch; delete it (retaining stacks) first",
+            ),
+        ),
+        id="permission model switch is refused",
+    ),
+    pytest.param(
+        lambda: plan_orphan(ORPHAN, tree(), POLICY),
+        Expected(
+            "orphan",
+            notes=(
+                "not in the manifest; 1 instance(s) left in place (set deletion.delete_orphaned_stacksets in "
+                "org.yaml to delete it)",
+            ),
+        ),
+        id="orphan is reported",
+    ),
+    pytest.param(
+        lambda: plan_orphan(ORPHAN, tree(), dataclasses.replace(POLICY, delete_orphaned_stacksets=True)),
+        Expected(
+            "orphan",
+            (ORPHAN_DELETE, DeleteStackSet(stackset="org-roles-Old")),
+            notes=("not in the manifest: deleting it",),
+            deletions=2,
+        ),
+        id="orphan is deleted when allowed",
+    ),
+]
+
+
+@pytest.mark.parametrize(("situation", "expected"), SCENARIOS)
+def test_scenario(situation: Callable[[], StackSetPlan], expected: Expected) -> None:
+    assert Expected.of(situation()) == expected
+
+
+def test_desired_accounts_leave_out_the_excluded_and_management_accounts() -> None:
+    assert D.accounts == (
+        "100000000000",
+        "100000000001",
+        "100000000004",
+        "100000000006",
+        "100000000008",
+        "100000000009",
     )
+
+
+def test_a_failed_rollout_needs_the_instances_read() -> None:
+    live = live_from(D, D.tag, FAILED_IN_SANDBOX, rollout_failed=True)
+    assert needs_instances(D, dataclasses.replace(live, instances=None))
+
+
+def test_suspended_accounts_are_listed_apart() -> None:
+    assert D_DEV_SUSPENDED.suspended == ("100000000006",)
 
 
 def test_management_stack_plans() -> None:
