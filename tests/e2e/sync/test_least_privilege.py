@@ -1,0 +1,230 @@
+"""The sync Lambda's role (templates/org/pipeline.yaml, SyncRole) grants exactly what the sync calls.
+
+Every AWS call the Lambda makes is recorded while it runs its real entry points against the fidelity
+server: a CodePipeline job (first rollout, continued across invocations), a direct sync from an S3
+artifact that removes a target and deletes an orphaned StackSet, continuing by invoking itself, a job
+whose update meets a failing account, and a self-managed organization. The test fails on any call the role does
+not grant, and on any grant no call used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.client
+import pytest
+import yaml
+from botocore.stub import ANY, Stubber
+
+from pipeline.aws.clients import make_clients
+from pipeline.aws.retry import Backoff
+from pipeline.job import Deps, handle
+from tests.support.lambda_job import BUCKET, KEY, Ctx, artifact, job
+from tests.support.paths import ROOT
+from tests.support.sync import CREDS, MGMT, NO_WAIT, World, edit, write_variant
+
+# Permissions the Lambda service itself uses on the function's behalf (logs, KMS for its environment,
+# X-Ray for active tracing), never called by the sync's code.
+RUNTIME_PREFIXES = ("logs:", "kms:", "xray:")
+# API operations whose IAM action has another name.
+ACTION_NAMES = {("lambda", "Invoke"): "lambda:InvokeFunction"}
+# Calls no policy can deny, so none grants them: GetCallerIdentity "No permissions are required to perform
+# this operation" (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
+NEEDS_NO_PERMISSION = frozenset({"sts:GetCallerIdentity"})
+
+
+def granted() -> set[str]:
+    template = yaml.safe_load((ROOT / "templates" / "org" / "pipeline.yaml").read_text())
+    role = template["Resources"]["SyncRole"]["Properties"]
+    actions: set[str] = set()
+    for policy in role["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            actions.update(a for a in listed if not a.startswith(RUNTIME_PREFIXES))
+    return actions
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bool], set[str]]]:
+    """Patches botocore so every API call is recorded as an IAM action while recording is on."""
+    calls: set[str] = set()
+    state = {"on": False}
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if state["on"]:
+            service = self.meta.service_model.signing_name
+            action = ACTION_NAMES.get((service, operation_name), f"{service}:{operation_name}")
+            if action not in NEEDS_NO_PERMISSION:
+                calls.add(action)
+            # CreateStackSet/UpdateStackSet with an administration role make CloudFormation check
+            # iam:PassRole on it (self-managed permissions, AWS CloudFormation User Guide).
+            if operation_name in ("CreateStackSet", "UpdateStackSet") and api_params.get(
+                "AdministrationRoleARN"
+            ):
+                calls.add("iam:PassRole")
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+
+    def switch(on: bool) -> set[str]:
+        state["on"] = on
+        return calls
+
+    yield switch
+
+
+def _deps(world: World, topic: str) -> tuple[Deps, Stubber, Stubber]:
+    cp = boto3.client("codepipeline", region_name="us-east-1", **CREDS)
+    lam = boto3.client("lambda", region_name="us-east-1", **CREDS)
+    s3 = world.client("s3")
+    deps = Deps(
+        env={"NOTIFICATION_TOPIC_ARN": topic},
+        codepipeline=cp,
+        sns=world.client("sns"),
+        lambda_client=lam,
+        sync_clients=lambda region: make_clients(
+            region, endpoint_url=world.server.url, credentials=CREDS, max_attempts=1
+        ),
+        s3=lambda _creds: s3,
+        poll=NO_WAIT,
+        backoff=Backoff(sleep=lambda _s: None),
+        sleep=lambda _s: None,
+    )
+    return deps, Stubber(cp), Stubber(lam)
+
+
+def _world(make_world: Any, manifest_dir: Path | None = None) -> tuple[World, str]:
+    world = make_world(manifest_dir)
+    world.client("s3").create_bucket(Bucket=BUCKET)
+    topic = world.client("sns").create_topic(Name="org-roles-sync")["TopicArn"]
+    return world, topic
+
+
+def test_sync_role_grants_exactly_what_the_sync_calls(
+    make_world: Any, tmp_path: Path, recorder: Callable[[bool], set[str]]
+) -> None:
+    world, topic = _world(make_world)
+    world.client("s3").put_object(Bucket=BUCKET, Key=KEY, Body=artifact(world.manifest_dir))
+    deps, cp_stub, lambda_stub = _deps(world, topic)
+
+    # 1. A CodePipeline job: the first rollout, handed over once, then finished.
+    with cp_stub:
+        cp_stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
+        cp_stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "executionDetails": ANY})
+        recorder(True)
+        deps.step_seconds = 0
+        first = handle(job(), Ctx(), deps)
+        deps.step_seconds = 600
+        assert handle(job(first["continuation"]), Ctx(), deps)["ok"]
+        recorder(False)
+
+    # 2. A direct sync of a changed artifact: a target removed, an orphan deleted, an account failing;
+    #    it continues by invoking itself.
+    def change(data: dict[str, Any]) -> None:
+        data["stacksets"] = [s for s in data["stacksets"] if s["name"] != "org-roles-ReadOnly"]
+        edit(data, "org-roles-Developer")["targets"] = [
+            t for t in edit(data, "org-roles-Developer")["targets"] if t["ou_path"] != "Root/Sandbox"
+        ]
+        edit(data, "org-roles-Developer")["description"] = "changed"
+        data["org"]["deletion"].update(
+            delete_orphaned_stacksets=True, max_instance_deletions=100, max_instance_deletion_percentage=100
+        )
+
+    world.client("s3").put_object(
+        Bucket=BUCKET, Key=KEY, Body=artifact(write_variant(tmp_path / "v2", change))
+    )
+    with lambda_stub:
+        lambda_stub.add_response(
+            "invoke", {"StatusCode": 202}, {"FunctionName": ANY, "InvocationType": "Event", "Payload": ANY}
+        )
+        recorder(True)
+        deps.step_seconds = 0
+        direct = {"action": "sync", "artifact_uri": f"s3://{BUCKET}/{KEY}", "run_id": "direct-1"}
+        handed = handle(direct, Ctx(), deps)
+        deps.step_seconds = 600
+        assert handle({**direct, "continuation": handed["continuation"]}, Ctx(), deps)["ok"]
+        recorder(False)
+
+    # 3. A CodePipeline job whose update meets a failing account: the job fails with the reasons.
+    def again(data: dict[str, Any]) -> None:
+        change(data)
+        edit(data, "org-roles-Developer")["description"] = "changed again"
+
+    world.client("s3").put_object(
+        Bucket=BUCKET, Key=KEY, Body=artifact(write_variant(tmp_path / "v3", again))
+    )
+    failing = sorted(world.accounts_in("Root/Workloads/Dev"))[0]
+    world.service.fail_accounts[failing] = "a service control policy denies iam:CreateRole"
+    failed_job = job()
+    failed_job["CodePipeline.job"]["id"] = "job-3"
+    with cp_stub:
+        cp_stub.add_response("put_job_failure_result", {}, {"jobId": "job-3", "failureDetails": ANY})
+        recorder(True)
+        assert not handle(failed_job, Ctx(), deps)["ok"]
+        recorder(False)
+
+    # 4. A self-managed organization (administration role passed to CloudFormation).
+    def self_managed(data: dict[str, Any]) -> None:
+        data["org"].update(
+            permission_model="SELF_MANAGED",
+            administration_role_arn=f"arn:aws:iam::{MGMT}:role/AWSCloudFormationStackSetAdministrationRole",
+            execution_role_name="AWSCloudFormationStackSetExecutionRole",
+        )
+
+    world2 = make_world(write_variant(tmp_path / "self", self_managed))
+    recorder(True)
+    assert world2.sync("self-1").outcome == "success"
+    called = recorder(False)
+
+    grants = granted()
+    assert sorted(called - grants) == [], (
+        f"the sync calls APIs its role does not grant ({sorted(grants - called)} unused)"
+    )
+    assert sorted(grants - called) == [], "the role grants actions the sync never uses"
+
+
+def build_plan_grants() -> set[str]:
+    """What the CodeBuild role grants for `python -m pipeline plan` (its Plan* statements)."""
+    template = yaml.safe_load((ROOT / "templates" / "org" / "pipeline.yaml").read_text())
+    role = template["Resources"]["BuildRole"]["Properties"]
+    actions: set[str] = set()
+    for policy in role["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement.get("Sid", "").startswith("Plan"):
+                actions.update(
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+    return actions
+
+
+def test_build_role_grants_exactly_what_the_plan_reads(
+    make_world: Any, tmp_path: Path, recorder: Callable[[bool], set[str]]
+) -> None:
+    from pipeline.cli.review import review_session
+    from pipeline.sync import plan_sync
+
+    world = make_world()
+    assert world.sync("first").outcome == "success"
+
+    def change(data: dict[str, Any]) -> None:
+        edit(data, "org-roles-Developer")["targets"] = [
+            t for t in edit(data, "org-roles-Developer")["targets"] if t["ou_path"] != "Root/Sandbox"
+        ]
+        data["stacksets"] = [s for s in data["stacksets"] if s["name"] != "org-roles-ReadOnly"]
+
+    world.use(write_variant(tmp_path / "v2", change))
+    session = world.session("plan-1")
+    recorder(True)
+    plan = plan_sync(session)
+    review_session(session, plan, "head")
+    called = recorder(False)
+    grants = build_plan_grants()
+    assert sorted(called - grants) == [], (
+        f"the plan calls APIs the build role does not grant ({sorted(grants - called)} unused)"
+    )
+    assert sorted(grants - called) == [], "the build role grants plan actions the plan never uses"

@@ -1,0 +1,204 @@
+"""Rendering org_roles/: golden fixture trees, the manifest contract, templates, and explain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator.blueprints import org_roles
+from generator.blueprints.base import RenderContext
+from generator.cli import main
+from generator.render import check, render_all
+from tests.support.paths import GOLDEN
+
+
+@pytest.mark.parametrize("name", ["minimal", "selfmanaged"])
+def test_fixture_org_matches_golden(name: str, root: Path) -> None:
+    """Update with: python -m tests.update_goldens (which renders --org tests/fixtures/orgs/NAME --only org-roles)."""
+    ctx = RenderContext(root=root, org_dir=Path("tests/fixtures/orgs") / name)
+    rendered = render_all(ctx, [org_roles.BLUEPRINT])
+    result = check(GOLDEN / name, rendered)
+    assert result.clean, result
+
+
+@pytest.fixture(scope="module")
+def rendered(root: Path) -> dict[str, bytes]:
+    """The sample org_roles/ rendered by the org blueprint alone."""
+    return render_all(RenderContext(root=root), [org_roles.BLUEPRINT])
+
+
+@pytest.fixture(scope="module")
+def manifest(rendered: dict[str, bytes]) -> dict:
+    return json.loads(rendered["org/manifest.json"])
+
+
+def _stackset(manifest: dict, role: str) -> dict:
+    return next(s for s in manifest["stacksets"] if s["role"] == role)
+
+
+def test_manifest_template_hashes_match_the_rendered_bytes(
+    manifest: dict, rendered: dict[str, bytes]
+) -> None:
+    entries = [*manifest["stacksets"], manifest["management_account_stack"]]
+    for entry in entries:
+        assert entry["template_sha256"] == hashlib.sha256(rendered[entry["template"]]).hexdigest()
+
+
+def test_manifest_lists_every_role_and_the_login_stackset(manifest: dict) -> None:
+    assert [s["name"] for s in manifest["stacksets"]] == [
+        "org-roles-Auditor",
+        "org-roles-BillingViewer",
+        "org-roles-BreakGlass",
+        "org-roles-Deployer",
+        "org-roles-Developer",
+        "org-roles-NetworkAdmin",
+        "org-roles-ReadOnly",
+        "org-roles-login-account",
+    ]
+    login = manifest["stacksets"][-1]
+    assert (login["kind"], login["account_targets"], login["targets"]) == (
+        "login-account",
+        ["222222222222"],
+        [],
+    )
+
+
+def test_developer_targets_and_per_ou_values(manifest: dict) -> None:
+    dev = _stackset(manifest, "Developer")
+    assert [t["ou_path"] for t in dev["targets"]] == ["Root/Sandbox", "Root/Workloads"]
+    assert dev["parameters"] == {
+        "AllowedRegion": "us-east-1",
+        "AppBucketPrefix": "app",
+        "LoginAccountId": "222222222222",
+        "MaxSessionDuration": "28800",
+        "Project": "org-roles",
+    }
+    assert [(o["ou_path"], o["parameters"]) for o in dev["parameter_overrides"]] == [
+        ("Root/Sandbox", {"AppBucketPrefix": "sandbox", "MaxSessionDuration": "43200"}),
+        ("Root/Workloads/Dev", {"MaxSessionDuration": "43200"}),
+        ("Root/Workloads/Prod", {"MaxSessionDuration": "3600"}),
+        (
+            "Root/Workloads/Prod/Payments",
+            {"AllowedRegion": "eu-central-1", "AppBucketPrefix": "payments", "MaxSessionDuration": "3600"},
+        ),
+    ]
+    assert dev["regions"] == ["us-east-1"] and dev["capabilities"] == ["CAPABILITY_NAMED_IAM"]
+
+
+def test_management_account_stack(manifest: dict) -> None:
+    stack = manifest["management_account_stack"]
+    assert stack["roles"] == ["BillingViewer", "BreakGlass"]
+    assert stack["parameters"] == {
+        "BillingViewerMaxSessionDuration": "14400",
+        "BreakGlassMaxSessionDuration": "3600",
+        "LoginAccountId": "222222222222",
+        "Project": "org-roles",
+    }
+
+
+def test_org_settings_in_the_manifest(manifest: dict) -> None:
+    org = manifest["org"]
+    assert org["permission_model"] == "SERVICE_MANAGED"
+    assert org["operation_preferences"] == {
+        "ConcurrencyMode": "SOFT_FAILURE_TOLERANCE",
+        "FailureTolerancePercentage": 10,
+        "MaxConcurrentPercentage": 100,
+        "RegionConcurrencyType": "PARALLEL",
+    }
+    assert org["deletion"]["retain_stacks"] is True
+    assert [o["path"] for o in manifest["ous"]][:3] == [
+        "Root",
+        "Root/Infrastructure",
+        "Root/Infrastructure/Network",
+    ]
+
+
+def _template(rendered: dict[str, bytes], path: str) -> dict:
+    return yaml.safe_load(rendered[path])
+
+
+def test_human_role_trust_requires_mfa_from_the_login_account(rendered: dict[str, bytes]) -> None:
+    role = _template(rendered, "org/roles/Developer.yaml")["Resources"]["Role"]["Properties"]
+    [statement] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {
+        "AWS": [{"Fn::Sub": "arn:${AWS::Partition}:iam::${LoginAccountId}:root"}]
+    }
+    assert statement["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    assert role["RoleName"] == "Developer" and role["Path"] == "/people/"
+
+
+def test_break_glass_is_marked_and_mfa_is_fresh(rendered: dict[str, bytes]) -> None:
+    resource = _template(rendered, "org/roles/BreakGlass.yaml")["Resources"]["Role"]
+    assert resource["Metadata"]["BreakGlass"]["Reason"].startswith("Emergency access")
+    condition = resource["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    assert condition["NumericLessThan"] == {"aws:MultiFactorAuthAge": "900"}
+
+
+def test_login_policy_mirrors_the_role_trust(rendered: dict[str, bytes]) -> None:
+    resources = _template(rendered, "org/login-account.yaml")["Resources"]
+    policy = resources["AssumeBreakGlassPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert policy["Action"] == ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
+    assert policy["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/emergency/BreakGlass"}]
+    assert policy["Condition"] == {
+        "Bool": {"aws:MultiFactorAuthPresent": "true"},
+        "NumericLessThan": {"aws:MultiFactorAuthAge": "900"},
+    }
+    assert "AssumeDeployerPolicy" not in resources  # trusted by the CI account, not by people
+    assert resources["DeveloperGroup"]["Properties"]["ManagedPolicyArns"] == [
+        {"Ref": "AssumeDeveloperPolicy"}
+    ]
+
+
+def test_explain_prod_shows_inherited_roles_and_their_files(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "--ou", "Root/Workloads/Prod", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(r["role"], r["attached_at"], r["source"]) for r in data["roles"]] == [
+        ("Auditor", "Root", "org_roles/Root/ou.yaml"),
+        ("BillingViewer", "Root", "org_roles/Root/ou.yaml"),
+        ("BreakGlass", "Root", "org_roles/Root/ou.yaml"),
+        ("Deployer", "Root/Workloads", "org_roles/Root/Workloads/ou.yaml"),
+        ("Developer", "Root/Workloads", "org_roles/Root/Workloads/ou.yaml"),
+        ("ReadOnly", "Root/Workloads", "org_roles/Root/Workloads/ou.yaml"),
+    ]
+    dev = data["roles"][4]["parameters"]["MaxSessionDuration"]
+    assert dev == {"value": "3600", "origin": "org_roles/Root/Workloads/Prod/ou.yaml"}
+
+
+def test_explain_text_for_an_ou(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "--org", "tests/fixtures/orgs/minimal", "--ou", "Root/Apps/Prod"]) == 0
+    assert capsys.readouterr().out == (
+        "Root/Apps/Prod  (tests/fixtures/orgs/minimal/Root/Apps/Prod/ou.yaml)\n"
+        "1 effective role(s):\n"
+        "  Reader: inherited from Root, tests/fixtures/orgs/minimal/Root/ou.yaml\n"
+        "      Bucket             = logs  (tests/fixtures/orgs/minimal/Root/Apps/Prod/ou.yaml)\n"
+        "      LoginAccountId     = 222222222222  (tests/fixtures/orgs/minimal/org.yaml)\n"
+        "      MaxSessionDuration = 3600  (tests/fixtures/orgs/minimal/roles/Reader.yaml)\n"
+        "      Project            = org-roles  (tests/fixtures/orgs/minimal/org.yaml)\n"
+    )
+
+
+def test_explain_role_lists_reach_and_exclusions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "--org", "tests/fixtures/orgs/selfmanaged", "--role", "Automation"]) == 0
+    out = capsys.readouterr().out
+    assert "reaches 3 OU(s):" in out
+    assert "excluded accounts: 444444444444, 555555555555" in out
+    assert "MaxSessionDuration = 7200  (tests/fixtures/orgs/selfmanaged/Root/Teams/Web/ou.yaml)" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--ou", "Root/Workload"],
+            "error: no OU 'Root/Workload' in the organization; did you mean 'Root/Workloads'?\n",
+        ),
+        (["--role", "Develper"], "error: no role 'Develper' in the catalog; did you mean 'Developer'?\n"),
+    ],
+)
+def test_explain_unknown_names(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", *args]) == 2
+    assert capsys.readouterr().err == message

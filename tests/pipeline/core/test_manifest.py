@@ -1,0 +1,213 @@
+"""The manifest loader: the generator's real manifest and the fixture load; bad input names file and key."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.cli.files import load_manifest, load_templates
+from pipeline.common.errors import Problem
+from pipeline.core.errors import ManifestError
+from pipeline.core.manifest import loads_manifest, parse_manifest
+from tests.support.paths import GOLDEN, ROOT
+from tests.support.sync import FIXTURE
+
+BASE = json.loads((FIXTURE / "manifest.json").read_text())
+
+
+def test_fixture_loads_with_typed_values() -> None:
+    m = load_manifest(FIXTURE / "manifest.json")
+    assert [s.name for s in m.stacksets] == [
+        "org-roles-Developer",
+        "org-roles-ReadOnly",
+        "org-roles-login-account",
+    ]
+    dev = m.stackset("org-roles-Developer")
+    assert [(t.ou_path, t.excluded_accounts) for t in dev.targets] == [
+        ("Root/Sandbox", ()),
+        ("Root/Workloads", ("333333333333",)),
+    ]
+    assert [(o.ou_path, dict(o.parameters)) for o in dev.parameter_overrides] == [
+        ("Root/Workloads/Prod", {"MaxSessionDuration": "1800"})
+    ]
+    assert m.org.deletion.max_instance_deletion_percentage == 50
+    assert [(e.path, e.ou_id) for e in m.ous][-1] == ("Root/Workloads/Prod", "ou-ab12-cd34ef56")
+    assert len(load_templates(m, FIXTURE / "templates")) == 4
+
+
+def test_the_generators_manifest_loads() -> None:
+    m = load_manifest(ROOT / "templates" / "org" / "manifest.json")
+    assert m.org.service_managed and m.management_account_stack is not None
+    assert {s.kind for s in m.stacksets} == {"role", "login-account"}
+    assert len(load_templates(m, ROOT / "templates")) == len(m.stacksets) + 1
+
+
+@pytest.mark.parametrize("golden", ["minimal", "selfmanaged"])
+def test_the_golden_manifests_load(golden: str) -> None:
+    """What the generator renders for its fixtures is a manifest the sync accepts."""
+    m = load_manifest(GOLDEN / golden / "org" / "manifest.json")
+    assert m.org.call_as == "SELF"
+
+
+def _change(fn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    data = copy.deepcopy(BASE)
+    fn(data)
+    return data
+
+
+def _dev(data: dict[str, Any]) -> dict[str, Any]:
+    return data["stacksets"][0]
+
+
+CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[tuple[str, str]]]] = [
+    (
+        "version",
+        lambda d: d.update(manifest_version=2),
+        [("manifest_version", "this sync reads version 1, got 2")],
+    ),
+    (
+        "account id",
+        lambda d: d["org"].update(login_account_id="2222"),
+        [("org.login_account_id", "'2222' is not a 12-digit account id")],
+    ),
+    (
+        "permission model",
+        lambda d: d["org"].update(permission_model="OTHER"),
+        [("org.permission_model", "must be one of SERVICE_MANAGED, SELF_MANAGED, got 'OTHER'")],
+    ),
+    (
+        "self-managed without roles",
+        lambda d: d["org"].update(permission_model="SELF_MANAGED"),
+        [
+            (
+                "org",
+                "SELF_MANAGED needs administration_role_arn and execution_role_name (the StackSet roles "
+                "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-prereqs-self-managed.html)",
+            )
+        ],
+    ),
+    (
+        "self-managed as delegated admin",
+        lambda d: d["org"].update(
+            permission_model="SELF_MANAGED",
+            call_as="DELEGATED_ADMIN",
+            administration_role_arn="arn:aws:iam::111111111111:role/AWSCloudFormationStackSetAdministrationRole",
+            execution_role_name="AWSCloudFormationStackSetExecutionRole",
+        ),
+        [
+            (
+                "org.call_as",
+                "DELEGATED_ADMIN is valid only with permission_model SERVICE_MANAGED, got SELF_MANAGED "
+                "(https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html, "
+                "CallAs); use SELF",
+            )
+        ],
+    ),
+    (
+        "numeric parameter",
+        lambda d: _dev(d)["parameters"].update(MaxSessionDuration=3600),
+        [("stacksets[0].parameters.MaxSessionDuration", "must be a string, got int")],
+    ),
+    (
+        "unknown target OU",
+        lambda d: _dev(d)["targets"][0].update(ou_path="Root/Nowhere"),
+        [("stacksets[0].targets[0].ou_path", "'Root/Nowhere' is not one of the manifest's ous")],
+    ),
+    (
+        "nested targets",
+        lambda d: _dev(d)["targets"].append(
+            {"ou_path": "Root/Workloads/Dev", "ou_id": None, "excluded_accounts": [], "source": "x"}
+        ),
+        [
+            (
+                "stacksets[0].targets",
+                "'Root/Workloads/Dev' is below 'Root/Workloads', which the StackSet already targets",
+            )
+        ],
+    ),
+    (
+        "override outside targets",
+        lambda d: _dev(d)["parameter_overrides"][0].update(ou_path="Root/Security"),
+        [
+            (
+                "stacksets[0].parameter_overrides[0].ou_path",
+                "'Root/Security' is not at or below any target of the StackSet",
+            )
+        ],
+    ),
+    (
+        "override of an unknown parameter",
+        lambda d: _dev(d)["parameter_overrides"][0]["parameters"].update(Other="x"),
+        [
+            (
+                "stacksets[0].parameter_overrides[0].parameters.Other",
+                "overrides a parameter the StackSet does not pass",
+            )
+        ],
+    ),
+    (
+        "reserved tag",
+        lambda d: _dev(d)["tags"].update(OrgStackSetsHash="x"),
+        [("stacksets[0].tags.OrgStackSetsHash", "OrgStackSetsHash is reserved for the sync's content hash")],
+    ),
+    (
+        "prefix",
+        lambda d: _dev(d).update(name="other-Developer"),
+        [("stacksets[0].name", "'other-Developer' does not start with the prefix 'org-roles-'")],
+    ),
+    (
+        "bad pinned id",
+        lambda d: d["ous"][1].update(ou_id="ou-nope"),
+        [("ous[1].ou_id", "'ou-nope' is not an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)")],
+    ),
+    (
+        "two problems at once",
+        lambda d: (d["org"].update(home_region=""), _dev(d).update(regions=[])),
+        [
+            ("org.home_region", "must be a non-empty string"),
+            ("stacksets[0].regions", "must name at least one region"),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_bad_manifests_name_every_problem(
+    name: str, change: Callable[[dict[str, Any]], None], expected: list[tuple[str, str]]
+) -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(_change(change), "m.json")
+    assert caught.value.problems == sorted(Problem("m.json", k, msg) for k, msg in expected)
+
+
+def test_not_json() -> None:
+    with pytest.raises(ManifestError, match=r"m.json: is not valid JSON"):
+        loads_manifest(b"{", "m.json")
+
+
+def test_missing_file_says_render_first(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match=r"run `python -m generator render` first"):
+        load_manifest(tmp_path / "manifest.json")
+
+
+def test_stale_template_is_refused(tmp_path: Path) -> None:
+    m = load_manifest(FIXTURE / "manifest.json")
+    (tmp_path / "org" / "roles").mkdir(parents=True)
+    for rel in (
+        "org/roles/Developer.yaml",
+        "org/roles/ReadOnly.yaml",
+        "org/login-account.yaml",
+        "org/management-account.yaml",
+    ):
+        (tmp_path / rel).write_bytes((FIXTURE / "templates" / rel).read_bytes())
+    (tmp_path / "org/roles/ReadOnly.yaml").write_text("changed")
+    with pytest.raises(ManifestError) as caught:
+        load_templates(m, tmp_path)
+    [problem] = caught.value.problems
+    assert problem.key == "org/roles/ReadOnly.yaml"
+    assert "differs from the manifest's" in problem.message

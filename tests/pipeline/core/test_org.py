@@ -1,0 +1,64 @@
+"""Pure OU resolution (pipeline/core/org.py): an OU path, maybe pinned by id, against an OrgTree."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.core.org import EMPTY, MISSING, OK, RENAMED, Account, OrgTree, OrgUnit, resolve_ou
+
+TREE = OrgTree(
+    "o-abcdefghij",
+    "111111111111",
+    "r-ab12",
+    {
+        "r-ab12": OrgUnit("r-ab12", "Root", None, "Root"),
+        "ou-ab12-aaaaaaaa": OrgUnit("ou-ab12-aaaaaaaa", "Workloads", "r-ab12", "Root/Workloads"),
+        "ou-ab12-cccccccc": OrgUnit(
+            "ou-ab12-cccccccc", "Production", "ou-ab12-aaaaaaaa", "Root/Workloads/Production"
+        ),
+        "ou-ab12-bbbbbbbb": OrgUnit("ou-ab12-bbbbbbbb", "Sandbox", "r-ab12", "Root/Sandbox"),
+    },
+    {
+        "111111111111": Account("111111111111", "m", "r-ab12"),
+        "100000000001": Account("100000000001", "a", "ou-ab12-cccccccc"),
+        "100000000002": Account("100000000002", "b", "ou-ab12-bbbbbbbb", "SUSPENDED"),
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "pin", "state", "ou_id", "message"),
+    [
+        ("Root", None, OK, "r-ab12", "1 suspended account(s) skipped"),
+        ("Root/Workloads", None, OK, "ou-ab12-aaaaaaaa", ""),
+        (
+            "Root/Workloads/Prod",
+            "ou-ab12-cccccccc",
+            RENAMED,
+            "ou-ab12-cccccccc",
+            "pinned id ou-ab12-cccccccc is now at Root/Workloads/Production (renamed or moved)",
+        ),
+        ("Root/Workloads/Prod", None, MISSING, None, "no OU at this path in the organization yet"),
+        (
+            "Root/Gone",
+            "ou-ab12-dddddddd",
+            MISSING,
+            None,
+            "pinned id ou-ab12-dddddddd does not exist in the organization",
+        ),
+        (
+            "Root/Sandbox",
+            None,
+            EMPTY,
+            "ou-ab12-bbbbbbbb",
+            "no active member accounts in this OU or below; 1 suspended account(s) skipped",
+        ),
+    ],
+)
+def test_resolution(path: str, pin: str | None, state: str, ou_id: str | None, message: str) -> None:
+    status = resolve_ou(path, pin, TREE)
+    assert (status.state, status.ou_id, status.message) == (state, ou_id, message)
+
+
+def test_management_account_is_never_a_member() -> None:
+    assert TREE.member_accounts_under("r-ab12") == (["100000000001"], ["100000000002"])

@@ -1,0 +1,255 @@
+"""The StackSet fidelity layer over moto, one test per documented AWS behaviour, driven over HTTP with
+plain boto3 calls (docs under https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.sync import FIXTURE, LOGIN, MGMT
+
+TEMPLATE = (FIXTURE / "templates" / "org" / "roles" / "Developer.yaml").read_text()
+PARAMS = [
+    {"ParameterKey": "LoginAccountId", "ParameterValue": LOGIN},
+    {"ParameterKey": "MaxSessionDuration", "ParameterValue": "3600"},
+]
+NAME = "org-roles-Test"
+PREFS = {"FailureTolerancePercentage": 0, "MaxConcurrentPercentage": 100}
+
+
+@pytest.fixture
+def env(make_world: Any) -> tuple[Any, Any]:
+    world = make_world(running_ticks=3)
+    cfn = world.client("cloudformation")
+    cfn.create_stack_set(
+        StackSetName=NAME,
+        TemplateBody=TEMPLATE,
+        Parameters=PARAMS,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        PermissionModel="SERVICE_MANAGED",
+        AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": True},
+    )
+    return world, cfn
+
+
+def wait(cfn: Any, op_id: str) -> tuple[str, int]:
+    """Poll until done: the final status and how many polls saw it RUNNING."""
+    running = 0
+    while True:
+        status = cfn.describe_stack_set_operation(StackSetName=NAME, OperationId=op_id)["StackSetOperation"][
+            "Status"
+        ]
+        if status != "RUNNING":
+            return status, running
+        running += 1
+
+
+def create(cfn: Any, ous: list[str], op: str, **targets: Any) -> str:
+    cfn.create_stack_instances(
+        StackSetName=NAME,
+        DeploymentTargets={"OrganizationalUnitIds": ous, **targets},
+        Regions=["us-east-1"],
+        OperationId=op,
+        OperationPreferences=PREFS,
+    )
+    return op
+
+
+def instances(cfn: Any) -> dict[str, tuple[str, str]]:
+    rows = cfn.list_stack_instances(StackSetName=NAME)["Summaries"]
+    return {r["Account"]: (r["Status"], r.get("OrganizationalUnitId", "")) for r in rows}
+
+
+def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def test_ou_targets_are_recursive_and_skip_the_management_account(env: Any) -> None:
+    """API_DeploymentTargets: OUs reach their child OUs; never the organization management account."""
+    world, cfn = env
+    wait(cfn, create(cfn, [world.layout.root_id], "op-1"))
+    assert set(instances(cfn)) == world.accounts_in("Root")
+    assert MGMT not in instances(cfn)
+
+
+def test_operations_run_for_some_polls_with_instances_outdated(env: Any) -> None:
+    """API_StackSetOperation (Status) and StackInstanceSummary (OUTDATED until the operation finishes)."""
+    world, cfn = env
+    create(cfn, [world.layout.ou_id("Root/Workloads")], "op-1")
+    assert {s for s, _o in instances(cfn).values()} == {"OUTDATED"}
+    status, polls = wait(cfn, "op-1")
+    assert (status, polls) == ("SUCCEEDED", 1)
+    assert {s for s, _o in instances(cfn).values()} == {"CURRENT"}
+
+
+def test_one_operation_at_a_time_and_ids_are_idempotency_tokens(env: Any) -> None:
+    """API_CreateStackInstances errors: OperationInProgressException, OperationIdAlreadyExistsException."""
+    world, cfn = env
+    create(cfn, [world.layout.ou_id("Root/Workloads")], "op-1")
+    with pytest.raises(ClientError) as busy:
+        create(cfn, [world.layout.ou_id("Root/Sandbox")], "op-2")
+    assert code(busy) == "OperationInProgressException"
+    wait(cfn, "op-1")
+    with pytest.raises(ClientError) as again:
+        create(cfn, [world.layout.ou_id("Root/Sandbox")], "op-1")
+    assert code(again) == "OperationIdAlreadyExistsException"
+
+
+def test_update_marks_every_instance_outdated_and_changes_the_stackset_at_once(env: Any) -> None:
+    """API_UpdateStackSet: instances OUTDATED first; the StackSet takes the change even if the operation fails."""
+    world, cfn = env
+    wait(cfn, create(cfn, [world.layout.ou_id("Root/Sandbox")], "op-1"))
+    world.service.fail_accounts["100000000000"] = "injected"
+    cfn.update_stack_set(
+        StackSetName=NAME,
+        TemplateBody=TEMPLATE,
+        Parameters=[PARAMS[0], {"ParameterKey": "MaxSessionDuration", "ParameterValue": "7200"}],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        OperationId="op-2",
+        OperationPreferences=PREFS,
+    )
+    assert {s for s, _o in instances(cfn).values()} == {"OUTDATED"}
+    assert wait(cfn, "op-2")[0] == "FAILED"
+    described = cfn.describe_stack_set(StackSetName=NAME)["StackSet"]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}[
+        "MaxSessionDuration"
+    ] == "7200"
+    assert instances(cfn) == {
+        "100000000000": ("OUTDATED", world.layout.ou_id("Root/Sandbox")),
+        "100000000001": ("CURRENT", world.layout.ou_id("Root/Sandbox")),
+    }
+    results = cfn.list_stack_set_operation_results(StackSetName=NAME, OperationId="op-2")["Summaries"]
+    assert [(r["Account"], r["Status"], r["StatusReason"]) for r in results] == [
+        ("100000000000", "FAILED", "injected"),
+        ("100000000001", "SUCCEEDED", ""),
+    ]
+
+
+def test_deletes_honour_ou_targets_and_retain_stacks(env: Any) -> None:
+    """API_DeleteStackInstances: by OU target (narrowed by AccountFilterType); RetainStacks keeps stacks."""
+    world, cfn = env
+    sandbox, workloads = world.layout.ou_id("Root/Sandbox"), world.layout.ou_id("Root/Workloads")
+    wait(cfn, create(cfn, [sandbox, workloads], "op-1"))
+    cfn.delete_stack_instances(
+        StackSetName=NAME,
+        DeploymentTargets={
+            "OrganizationalUnitIds": [workloads],
+            "AccountFilterType": "INTERSECTION",
+            "Accounts": ["100000000006"],
+        },
+        Regions=["us-east-1"],
+        RetainStacks=False,
+        OperationId="op-2",
+    )
+    wait(cfn, "op-2")
+    cfn.delete_stack_instances(
+        StackSetName=NAME,
+        DeploymentTargets={"OrganizationalUnitIds": [sandbox]},
+        Regions=["us-east-1"],
+        RetainStacks=True,
+        OperationId="op-3",
+    )
+    wait(cfn, "op-3")
+    assert set(instances(cfn)) == world.accounts_in("Root/Workloads") - {"100000000006", "333333333333"} | {
+        "333333333333"
+    }
+    assert cfn.describe_stack_set(StackSetName=NAME)["StackSet"]["OrganizationalUnitIds"] == [workloads]
+    kept = sorted((s.account, s.retained) for s in world.service.stacks.values())
+    assert ("100000000000", True) in kept and ("100000000001", True) in kept
+    assert "100000000006" not in {a for a, _r in kept}
+
+
+def test_parameter_overrides_follow_the_documented_rules(env: Any) -> None:
+    """API_UpdateStackInstances: only the StackSet's parameters; a list without a key sets it back."""
+    world, cfn = env
+    wait(cfn, create(cfn, [world.layout.ou_id("Root/Sandbox")], "op-1"))
+
+    def override(op: str, values: list[dict[str, str]]) -> None:
+        cfn.update_stack_instances(
+            StackSetName=NAME,
+            DeploymentTargets={"Accounts": ["100000000000"]},
+            Regions=["us-east-1"],
+            ParameterOverrides=values,
+            OperationId=op,
+        )
+        wait(cfn, op)
+
+    with pytest.raises(ClientError) as unknown:
+        override("op-2", [{"ParameterKey": "Project", "ParameterValue": "x"}])
+    assert code(unknown) == "ValidationError"
+    override("op-3", [{"ParameterKey": "MaxSessionDuration", "ParameterValue": "1800"}])
+    got = cfn.describe_stack_instance(
+        StackSetName=NAME, StackInstanceAccount="100000000000", StackInstanceRegion="us-east-1"
+    )
+    assert got["StackInstance"]["ParameterOverrides"] == [
+        {"ParameterKey": "MaxSessionDuration", "ParameterValue": "1800"}
+    ]
+    override("op-4", [])
+    got = cfn.describe_stack_instance(
+        StackSetName=NAME, StackInstanceAccount="100000000000", StackInstanceRegion="us-east-1"
+    )
+    assert got["StackInstance"]["ParameterOverrides"] == []
+
+
+def test_autodeployment_follows_accounts(env: Any) -> None:
+    """API_AutoDeployment: accounts joining a target OU get an instance; leaving, it goes (stack retained)."""
+    world, cfn = env
+    wait(cfn, create(cfn, [world.layout.ou_id("Root/Sandbox")], "op-1"))
+    world.move("100000000002", "Root/Sandbox")
+    world.move("100000000000", "Root/Security")
+    assert set(instances(cfn)) == {"100000000001", "100000000002"}
+    assert [s.retained for s in world.service.stacks.values() if s.account == "100000000000"] == [True]
+
+
+def test_suspended_accounts_are_skipped(env: Any) -> None:
+    """API_StackInstanceComprehensiveStatus: SKIPPED_SUSPENDED_ACCOUNT."""
+    world, cfn = env
+    world.client("organizations").close_account(AccountId="100000000001")
+    wait(cfn, create(cfn, [world.layout.ou_id("Root/Sandbox")], "op-1"))
+    rows = {
+        r["Account"]: r["StackInstanceStatus"]["DetailedStatus"]
+        for r in cfn.list_stack_instances(StackSetName=NAME)["Summaries"]
+    }
+    assert rows == {"100000000000": "SUCCEEDED", "100000000001": "SKIPPED_SUSPENDED_ACCOUNT"}
+
+
+def test_delete_stackset_needs_it_empty(env: Any) -> None:
+    """API_DeleteStackSet: StackSetNotEmptyException."""
+    world, cfn = env
+    wait(cfn, create(cfn, [world.layout.ou_id("Root/Sandbox")], "op-1"))
+    with pytest.raises(ClientError) as full:
+        cfn.delete_stack_set(StackSetName=NAME)
+    assert code(full) == "StackSetNotEmptyException"
+
+
+def test_delegated_admin_is_only_for_service_managed_stacksets(env: Any) -> None:
+    """API_CreateStackSet, CallAs: "Valid only if the stack set's permissions model is SERVICE_MANAGED"."""
+    _world, cfn = env
+    with pytest.raises(ClientError) as refused:
+        cfn.create_stack_set(
+            StackSetName="org-roles-SelfManaged",
+            TemplateBody=TEMPLATE,
+            Parameters=PARAMS,
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+            PermissionModel="SELF_MANAGED",
+            CallAs="DELEGATED_ADMIN",
+        )
+    assert code(refused) == "ValidationError"
+    cfn.create_stack_set(
+        StackSetName="org-roles-SelfManaged",
+        TemplateBody=TEMPLATE,
+        Parameters=PARAMS,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        PermissionModel="SELF_MANAGED",
+    )
+    with pytest.raises(ClientError) as described:
+        cfn.describe_stack_set(StackSetName="org-roles-SelfManaged", CallAs="DELEGATED_ADMIN")
+    assert code(described) == "ValidationError"
+
+
+def test_other_requests_still_reach_moto(env: Any) -> None:
+    world, cfn = env
+    assert cfn.list_stacks()["StackSummaries"] == []
+    assert world.client("organizations").describe_organization()["Organization"]["MasterAccountId"] == MGMT

@@ -1,0 +1,53 @@
+"""The sync Lambda's inputs for tests: a CodePipeline job event, its S3 artifact and a Lambda context."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+BUCKET, KEY = "artifacts", "org/Build/artifact.zip"
+
+
+def artifact(manifest_dir: Path, *, without: str = "") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.write(manifest_dir / "manifest.json", "templates/org/manifest.json")
+        for f in sorted((manifest_dir / "templates").rglob("*.yaml")):
+            z.write(f, f"templates/{f.relative_to(manifest_dir / 'templates')}")
+    data = buffer.getvalue()
+    if without:
+        source = zipfile.ZipFile(io.BytesIO(data))
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as z:
+            for name in source.namelist():
+                if name != without:
+                    z.writestr(name, source.read(name))
+        data = out.getvalue()
+    return data
+
+
+def job(continuation: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "actionConfiguration": {"configuration": {"FunctionName": "org-roles-sync"}},
+        "inputArtifacts": [
+            {
+                "name": "Build",
+                "location": {"type": "S3", "s3Location": {"bucketName": BUCKET, "objectKey": KEY}},
+            }
+        ],
+        "outputArtifacts": [],
+        "artifactCredentials": {"accessKeyId": "testing", "secretAccessKey": "testing", "sessionToken": "t"},
+    }
+    if continuation:
+        data["continuationToken"] = continuation
+    return {"CodePipeline.job": {"id": "job-1", "accountId": "111111111111", "data": data}}
+
+
+class Ctx:
+    aws_request_id = "req-1"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:111111111111:function:org-roles-sync"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
