@@ -17,7 +17,9 @@ def add_parser(sub: Any) -> None:
         help="render every blueprint to templates/",
         description=(
             "Render every blueprint deterministically into the output folder. Nothing is written unless "
-            "everything renders; the folder is replaced as a whole."
+            "everything renders; the folder is replaced as a whole, atomically (an interruption leaves the "
+            "old tree or the new one), one render at a time. Files in the folder that render did not write "
+            "(not in its index.json) are refused, never deleted."
         ),
     )
     render.add_argument("--out", default="templates", help="output folder (default: templates)")
@@ -26,7 +28,8 @@ def add_parser(sub: Any) -> None:
         "--only",
         action="append",
         metavar="BLUEPRINT",
-        help="render only this blueprint (repeatable); the folder then holds just its files",
+        help="render only this blueprint (repeatable): its files and the index are updated, the other "
+        "blueprints' files stay as they are",
     )
     render.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 listing stale, missing and extra files"
@@ -35,11 +38,13 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.render import check, render_all, write_atomically
+    from generator.render import check, keep_others, render_all, write_atomically
 
     rendered = render_all(context(args), selected(args.only))
     folder = out_dir(args)
     if args.check:
+        if args.only:
+            rendered = keep_others(folder, rendered, args.only)
         result = check(folder, rendered)
         if result.clean:
             print(f"{args.out}: {len(rendered)} files up to date")
@@ -49,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{label}: {Path(args.out) / path}")
         print(f"{args.out} is out of date: run `python -m generator render`", file=sys.stderr)
         return EXIT_FAILED
-    write_atomically(folder, rendered)
+    write_atomically(folder, rendered, only=args.only)
     print(f"rendered {len(rendered)} files to {args.out}")
     return EXIT_OK

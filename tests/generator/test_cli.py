@@ -108,3 +108,16 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
     with pytest.raises(GeneratorError):
         main(["--debug", "--root", str(tmp_path), "lint"])
+
+
+def test_render_only_keeps_the_other_blueprints_templates(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--root", str(repo), "render"]) == 0
+    before = {p: p.read_bytes() for p in (repo / "templates").rglob("*") if p.is_file()}
+    (repo / "templates" / "app" / "cost-guard.yaml").unlink()
+    assert main(["--root", str(repo), "render", "--only", "cost-guard"]) == 0
+    after = {p: p.read_bytes() for p in (repo / "templates").rglob("*") if p.is_file()}
+    assert after == before
+    assert main(["--root", str(repo), "render", "--check", "--only", "cost-guard"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "templates: 18 files up to date"

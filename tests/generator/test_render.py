@@ -12,7 +12,8 @@ from troposphere import Template
 from generator.blueprints import BLUEPRINTS
 from generator.blueprints.base import Blueprint, RenderContext
 from generator.errors import GeneratorError, OutputError
-from generator.render import INDEX_FILE, check, render_all, write_atomically
+from generator.output import dump_json
+from generator.render import GENERATOR_ID, INDEX_FILE, check, render_all, write_atomically
 
 
 def test_templates_folder_matches_a_fresh_render(root: Path, rendered: dict[str, bytes]) -> None:
@@ -58,12 +59,22 @@ def test_a_failing_blueprint_writes_nothing(tmp_path: Path, root: Path) -> None:
     assert (out / "a.yaml").read_bytes() == b"old\n"
 
 
+def tree(files: Mapping[str, bytes], blueprint: str = "b") -> dict[str, bytes]:
+    """files plus the index.json render would write for them (all from one blueprint)."""
+    entries = {p: {"blueprint": blueprint, "sha256": "0"} for p in sorted(files)}
+    return {**files, INDEX_FILE: dump_json({"generated_by": GENERATOR_ID, "files": entries})}
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
 def test_write_replaces_the_folder_and_leaves_no_staging(tmp_path: Path, rendered: dict[str, bytes]) -> None:
     out = tmp_path / "templates"
-    write_atomically(out, {"old.yaml": b"x", INDEX_FILE: rendered[INDEX_FILE]})
+    write_atomically(out, tree({"old.yaml": b"x"}))
     write_atomically(out, rendered)
     assert check(out, rendered).clean
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".templates.lock", "templates"]
     assert oct(out.stat().st_mode & 0o777) != oct(0o700)
 
 
@@ -92,3 +103,116 @@ def test_two_blueprints_rendering_one_path_is_an_error(root: Path) -> None:
     twice = (BLUEPRINTS[0], BLUEPRINTS[0])
     with pytest.raises(GeneratorError, match="both render"):
         render_all(RenderContext(root=root), twice)
+
+
+OLD = tree({"a.yaml": b"old a\n", "sub/b.yaml": b"old b\n"})
+NEW = tree({"a.yaml": b"new a\n", "c.yaml": b"new c\n"})
+
+
+def test_refuses_files_render_did_not_write_and_changes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "templates"
+    write_atomically(out, OLD)
+    (out / "notes.md").write_text("mine")
+    (out / "sub" / "extra.yaml").write_text("mine too")
+    with pytest.raises(OutputError) as caught:
+        write_atomically(out, NEW)
+    assert str(caught.value) == (
+        f"{out} holds files render did not write (notes.md, sub/extra.yaml); move them away or render "
+        "elsewhere with --out"
+    )
+    assert files_of(out) == {**OLD, "notes.md": b"mine", "sub/extra.yaml": b"mine too"}
+
+
+@pytest.mark.parametrize("which", ["folder", "parent"])
+def test_a_read_only_folder_is_one_sentence_and_changes_nothing(tmp_path: Path, which: str) -> None:
+    out = tmp_path / "parent" / "templates"
+    write_atomically(out, OLD)
+    locked = out if which == "folder" else out.parent
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(OutputError) as caught:
+            write_atomically(out, NEW)
+    finally:
+        locked.chmod(0o755)
+    assert str(caught.value) == f"{locked} is read-only; make it writable or render elsewhere with --out"
+    assert files_of(out) == OLD
+
+
+def test_a_file_where_the_folder_should_be_is_one_sentence(tmp_path: Path) -> None:
+    out = tmp_path / "templates"
+    out.write_text("a file")
+    with pytest.raises(OutputError) as caught:
+        write_atomically(out, NEW)
+    assert str(caught.value) == f"{out} is a file, not a folder; --out takes a folder"
+    assert out.read_text() == "a file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_leftovers_of_an_interrupted_run_are_cleaned(tmp_path: Path, exchange: bool) -> None:
+    out = tmp_path / "templates"
+    write_atomically(out, OLD, exchange=exchange)
+    (tmp_path / ".templates.new-x1").mkdir()
+    (tmp_path / ".templates.new-x1" / "half.yaml").write_text("half")
+    (tmp_path / ".templates.old-99").mkdir()
+    write_atomically(out, NEW, exchange=exchange)
+    assert files_of(out) == NEW
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".templates.lock", "templates"]
+
+
+def test_a_run_killed_between_the_two_renames_gets_the_old_tree_back(tmp_path: Path) -> None:
+    out = tmp_path / "templates"
+    write_atomically(out, OLD)
+    out.rename(tmp_path / ".templates.old-4242")  # what a SIGKILL between the two renames leaves
+    seen: list[dict[str, bytes]] = []
+
+    def step(name: str) -> None:
+        if name == "staged":
+            seen.append(files_of(out))
+
+    write_atomically(out, NEW, step=step, exchange=False)
+    assert seen == [OLD]
+    assert files_of(out) == NEW
+
+
+def test_a_second_render_waits_then_names_the_holder(tmp_path: Path) -> None:
+    import fcntl
+
+    out = tmp_path / "templates"
+    write_atomically(out, OLD)
+    messages: list[str] = []
+    with (tmp_path / ".templates.lock").open("r+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("4242\n")
+        held.flush()
+        with pytest.raises(OutputError) as caught:
+            write_atomically(out, NEW, lock_timeout=0.2, say=messages.append)
+    assert messages == ["waiting for another render (pid 4242) to finish writing templates/"]
+    assert str(caught.value) == (
+        f"another render (pid 4242) still holds {tmp_path / '.templates.lock'} after 0.2 s; "
+        "try again when it has finished"
+    )
+    assert files_of(out) == OLD
+
+
+def test_only_updates_its_blueprints_files_and_keeps_the_others(tmp_path: Path) -> None:
+    out = tmp_path / "templates"
+    index = {
+        "generated_by": GENERATOR_ID,
+        "files": {
+            "x/one.yaml": {"blueprint": "x", "sha256": "1"},
+            "x/gone.yaml": {"blueprint": "x", "sha256": "2"},
+            "y.yaml": {"blueprint": "y", "sha256": "3"},
+        },
+    }
+    first = {"x/one.yaml": b"one\n", "x/gone.yaml": b"gone\n", "y.yaml": b"y\n", INDEX_FILE: dump_json(index)}
+    write_atomically(out, first)
+    write_atomically(out, tree({"x/one.yaml": b"one v2\n"}, blueprint="x"), only=["x"])
+    merged = {
+        "generated_by": GENERATOR_ID,
+        "files": {
+            "x/one.yaml": {"blueprint": "x", "sha256": "0"},
+            "y.yaml": {"blueprint": "y", "sha256": "3"},
+        },
+    }
+    assert files_of(out) == {"x/one.yaml": b"one v2\n", "y.yaml": b"y\n", INDEX_FILE: dump_json(merged)}
