@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import GeneratorError
+from pipeline.common.cli import write_file
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 INCLUDED_SUFFIXES = (".py",)
@@ -76,8 +77,5 @@ def build_zip(root: Path, files: list[Path]) -> bytes:
 def package_lambda(root: Path, out: Path) -> Package:
     files = lambda_sources(root)
     data = build_zip(root, files)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    write_file(out, data)
     return Package(out, hashlib.sha256(data).hexdigest(), len(data), len(files))

@@ -21,11 +21,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="python -m generator",
         description="Render, lint and review the CloudFormation templates of this repository.",
-        epilog="Exit codes: 0 success, 1 findings (stale templates, lint findings), 2 bad input or usage.",
+        epilog="Exit codes: 0 success, 1 findings (stale templates, lint findings), 2 bad input or usage. "
+        "Default paths are relative to the repository root, paths you type to the current folder.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    parser.add_argument("--root", default=".", help="repository root (default: the current folder)")
+    parser.add_argument(
+        "--root",
+        help="repository root (default: the nearest folder, from the current one up, holding "
+        "org_roles/org.yaml or .git)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for command in COMMANDS:
         command.add_parser(sub)

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from generator.cli.options import aws_client, out_dir
+from generator.cli.options import aws_client
 from generator.errors import GeneratorError
-from pipeline.common.cli import add_aws_options
+from pipeline.common.cli import RootPath, add_aws_options, input_folder
 from pipeline.common.errors import EXIT_OK, UsageError
 
 
@@ -21,14 +21,25 @@ def add_parser(sub: Any) -> None:
         description="Create or update a stack from a rendered template through a change set: shows the "
         "change set, asks before executing unless --yes, waits with progress and explains failures.",
     )
-    deploy.add_argument("name", help="rendered template, e.g. org-pipeline (templates/org/pipeline.yaml)")
-    deploy.add_argument("--stack-name", help="stack name (default: the template name, e.g. org-pipeline)")
+    deploy.add_argument(
+        "name",
+        metavar="NAME",
+        help="a blueprint from `list` that renders one template (ecs-web-service), or a rendered template's "
+        "path under --templates, with / or - (app/ecs-web-service, app-ecs-web-service)",
+    )
+    deploy.add_argument(
+        "--stack-name",
+        help="stack name (default: the template's path with - for /, e.g. app-ecs-web-service)",
+    )
     deploy.add_argument(
         "--parameter", action="append", metavar="KEY=VALUE", help="parameter value (repeatable)"
     )
     deploy.add_argument("--yes", action="store_true", help="execute the change set without asking")
     deploy.add_argument(
-        "--out", default="templates", help="folder of rendered templates (default: templates)"
+        "--templates",
+        metavar="DIR",
+        default=RootPath("templates"),
+        help="folder of rendered templates (default: templates)",
     )
     deploy.add_argument("--poll-seconds", type=float, default=3.0, help=argparse.SUPPRESS)
     add_aws_options(deploy)
@@ -36,11 +47,20 @@ def add_parser(sub: Any) -> None:
 
 
 def _resolve_template(out_dir: Path, name: str) -> tuple[Path, str]:
-    """NAME may be a path under templates/ ('org/pipeline'), or that path with '-' for '/' ('org-pipeline')."""
+    """NAME may be a blueprint that renders one template ('ecs-web-service', as `list` shows), a path under
+    templates/ ('app/ecs-web-service', with or without .yaml), or that path with '-' for '/'."""
+    from generator.blueprints import BLUEPRINTS
+
     candidates = sorted(out_dir.rglob("*.yaml"))
     by_name = {p.relative_to(out_dir).with_suffix("").as_posix(): p for p in candidates}
     by_stack = {k.replace("/", "-"): p for k, p in by_name.items()}
-    path = by_name.get(name.removesuffix(".yaml")) or by_stack.get(name)
+    by_blueprint = {
+        b.name: out_dir / b.outputs[0]
+        for b in BLUEPRINTS
+        if len(b.outputs) == 1 and (out_dir / b.outputs[0]).is_file()
+    }
+    key = name.removeprefix("templates/").removesuffix(".yaml")
+    path = by_name.get(key) or by_stack.get(name) or by_blueprint.get(name)
     if path is None:
         names = ", ".join(sorted(by_stack))
         raise UsageError(f"no rendered template named '{name}' in {out_dir.name}/ (choose from: {names})")
@@ -52,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     from generator.deploy import DeployError, deploy
 
-    template, default_stack = _resolve_template(out_dir(args), args.name)
+    template, default_stack = _resolve_template(input_folder(Path(args.templates), "--templates"), args.name)
     stack_name = args.stack_name or default_stack
     given = {}
     for item in args.parameter or []:

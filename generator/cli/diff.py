@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from generator.cli.options import org_dir, root
+from pipeline.common.cli import RootPath, output_file, write_file
 from pipeline.common.errors import EXIT_FAILED, EXIT_OK
 
 
@@ -21,7 +23,9 @@ def add_parser(sub: Any) -> None:
     )
     diff.add_argument("--base", required=True, help="git revision or folder to compare from")
     diff.add_argument("--head", help="git revision or folder to compare to (default: the working tree)")
-    diff.add_argument("--org", default="org_roles", help="organization folder (default: org_roles)")
+    diff.add_argument(
+        "--org", metavar="DIR", default=RootPath("org_roles"), help="organization folder (default: org_roles)"
+    )
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output format")
     diff.add_argument("--security-only", action="store_true", help="show only changes that broaden access")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are changes, 0 when none")
@@ -34,9 +38,11 @@ def run(args: argparse.Namespace) -> int:
     from generator.review.report import format_json, format_markdown, format_text
     from generator.review.revisions import org_at
 
-    root = Path(args.root).resolve()
-    base, base_label = org_at(root, args.base, args.org)
-    head, head_label = org_at(root, args.head, args.org)
+    if args.output:
+        output_file(Path(args.output))
+    top, org = root(args), org_dir(args).as_posix()
+    base, base_label = org_at(top, args.base, org)
+    head, head_label = org_at(top, args.head, org)
     report = diff_orgs(base, head, base_label, head_label)
     if args.security_only:
         report = report.security_only()
@@ -48,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not args.output
         out = format_text(report, color=color)
     if args.output:
-        Path(args.output).write_text(out, encoding="utf-8")
+        write_file(Path(args.output), out.encode())
     else:
         sys.stdout.write(out)
     return EXIT_FAILED if args.exit_code and not report.empty else EXIT_OK

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from generator.cli.options import context
+from pipeline.common.cli import RootPath
 from pipeline.common.errors import EXIT_OK
 
 
@@ -21,7 +22,9 @@ def add_parser(sub: Any) -> None:
     target = explain.add_mutually_exclusive_group(required=True)
     target.add_argument("--ou", help="OU path by name, e.g. Root/Workloads/Prod")
     target.add_argument("--role", help="role name from org_roles/roles/")
-    explain.add_argument("--org", default="org_roles", help="organization folder (default: org_roles)")
+    explain.add_argument(
+        "--org", metavar="DIR", default=RootPath("org_roles"), help="organization folder (default: org_roles)"
+    )
     explain.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     explain.set_defaults(func=run)
 
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from generator.org.loader import load_org
 
     ctx = context(args)
-    org = load_org(ctx.org_path, args.org)
+    org = load_org(ctx.org_path, ctx.org_dir.as_posix())
     data = explain_ou(org, args.ou) if args.ou else explain_role(org, args.role)
     if args.format == "json":
         print(json.dumps(data, indent=2, sort_keys=True))

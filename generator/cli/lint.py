@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from generator.cli.options import out_dir
+from generator.cli.options import root
 from generator.errors import GeneratorError
+from pipeline.common.cli import RootPath, input_folder
 from pipeline.common.errors import EXIT_FAILED, EXIT_OK
 
 
@@ -19,8 +20,13 @@ def add_parser(sub: Any) -> None:
         description="Run cfn-lint (with informational checks) and the project's own "
         "rules over every rendered template in one process.",
     )
-    lint.add_argument("paths", nargs="*", help="template files (default: every .yaml under --out)")
-    lint.add_argument("--out", default="templates", help="folder of rendered templates (default: templates)")
+    lint.add_argument("paths", nargs="*", help="template files (default: every .yaml under --templates)")
+    lint.add_argument(
+        "--templates",
+        metavar="DIR",
+        default=RootPath("templates"),
+        help="folder of rendered templates (default: templates)",
+    )
     lint.add_argument(
         "--format",
         choices=sorted(("text", "json", "sarif")),
@@ -33,17 +39,16 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from generator.lint.gate import FORMATTERS, lint_templates
 
-    root = Path(args.root).resolve()
     if args.paths:
         paths = [Path(p).resolve() for p in args.paths]
         for p in paths:
+            if p.is_dir():
+                raise GeneratorError(f"{p}: is a folder, not a template file (use --templates for a folder)")
             if not p.is_file():
                 raise GeneratorError(f"{p}: no such template file")
     else:
-        folder = out_dir(args)
-        if not folder.is_dir():
-            raise GeneratorError(f"{args.out}: no such folder; run `python -m generator render` first")
+        folder = input_folder(Path(args.templates), "--templates")
         paths = sorted(folder.rglob("*.yaml"))
-    findings = lint_templates(paths, root=root)
+    findings = lint_templates(paths, root=root(args))
     sys.stdout.write(FORMATTERS[args.format](findings, len(paths)))
     return EXIT_FAILED if findings else EXIT_OK

@@ -1,5 +1,6 @@
-"""What the generator's commands share: the repository root, the output folder, blueprint selection,
-and one AWS client factory for the commands that call AWS."""
+"""What the generator's commands share: the repository root (found from the current folder as git finds
+it, or --root), paths shown relative to it, blueprint selection, and one AWS client factory for the
+commands that call AWS."""
 
 from __future__ import annotations
 
@@ -10,17 +11,29 @@ from typing import Any
 
 from generator.blueprints import BLUEPRINTS
 from generator.blueprints.base import Blueprint, RenderContext
+from pipeline.common.cli import repository_root
 from pipeline.common.errors import UsageError
 
 
+def root(args: argparse.Namespace) -> Path:
+    return repository_root(args.root)
+
+
+def org_dir(args: argparse.Namespace) -> Path:
+    """--org relative to the repository root when it is inside it (git revisions and messages need that)."""
+    org = Path(args.org).resolve()  # a default is against the root already (RootPath), a typed one the cwd
+    base = root(args)
+    return org.relative_to(base) if org.is_relative_to(base) else org
+
+
+def shown(args: argparse.Namespace, where: Path) -> str:
+    """A path for messages: relative to the repository root when inside it, else absolute."""
+    base = root(args)
+    return where.relative_to(base).as_posix() if where.is_relative_to(base) else str(where)
+
+
 def context(args: argparse.Namespace) -> RenderContext:
-    root = Path(args.root).resolve()
-    return RenderContext(root=root, org_dir=Path(args.org))
-
-
-def out_dir(args: argparse.Namespace) -> Path:
-    out = Path(args.out)
-    return out if out.is_absolute() else Path(args.root).resolve() / out
+    return RenderContext(root=root(args), org_dir=org_dir(args))
 
 
 def selected(names: Sequence[str] | None) -> tuple[Blueprint, ...]:

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from generator.cli.options import aws_client
+from generator.cli.options import aws_client, root, shown
 from generator.errors import GeneratorError
-from pipeline.common.cli import add_aws_options
+from pipeline.common.cli import RootPath, add_aws_options, output_file
 from pipeline.common.errors import EXIT_OK
 
 
@@ -20,7 +20,10 @@ def add_parser(sub: Any) -> None:
         "identical bytes on every run for the same sources.",
     )
     package.add_argument(
-        "--out", default="dist/org-sync-lambda.zip", help="zip to write (default: %(default)s)"
+        "--output",
+        metavar="FILE",
+        default=RootPath("dist/org-sync-lambda.zip"),
+        help="zip to write (default: %(default)s)",
     )
     package.add_argument("--upload", metavar="BUCKET", help="also upload the zip to this S3 bucket")
     add_aws_options(package)
@@ -30,10 +33,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from generator.package import package_lambda
 
-    root = Path(args.root).resolve()
-    out = Path(args.out) if Path(args.out).is_absolute() else root / args.out
-    result = package_lambda(root, out)
-    print(f"{args.out}: {result.files} files, {result.size} bytes, sha256 {result.sha256}")
+    out = output_file(Path(args.output).resolve())
+    result = package_lambda(root(args), out)
+    print(f"{shown(args, out)}: {result.files} files, {result.size} bytes, sha256 {result.sha256}")
     if args.upload:
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from generator.cli.options import context, out_dir, selected
+from generator.cli.options import context, selected, shown
+from pipeline.common.cli import RootPath
 from pipeline.common.errors import EXIT_FAILED, EXIT_OK
 
 
@@ -22,8 +23,12 @@ def add_parser(sub: Any) -> None:
             "(not in its index.json) are refused, never deleted."
         ),
     )
-    render.add_argument("--out", default="templates", help="output folder (default: templates)")
-    render.add_argument("--org", default="org_roles", help="organization folder (default: org_roles)")
+    render.add_argument(
+        "--out", metavar="DIR", default=RootPath("templates"), help="output folder (default: templates)"
+    )
+    render.add_argument(
+        "--org", metavar="DIR", default=RootPath("org_roles"), help="organization folder (default: org_roles)"
+    )
     render.add_argument(
         "--only",
         action="append",
@@ -41,19 +46,20 @@ def run(args: argparse.Namespace) -> int:
     from generator.render import check, keep_others, render_all, write_atomically
 
     rendered = render_all(context(args), selected(args.only))
-    folder = out_dir(args)
+    folder = Path(args.out).resolve()
+    name = shown(args, folder)
     if args.check:
         if args.only:
             rendered = keep_others(folder, rendered, args.only)
         result = check(folder, rendered)
         if result.clean:
-            print(f"{args.out}: {len(rendered)} files up to date")
+            print(f"{name}: {len(rendered)} files up to date")
             return EXIT_OK
         for label, paths in (("stale", result.stale), ("missing", result.missing), ("extra", result.extra)):
             for path in paths:
-                print(f"{label}: {Path(args.out) / path}")
-        print(f"{args.out} is out of date: run `python -m generator render`", file=sys.stderr)
+                print(f"{label}: {name}/{path}")
+        print(f"{name} is out of date: run `python -m generator render`", file=sys.stderr)
         return EXIT_FAILED
     write_atomically(folder, rendered, only=args.only)
-    print(f"rendered {len(rendered)} files to {args.out}")
+    print(f"rendered {len(rendered)} files to {name}")
     return EXIT_OK

@@ -21,6 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 failure (or changes with --exit-code), 2 bad input or usage.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument(
+        "--root",
+        help="repository root the default paths are under (default: the nearest folder, from the current "
+        "one up, holding org_roles/org.yaml or .git)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for command in (plan, sync, local):
         command.add_parser(sub)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.common.cli import input_folder
 from pipeline.common.errors import Problem
 from pipeline.core.errors import ManifestError
 from pipeline.core.manifest import Manifest, check_templates, loads_manifest
@@ -25,6 +26,7 @@ def load_manifest(path: Path) -> Manifest:
 
 
 def load_templates(manifest: Manifest, templates_dir: Path) -> dict[str, str]:
+    input_folder(templates_dir, "--templates")
     bodies: dict[str, bytes] = {}
     paths = [s.template for s in manifest.stacksets]
     if manifest.management_account_stack is not None:

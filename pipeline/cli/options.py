@@ -13,19 +13,27 @@ from typing import Any
 
 from pipeline.aws.retry import Backoff, PollPolicy
 from pipeline.cli.files import load_templates
-from pipeline.common.cli import add_aws_options
+from pipeline.common.cli import RootPath, add_aws_options
 from pipeline.core.manifest import Manifest
 from pipeline.core.outcomes import Event
 from pipeline.core.report import RENDERERS, SyncReport, render_text
 
 NO_WAIT = PollPolicy(initial=0, maximum=0, factor=1, max_polls=500, sleep=lambda _s: None)
-DEFAULT_MANIFEST = "templates/org/manifest.json"
-DEFAULT_LOCAL_STATE = ".local-sync/state.json"
+# Defaults against the repository root, from any subfolder (the runner resolves them); typed paths are
+# relative to the current folder.
+DEFAULT_MANIFEST = RootPath("templates/org/manifest.json")
+DEFAULT_LOCAL_STATE = RootPath(".local-sync/state.json")
+DEFAULT_TEMPLATES = RootPath("templates")
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", default=DEFAULT_MANIFEST, help="the rendered manifest")
-    p.add_argument("--templates", default="templates", help="folder the manifest's template paths are in")
+    p.add_argument(
+        "--templates",
+        metavar="DIR",
+        default=DEFAULT_TEMPLATES,
+        help="folder the manifest's template paths are in (default: templates)",
+    )
     add_aws_options(p, region_help="StackSet administration region (default: the manifest's home region)")
     p.add_argument(
         "--format", choices=sorted(RENDERERS), default="text", help="report format (default: text)"

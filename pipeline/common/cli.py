@@ -2,7 +2,14 @@
 `python -m pipeline.app_deploy`): `run(parser, argv) -> int` with one-line errors on stderr, exit codes
 0 success, 1 failure or findings, 2 bad input or usage, --debug for the traceback, and quiet on a closed pipe.
 
-Each command module adds its subcommand to a `Parser` and sets `func`; the runner does the rest.
+Each command module adds its subcommand to a `Parser` and sets `func`; the runner does the rest: every
+subcommand accepts --debug after its name too, and default paths declared as `RootPath` are resolved
+against the repository root, found as git finds it (`repository_root`), so a command gives the same answer
+from any subfolder. Paths the user types are taken as usual, relative to the current folder.
+
+The option names every command uses: `--out DIR` for a folder a command writes, `--output FILE` for a file
+it writes, `--templates DIR` for the folder of rendered templates it reads (`output_file` and
+`input_folder` check them).
 """
 
 from __future__ import annotations
@@ -10,19 +17,120 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from pipeline.common.errors import EXIT_FAILED, EXIT_USAGE, ProductError, UsageError
 
 INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 Translate = Callable[[Exception], ProductError | None]
+ROOT_MARKERS = ("org_roles/org.yaml", ".git")
+DEBUG_HELP = "show tracebacks for errors"
+
+
+class RootPath(str):
+    """A default path relative to the repository root (not the current folder): `run` resolves it."""
+
+    __slots__ = ()
+
+
+def find_root(start: Path) -> Path | None:
+    """The nearest of start and its parents that holds org_roles/org.yaml or .git, as git looks for .git."""
+    for folder in (start, *start.parents):
+        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+            return folder
+    return None
+
+
+def repository_root(given: str | None) -> Path:
+    """--root when given, else the repository around the current folder; UsageError when there is none."""
+    if given is not None:
+        root = Path(given).resolve()
+        if not root.is_dir():
+            raise UsageError(f"--root {given}: no such folder")
+        return root
+    here = Path.cwd().resolve()
+    found = find_root(here)
+    if found is None:
+        raise UsageError(
+            f"no repository here: neither {here} nor a folder above it holds org_roles/org.yaml or .git "
+            "(run from inside the repository, or pass --root)"
+        )
+    return found
+
+
+def _resolve_root_paths(args: argparse.Namespace) -> None:
+    """Every RootPath default becomes a path against the repository root (kept as written when the root
+    is the current folder, so messages stay short)."""
+    defaults = {k: v for k, v in vars(args).items() if isinstance(v, RootPath)}
+    if not defaults:
+        return
+    root = repository_root(getattr(args, "root", None))
+    same = root == Path.cwd().resolve()
+    for key, value in defaults.items():
+        setattr(args, key, str(value) if same else str(root / value))
+
+
+class _Commands(argparse._SubParsersAction):
+    """Subcommands that take --debug after their name as well as before it."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser = super().add_parser(name, **kwargs)
+        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+        return parser
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError (one sentence, exit 2) instead of printing and exiting."""
+    """argparse that raises UsageError (one sentence, exit 2) instead of printing and exiting, whose
+    subcommands accept --debug."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Commands)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def input_folder(path: Path, option: str) -> Path:
+    """A folder a command reads (--templates): one sentence when it is missing or a file."""
+    if path.is_file():
+        raise UsageError(f"{option} {path}: is a file, not a folder")
+    if not path.is_dir():
+        raise UsageError(f"{option} {path}: no such folder; run `python -m generator render` first")
+    return path
+
+
+def output_file(path: Path, option: str = "--output") -> Path:
+    """A file a command is about to write: one sentence when it is a folder or its parent is a file."""
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a folder, not a file")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{option} {path}: {parent} is a file, not a folder")
+            break
+    return path
+
+
+def write_file(path: Path, data: bytes, option: str = "--output") -> None:
+    """Write a command's output file whole or not at all (a temporary sibling renamed over it)."""
+    output_file(path, option)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; the file should look like any other
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def add_aws_options(parser: argparse.ArgumentParser, *, region_help: str | None = None) -> None:
@@ -64,6 +172,7 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None, translate: 
     debug = "--debug" in argv
     try:
         args = parser.parse_args(argv)
+        _resolve_root_paths(args)
         func = getattr(args, "func", None)
         if func is None:
             parser.print_help(sys.stderr)

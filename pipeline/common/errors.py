@@ -42,12 +42,17 @@ class Problem:
 
 
 class ProblemsError(ProductError):
-    """Every problem found in one input (collected, then raised once), sorted and listed one per line."""
+    """Every problem found in one input (collected, then raised once), sorted and listed one per line (one
+    problem: on the same line)."""
 
     subject = "the input"
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = sorted(set(problems), key=Problem.sort_key)
         count = len(self.problems)
-        head = "1 problem" if count == 1 else f"{count} problems"
-        super().__init__(f"{head} in {self.subject}:\n" + "\n".join(f"  {p}" for p in self.problems))
+        if count == 1:  # one line, as every error of a command line is
+            super().__init__(f"1 problem in {self.subject}: {self.problems[0]}")
+            return
+        super().__init__(
+            f"{count} problems in {self.subject}:\n" + "\n".join(f"  {p}" for p in self.problems)
+        )

@@ -71,7 +71,7 @@ def test_deploy_walkthrough_against_local_serve(root: Path, tmp_path: Path) -> N
 
         uploaded = run(
             "package",
-            "--out",
+            "--output",
             str(tmp_path / "sync.zip"),
             "--upload",
             "org-stacksets-local-code",

@@ -104,9 +104,9 @@ def test_list_names_every_blueprint(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    from generator.errors import GeneratorError
+    from pipeline.common.errors import UsageError
 
-    with pytest.raises(GeneratorError):
+    with pytest.raises(UsageError):
         main(["--debug", "--root", str(tmp_path), "lint"])
 
 
@@ -121,3 +121,17 @@ def test_render_only_keeps_the_other_blueprints_templates(
     assert after == before
     assert main(["--root", str(repo), "render", "--check", "--only", "cost-guard"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "templates: 18 files up to date"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ecs-web-service", "app/ecs-web-service", "app/ecs-web-service.yaml", "app-ecs-web-service"],
+)
+def test_deploy_takes_the_names_list_shows_and_template_paths(root: Path, name: str) -> None:
+    from generator.cli.deploy import _resolve_template
+
+    templates = root / "templates"
+    assert _resolve_template(templates, name) == (
+        templates / "app" / "ecs-web-service.yaml",
+        "app-ecs-web-service",
+    )

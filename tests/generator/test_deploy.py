@@ -52,7 +52,7 @@ def test_deploy_org_pipeline_creates_then_reports_no_changes(
 ) -> None:
     s3 = _client(endpoint, "s3")
     s3.create_bucket(Bucket="sync-code")
-    assert main(["package", "--out", str(tmp_path / "sync.zip")]) == 0
+    assert main(["package", "--output", str(tmp_path / "sync.zip")]) == 0
     s3.put_object(Bucket="sync-code", Key="org-sync-lambda.zip", Body=(tmp_path / "sync.zip").read_bytes())
     args = [
         "deploy",

@@ -24,7 +24,7 @@ from pipeline.apps.app_deploy.publish import (
 )
 from pipeline.apps.ecs_deploy import DEPLOY, ROLLBACK, DeployRequest, MessageError, Request, RollbackRequest
 from pipeline.aws.clients import make_clients
-from pipeline.common.cli import Parser, add_aws_options, run
+from pipeline.common.cli import Parser, add_aws_options, output_file, run, write_file
 from pipeline.common.errors import EXIT_OK, ProductError
 
 EXTERNAL_ID_ENV = "APP_DEPLOY_EXTERNAL_ID"
@@ -101,10 +101,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_package(args: argparse.Namespace) -> int:
+    out = output_file(Path(args.output))
     built = package.build()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(built.data)
+    write_file(out, built.data)
     print(f"{built.sha256}  {out}")
     print(f"upload it to s3://BUCKET/{built.suggested_key} and pass that key as CodeS3Key")
     return EXIT_OK
@@ -166,13 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the deploy Lambda's code zip (reproducible: same source, same bytes) and print "
         "its sha256 and a content-addressed S3 key to upload it under.",
     )
-    pkg.add_argument("--out", default="dist/ecs-deploy.zip", help="zip file to write (default: %(default)s)")
+    pkg.add_argument(
+        "--output",
+        metavar="FILE",
+        default="dist/ecs-deploy.zip",
+        help="zip file to write (default: %(default)s)",
+    )
     pkg.set_defaults(func=cmd_package)
     return parser
 
 
 def _translate(exc: Exception) -> ProductError | None:
-    """A file that cannot be written (package --out) is bad input: one sentence, exit 2."""
+    """A file that cannot be written (package --output) is bad input: one sentence, exit 2."""
     return AppDeployError(str(exc)) if isinstance(exc, OSError) else None
 
 

@@ -298,4 +298,4 @@ def test_a_failed_render_leaves_existing_templates_untouched(tmp_path: Path) -> 
 
 def test_missing_org_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--root", str(tmp_path), "render"]) == 2
-    assert capsys.readouterr().err == "error: 1 problem in the input:\n  org_roles: no such folder\n"
+    assert capsys.readouterr().err == "error: 1 problem in the input: org_roles: no such folder\n"

@@ -335,8 +335,8 @@ def test_package_is_reproducible_and_holds_the_function_and_its_client_factory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first, second = tmp_path / "a" / "ecs-deploy.zip", tmp_path / "b.zip"
-    assert main(["package", "--out", str(first)]) == 0
-    assert main(["package", "--out", str(second)]) == 0
+    assert main(["package", "--output", str(first)]) == 0
+    assert main(["package", "--output", str(second)]) == 0
     assert first.read_bytes() == second.read_bytes()
     built = package.build()
     out = capsys.readouterr().out.splitlines()
