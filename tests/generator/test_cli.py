@@ -135,3 +135,40 @@ def test_deploy_takes_the_names_list_shows_and_template_paths(root: Path, name: 
         templates / "app" / "ecs-web-service.yaml",
         "app-ecs-web-service",
     )
+
+
+def test_render_refuses_files_it_did_not_write(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--root", str(repo), "render"]) == 0
+    (repo / "templates" / "app" / "notes.md").write_text("mine")
+    capsys.readouterr()
+    assert main(["--root", str(repo), "render"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {repo / 'templates'} holds files render did not write (app/notes.md); move them away or "
+        "render elsewhere with --out\n"
+    )
+    assert (repo / "templates" / "app" / "notes.md").read_text() == "mine"
+
+
+def test_render_into_a_read_only_folder_is_one_sentence(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--root", str(repo), "render"]) == 0
+    capsys.readouterr()
+    (repo / "templates").chmod(0o555)
+    try:
+        assert main(["--root", str(repo), "render"]) == 2
+    finally:
+        (repo / "templates").chmod(0o755)
+    assert capsys.readouterr().err == (
+        f"error: {repo / 'templates'} is read-only; make it writable or render elsewhere with --out\n"
+    )
+
+
+def test_render_check_from_a_subfolder(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["--root", str(repo), "render"]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(repo / "org_roles" / "Root" / "Workloads")
+    assert main(["render", "--check"]) == 0
+    assert capsys.readouterr().out == "templates: 18 files up to date\n"
