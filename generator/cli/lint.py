@@ -9,7 +9,7 @@ from typing import Any
 
 from generator.cli.options import root
 from generator.errors import GeneratorError
-from pipeline.common.cli import RootPath, input_folder
+from pipeline.common.cli import input_folder
 from pipeline.common.errors import EXIT_FAILED, EXIT_OK
 
 
@@ -24,8 +24,8 @@ def add_parser(sub: Any) -> None:
     lint.add_argument(
         "--templates",
         metavar="DIR",
-        default=RootPath("templates"),
-        help="folder of rendered templates (default: templates)",
+        help="folder of rendered templates (default: templates under the repository root; found only "
+        "when no PATHS are given, so PATHS work outside the repository)",
     )
     lint.add_argument(
         "--format",
@@ -39,7 +39,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from generator.lint.gate import FORMATTERS, lint_templates
 
-    if args.paths:
+    if args.paths:  # typed paths: findings name them as typed, relative to the current folder
+        base = Path.cwd().resolve()
         paths = [Path(p).resolve() for p in args.paths]
         for p in paths:
             if p.is_dir():
@@ -47,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
             if not p.is_file():
                 raise GeneratorError(f"{p}: no such template file")
     else:
-        folder = input_folder(Path(args.templates), "--templates")
+        base = root(args)
+        folder = input_folder(Path(args.templates) if args.templates else base / "templates", "--templates")
         paths = sorted(folder.rglob("*.yaml"))
-    findings = lint_templates(paths, root=root(args))
+    findings = lint_templates(paths, root=base)
     sys.stdout.write(FORMATTERS[args.format](findings, len(paths)))
     return EXIT_FAILED if findings else EXIT_OK
