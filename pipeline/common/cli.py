@@ -159,6 +159,14 @@ def aws_error(exc: Exception) -> ProductError | None:
     return None
 
 
+def path_error(exc: Exception) -> ProductError | None:
+    """A path that cannot be read or written (a folder where a file should be, no permission, a full
+    disk) as one sentence naming it: bad input, exit 2."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return UsageError(f"{exc.filename}: {exc.strerror or exc}")
+    return None
+
+
 class Failure(ProductError):
     """A failure outside the product (an AWS refusal, a lost connection): exit 1."""
 
@@ -188,7 +196,7 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None, translate: 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except Exception as exc:
-        error = exc if isinstance(exc, ProductError) else translate(exc)
+        error = exc if isinstance(exc, ProductError) else translate(exc) or path_error(exc)
         if error is None or debug:
             raise
         print(f"error: {error}", file=sys.stderr)

@@ -135,3 +135,13 @@ def test_pipeline_defaults_are_under_the_root_from_a_subfolder(
     assert main(["plan", "--local"]) == 2
     manifest = changed_repo / "templates" / "org" / "manifest.json"
     assert capsys.readouterr().err.startswith(f"error: 1 problem in the manifest: {manifest}: cannot be read")
+
+
+def test_a_path_that_cannot_be_used_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.cli import main
+
+    state = tmp_path / "state"
+    state.mkdir()
+    assert main(["local", "reset", "--local-state", str(state)]) == 2
+    assert capsys.readouterr().err == f"error: {state}: Is a directory\n"
+    assert state.is_dir()
