@@ -25,7 +25,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Default paths are relative to the repository root, paths you type to the current folder.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument(
         "--root",
         help="repository root (default: the nearest folder, from the current one up, holding "

@@ -20,7 +20,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reconcile the live OU tree onto CloudFormation StackSets, as the manifest describes.",
         epilog="Exit codes: 0 success, 1 failure (or changes with --exit-code), 2 bad input or usage.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument(
         "--root",
         help="repository root the default paths are under (default: the nearest folder, from the current "

@@ -73,22 +73,14 @@ def _resolve_root_paths(args: argparse.Namespace) -> None:
         setattr(args, key, str(value) if same else str(root / value))
 
 
-class _Commands(argparse._SubParsersAction):
-    """Subcommands that take --debug after their name as well as before it."""
-
-    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        parser = super().add_parser(name, **kwargs)
-        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
-        return parser
-
-
 class Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError (one sentence, exit 2) instead of printing and exiting, whose
-    subcommands accept --debug."""
+    """argparse that raises UsageError (one sentence, exit 2) instead of printing and exiting. Every Parser,
+    the program's and each subcommand's, takes --debug (`run` looks for it anywhere in argv), so it works
+    before or after the subcommand."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.register("action", "parsers", _Commands)
+        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message} (see --help)")

@@ -132,7 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Publish an ECS deploy or rollback message to a workload account's deploy topic.",
         epilog="Exit codes: 0 success, 1 an AWS call failed, 2 bad input or usage.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     deploy = sub.add_parser(
