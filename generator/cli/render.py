@@ -43,7 +43,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.render import check, keep_others, render_all, write_atomically
+    from generator.render import INDEX_FILE, check, keep_others, render_all, write_atomically
 
     rendered = render_all(context(args), selected(args.only))
     folder = Path(args.out).resolve()
@@ -61,5 +61,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name} is out of date: run `python -m generator render`", file=sys.stderr)
         return EXIT_FAILED
     write_atomically(folder, rendered, only=args.only)
-    print(f"rendered {len(rendered)} files to {name}")
+    if args.only:
+        print(f"rendered {len(rendered) - 1} file(s) of {', '.join(args.only)} and {INDEX_FILE} to {name}")
+    else:
+        print(f"rendered {len(rendered)} files to {name}")
     return EXIT_OK

@@ -116,7 +116,9 @@ def test_render_only_keeps_the_other_blueprints_templates(
     assert main(["--root", str(repo), "render"]) == 0
     before = {p: p.read_bytes() for p in (repo / "templates").rglob("*") if p.is_file()}
     (repo / "templates" / "app" / "cost-guard.yaml").unlink()
+    capsys.readouterr()
     assert main(["--root", str(repo), "render", "--only", "cost-guard"]) == 0
+    assert capsys.readouterr().out == "rendered 1 file(s) of cost-guard and index.json to templates\n"
     after = {p: p.read_bytes() for p in (repo / "templates").rglob("*") if p.is_file()}
     assert after == before
     assert main(["--root", str(repo), "render", "--check", "--only", "cost-guard"]) == 0
