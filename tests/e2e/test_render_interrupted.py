@@ -83,53 +83,55 @@ def test_sigkill_between_the_two_renames_is_repaired_by_the_next_render(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == [".templates.lock", "templates"]
 
 
-# The first render holds the lock for a while (it sleeps once locked) and says when it has it.
-SLOW_RENDER = textwrap.dedent(
+# The first render, once it holds the lock, says so and waits until the file named by $GO exists.
+HOLDING_RENDER = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
+    from pathlib import Path
     from generator.cli import main
     from generator import render as module
     original = module.write_atomically
-    def slow(*args, **kwargs):
+    def holding(*args, **kwargs):
         def step(name):
             if name == "locked":
                 print("locked", flush=True)
-                time.sleep(1.5)
+                deadline = time.monotonic() + 60
+                while not Path(os.environ["GO"]).exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
         return original(*args, **kwargs, step=step)
-    module.write_atomically = slow
+    module.write_atomically = holding
     raise SystemExit(main(sys.argv[1:]))
     """
 )
 
 
 def test_two_renders_at_once_run_in_turn(tmp_path: Path) -> None:
+    import os
     import shutil
 
-    shutil.copytree(ROOT / "org_roles", tmp_path / "org_roles")
-    argv = ["--root", str(tmp_path), "render"]
-    first = subprocess.Popen(
-        [sys.executable, "-c", SLOW_RENDER, *argv], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    assert first.stdout is not None
-    assert first.stdout.readline() == "locked\n"
-    second = subprocess.run(
-        [sys.executable, "-m", "generator", *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    rest, _ = first.communicate(timeout=60)
-    assert (first.returncode, rest) == (0, "rendered 18 files to templates\n")
-    assert (second.returncode, second.stdout) == (0, "rendered 18 files to templates\n")
-    assert second.stderr == f"waiting for another render (pid {first.pid}) to finish writing templates/\n"
+    repo, go = tmp_path / "repo", tmp_path / "go"
+    shutil.copytree(ROOT / "org_roles", repo / "org_roles")
+    argv = ["--root", str(repo), "render"]
+    env = dict(os.environ, GO=str(go), PYTHONPATH=str(ROOT))
+    pipes = {"cwd": ROOT, "env": env, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    first = subprocess.Popen([sys.executable, "-c", HOLDING_RENDER, *argv], **pipes)
+    assert first.stdout is not None and first.stdout.readline() == "locked\n"
+    second = subprocess.Popen([sys.executable, "-m", "generator", *argv], **pipes)
+    assert second.stderr is not None
+    waiting = second.stderr.readline()  # the second render is blocked on the lock now
+    go.touch()
+    first_out, first_err = first.communicate(timeout=60)
+    second_out, second_err = second.communicate(timeout=60)
+    assert waiting == f"waiting for another render (pid {first.pid}) to finish writing templates/\n"
+    assert (first.returncode, first_out, first_err) == (0, "rendered 18 files to templates\n", "")
+    assert (second.returncode, second_out, second_err) == (0, "rendered 18 files to templates\n", "")
     check = subprocess.run(
         [sys.executable, "-m", "generator", *argv, "--check"],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         check=False,
     )
     assert (check.returncode, check.stdout) == (0, "templates: 18 files up to date\n")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".templates.lock", "org_roles", "templates"]
+    assert sorted(p.name for p in repo.iterdir()) == [".templates.lock", "org_roles", "templates"]
