@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -128,3 +129,28 @@ def test_local_without_the_local_extras_says_what_to_install(
         "error: --local needs the local extras (moto is not installed): "
         "run `.venv/bin/pip install -e '.[local]'`\n"
     )
+
+
+def test_readme_pipeline_headings_name_only_options_the_commands_have() -> None:
+    """Each code span of a `python -m pipeline` heading (e.g. `plan|sync [--local]`, `sync [--yes]`) names
+    commands and options: every option must exist on every command named, with the values shown."""
+    from tests.support.paths import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## The sync: the live OU tree onto StackSets")
+    section = readme[start : readme.index("\n## ", start + 1)]
+    checked = []
+    for heading in re.findall(r"^###.*$", section, re.M):
+        for span in re.findall(r"`([^`]+)`", heading):
+            words = span.removeprefix("python -m pipeline ").split()
+            if not words or not set(words[0].split("|")) <= {"plan", "sync", "local"}:
+                continue
+            for command in words[0].split("|"):
+                parser = _subparser(command)
+                for option, values in re.findall(r"\[(--[\w-]+)(?: ([^\]]+))?\]", span):
+                    action = parser._option_string_actions.get(option)
+                    assert action is not None, (heading, command, option)
+                    if values and action.choices:
+                        assert set(values.split("|")) == set(action.choices), (heading, option)
+                    checked.append((command, option))
+    assert ("sync", "--yes") in checked and ("plan", "--exit-code") in checked
