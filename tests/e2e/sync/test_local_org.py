@@ -172,3 +172,20 @@ def test_ctrl_c_during_sync_names_the_running_operations_and_the_rerun(
     assert [m for m in adopted for op in ids if m.endswith(f": started (operation {op[:8]})")] == []
     assert main(["sync", *common, "--yes"]) == 0
     assert capsys.readouterr().out.startswith("sync success: 4 unchanged")
+
+
+def test_corrupt_default_state_file_names_the_plain_reset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1 = write_variant(tmp_path / "v1")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".local-sync").mkdir()
+    (tmp_path / ".local-sync/state.json").write_text("")
+    assert main(["local", "show", "--manifest", str(v1 / "manifest.json")]) == 2
+    assert capsys.readouterr().err == (
+        "error: .local-sync/state.json is not a --local state file (not JSON): "
+        "start over with `python -m pipeline local reset`\n"
+    )
+    assert main(["local", "reset"]) == 0
+    assert capsys.readouterr().out == "removed .local-sync/state.json\n"
+    assert main(["local", "show", "--manifest", str(v1 / "manifest.json")]) == 0
