@@ -56,7 +56,9 @@ def add_parser(sub: Any) -> None:
     local.add_argument(
         "action", choices=[a.name for a in ACTIONS], metavar="ACTION", help="what to do (see actions below)"
     )
-    local.add_argument("args", nargs="*", metavar="ARG", help="the action's arguments (see actions below)")
+    local.add_argument(
+        "args", nargs="*", default=[], metavar="ARG", help="the action's arguments (see actions below)"
+    )
     local.add_argument(
         "--manifest", default=DEFAULT_MANIFEST, help="the rendered manifest (default: %(default)s)"
     )

@@ -154,3 +154,10 @@ def test_readme_pipeline_headings_name_only_options_the_commands_have() -> None:
                         assert set(values.split("|")) == set(action.choices), (heading, option)
                     checked.append((command, option))
     assert ("sync", "--yes") in checked and ("plan", "--exit-code") in checked
+
+
+def test_local_without_an_action_names_only_the_action(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["local"]) == 2
+    assert capsys.readouterr().err == (
+        "error: python -m pipeline local: the following arguments are required: ACTION (see --help)\n"
+    )
