@@ -5,6 +5,7 @@ A thin adapter: every AWS call goes through the CloudFormation client passed in;
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -150,6 +151,32 @@ def deploy(
         if exc.response["Error"]["Code"] == "ValidationError" and "No updates" in str(exc):
             return Outcome(stack_name, "NO_CHANGES")
         raise
+    executed = False
+    try:
+        outcome = _review(cfn, stack_name, name, confirm, poll_seconds, timeout_seconds)
+        if outcome.status != "EXECUTED":
+            return outcome
+        started = time.time()
+        cfn.execute_change_set(StackName=stack_name, ChangeSetName=name)
+        executed = True
+    finally:
+        # A failed, empty, declined or interrupted change set, or one that failed to execute, is deleted:
+        # none is left behind for someone to execute by mistake. (An executed one CloudFormation removes.)
+        if not executed:
+            _discard(cfn, stack_name, name)
+    _wait_stack(cfn, stack_name, started, progress, poll_seconds, timeout_seconds)
+    return outcome
+
+
+def _review(
+    cfn: Any,
+    stack_name: str,
+    name: str,
+    confirm: Callable[[Sequence[Change]], bool],
+    poll_seconds: float,
+    timeout_seconds: float,
+) -> Outcome:
+    """Wait for the change set, then: NO_CHANGES, DECLINED, or EXECUTED meaning "to execute"."""
     described = _wait_change_set(cfn, stack_name, name, poll_seconds, timeout_seconds)
     changes = tuple(
         Change(
@@ -163,18 +190,19 @@ def deploy(
     )
     if described["Status"] == "FAILED":
         reason = described.get("StatusReason", "")
-        cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
         # CloudFormation reports "nothing to change" only as a FAILED change set with this reason text.
         if not changes and ("didn't contain changes" in reason or "No updates" in reason):
             return Outcome(stack_name, "NO_CHANGES")
         raise DeployError(f"change set for {stack_name} failed: {reason}")
     if not confirm(changes):
-        cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
         return Outcome(stack_name, "DECLINED", changes)
-    started = time.time()
-    cfn.execute_change_set(StackName=stack_name, ChangeSetName=name)
-    _wait_stack(cfn, stack_name, started, progress, poll_seconds, timeout_seconds)
     return Outcome(stack_name, "EXECUTED", changes)
+
+
+def _discard(cfn: Any, stack_name: str, name: str) -> None:
+    """Delete the change set; a failure to do so must not hide the error that brought us here."""
+    with contextlib.suppress(Exception):
+        cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
 
 
 def _wait_change_set(cfn: Any, stack: str, name: str, poll: float, timeout: float) -> dict[str, Any]:

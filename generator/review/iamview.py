@@ -152,3 +152,33 @@ def role_views(template: Mapping[str, Any], parameters: Mapping[str, str]) -> li
             )
         )
     return views
+
+
+def policy_views(template: Mapping[str, Any], parameters: Mapping[str, str]) -> list[RoleView]:
+    """Every AWS::IAM::ManagedPolicy in a template (the login account's assume-role policies: which roles
+    people may assume), as a view named after the policy, its document as the permissions; so the differ
+    compares, grades and flags them as it does roles."""
+    values = {
+        name: str(p["Default"])
+        for name, p in (template.get("Parameters") or {}).items()
+        if isinstance(p, dict) and "Default" in p
+    }
+    values.update(parameters)
+    views = []
+    for logical_id, resource in sorted((template.get("Resources") or {}).items()):
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::IAM::ManagedPolicy":
+            continue
+        props = resolve(resource.get("Properties") or {}, values)
+        views.append(
+            RoleView(
+                name=f"policy {props.get('ManagedPolicyName', logical_id)}",
+                trust=frozenset(),
+                permissions=permission_grants([props.get("PolicyDocument")]),
+                managed_policies=frozenset(),
+                permissions_boundary=None,
+                max_session_duration=None,
+                path=str(props.get("Path", "/")),
+                parameters=dict(sorted(values.items())),
+            )
+        )
+    return views

@@ -18,7 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="python -m pipeline",
         description="Reconcile the live OU tree onto CloudFormation StackSets, as the manifest describes.",
-        epilog="Exit codes: 0 success, 1 failure (or changes with --exit-code), 2 bad input or usage.",
+        epilog="Exit codes: 0 success, 1 failure (or changes with --exit-code), 2 bad input or usage, "
+        "130 interrupted.",
     )
     parser.add_argument(
         "--root",

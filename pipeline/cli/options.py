@@ -27,22 +27,42 @@ DEFAULT_TEMPLATES = RootPath("templates")
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--manifest", default=DEFAULT_MANIFEST, help="the rendered manifest")
+    p.add_argument(
+        "--manifest", default=DEFAULT_MANIFEST, help="the rendered manifest (default: %(default)s)"
+    )
     p.add_argument(
         "--templates",
         metavar="DIR",
         default=DEFAULT_TEMPLATES,
-        help="folder the manifest's template paths are in (default: templates)",
+        help="folder the manifest's template paths are in (default: %(default)s)",
     )
     add_aws_options(p, region_help="StackSet administration region (default: the manifest's home region)")
     p.add_argument(
         "--format", choices=sorted(RENDERERS), default="text", help="report format (default: text)"
     )
-    p.add_argument("--local", action="store_true", help="run against an embedded moto server, no AWS account")
-    p.add_argument("--local-state", default=DEFAULT_LOCAL_STATE, help="--local's state file")
-    p.add_argument("--run-id", help="resume a crashed run with its id (default: a new id)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    p.add_argument("--all-ous", action="store_true", help="list every OU, not only those with news")
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="no AWS account: run against an embedded local AWS (moto) on 127.0.0.1, kept in --local-state; "
+        "needs the local extras (pip install -e '.[local]')",
+    )
+    p.add_argument(
+        "--local-state",
+        default=DEFAULT_LOCAL_STATE,
+        help="--local's organization and StackSets (default: %(default)s; reset: `local reset`)",
+    )
+    p.add_argument(
+        "--run-id",
+        help="resume a crashed or interrupted run with its id: adopts the operations it started (default: a new id)",
+    )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress lines on stderr (default: one line per operation step)",
+    )
+    p.add_argument(
+        "--all-ous", action="store_true", help="list every OU in the report (default: only OUs with news)"
+    )
 
 
 def progress(quiet: bool) -> Callable[[Event], None]:
@@ -68,9 +88,10 @@ def session(args: argparse.Namespace, manifest: Manifest) -> Iterator[Any]:
     if args.run_id:
         extra["run_id"] = args.run_id
     if args.local:
-        from pipeline.emulator.local import LocalEnvironment
+        from pipeline.emulator import environment
 
-        with LocalEnvironment(manifest, Path(args.local_state)) as env:
+        local = environment()
+        with local(manifest, Path(args.local_state)) as env:
             if env.created and not args.quiet:
                 print(f"--local: new organization in {args.local_state} (moto on {env.url})", file=sys.stderr)
             clients = env.clients(region)

@@ -15,14 +15,29 @@ from pipeline.core.guard import check
 
 
 def add_parser(sub: Any) -> None:
-    plan = sub.add_parser("plan", help="show what a sync would do; changes nothing")
+    plan = sub.add_parser(
+        "plan",
+        help="show what a sync would do; changes nothing",
+        description="What a sync would do, per StackSet and per OU, with the IAM diff of every role "
+        "against what is deployed. Reads AWS (or --local), changes nothing.",
+        epilog="Exit codes: 0 done (changes or none), 1 changes with --exit-code, or a sync would stop "
+        "at the deletion guard, 2 bad input or usage.",
+    )
     add_common(plan)
-    plan.add_argument("--exit-code", action="store_true", help="exit 1 when the plan has changes")
     plan.add_argument(
-        "--security-only", action="store_true", help="IAM diff: only the changes that broaden access"
+        "--exit-code",
+        action="store_true",
+        help="exit 1 when the plan has changes (default: exit 0 either way)",
     )
     plan.add_argument(
-        "--show-accounts", action="store_true", help="list the account ids each OU's IAM changes reach"
+        "--security-only",
+        action="store_true",
+        help="IAM diff: only the changes that broaden access (default: every change)",
+    )
+    plan.add_argument(
+        "--show-accounts",
+        action="store_true",
+        help="list the account ids each OU's IAM changes reach (default: counts only)",
     )
     plan.set_defaults(func=run)
 

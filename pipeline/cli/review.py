@@ -1,5 +1,5 @@
-"""The plan's review: the IAM diff of every role StackSet against what is deployed, per OU, and the accounts
-each OU's changes reach; rendered into `python -m pipeline plan`'s text, Markdown and JSON.
+"""The plan's review: the IAM diff of every role StackSet (and of the login account's assume-role policies)
+against what is deployed, per OU, and the accounts each OU's changes reach; rendered into `python -m pipeline plan`'s text, Markdown and JSON.
 
 CLI only. The Lambda never imports this module, and this module imports generator.review and PyYAML inside
 its functions, so the sync itself stays stdlib + boto3. Where the roles are comes from what the sync
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.core.desired import NO_OVERRIDES, DesiredStackSet, HashTag, effective_overrides, live_overrides
 from pipeline.core.live import LiveStackSet, LiveState
-from pipeline.core.manifest import Override
+from pipeline.core.manifest import Kind, Override
 from pipeline.core.org import OrgTree
 from pipeline.core.planner import FAILED, ORPHAN, UNCHANGED, Change, StackSetPlan, SyncPlan
 from pipeline.core.report import SyncReport, render_markdown, render_text
@@ -57,6 +57,7 @@ class Scope:
     deployed: Side | None
     desired: Side | None
     accounts: Mapping[str, frozenset[str]] = field(default_factory=dict)  # OU path -> accounts there
+    kind: str = Kind.ROLE  # login-account: its managed policies are compared, not roles
 
 
 # --- where the roles are (pure) ---------------------------------------------------------------------
@@ -138,6 +139,20 @@ def _deployed(
     return Side(live.template_body, {o: _values(live.parameters, o, known) for o in ous})
 
 
+def _login_scope(
+    templates: Mapping[str, str], d: DesiredStackSet, live: LiveStackSet | None, tree: OrgTree
+) -> Scope:
+    """The login account's assume-role policies, at the OU of each account it targets (the login account):
+    deployed where its instances are (listed for a changed StackSet), else where the account is now."""
+    ous = _paths(tree, d.accounts)
+    head = Side(templates[d.spec.template], {o: _values(d.spec.parameters, o, ()) for o in ous})
+    base = None
+    if live is not None:
+        where = ous if live.instances is None else _paths(tree, [i.account for i in live.instances])
+        base = Side(live.template_body, {o: _values(live.parameters, o, ()) for o in where})
+    return Scope(d.name, base, head, _reach(tree, d, live), Kind.LOGIN_ACCOUNT)
+
+
 def scopes(templates: Mapping[str, str], state: LiveState, plan: SyncPlan) -> tuple[list[Scope], list[str]]:
     """Every role StackSet on both sides, with its notes; `templates` maps template paths to their text."""
     tree, statuses, stacksets = state.tree, state.statuses, state.stacksets
@@ -146,11 +161,12 @@ def scopes(templates: Mapping[str, str], state: LiveState, plan: SyncPlan) -> tu
     notes: list[str] = []
     overridden = False  # a deployed StackSet has per-OU values
     for name, d in sorted(state.desired.items()):
-        if d.spec.kind != "role":
-            continue
         p, live = plans[name], stacksets.get(name)
         if p.action == FAILED:
             notes.append(f"{name}: left out, the plan cannot change it ({'; '.join(p.notes)})")
+            continue
+        if d.spec.kind == Kind.LOGIN_ACCOUNT:
+            out.append(_login_scope(templates, d, live, tree))
             continue
         overrides = live_overrides(d.spec, statuses)
         ous = _desired_ous(d, live, p, tree)
@@ -262,7 +278,7 @@ def review(
 ) -> PlanReview:
     """Compare every scope's deployed roles with its desired ones, OU by OU, with the offline differ."""
     from generator.review.diff import OuViews, diff_views
-    from generator.review.iamview import role_views
+    from generator.review.iamview import policy_views, role_views
 
     every = {u.path for u in tree.units.values()}
     base: OuViews = {p: {} for p in every}
@@ -278,9 +294,10 @@ def review(
             continue
         for template, side, views in parsed:
             cache: dict[Params, list[Any]] = {}
+            views_of = policy_views if scope.kind == Kind.LOGIN_ACCOUNT else role_views
             for path, params in side.ous.items():
                 if params not in cache:
-                    cache[params] = role_views(template, dict(params))
+                    cache[params] = views_of(template, dict(params))
                 for view in cache[params]:
                     here = views.setdefault(path, {})
                     key = view.name if view.name not in here else f"{view.name} ({scope.name})"

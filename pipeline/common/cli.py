@@ -130,7 +130,8 @@ def add_aws_options(parser: argparse.ArgumentParser, *, region_help: str | None 
     parser.add_argument("--profile", help="AWS profile (default: the usual AWS environment)")
     parser.add_argument("--region", help=region_help or "AWS region (default: the profile's or AWS_REGION)")
     parser.add_argument(
-        "--endpoint-url", help="send every AWS call here (for example a local moto server, a VPC endpoint)"
+        "--endpoint-url",
+        help="send every AWS call here, e.g. a local moto server or a VPC endpoint (default: AWS's own)",
     )
 
 

@@ -13,6 +13,7 @@ Test and --local use only: `install()` registers them with moto's CloudFormation
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar, Self
 
 from moto.core.common_models import CloudFormationModel
@@ -256,6 +257,93 @@ def install() -> None:
         return original(cls, name, {**cfn, "Properties": props}, account_id, region, **kw)
 
     kms_models.Key.create_from_cloudformation_json = classmethod(key_with_tags)  # type: ignore[method-assign,assignment]
+    _install_update_fixes()
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()
     _installed = True
+
+
+def _install_update_fixes() -> None:
+    """moto's stack update (5.x) as CloudFormation behaves, for redeploying a stack such as org-pipeline
+    with a new SyncCodeKey (`generator deploy` through a change set):
+
+    - Parameters: moto compares the new values with only those given at creation, so every parameter
+      left at its default looks changed and nearly every resource is "modified"; and a change set's list
+      of changes ignores parameters. Here both compare against the previous values, defaults included.
+    - Resources whose moto model has no update handler (AWS::KMS::Key, AWS::SNS::Topic, AWS::Logs::
+      LogGroup...) became None on "modify", so a later GetAtt on them failed ("Fn::GetAtt references
+      undefined resource PipelineKey"). Here such a resource is kept as it is: a moto limitation (it
+      has no way to change them in place), so their changed properties keep their old values locally.
+    - An executed change set removes every change set of the stack, as CloudFormation does: "After you
+      execute a change set, CloudFormation removes all change sets associated with the stack"
+      (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-changesets-execute.html).
+    """
+    from moto.cloudformation import models, parsing
+
+    original_diff = parsing.ResourceMap.build_resource_diff
+    original_update = parsing.parse_and_update_resource
+    original_execute = models.CloudFormationBackend.execute_change_set
+
+    def resource_diff(self: Any, template: dict[str, Any], parameters: Any = None) -> dict[str, Any]:
+        diff: dict[str, Any] = original_diff(self, template, None)
+        if not parameters:
+            return diff
+        old = self._resource_json_map
+        previous = {
+            name: _param_text(spec["Default"])
+            for name, spec in (self._template.get("Parameters") or {}).items()
+            if "Default" in spec
+        } | {name: _param_text(value) for name, value in self.input_parameters.items()}
+        changed = {name for name, value in parameters.items() if previous.get(name) != _param_text(value)}
+        for name, resource in template["Resources"].items():
+            if name in old and old[name] == resource and changed & _references(resource):
+                diff["Modify"].append(name)
+        return diff
+
+    def update_resource(logical_id: str, resource_json: dict[str, Any], resources: Any, **kw: Any) -> Any:
+        updated = original_update(logical_id, resource_json, resources, **kw)
+        return resources[logical_id] if updated is None else updated
+
+    def change_set_diff(self: Any) -> list[Any]:
+        actions = self.stack.resource_map.build_resource_diff(self.template_dict, self.parameters)
+        old = self.stack.resource_map._resource_json_map
+        return [
+            models.Change(
+                action=action,
+                logical_resource_id=name,
+                resource_type=(self.template_dict["Resources"].get(name) or old[name])["Type"],
+            )
+            for action, names in actions.items()
+            for name in names
+        ]
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        original_execute(self, change_set_name, stack_name)
+        executed = next(
+            c for key, c in self.change_sets.items() if change_set_name in (key, c.change_set_name)
+        )
+        for key in [k for k, c in self.change_sets.items() if c.stack_id == executed.stack_id]:
+            del self.change_sets[key]
+
+    parsing.ResourceMap.build_resource_diff = resource_diff  # type: ignore[method-assign,assignment]
+    parsing.parse_and_update_resource = update_resource  # type: ignore[assignment]
+    models.ChangeSet.diff = change_set_diff  # type: ignore[method-assign]
+    models.CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+
+
+def _param_text(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _references(resource: Any) -> set[str]:
+    """Parameter and resource names a resource refers to: Ref, and ${Name} inside Fn::Sub."""
+    if isinstance(resource, dict):
+        found = {resource["Ref"]} if isinstance(resource.get("Ref"), str) else set()
+        sub = resource.get("Fn::Sub")
+        text = sub[0] if isinstance(sub, list) and sub else sub
+        if isinstance(text, str):
+            found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+        return found.union(*(_references(v) for v in resource.values()))
+    if isinstance(resource, list):
+        return set().union(*(_references(v) for v in resource))
+    return set()

@@ -12,9 +12,11 @@ from types import TracebackType
 from typing import Any
 
 from pipeline.aws.clients import Clients, make_clients
+from pipeline.common.errors import UsageError
 from pipeline.core.manifest import Manifest
 from pipeline.emulator import seed as seeding
 from pipeline.emulator.cfn_models import install as install_cfn_models
+from pipeline.emulator.org_models import install as install_org_models
 from pipeline.emulator.server import FidelityServer, MotoOrgView
 from pipeline.emulator.stacksets import StackSetService
 
@@ -40,15 +42,18 @@ class LocalEnvironment:
 
         BackendDict.reset()  # every command starts from the state file alone
         install_cfn_models()  # so stacks such as templates/org/pipeline.yaml can be created and restored
+        install_org_models()  # so `local delete-ou` and `rename-ou` answer as Organizations does
         state = self._load()
         if state is None:
-            layout = seeding.layout_from_manifest(self.manifest)
+            seeding.seed(seeding.layout_from_manifest(self.manifest))
             self.created = True
         else:
-            layout = seeding.OrgLayout.from_json(state["organization"])
-            self.service.load_json(state["stacksets"])
-        seeding.seed(layout)
-        _restore_stacks(self.management, (state or {}).get("stacks", []))
+            try:
+                seeding.seed(seeding.OrgLayout.from_json(state["organization"]))
+                self.service.load_json(state["stacksets"])
+                _restore_stacks(self.management, state.get("stacks", []))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise self._corrupt(f"{type(exc).__name__}: {exc}") from exc
         self.server.start()
         return self
 
@@ -71,15 +76,29 @@ class LocalEnvironment:
         )
 
     def _load(self) -> dict[str, Any] | None:
+        """The saved state; None when there is none, or it is of another version or organization (a new
+        organization then replaces it). A file that is not a state file is refused, never overwritten."""
         if not self.state_path.is_file():
             return None
-        data = json.loads(self.state_path.read_text())
+        try:
+            data = json.loads(self.state_path.read_bytes())
+        except (ValueError, OSError) as exc:
+            raise self._corrupt("not JSON" if isinstance(exc, ValueError) else str(exc)) from exc
+        if not isinstance(data, dict) or not isinstance(data.get("organization"), dict):
+            raise self._corrupt("no organization in it")
         if (
             data.get("version") != STATE_VERSION
-            or data["organization"]["management_account"] != self.management
+            or data["organization"].get("management_account") != self.management
         ):
             return None
-        return dict(data)
+        return data
+
+    def _corrupt(self, why: str) -> UsageError:
+        reset = "" if self.state_path == DEFAULT_STATE else f" --local-state {self.state_path}"
+        return UsageError(
+            f"{self.state_path} is not a --local state file ({why}): "
+            f"start over with `python -m pipeline local reset{reset}`"
+        )
 
     def save(self) -> None:
         data = {

@@ -96,6 +96,22 @@ def test_deploy_walkthrough_against_local_serve(root: Path, tmp_path: Path) -> N
         assert "Add     Pipeline AWS::CodePipeline::Pipeline" in first
         assert first.rstrip().endswith("org-pipeline: deployed")
         assert run(*deploy).strip() == "org-pipeline: no changes"
+        # The upgrade path: a new Lambda zip under a new key, deployed onto the same stack.
+        import boto3
+
+        local = boto3.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
+        s3 = local.client("s3", endpoint_url=endpoint)
+        copy = {"Bucket": "org-stacksets-local-code", "Key": key}
+        s3.copy_object(Bucket="org-stacksets-local-code", Key="org-sync-lambda-next.zip", CopySource=copy)
+        upgraded = run(*deploy[:-1], "SyncCodeKey=org-sync-lambda-next.zip")
+        assert upgraded.startswith(
+            "change set for org-pipeline: 1 change(s)\n  Modify  SyncFunction AWS::Lambda::Function\n"
+        )
+        assert upgraded.rstrip().endswith("org-pipeline: deployed")
+        cfn = local.client("cloudformation", endpoint_url=endpoint)
+        assert cfn.list_change_sets(StackName="org-pipeline")["Summaries"] == []
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -92,6 +93,30 @@ def test_deploy_org_pipeline_creates_then_reports_no_changes(
 
     assert main(args) == 0
     assert capsys.readouterr().out.strip().endswith("org-pipeline: no changes")
+    assert _change_sets(cfn, "org-pipeline") == []  # executed, then empty: none left
+
+    # An upgrade: the same stack with a new SyncCodeKey (moto's update lost PipelineKey, see cfn_models).
+    s3.put_object(Bucket="sync-code", Key="org-sync-lambda-2.zip", Body=(tmp_path / "sync.zip").read_bytes())
+    assert main([*args, "--parameter", "SyncCodeKey=org-sync-lambda-2.zip"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == [
+        "change set for org-pipeline: 1 change(s)",
+        "  Modify  SyncFunction AWS::Lambda::Function",
+    ]
+    assert out.rstrip().endswith("org-pipeline: deployed")
+    stack = cfn.describe_stacks(StackName="org-pipeline")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    assert {"ParameterKey": "SyncCodeKey", "ParameterValue": "org-sync-lambda-2.zip"} in stack["Parameters"]
+    assert _change_sets(cfn, "org-pipeline") == []
+
+
+def _change_sets(cfn: Any, stack: str) -> list[str]:
+    # moto's ListChangeSets ignores StackName, so filter here.
+    return [
+        c["ChangeSetName"]
+        for c in cfn.list_change_sets(StackName=stack)["Summaries"]
+        if c["StackName"] == stack
+    ]
 
 
 def test_declined_change_set_is_deleted_and_nothing_created(endpoint: str, root: Path) -> None:
@@ -228,3 +253,78 @@ def test_refuses_to_execute_without_yes_when_not_a_terminal(
     )
     assert code == 2
     assert "refusing to execute without --yes" in capsys.readouterr().err
+
+
+def test_change_set_that_fails_to_execute_is_deleted() -> None:
+    """ExecuteChangeSet refused (here as moto refused the org-pipeline upgrade): the change set goes."""
+    from botocore.stub import ANY, Stubber
+
+    cfn = boto3.client(
+        "cloudformation", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    body = "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  Topic:\n    Type: AWS::SNS::Topic\n"
+    name = {"StackName": "s", "ChangeSetName": ANY}
+    change = {"Type": "Resource", "ResourceChange": {"Action": "Modify", "LogicalResourceId": "Topic"}}
+    with Stubber(cfn) as stub:
+        stub.add_response(
+            "describe_stacks", {"Stacks": [_stack_summary("UPDATE_COMPLETE")]}, {"StackName": "s"}
+        )
+        stub.add_response("list_change_sets", {"Summaries": []}, {"StackName": "s"})
+        stub.add_response(
+            "create_change_set",
+            {"Id": "cs"},
+            {
+                **name,
+                "ChangeSetType": "UPDATE",
+                "TemplateBody": body,
+                "Parameters": [],
+                "Capabilities": ANY,
+                "Tags": [],
+            },
+        )
+        stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "Changes": [change]}, name)
+        stub.add_client_error("execute_change_set", "ValidationError", "Template error", expected_params=name)
+        stub.add_response("delete_change_set", {}, name)
+        with pytest.raises(cfn.exceptions.ClientError):
+            deploy(cfn, "s", body, {}, confirm=lambda changes: True, progress=print, poll_seconds=0)
+        stub.assert_no_pending_responses()
+
+
+def test_change_set_is_deleted_when_the_confirmation_fails() -> None:
+    """No terminal to ask (or Ctrl-C at the question): the change set goes, the error stays."""
+    from botocore.stub import ANY, Stubber
+
+    cfn = boto3.client(
+        "cloudformation", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    body = "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  Topic:\n    Type: AWS::SNS::Topic\n"
+    name = {"StackName": "s", "ChangeSetName": ANY}
+
+    def refuse(changes: object) -> bool:
+        raise KeyboardInterrupt
+
+    with Stubber(cfn) as stub:
+        stub.add_client_error("describe_stacks", "ValidationError", "Stack with id s does not exist")
+        stub.add_response(
+            "create_change_set",
+            {"Id": "cs"},
+            {
+                **name,
+                "ChangeSetType": "CREATE",
+                "TemplateBody": body,
+                "Parameters": [],
+                "Capabilities": ANY,
+                "Tags": [],
+            },
+        )
+        stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "Changes": []}, name)
+        stub.add_response("delete_change_set", {}, name)
+        with pytest.raises(KeyboardInterrupt):
+            deploy(cfn, "s", body, {}, confirm=refuse, progress=print, poll_seconds=0)
+        stub.assert_no_pending_responses()
+
+
+def _stack_summary(status: str) -> dict[str, Any]:
+    from datetime import datetime
+
+    return {"StackName": "s", "CreationTime": datetime(2100, 1, 1, tzinfo=UTC), "StackStatus": status}

@@ -305,3 +305,28 @@ def test_the_lambda_modules_never_load_generator_or_yaml() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert proc.stdout == "[]\n"
+
+
+def test_login_account_assume_role_policies_are_diffed_at_the_login_accounts_ou(
+    make_world: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Which roles people may assume from the login account (its StackSet's managed policies), per account
+    target: the login account 222222222222 in Root/Security."""
+    world = synced(make_world)
+    v2 = tmp_path / "v2"
+
+    def assume_any_role(data: dict[str, Any]) -> None:
+        login = v2 / "templates/org/login-account.yaml"
+        login.write_text(login.read_text().replace(":role/people/Developer", ":role/*"))
+
+    out = plan(world, write_variant(v2, assume_any_role), capsys, "--format", "markdown", "--show-accounts")
+    assert iam_table(out) == [
+        "| `Root/Security` | 1 | policy assume-Developer | changed | **broadened** |  |"
+    ]
+    assert (
+        "```diff\n"
+        "+ Allow sts:AssumeRole on arn:${AWS::Partition}:iam::*:role/*\n"
+        "- Allow sts:AssumeRole on arn:${AWS::Partition}:iam::*:role/people/Developer\n"
+        "```"
+    ) in out
+    assert "- Root/Security: 222222222222\n" in out

@@ -1,0 +1,64 @@
+"""Organizations as AWS answers, where moto (5.x) differs: for `python -m pipeline local create-ou |
+rename-ou | delete-ou | create-account`.
+
+Test and --local use only: `install()` patches moto's Organizations backend once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_installed = False
+
+
+def install() -> None:
+    """- DeleteOrganizationalUnit refuses an OU that still holds accounts or OUs ("You must first remove
+      all accounts and child OUs from the OU that you want to delete", OrganizationalUnitNotEmptyException:
+      https://docs.aws.amazon.com/organizations/latest/APIReference/API_DeleteOrganizationalUnit.html);
+      moto deletes it and strands its accounts.
+    - CreateOrganizationalUnit and UpdateOrganizationalUnit refuse a name a sibling has
+      (DuplicateOrganizationalUnitException: "An OU with the same name already exists",
+      https://docs.aws.amazon.com/organizations/latest/APIReference/API_UpdateOrganizationalUnit.html);
+      moto creates duplicates, and refuses a rename to a name used anywhere in the organization."""
+    global _installed  # noqa: PLW0603 - one-time patch of a third-party module
+    if _installed:
+        return
+    from moto.organizations.exceptions import OrganizationsClientError as RESTError
+    from moto.organizations.models import OrganizationsBackend
+
+    original_create = OrganizationsBackend.create_organizational_unit
+
+    def refuse_duplicate(backend: Any, parent: str, name: str, unit: Any = None) -> None:
+        if any(
+            getattr(u, "parent_id", None) == parent and u.name == name and u is not unit for u in backend.ou
+        ):
+            raise RESTError(
+                "DuplicateOrganizationalUnitException", "An OU with the same name already exists."
+            )
+
+    def create_ou(self: Any, **kwargs: Any) -> dict[str, Any]:
+        refuse_duplicate(self, kwargs["ParentId"], kwargs["Name"])
+        return dict(original_create(self, **kwargs))
+
+    def delete_ou(self: Any, **kwargs: Any) -> None:
+        ou = self.get_organizational_unit_by_id(kwargs["OrganizationalUnitId"])
+        if any(a.parent_id == ou.id for a in self.accounts) or any(
+            getattr(u, "parent_id", None) == ou.id for u in self.ou
+        ):
+            raise RESTError(
+                "OrganizationalUnitNotEmptyException",
+                "The specified OU is not empty. Move all accounts to another root or to other OUs, "
+                "remove all child OUs, and try the operation again.",
+            )
+        self.ou.remove(ou)
+
+    def rename_ou(self: Any, **kwargs: Any) -> dict[str, Any]:
+        ou = self.get_organizational_unit_by_id(kwargs["OrganizationalUnitId"])
+        refuse_duplicate(self, ou.parent_id, kwargs["Name"], ou)
+        ou.name = kwargs["Name"]
+        return dict(ou.describe())
+
+    OrganizationsBackend.create_organizational_unit = create_ou  # type: ignore[method-assign]
+    OrganizationsBackend.delete_organizational_unit = delete_ou  # type: ignore[method-assign]
+    OrganizationsBackend.update_organizational_unit = rename_ou  # type: ignore[method-assign]
+    _installed = True

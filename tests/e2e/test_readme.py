@@ -1,0 +1,129 @@
+"""The README's walkthroughs run as printed, in the order printed, as one shell script: the local deploy
+(`pipeline local serve`, `generator package --upload`, `generator deploy org-pipeline` twice), then the
+`--local` walkthrough, in a git copy of the repository. Every command exits 0 and prints what the README
+shows: whole outputs where they are fixed, headline and API-call line for plans and syncs (run ids and
+the ids moto draws aside), the first and last lines where the README elides with "...".
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import ROOT
+
+README_PORT = "4566"
+RANDOM_IDS = [
+    (re.compile(r"\(run [0-9a-f-]{36}\)"), "(run X)"),
+    (re.compile(r"\bou-[0-9a-z]{4}-[0-9a-z]{8}\b"), "ou-X"),
+    (re.compile(r"^created account \d{12} ", re.M), "created account X "),
+]
+
+
+def steps() -> list[tuple[str, list[str]]]:
+    """(command, shown output) of the deploy walkthrough, then of the --local walkthrough."""
+    text = (ROOT / "README.md").read_text()
+    deploy = text.split("### `python -m generator deploy", 1)[1].split("\n## ", 1)[0]
+    local = text.split("### `--local` walkthrough", 1)[1].split("\n### ", 1)[0]
+    out: list[tuple[str, list[str]]] = []
+    for section in (deploy, local):
+        for block in re.findall(r"```console\n(.*?)```", section, re.S):
+            continued = False
+            for line in block.splitlines():
+                if continued:
+                    out[-1] = (out[-1][0] + "\n" + line, [])
+                elif line.startswith("$ "):
+                    out.append((line[2:], []))
+                else:
+                    out[-1][1].append(line)
+                continued = line.endswith("\\")
+    return out
+
+
+def script(commands: list[str]) -> str:
+    """One bash script: each command in the same shell (exports and jobs carry over), its stdout framed
+    by markers with its exit code; a background command's output is awaited until it says it is up."""
+    lines = ["set -u"]
+    for i, command in enumerate(commands):
+        lines.append(f"echo '@@step {i}'")
+        if command.endswith(" &"):
+            lines.append(f"{command[:-2]} > .step.out 2>&1 &")
+            lines.append("for _ in $(seq 600); do grep -q 'local AWS on' .step.out && break; sleep 0.1; done")
+            lines.append('head -1 .step.out; echo "@@rc $?"')
+        else:
+            lines.append(f'{command} 2>>.stderr.log; echo "@@rc $?"')
+            if command.startswith("kill %"):
+                lines.append("wait")
+    return "\n".join(lines) + "\n"
+
+
+def _free_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
+def _copy_repository(dest: Path) -> None:
+    """The checkout as a reader clones it (tracked and new files, nothing ignored), as a git repository."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for name in files:
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "clone"]):
+        subprocess.run([*git, *args], cwd=dest, check=True, capture_output=True)
+    (dest / ".venv").symlink_to(Path(sys.prefix))
+
+
+def _mask(lines: list[str]) -> list[str]:
+    text = "\n".join(lines)
+    for pattern, repl in RANDOM_IDS:
+        text = pattern.sub(repl, text)
+    return text.split("\n")
+
+
+def _expected(command: str, shown: list[str], got: list[str]) -> tuple[list[str], list[str]]:
+    """What of the output the README fixes, and what was printed, to compare."""
+    if "-m pipeline plan" in command or "-m pipeline sync" in command:
+        return [shown[0], shown[-1]], [got[0], got[-1]]
+    if "  ..." in shown:  # the README elides the middle of a long change set
+        return [shown[0], shown[-1]], [got[0], got[-1]]
+    return shown, got
+
+
+@pytest.mark.slow
+def test_readme_walkthroughs_run_in_the_order_printed(tmp_path: Path) -> None:
+    walk = steps()
+    commands = [c for c, _ in walk]
+    assert any("local serve" in c for c in commands) and any("create-ou" in c for c in commands)
+    assert commands.index(next(c for c in commands if "local serve" in c)) < commands.index(
+        next(c for c in commands if "pipeline plan --local" in c)
+    )
+    _copy_repository(tmp_path)
+    port = _free_port()
+    runnable = [c.replace(README_PORT, port) for c in commands]
+    proc = subprocess.run(
+        ["bash", "-c", script(runnable)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    outputs = re.split(r"^@@step \d+\n", proc.stdout, flags=re.M)[1:]
+    assert len(outputs) == len(walk), proc.stdout[-2000:]
+    for (command, shown), output in zip(walk, outputs, strict=True):
+        *printed, rc = output.rstrip("\n").split("\n")
+        errors = (tmp_path / ".stderr.log").read_text() if (tmp_path / ".stderr.log").exists() else ""
+        assert rc == "@@rc 0", (command, printed, errors[-3000:])
+        want, got = _expected(command, _mask(shown), _mask([p.replace(port, README_PORT) for p in printed]))
+        assert got == want, (command, "README.md shows other output: update it (or the code)")
