@@ -15,11 +15,12 @@ from typing import Any
 
 from pipeline.cli.files import load_manifest
 from pipeline.cli.options import DEFAULT_LOCAL_STATE, DEFAULT_MANIFEST
+from pipeline.common.cli import RootPath
 from pipeline.common.errors import EXIT_OK, UsageError
 from pipeline.core.manifest import Manifest
 
 # `local serve` keeps its own organization, so a deploy against it never shows up in `plan --local`.
-DEFAULT_SERVE_STATE = ".local-sync/serve.json"
+DEFAULT_SERVE_STATE = RootPath(".local-sync/serve.json")
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ def add_parser(sub: Any) -> None:
     local.add_argument(
         "--port", type=int, default=4566, help="serve: the loopback port (default: %(default)s)"
     )
-    local.set_defaults(func=run)
+    # RootPath defaults are resolved against the repository root by the runner, like every other default.
+    local.set_defaults(func=run, state_default=DEFAULT_LOCAL_STATE, serve_state_default=DEFAULT_SERVE_STATE)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.args) != len(action.arguments):
         wanted = " ".join(action.arguments) or "no arguments"
         raise UsageError(f"local {action.name} takes {wanted} (got {len(args.args)} argument(s))")
-    default = DEFAULT_SERVE_STATE if action.name == "serve" else DEFAULT_LOCAL_STATE
+    default = args.serve_state_default if action.name == "serve" else args.state_default
     state = Path(args.local_state or default)
     if action.name == "reset":
         state.unlink(missing_ok=True)
