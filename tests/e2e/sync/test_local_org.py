@@ -178,6 +178,7 @@ def test_corrupt_default_state_file_names_the_plain_reset(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     v1 = write_variant(tmp_path / "v1")
+    (tmp_path / ".git").mkdir()  # a repository: default paths are found at its root, as from any subfolder
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".local-sync").mkdir()
     (tmp_path / ".local-sync/state.json").write_text("")
