@@ -3,7 +3,6 @@ what `plan --local` then says, a corrupt state file, and Ctrl-C during `sync --l
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 from pathlib import Path
@@ -135,6 +134,14 @@ def test_ctrl_c_during_sync_names_the_running_operations_and_the_rerun(
     local: tuple[list[str], list[str]], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     common, _opts = local
+    installed: dict[int, Any] = {}
+    real_signal = signal.signal
+
+    def capture(sig: int, handler: Any) -> Any:
+        installed[sig] = handler
+        return real_signal(sig, handler)
+
+    monkeypatch.setattr(signal, "signal", capture)
 
     def interrupt_once_started(quiet: bool) -> Any:
         sent: list[int] = []
@@ -142,7 +149,9 @@ def test_ctrl_c_during_sync_names_the_running_operations_and_the_rerun(
         def emit(event: Event) -> None:
             if "started (operation" in event.message and not sent:
                 sent.append(signal.SIGINT)
-                os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: the handler runs in the main thread
+                # Ctrl-C, delivered to the handler sync installed, before this lane polls again: a real
+                # signal reaches the main thread at a moment the lanes cannot see, and they may finish first.
+                installed[signal.SIGINT](signal.SIGINT, None)
 
         return emit
 
