@@ -464,6 +464,9 @@ def _token_key(t: Template, sync_role: iam.Role) -> kms.Key:
             # HMAC keys do not support automatic rotation (Rotating AWS KMS keys, KMS Developer Guide);
             # a token lives minutes, so replacing the key is a redeploy, not a migration.
             PendingWindowInDays=7,
+            # Nothing lasting is sealed with it (a token lives for one pipeline run), so it goes with the stack.
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
             KeyPolicy=key_policy(
                 [
                     Statement(

@@ -22,7 +22,15 @@ from pipeline.apps.app_deploy.publish import (
     publish,
     session_name,
 )
-from pipeline.apps.ecs_deploy import DEPLOY, ROLLBACK, DeployRequest, MessageError, Request, RollbackRequest
+from pipeline.apps.ecs_deploy import (
+    DEPLOY,
+    ROLLBACK,
+    DeployRequest,
+    MessageError,
+    Request,
+    RollbackRequest,
+    allowed_registries,
+)
 from pipeline.aws.clients import make_clients
 from pipeline.common.cli import Parser, add_aws_options, run
 from pipeline.common.errors import EXIT_OK, ProductError
@@ -85,8 +93,11 @@ def cmd_publish(args: argparse.Namespace) -> int:
     topic = parse_topic_arn(args.topic_arn)
     role_arn = check_role_arn(args.role_arn)
     request = _request(args)
+    # The registries the function deploys from: the workload account's ECR in the topic's region, plus the
+    # stack's AllowedRegistries (given here as --allowed-registries), so a refused image is never published.
+    registries = allowed_registries(topic.account, topic.region, args.allowed_registries)
     try:
-        subject, body = message_for(request)
+        subject, body = message_for(request, registries)
     except MessageError as exc:
         raise AppDeployError(f"invalid {args.command} request: {exc}") from None
     if args.dry_run:
@@ -121,6 +132,12 @@ def _publish_options(parser: argparse.ArgumentParser) -> None:
         help=f"external id the publisher role's trust requires (default: ${EXTERNAL_ID_ENV})",
     )
     parser.add_argument("--session-name", help="RoleSessionName (default: app-deploy-ACTION-SERVICE)")
+    parser.add_argument(
+        "--allowed-registries",
+        default=os.environ.get("ALLOWED_REGISTRIES", ""),
+        help="comma-separated registries the function allows besides the workload account's ECR "
+        "(its stack's AllowedRegistries; default: $ALLOWED_REGISTRIES, else none)",
+    )
     parser.add_argument("--cluster", required=True, help="ECS cluster name")
     parser.add_argument("--service", required=True, help="ECS service name")
     add_aws_options(parser, region_help="region for the STS call (default: the topic's region)")

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.apps.ecs_deploy import DeployRequest, Request, to_message, validate
+from pipeline.apps.ecs_deploy import DeployRequest, Request, parse_message, to_message
 from pipeline.common.errors import EXIT_FAILED, ProductError
 
 TOPIC_ARN = re.compile(
@@ -65,10 +66,11 @@ def session_name(action: str, service: str) -> str:
     return SESSION_UNSAFE.sub("-", f"app-deploy-{action}-{service}")[:SESSION_MAX]
 
 
-def message_for(request: Request) -> tuple[str, str]:
-    """(subject, body) for a request; the body is validated exactly as the Lambda will validate it."""
+def message_for(request: Request, registries: Collection[str] | None = None) -> tuple[str, str]:
+    """(subject, body) for a request; the body is validated exactly as the Lambda will validate it (with
+    `registries`, the ones the function deploys from)."""
     body = to_message(request)
-    validate(body)
+    parse_message(json.dumps(body, sort_keys=True), registries=registries)
     if isinstance(request, DeployRequest):
         subject = f"deploy {request.image_ref} to {request.cluster}/{request.service}"
     else:

@@ -250,6 +250,20 @@ def test_the_shell_wrapper_refuses_bad_input_with_exit_2(
             "pass the tag in 'tag'\n",
         ),
         (
+            deploy_args(f"arn:aws:sns:{REGION}:{WORKLOAD}:t", CLOSED_PORT, **{"--image": "ghcr.io/team/web"}),
+            "error: invalid deploy request: 'image' 'ghcr.io/team/web' is from registry ghcr.io, which this "
+            f"function does not deploy from (allowed: {WORKLOAD}.dkr.ecr.{REGION}.amazonaws.com)\n",
+        ),
+        (
+            deploy_args(
+                f"arn:aws:sns:{REGION}:{WORKLOAD}:t",
+                CLOSED_PORT,
+                **{"--image": "ghcr.io/team/web", "--allowed-registries": "public.ecr.aws"},
+            ),
+            "error: invalid deploy request: 'image' 'ghcr.io/team/web' is from registry ghcr.io, which this "
+            f"function does not deploy from (allowed: {WORKLOAD}.dkr.ecr.{REGION}.amazonaws.com, public.ecr.aws)\n",
+        ),
+        (
             deploy_args(f"arn:aws:sns:{REGION}:{WORKLOAD}:t", CLOSED_PORT, **{"--service": "web api"}),
             "error: invalid deploy request: 'service' 'web api' is not an ECS service name\n",
         ),
@@ -348,6 +362,8 @@ def test_package_is_reproducible_and_holds_the_function_and_its_client_factory(
             "pipeline/__init__.py": ROOT / "pipeline" / "__init__.py",
             "pipeline/aws/__init__.py": ROOT / "pipeline" / "aws" / "__init__.py",
             "pipeline/aws/clients.py": ROOT / "pipeline" / "aws" / "clients.py",
+            "pipeline/common/__init__.py": ROOT / "pipeline" / "common" / "__init__.py",
+            "pipeline/common/errors.py": ROOT / "pipeline" / "common" / "errors.py",
         }
         assert [i.filename for i in archive.infolist()] == list(sources)
         for info in archive.infolist():
