@@ -328,6 +328,7 @@ def _codepipeline(job: Mapping[str, Any], context: Any, deps: Deps) -> dict[str,
     data = job.get("data")
     manifest: Manifest | None = None
     try:
+        deps.token_signer()  # before anything is read or written: a step may need to hand over
         if not isinstance(data, dict):
             raise SyncError("the CodePipeline job has no data")
         config = data.get("actionConfiguration")
@@ -412,6 +413,7 @@ def _direct(event: Mapping[str, Any], context: Any, deps: Deps) -> dict[str, Any
         if not isinstance(uri, str) or not uri.startswith("s3://") or "/" not in uri[5:]:
             raise SyncError("direct invocation needs artifact_uri: s3://bucket/key of the build artifact")
         bucket, _, key = uri[5:].partition("/")
+        deps.token_signer()
         # A direct run's continuation is bound to its artifact and run id (both in the payload it sends itself).
         _run, pending = _unseal(event.get("continuation"), f"direct:{uri}:{run_id}", deps)
         manifest, templates = load_artifact(

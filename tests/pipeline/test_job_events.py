@@ -218,9 +218,10 @@ def test_a_bad_job_fails_in_one_line_before_any_write(case: str, jobs: Any) -> N
     assert world.service.calls == []
 
 
-def test_a_token_without_the_key_configured_fails_the_job(jobs: Any) -> None:
+@pytest.mark.parametrize("with_token", [True, False])
+def test_without_the_token_key_a_job_fails_before_any_call(jobs: Any, with_token: bool) -> None:
     world, deps, stub = jobs
-    token = tokens.seal("job-1", {}, BINDING, deps.signer)
+    token = tokens.seal("job-1", {}, BINDING, deps.signer) if with_token else None
     deps.signer = None
     error = (
         "TOKEN_KEY_ID is not set: the sync cannot seal or check continuation tokens "
