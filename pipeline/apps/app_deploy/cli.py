@@ -33,7 +33,7 @@ from pipeline.apps.ecs_deploy import (
 )
 from pipeline.aws.clients import make_clients
 from pipeline.common.cli import Parser, add_aws_options, run
-from pipeline.common.errors import EXIT_OK, ProductError
+from pipeline.common.errors import EXIT_OK, ProductError, excerpt
 
 EXTERNAL_ID_ENV = "APP_DEPLOY_EXTERNAL_ID"
 
@@ -42,7 +42,7 @@ def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{excerpt(text, 100)} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive revision number")
     return value
@@ -71,7 +71,7 @@ class AwsClients:
                 endpoint_url=args.endpoint_url,
             )
         except BotoCoreError as exc:  # for example ProfileNotFound
-            raise AppDeployError(f"--profile {args.profile!r}: {exc}") from None
+            raise AppDeployError(f"--profile {excerpt(args.profile, 100)}: {exc}") from None
 
     def sts(self) -> Any:
         return self.caller.client("sts")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.apps.ecs_deploy import DeployRequest, Request, parse_message, to_message
-from pipeline.common.errors import EXIT_FAILED, ProductError
+from pipeline.common.errors import EXIT_FAILED, ProductError, excerpt
 
 TOPIC_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):sns:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):(?P<name>[A-Za-z0-9_-]{1,256})$"
@@ -51,13 +51,17 @@ class Credentials:
 def parse_topic_arn(arn: str) -> Topic:
     match = TOPIC_ARN.match(arn)
     if not match:
-        raise AppDeployError(f"--topic-arn {arn!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+        raise AppDeployError(
+            f"--topic-arn {excerpt(arn, 100)} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+        )
     return Topic(arn, match["region"], match["account"])
 
 
 def check_role_arn(arn: str) -> str:
     if not ROLE_ARN.match(arn):
-        raise AppDeployError(f"--role-arn {arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+        raise AppDeployError(
+            f"--role-arn {excerpt(arn, 100)} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+        )
     return arn
 
 

@@ -241,6 +241,10 @@ def test_the_shell_wrapper_refuses_bad_input_with_exit_2(
             "(arn:aws:sns:REGION:ACCOUNT:NAME)\n",
         ),
         (
+            deploy_args("a" * 5000, CLOSED_PORT),
+            f"error: --topic-arn '{'a' * 100}'... is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)\n",
+        ),
+        (
             deploy_args(f"arn:aws:sns:{REGION}:{WORKLOAD}:t", CLOSED_PORT, **{"--role-arn": "publisher"}),
             "error: --role-arn 'publisher' is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)\n",
         ),
