@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +22,11 @@ from typing import Any
 from pipeline.aws import notify
 from pipeline.aws.clients import Clients, make_clients
 from pipeline.aws.retry import Backoff, PollPolicy, describe_error
-from pipeline.core import limits
+from pipeline.aws.tokens import KmsSigner
+from pipeline.common.errors import EXCERPT_CHARS, excerpt
+from pipeline.core import limits, tokens
 from pipeline.core.errors import SyncError
-from pipeline.core.manifest import Manifest, check_templates, loads_manifest
+from pipeline.core.manifest import MANIFEST_BYTES, Manifest, check_templates, loads_manifest
 from pipeline.core.outcomes import LaneResult
 from pipeline.core.report import Outcome, SyncReport
 from pipeline.sync import (
@@ -33,6 +37,8 @@ from pipeline.sync import (
     plan_sync,
     poll_pending,
 )
+
+LOG = logging.getLogger(__name__)
 
 DEFAULT_MANIFEST = "templates/org/manifest.json"
 DEFAULT_TEMPLATES = "templates"
@@ -68,6 +74,8 @@ class Deps:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     started: float = field(default=0.0)
+    # Seals and checks continuation tokens; in AWS the HMAC KMS key named by TOKEN_KEY_ID.
+    signer: tokens.Signer | None = None
 
     @classmethod
     def from_environment(cls) -> Deps:
@@ -93,19 +101,68 @@ class Deps:
             sync_clients=lambda region: make_clients(region, component="sync-lambda"),
             s3=s3,
             step_seconds=float(env.get("SYNC_STEP_SECONDS", "60")),
+            signer=KmsSigner(clients.client("kms"), env["TOKEN_KEY_ID"]) if env.get("TOKEN_KEY_ID") else None,
         )
+
+    def token_signer(self) -> tokens.Signer:
+        if self.signer is None:
+            raise SyncError(
+                "TOKEN_KEY_ID is not set: the sync cannot seal or check continuation tokens "
+                "(redeploy templates/org/pipeline.yaml, which sets it)"
+            )
+        return self.signer
+
+
+class EventError(SyncError):
+    """An event the Lambda does not handle: refused with one line, nothing called."""
 
 
 def handle(event: Any, context: Any, deps: Deps | None = None) -> dict[str, Any]:
+    """Every event gets a classified outcome: a CodePipeline job succeeds, continues or fails with one line;
+    an Organizations event converges or is ignored; a direct call plans or syncs; anything else is refused."""
     deps = deps or Deps.from_environment()
     deps.started = deps.clock()
-    if isinstance(event, dict) and "CodePipeline.job" in event:
+    try:
+        kind = classify(event)
+    except EventError as exc:
+        LOG.error("refused: %s", exc)
+        return {"ok": False, "error": str(exc)}
+    if kind == "codepipeline":
         return _codepipeline(event["CodePipeline.job"], context, deps)
-    if isinstance(event, dict) and event.get("source") == "aws.organizations":
+    if kind == "organizations":
         return _organizations_event(event, context, deps)
-    if isinstance(event, dict) and event.get("action") in ("plan", "sync"):
-        return _direct(event, context, deps)
-    raise ValueError("unknown event: expected a CodePipeline job, an Organizations event or {'action': ...}")
+    return _direct(event, context, deps)
+
+
+def classify(event: Any) -> str:
+    """Which kind of event this is ("codepipeline", "organizations", "direct"), or EventError saying why none."""
+    if not isinstance(event, dict):
+        raise EventError(f"unknown event: expected a JSON object, got {_kind(event)}")
+    if "CodePipeline.job" in event:
+        job = event["CodePipeline.job"]
+        if not isinstance(job, dict) or not isinstance(job.get("id"), str) or not job["id"]:
+            raise EventError("CodePipeline event: 'CodePipeline.job' must be an object with a job 'id'")
+        return "codepipeline"
+    if "source" in event:
+        if event["source"] != "aws.organizations":
+            raise EventError(f"unknown event: source {excerpt(event['source'])} is not aws.organizations")
+        if not isinstance(event.get("detail", {}), dict):
+            raise EventError(f"Organizations event: 'detail' must be an object, got {_kind(event['detail'])}")
+        return "organizations"
+    if "action" in event:
+        if event["action"] not in ("plan", "sync"):
+            raise EventError(
+                f"direct invocation: 'action' must be plan or sync, not {excerpt(event['action'])}"
+            )
+        return "direct"
+    raise EventError(
+        'unknown event: expected a CodePipeline job, an Organizations event or {"action": "plan"|"sync"}'
+    )
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 # --- loading the manifest ------------------------------------------------------------------------------
@@ -116,11 +173,11 @@ def load_artifact(data: bytes, manifest_path: str, templates_dir: str) -> tuple[
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
-        raise SyncError(f"the input artifact is not a zip file: {exc}") from exc
+        raise SyncError(f"the input artifact is not a zip file: {exc}") from None
     names = set(archive.namelist())
     if manifest_path not in names:
         raise SyncError(f"the input artifact has no {manifest_path}")
-    manifest = loads_manifest(archive.read(manifest_path), manifest_path)
+    manifest = loads_manifest(_member(archive, manifest_path, MANIFEST_BYTES), manifest_path)
     bodies = {}
     wanted = [s.template for s in manifest.stacksets]
     if manifest.management_account_stack is not None:
@@ -128,24 +185,73 @@ def load_artifact(data: bytes, manifest_path: str, templates_dir: str) -> tuple[
     for rel in wanted:
         name = f"{templates_dir.rstrip('/')}/{rel}"
         if name in names:
-            bodies[rel] = archive.read(name)
+            bodies[rel] = _member(archive, name, MANIFEST_BYTES)
     return manifest, check_templates(manifest, bodies)
+
+
+def _member(archive: zipfile.ZipFile, name: str, most: int) -> bytes:
+    """One file of the artifact, never inflated beyond `most` bytes (a zip bomb stops there)."""
+    try:
+        with archive.open(name) as member:
+            data = member.read(most + 1)
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError) as exc:
+        raise SyncError(f"the input artifact's {name} cannot be unpacked: {exc}") from None
+    if len(data) > most:
+        raise SyncError(f"the input artifact's {name} is larger than {most // 2**20} MiB, the limit")
+    return data
 
 
 def _read_s3(client: Any, bucket: str, key: str) -> bytes:
     return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
+SETTINGS = ("manifest", "templates")
+
+
 def _settings(raw: Any) -> dict[str, str]:
+    """The action's UserParameters: a JSON object with optional string keys manifest and templates."""
     if not raw:
         return {}
     try:
         value = json.loads(raw) if isinstance(raw, str) else raw
-    except json.JSONDecodeError as exc:
-        raise SyncError(f"UserParameters is not JSON: {exc}") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise SyncError(f"UserParameters is not JSON: {reason}") from None
     if not isinstance(value, dict):
-        raise SyncError("UserParameters must be a JSON object")
-    return {str(k): str(v) for k, v in value.items()}
+        raise SyncError(f"UserParameters must be a JSON object, got {_kind(value)}")
+    for key in sorted(value):
+        if key not in SETTINGS:
+            raise SyncError(
+                f"UserParameters: unknown parameter {excerpt(key)} (expected one of: {', '.join(SETTINGS)})"
+            )
+        if not isinstance(value[key], str) or not value[key]:
+            raise SyncError(f"UserParameters: {key} must be a non-empty string, got {excerpt(value[key])}")
+    return dict(value)
+
+
+def _input_artifact(data: Any) -> tuple[str, str, str]:
+    """(name, bucket, key) of the job's first input artifact, or SyncError naming what is missing."""
+    artifacts = data.get("inputArtifacts") if isinstance(data, dict) else None
+    if not isinstance(artifacts, list) or not artifacts or not isinstance(artifacts[0], dict):
+        raise SyncError("the job has no input artifact (data.inputArtifacts is empty)")
+    first = artifacts[0]
+    location = first.get("location")
+    s3 = location.get("s3Location") if isinstance(location, dict) else None
+    name = str(first.get("name") or "inputArtifacts[0]")
+    if not isinstance(s3, dict) or not all(
+        isinstance(s3.get(k), str) and s3[k] for k in ("bucketName", "objectKey")
+    ):
+        raise SyncError(f"the input artifact {excerpt(name)} has no S3 location (location.s3Location)")
+    return name, s3["bucketName"], s3["objectKey"]
+
+
+def _read_artifact(client: Any, name: str, bucket: str, key: str) -> bytes:
+    try:
+        return _read_s3(client, bucket, key)
+    except Exception as exc:
+        raise SyncError(
+            f"the input artifact {name} (s3://{bucket}/{key}) cannot be read: {describe_error(exc)}"
+        ) from None
 
 
 # --- one step ------------------------------------------------------------------------------------------
@@ -200,24 +306,12 @@ def _step(
     return report, {**carry_failures(report, failed), **report.pending}
 
 
-def encode_token(run_id: str, pending: Mapping[str, str]) -> str:
-    token = json.dumps(
-        {"v": 1, "run": run_id, "pending": dict(pending)}, sort_keys=True, separators=(",", ":")
-    )
-    if len(token) > limits.CONTINUATION_TOKEN_CHARS:
-        # Dropping the ids is safe: the next step re-plans, re-issues the same ids and adopts them.
-        token = json.dumps({"v": 1, "run": run_id, "pending": {}}, separators=(",", ":"))
-    return token
-
-
-def decode_token(token: str | None) -> tuple[str | None, dict[str, str]]:
-    if not token:
+def _unseal(token: Any, binding: str, deps: Deps) -> tuple[str | None, dict[str, str]]:
+    """(run id, pending) of the event's continuation token, or (None, {}) without one; TokenError if it is
+    not one this sync sealed for `binding`."""
+    if token is None or token == "":
         return None, {}
-    try:
-        data = json.loads(token)
-        return str(data["run"]), {str(k): str(v) for k, v in data.get("pending", {}).items()}
-    except (ValueError, KeyError, TypeError):
-        return None, {}
+    return tokens.unseal(token, binding, deps.token_signer())
 
 
 def _topic(manifest: Manifest | None, deps: Deps) -> str | None:
@@ -231,33 +325,45 @@ def _topic(manifest: Manifest | None, deps: Deps) -> str | None:
 
 def _codepipeline(job: Mapping[str, Any], context: Any, deps: Deps) -> dict[str, Any]:
     job_id = job["id"]
-    data = job.get("data", {})
-    run_id, pending = decode_token(data.get("continuationToken"))
-    run_id = run_id or job_id
+    data = job.get("data")
     manifest: Manifest | None = None
     try:
-        settings = _settings(
-            data.get("actionConfiguration", {}).get("configuration", {}).get("UserParameters")
-        )
-        location = data["inputArtifacts"][0]["location"]["s3Location"]
-        s3 = deps.s3(data.get("artifactCredentials"))
-        artifact = _read_s3(s3, location["bucketName"], location["objectKey"])
+        deps.token_signer()  # before anything is read or written: a step may need to hand over
+        if not isinstance(data, dict):
+            raise SyncError("the CodePipeline job has no data")
+        config = data.get("actionConfiguration")
+        config = config.get("configuration") if isinstance(config, dict) else None
+        settings = _settings(config.get("UserParameters") if isinstance(config, dict) else None)
+        name, bucket, key = _input_artifact(data)
+        # CodePipeline hands each continuation to a new job (PutJobSuccessResult: "Future jobs use this token"),
+        # so the token is bound to what those jobs share and no other job has: the run's input artifact,
+        # a fresh S3 object per pipeline execution; the first job's id is the run id inside the MAC.
+        run_id, pending = _unseal(data.get("continuationToken"), f"codepipeline:{bucket}/{key}", deps)
+        run_id = run_id or job_id
+        artifact = _read_artifact(deps.s3(data.get("artifactCredentials")), name, bucket, key)
         manifest, templates = load_artifact(
             artifact, settings.get("manifest", DEFAULT_MANIFEST), settings.get("templates", DEFAULT_TEMPLATES)
         )
         report, still = _step(manifest, templates, run_id, pending, context, deps)
+        token = (
+            tokens.seal(run_id, still, f"codepipeline:{bucket}/{key}", deps.token_signer()) if still else ""
+        )
     except Exception as exc:
         error = _one_line(exc)
+        LOG.error("CodePipeline job %s failed: %s", job_id, error)
         deps.codepipeline.put_job_failure_result(
             jobId=job_id, failureDetails={"type": "JobFailed", "message": error[:5000]}
         )
         notify.publish(deps.sns, _topic(manifest, deps), None, error, f"CodePipeline job {job_id}")
         return {"ok": False, "error": error}
-    if still:
-        token = encode_token(run_id, still)
+    if token:
         deps.codepipeline.put_job_success_result(jobId=job_id, continuationToken=token)
         return {"ok": True, "continuation": token}
     assert report is not None
+    return _finish_job(job_id, report, manifest, deps)
+
+
+def _finish_job(job_id: str, report: SyncReport, manifest: Manifest, deps: Deps) -> dict[str, Any]:
     if report.outcome == Outcome.SUCCESS:
         deps.codepipeline.put_job_success_result(
             jobId=job_id,
@@ -285,8 +391,9 @@ def _organizations_event(event: Mapping[str, Any], context: Any, deps: Deps) -> 
     """An OU or account changed: converge. Through the pipeline when PIPELINE_NAME is set (the approved
     artifact, with its checks), else directly from ARTIFACT_URI (the last approved artifact in S3)."""
     name = event.get("detail", {}).get("eventName", event.get("detail-type", ""))
-    if name not in ORG_EVENTS:
-        return {"ok": True, "ignored": name}
+    if not isinstance(name, str) or name not in ORG_EVENTS:
+        shown = str(name) if len(str(name)) <= EXCERPT_CHARS else str(name)[:EXCERPT_CHARS] + "..."
+        return {"ok": True, "ignored": shown}
     pipeline = deps.env.get("PIPELINE_NAME")
     if pipeline:
         execution = deps.codepipeline.start_pipeline_execution(name=pipeline)
@@ -299,27 +406,30 @@ def _organizations_event(event: Mapping[str, Any], context: Any, deps: Deps) -> 
 
 def _direct(event: Mapping[str, Any], context: Any, deps: Deps) -> dict[str, Any]:
     """{"action": "plan"|"sync", "artifact_uri": "s3://bucket/key.zip", "run_id"?, "continuation"?}"""
-    uri = str(event.get("artifact_uri") or deps.env.get("ARTIFACT_URI") or "")
-    if not uri.startswith("s3://"):
-        raise SyncError("direct invocation needs artifact_uri: s3://bucket/key of the build artifact")
-    bucket, _, key = uri[5:].partition("/")
-    run_from_token, pending = decode_token(event.get("continuation"))
-    run_id = str(event.get("run_id") or run_from_token or getattr(context, "aws_request_id", "direct"))
+    uri = event.get("artifact_uri") or deps.env.get("ARTIFACT_URI") or ""
+    run_id = str(event.get("run_id") or getattr(context, "aws_request_id", "direct"))
     manifest: Manifest | None = None
     try:
+        if not isinstance(uri, str) or not uri.startswith("s3://") or "/" not in uri[5:]:
+            raise SyncError("direct invocation needs artifact_uri: s3://bucket/key of the build artifact")
+        bucket, _, key = uri[5:].partition("/")
+        deps.token_signer()
+        # A direct run's continuation is bound to its artifact and run id (both in the payload it sends itself).
+        _run, pending = _unseal(event.get("continuation"), f"direct:{uri}:{run_id}", deps)
         manifest, templates = load_artifact(
-            _read_s3(deps.s3(None), bucket, key), DEFAULT_MANIFEST, DEFAULT_TEMPLATES
+            _read_artifact(deps.s3(None), "artifact_uri", bucket, key), DEFAULT_MANIFEST, DEFAULT_TEMPLATES
         )
         apply = event.get("action") == "sync"
         report, still = _step(manifest, templates, run_id, pending, context, deps, apply=apply)
+        token = tokens.seal(run_id, still, f"direct:{uri}:{run_id}", deps.token_signer()) if still else ""
     except Exception as exc:
         error = _one_line(exc)
+        LOG.error("direct %s %s failed: %s", event.get("action"), run_id, error)
         if event.get("action") == "sync":
             notify.publish(deps.sns, _topic(manifest, deps), None, error, f"direct sync {run_id}")
         return {"ok": False, "error": error}
-    if still:
+    if token:
         # Carry on in a fresh invocation: the operations run on while this one ends.
-        token = encode_token(run_id, still)
         arn = getattr(context, "invoked_function_arn", None)
         if arn:
             payload = {"action": "sync", "artifact_uri": uri, "run_id": run_id, "continuation": token}

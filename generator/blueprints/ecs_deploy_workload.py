@@ -112,6 +112,15 @@ def _parameters(t: Template) -> dict[str, Parameter]:
             "CodeS3Key",
             Description="S3 key of the zip; the content-addressed key `package` prints makes every change an update",
         ),
+        "registries": add(
+            "AllowedRegistries",
+            Default="",
+            # Registry hosts (host[:port]), comma-separated; the function's own account's ECR in this region
+            # is always allowed (pipeline/apps/ecs_deploy.py, ALLOWED_REGISTRIES).
+            AllowedPattern="^$|^[A-Za-z0-9.-]+(:[0-9]{1,5})?(,[A-Za-z0-9.-]+(:[0-9]{1,5})?)*$",
+            Description="Image registries to deploy from besides this account's ECR in this region, "
+            "comma-separated (e.g. public.ecr.aws,ghcr.io; empty: this account's ECR only)",
+        ),
         "email": add(
             "AlarmEmail",
             Default="",
@@ -346,7 +355,7 @@ def _deploy_function(
             code=awslambda.Code(S3Bucket=Ref(p["code_bucket"]), S3Key=Ref(p["code_key"])),
             role=role,
             log_group=log_group,
-            variables={"CLUSTER_NAME": Ref(p["cluster"])},
+            variables={"CLUSTER_NAME": Ref(p["cluster"]), "ALLOWED_REGISTRIES": Ref(p["registries"])},
             Timeout=60,
             MemorySize=256,
             # One deploy at a time: two messages for one service must not interleave their reads and writes.

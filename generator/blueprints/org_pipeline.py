@@ -25,7 +25,17 @@ import awacs.organizations as org_actions
 import awacs.s3 as s3_actions
 import awacs.sns as sns_actions
 import awacs.xray as xray_actions
-from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import (
+    Allow,
+    ArnNotEquals,
+    Bool,
+    Condition,
+    Deny,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+)
 from troposphere import (
     AWS_NO_VALUE,
     Equals,
@@ -55,6 +65,7 @@ from generator.blueprints.parts.iam import role_with_policy, service_trust
 from generator.blueprints.parts.kms_logs import (
     customer_key,
     encrypted_log_group,
+    key_policy,
     log_retention_parameter,
     logs_may_use_key,
     use_key,
@@ -433,6 +444,59 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
     ]
 
 
+MAC_ACTIONS = [kms_actions.Action("GenerateMac"), kms_actions.Action("VerifyMac")]
+
+
+def _token_key(t: Template, sync_role: iam.Role) -> kms.Key:
+    """The HMAC key that seals the sync's continuation tokens: only the sync's role may make or check a MAC.
+
+    An HMAC key never leaves KMS (https://docs.aws.amazon.com/kms/latest/developerguide/hmac.html), so
+    neither someone who can push to the repository nor someone who can answer for CodePipeline can forge a
+    token. The key policy grants the role GenerateMac and VerifyMac (which need the key policy:
+    https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateMac.html) and denies them to every other
+    principal, so no IAM policy in the account can grant them either.
+    """
+    role_arn = GetAtt(sync_role, "Arn")
+    key = t.add_resource(
+        kms.Key(
+            "TokenKey",
+            Description="Seals the org sync's continuation tokens (HMAC-SHA-256)",
+            # HMAC keys do not support automatic rotation (Rotating AWS KMS keys, KMS Developer Guide);
+            # a token lives minutes, so replacing the key is a redeploy, not a migration.
+            PendingWindowInDays=7,
+            # Nothing lasting is sealed with it (a token lives for one pipeline run), so it goes with the stack.
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
+            KeyPolicy=key_policy(
+                [
+                    Statement(
+                        Sid="SyncSealsTokens",
+                        Effect=Allow,
+                        Principal=Principal("AWS", [role_arn]),
+                        Action=MAC_ACTIONS,
+                        Resource=["*"],
+                    ),
+                    Statement(
+                        Sid="NobodyElseSealsTokens",
+                        Effect=Deny,
+                        Principal=Principal("AWS", ["*"]),
+                        Action=MAC_ACTIONS,
+                        Resource=["*"],
+                        Condition=Condition(ArnNotEquals({"aws:PrincipalArn": role_arn})),
+                    ),
+                ]
+            ),
+            Metadata=checkov_skips(
+                ("CKV_AWS_7", "an HMAC key: KMS does not rotate HMAC keys automatically"),
+            ),
+        )
+    )
+    # troposphere's validators predate HMAC keys; CloudFormation takes both values (AWS::KMS::Key, KeySpec
+    # and KeyUsage: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-kms-key.html).
+    key.properties.update(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    return key
+
+
 def _sync(s: _Stack, retention: Parameter, notify_topic: sns.Topic) -> awslambda.Function:
     """The sync Lambda, its log group and its role."""
     t, p, key = s.t, s.p, s.key
@@ -444,6 +508,7 @@ def _sync(s: _Stack, retention: Parameter, notify_topic: sns.Topic) -> awslambda
         _sync_statements(s, sync_logs, notify_topic),
         "The org sync Lambda: reads the OU tree, manages the prefixed StackSets, reports to CodePipeline",
     )
+    token_key = _token_key(t, sync_role)
     return t.add_resource(
         python_function(
             "SyncFunction",
@@ -455,6 +520,7 @@ def _sync(s: _Stack, retention: Parameter, notify_topic: sns.Topic) -> awslambda
             variables={
                 "NOTIFICATION_TOPIC_ARN": Ref(notify_topic),
                 "STACKSET_PREFIX": Ref(p["StackSetPrefix"]),
+                "TOKEN_KEY_ID": GetAtt(token_key, "Arn"),
             },
             FunctionName=Sub("${Project}-sync"),
             Timeout=300,

@@ -31,7 +31,7 @@ from generator.org.model import (
 )
 from generator.org.source import KeyPath, Source, check_schema, load_yaml
 from generator.output import compact_json
-from pipeline.common.errors import Problem
+from pipeline.common.errors import Problem, excerpt
 from pipeline.core import limits
 from pipeline.core.manifest import DeletionPolicy, OperationPreferences
 
@@ -171,11 +171,14 @@ def _build_role(c: _Collector, source: Source, name: str) -> Role | None:
     if len(name) > limits.ROLE_NAME_CHARS:
         c.problems.append(
             source.problem(
-                (), f"role name '{name}' is {len(name)} characters, over IAM's {limits.ROLE_NAME_CHARS}"
+                (),
+                f"role name {excerpt(name)} is {len(name)} characters, over IAM's {limits.ROLE_NAME_CHARS}",
             )
         )
     if not ROLE_NAME.match(name):
-        c.problems.append(source.problem((), f"role name '{name}' may use only letters, digits and +=,.@_-"))
+        c.problems.append(
+            source.problem((), f"role name {excerpt(name)} may use only letters, digits and +=,.@_-")
+        )
     path = d.get("path", "/")
     if len(path) > limits.ROLE_PATH_CHARS:
         c.problems.append(
@@ -253,7 +256,7 @@ def _check_principals(c: _Collector, source: Source, key: KeyPath, principals: t
         if p == "*" or p.split("/", 1)[-1] == "*":
             c.problems.append(
                 source.problem(
-                    (*key, i), f"wildcard principal '{p}': name the roles or users that may assume it"
+                    (*key, i), f"wildcard principal {excerpt(p)}: name the roles or users that may assume it"
                 )
             )
 
@@ -264,7 +267,7 @@ def _build_parameters(c: _Collector, source: Source) -> tuple[RoleParameter, ...
         if name in RESERVED_PARAMETERS:
             c.problems.append(
                 source.problem(
-                    ("parameters", name), f"'{name}' is reserved (built in to every role template)"
+                    ("parameters", name), f"{excerpt(name)} is reserved (built in to every role template)"
                 )
             )
             continue
@@ -297,11 +300,11 @@ def parameter_value_problem(param: RoleParameter, value: Any) -> str | None:
     """Why `value` does not fit the declared parameter, or None."""
     text = str(value)
     if param.type == "Number" and not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
-        return f"'{text}' is not a number (parameter {param.name} is a Number)"
+        return f"{excerpt(str(text))} is not a number (parameter {param.name} is a Number)"
     if param.allowed_values and text not in param.allowed_values:
-        return f"'{text}' is not one of the allowed values of {param.name}: {', '.join(param.allowed_values)}"
+        return f"{excerpt(str(text))} is not one of the allowed values of {param.name}: {', '.join(param.allowed_values)}"
     if param.allowed_pattern and not re.fullmatch(param.allowed_pattern, text):
-        return f"'{text}' does not match the allowed pattern of {param.name}: {param.allowed_pattern}"
+        return f"{excerpt(str(text))} does not match the allowed pattern of {param.name}: {param.allowed_pattern}"
     return None
 
 
@@ -350,7 +353,9 @@ def _build_statements(
         for operator in conditions:
             if not iam.known_operator(operator):
                 c.problems.append(
-                    source.problem((*key, "conditions", operator), f"unknown condition operator '{operator}'")
+                    source.problem(
+                        (*key, "conditions", operator), f"unknown condition operator {excerpt(operator)}"
+                    )
                 )
         out.append(
             PolicyStatement(
@@ -455,7 +460,7 @@ def _walk(c: _Collector, folder: Path, ou_path: str, sources: dict[str, tuple[So
                     Problem(
                         c.display(entry),
                         "",
-                        f"duplicate OU name under {ou_path}: '{entry.name}' and '{seen[key].name}' "
+                        f"duplicate OU name under {ou_path}: {excerpt(entry.name)} and {excerpt(seen[key].name)} "
                         "(OU names are unique per parent, ignoring case)",
                     )
                 )
@@ -472,7 +477,7 @@ def _walk(c: _Collector, folder: Path, ou_path: str, sources: dict[str, tuple[So
 
 def _suggest(name: str, options: Mapping[str, object]) -> str:
     close = difflib.get_close_matches(name, list(options), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return f"; did you mean {excerpt(close[0])}?" if close else ""
 
 
 class _TreeBuilder:
@@ -515,11 +520,11 @@ class _TreeBuilder:
         wanted = "r-" if path == ROOT else "ou-"
         if not ou_id.startswith(wanted):
             self.c.problems.append(
-                source.problem(("ou_id",), f"'{ou_id}' should start with '{wanted}' for {path}")
+                source.problem(("ou_id",), f"{excerpt(ou_id)} should start with {excerpt(wanted)} for {path}")
             )
         if ou_id in self.pinned:
             self.c.problems.append(
-                source.problem(("ou_id",), f"'{ou_id}' is also pinned by {self.pinned[ou_id]}")
+                source.problem(("ou_id",), f"{excerpt(ou_id)} is also pinned by {self.pinned[ou_id]}")
             )
         self.pinned.setdefault(ou_id, source.file)
 
@@ -534,11 +539,11 @@ class _TreeBuilder:
                 self.attached_by.setdefault(name, []).append((path, source.file))
             else:
                 self.c.problems.append(
-                    source.problem(key, f"unknown role '{name}'{_suggest(name, self.roles)}")
+                    source.problem(key, f"unknown role {excerpt(name)}{_suggest(name, self.roles)}")
                 )
             return None
         if name in here:
-            self.c.problems.append(source.problem(key, f"'{name}' is attached twice in this file"))
+            self.c.problems.append(source.problem(key, f"{excerpt(name)} is attached twice in this file"))
             return None
         here.add(name)
         above = set(_ancestors(path)[:-1])
@@ -547,7 +552,7 @@ class _TreeBuilder:
             self.c.problems.append(
                 source.problem(
                     key,
-                    f"'{name}' is already attached at {ancestor[0]} ({ancestor[1]}), which reaches this OU",
+                    f"{excerpt(name)} is already attached at {ancestor[0]} ({ancestor[1]}), which reaches this OU",
                 )
             )
             return None
@@ -571,14 +576,14 @@ class _TreeBuilder:
         if role is None:
             if name not in self.broken:
                 self.c.problems.append(
-                    source.problem(key, f"unknown role '{name}'{_suggest(name, self.roles)}")
+                    source.problem(key, f"unknown role {excerpt(name)}{_suggest(name, self.roles)}")
                 )
             return None
         if not any(at[0] in _ancestors(path) for at in self.attached_by.get(name, [])):
             if self.complete:  # with an unreadable ou.yaml above, the attachment may be in it
                 self.c.problems.append(
                     source.problem(
-                        key, f"'{name}' is not attached at {path} or above, so it has no values here"
+                        key, f"{excerpt(name)} is not attached at {path} or above, so it has no values here"
                     )
                 )
             return None
@@ -599,7 +604,8 @@ def _check_values(c: _Collector, source: Source, key: KeyPath, role: Role, value
             if not value.isdigit() or not 3600 <= int(value) <= 43200:
                 c.problems.append(
                     source.problem(
-                        (*key, name), f"'{value}' is not a session length in seconds from 3600 to 43200"
+                        (*key, name),
+                        f"{excerpt(str(value))} is not a session length in seconds from 3600 to 43200",
                     )
                 )
             continue
@@ -608,7 +614,7 @@ def _check_values(c: _Collector, source: Source, key: KeyPath, role: Role, value
             options = ", ".join(sorted(role.parameter_names()))
             c.problems.append(
                 source.problem(
-                    (*key, name), f"role {role.name} has no parameter '{name}' (it has: {options})"
+                    (*key, name), f"role {role.name} has no parameter {excerpt(name)} (it has: {options})"
                 )
             )
             continue

@@ -15,6 +15,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.common.errors import excerpt
+
 LOG = logging.getLogger(__name__)
 
 DEPLOY = "deploy"
@@ -37,6 +39,16 @@ IMAGE = re.compile(
 # Docker tag grammar: up to 128 characters, not starting with '.' or '-'.
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+# An SNS message is at most 256 KiB: "at most 256 KB in size (262,144 bytes, not 262,144 characters)"
+# (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html). A valid deploy message is far smaller.
+MESSAGE_BYTES = 262_144
+# The longest value of each key: names as the ECS API takes them, a repository reference as the OCI
+# distribution spec bounds it (255), a Docker tag (128).
+MAX_CHARS = {"cluster": 255, "service": 255, "image": 255, "tag": 128, "container": 255}
+MAX_REVISION = 2**31 - 1
+# Messages quote at most an excerpt of a value; an image reference gets more room for its registry and name.
+IMAGE_EXCERPT = 100
+DOCKER_HUB = "docker.io"
 TASK_DEFINITION = re.compile(r"(?:^|task-definition/)(?P<family>[A-Za-z0-9_-]+):(?P<revision>[0-9]+)$")
 
 
@@ -107,42 +119,100 @@ Plan = RegisterAndUpdate | UpdateService | NoChange
 def _string(data: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value:
-        raise MessageError(f"'{key}' must be a non-empty string ({what})")
+        raise MessageError(f"'{key}' must be a non-empty string ({what}), not {_type(value)}")
+    if len(value) > MAX_CHARS[key]:
+        raise MessageError(
+            f"'{key}' {_quote(key, value)} is {len(value):,} characters, over the limit of {MAX_CHARS[key]}"
+        )
     if not pattern.match(value):
-        raise MessageError(f"'{key}' {value[:80]!r} is not {what}")
+        raise MessageError(f"'{key}' {_quote(key, value)} is not {what}")
     return value
 
 
-def validate(data: Any, allowed_cluster: str | None = None) -> Request:
-    """A typed request from a decoded message, or MessageError naming the first problem."""
+def _quote(key: str, value: str) -> str:
+    return excerpt(value, IMAGE_EXCERPT if key == "image" else 40)
+
+
+def _type(value: Any) -> str:
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+    }
+    if isinstance(value, str) and not value:
+        return "empty"
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def registry(image: str) -> str:
+    """The registry host of an image reference: its first component when that names a host, else Docker Hub."""
+    first, slash, _rest = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first.lower()
+    return DOCKER_HUB
+
+
+def allowed_registries(account: str, region: str, extra: str = "") -> frozenset[str]:
+    """This account's ECR registry in this region, plus the comma-separated `extra` (ALLOWED_REGISTRIES)."""
+    own = f"{account}.dkr.ecr.{region}.amazonaws.com"
+    return frozenset({own, *(r.strip().lower() for r in extra.split(",") if r.strip())})
+
+
+def validate(
+    data: Any, allowed_cluster: str | None = None, registries: Collection[str] | None = None
+) -> Request:
+    """A typed request from a decoded message, or MessageError naming the first problem (quoting at most an
+    excerpt of the value). With `registries`, the image must come from one of them."""
     if not isinstance(data, dict):
         raise MessageError(f"message must be a JSON object, not {type(data).__name__}")
     action = data.get("action")
     if action not in REQUIRED:
-        raise MessageError(f"'action' must be one of {', '.join(sorted(REQUIRED))}, not {action!r}")
+        raise MessageError(f"'action' must be one of {', '.join(sorted(REQUIRED))}, not {excerpt(action)}")
     missing = [k for k in REQUIRED[action] if k not in data]
     if missing:
         raise MessageError(f"{action} message lacks {', '.join(repr(k) for k in missing)}")
     unknown = sorted(set(data) - set(REQUIRED[action]) - set(OPTIONAL[action]))
     if unknown:
-        raise MessageError(f"{action} message has unknown key(s) {', '.join(repr(k) for k in unknown)}")
+        raise MessageError(
+            f"{action} message has unknown key(s) {', '.join(excerpt(k) for k in unknown[:5])}"
+        )
     cluster = _string(data, "cluster", NAME, "an ECS cluster name")
     if allowed_cluster is not None and cluster != allowed_cluster:
         raise MessageError(
-            f"cluster {cluster!r} is not the cluster this function deploys to ({allowed_cluster!r})"
+            f"cluster {excerpt(cluster)} is not the cluster this function deploys to ({excerpt(allowed_cluster)})"
         )
     service = _string(data, "service", NAME, "an ECS service name")
     if action == ROLLBACK:
         revision = data.get("revision")
         if revision is not None and (
-            isinstance(revision, bool) or not isinstance(revision, int) or revision < 1
+            isinstance(revision, bool) or not isinstance(revision, int) or not 1 <= revision <= MAX_REVISION
         ):
-            raise MessageError(f"'revision' must be a positive integer, not {revision!r}")
+            raise MessageError(f"'revision' must be a positive integer, not {excerpt(revision)}")
         return RollbackRequest(cluster, service, revision)
+    return _deploy(data, cluster, service, registries)
+
+
+def _deploy(
+    data: Mapping[str, Any], cluster: str, service: str, registries: Collection[str] | None
+) -> DeployRequest:
     image = data.get("image")
-    if isinstance(image, str) and ("@" in image or ":" in image.rsplit("/", 1)[-1]):
-        raise MessageError(f"'image' {image[:80]!r} must not carry a tag or digest: pass the tag in 'tag'")
+    if (
+        isinstance(image, str)
+        and len(image) <= MAX_CHARS["image"]
+        and ("@" in image or ":" in image.rsplit("/", 1)[-1])
+    ):
+        raise MessageError(
+            f"'image' {_quote('image', image)} must not carry a tag or digest: pass the tag in 'tag'"
+        )
     image = _string(data, "image", IMAGE, "an image repository reference (registry/name)")
+    if registries is not None and registry(image) not in registries:
+        raise MessageError(
+            f"'image' {_quote('image', image)} is from registry {registry(image)}, which this function does not deploy "
+            f"from (allowed: {', '.join(sorted(registries))})"
+        )
     tag = _string(data, "tag", TAG, "a Docker tag (letters, digits, '_', '.', '-'; at most 128)")
     container = None
     if "container" in data:
@@ -150,13 +220,21 @@ def validate(data: Any, allowed_cluster: str | None = None) -> Request:
     return DeployRequest(cluster, service, image, tag, container)
 
 
-def parse_message(text: str, allowed_cluster: str | None = None) -> Request:
-    """Decode and validate one message body."""
+def parse_message(
+    text: str, allowed_cluster: str | None = None, registries: Collection[str] | None = None
+) -> Request:
+    """Decode and validate one message body; one over SNS's size limit is refused before decoding."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MESSAGE_BYTES:
+        raise MessageError(f"message is {size:,} bytes, over SNS's limit of {MESSAGE_BYTES:,}")
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise MessageError("message is not JSON this function accepts: nested too deeply") from None
     except (TypeError, ValueError) as exc:
-        raise MessageError(f"message is not JSON: {exc}") from None
-    return validate(data, allowed_cluster)
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise MessageError(f"message is not JSON: {excerpt(reason, 80)[1:-1]}") from None
+    return validate(data, allowed_cluster, registries)
 
 
 def to_message(request: Request) -> dict[str, Any]:
@@ -182,7 +260,9 @@ def family_revision(task_definition: str) -> tuple[str, int]:
     """(family, revision) from a task definition ARN or 'family:revision'."""
     match = TASK_DEFINITION.search(task_definition)
     if not match:
-        raise PlanError(f"cannot read family and revision from task definition {task_definition!r}")
+        raise PlanError(
+            f"cannot read family and revision from task definition {excerpt(task_definition, 120)}"
+        )
     return match["family"], int(match["revision"])
 
 
@@ -199,7 +279,7 @@ def _pick_container(request: DeployRequest, containers: Sequence[Mapping[str, An
     if request.container is not None:
         if request.container not in names:
             raise PlanError(
-                f"task definition has no container {request.container!r} (it has {', '.join(names)})"
+                f"task definition has no container {excerpt(request.container)} (it has {', '.join(names)})"
             )
         return request.container
     same_repo = [
@@ -272,7 +352,7 @@ def current_task_definition(ecs: Any, cluster: str, service: str) -> str:
     response = ecs.describe_services(cluster=cluster, services=[service])
     services = [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
     if not services:
-        raise PlanError(f"service {service!r} is not an ACTIVE service of cluster {cluster!r}")
+        raise PlanError(f"service {excerpt(service)} is not an ACTIVE service of cluster {excerpt(cluster)}")
     return str(services[0]["taskDefinition"])
 
 
@@ -316,7 +396,9 @@ def apply(step: Plan, ecs: Any) -> dict[str, Any]:
     return {**result, "status": "updated", "to": target}
 
 
-def handle(event: Any, ecs: Any, allowed_cluster: str | None = None) -> list[dict[str, Any]]:
+def handle(
+    event: Any, ecs: Any, allowed_cluster: str | None = None, registries: Collection[str] | None = None
+) -> list[dict[str, Any]]:
     """Validate every SNS record first (a bad one rejects the event untouched), then plan and apply each."""
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list) or not records:
@@ -326,10 +408,11 @@ def handle(event: Any, ecs: Any, allowed_cluster: str | None = None) -> list[dic
         sns = record.get("Sns") if isinstance(record, dict) else None
         if not isinstance(sns, dict) or not isinstance(sns.get("Message"), str):
             raise MessageError(f"record {i} is not an SNS notification")
+        message_id = sns.get("MessageId", i)
         try:
-            requests.append((str(sns.get("MessageId", "")), parse_message(sns["Message"], allowed_cluster)))
+            requests.append((str(message_id), parse_message(sns["Message"], allowed_cluster, registries)))
         except MessageError as exc:
-            raise MessageError(f"message {sns.get('MessageId', i)} rejected: {exc}") from None
+            raise MessageError(f"message {excerpt(str(message_id))[1:-1]} rejected: {exc}") from None
     results = []
     for message_id, request in requests:
         result = {
@@ -342,13 +425,29 @@ def handle(event: Any, ecs: Any, allowed_cluster: str | None = None) -> list[dic
     return results
 
 
+def _own_registries(context: Any, region: str, clients: Any) -> frozenset[str]:
+    """The function's own account and region (from its ARN; from STS when invoked without a context)."""
+    arn = str(getattr(context, "invoked_function_arn", "") or "")
+    parts = arn.split(":")
+    if len(parts) > 4 and parts[4]:
+        account, region = parts[4], parts[3]
+    else:
+        account = str(clients.client("sts").get_caller_identity()["Account"])
+    return allowed_registries(account, region, os.environ.get("ALLOWED_REGISTRIES", ""))
+
+
 def handler(event: Any, context: Any) -> list[dict[str, Any]]:
-    """Lambda entry point: one ECS client, the cluster this function may touch from its environment."""
+    """Lambda entry point: one ECS client, the cluster this function may touch and the registries it may
+    deploy from (its own account's ECR, plus ALLOWED_REGISTRIES) from its environment."""
     from pipeline.aws.clients import make_clients
 
-    ecs = make_clients(component="ecs-deploy").client("ecs")
+    clients = make_clients(component="ecs-deploy")
+    ecs = clients.client("ecs")
     try:
-        return handle(event, ecs, allowed_cluster=os.environ.get("CLUSTER_NAME") or None)
+        registries = _own_registries(context, ecs.meta.region_name, clients)
+        return handle(
+            event, ecs, allowed_cluster=os.environ.get("CLUSTER_NAME") or None, registries=registries
+        )
     except (MessageError, PlanError) as exc:
         # Fail the invocation so the error alarm fires and the event lands in the dead-letter queue.
         LOG.error("%s", exc)

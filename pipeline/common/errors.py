@@ -7,6 +7,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# How much of a user's value a message quotes: enough to find it, never a whole (possibly huge) value.
+EXCERPT_CHARS = 40
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """A value as messages quote it: its repr (quoted, escaped, so always one line), cut to `limit`
+    characters of the value plus "..." when longer."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= limit else repr(value[:limit]) + "..."
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class ProductError(Exception):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from pipeline.common.errors import Problem
+from pipeline.common.errors import EXCERPT_CHARS, Problem, excerpt
 from pipeline.core import limits
 from pipeline.core.errors import ManifestError
 
@@ -335,12 +335,13 @@ class _Reader:
 
     def duplicates(self, key: str, values: list[str], message: str) -> None:
         for dup in sorted({v for v in values if values.count(v) > 1}):
-            self.problem(key, message.format(dup))
+            self.problem(key, message.format(excerpt(dup)))
 
     def obj(self, data: Any, key: str, kind: str) -> Mapping[str, Any]:
         if isinstance(data, Mapping):
             for name in sorted(set(map(str, data)) - KEYS[kind]):
-                self.problem(f"{key}.{name}" if key else name, "is not a key of the manifest (version 1)")
+                shown = name if len(name) <= EXCERPT_CHARS else name[:EXCERPT_CHARS] + "..."
+                self.problem(f"{key}.{shown}" if key else shown, "is not a key of the manifest (version 1)")
             return data
         self.problem(key, f"must be an object, got {type(data).__name__}")
         return {}
@@ -391,14 +392,14 @@ class _Reader:
 
     def account(self, value: str | None, key: str) -> None:
         if value is not None and not ACCOUNT_RE.match(value):
-            self.problem(key, f"{value!r} is not a 12-digit account id")
+            self.problem(key, f"{excerpt(value)} is not a 12-digit account id")
 
     def ou_id(self, value: Any, key: str) -> str | None:
         if value is None:
             return None
         if isinstance(value, str) and OU_ID_RE.match(value):
             return value
-        self.problem(key, f"{value!r} is not an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)")
+        self.problem(key, f"{excerpt(value)} is not an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)")
         return None
 
 
@@ -426,13 +427,15 @@ def _org(r: _Reader, data: Mapping[str, Any]) -> OrgSettings:
     r.account(login or None, "org.login_account_id")
     org_id = r.str_(o, "organization_id", "org", optional=True)
     if org_id is not None and not ORG_ID_RE.match(org_id):
-        r.problem("org.organization_id", f"{org_id!r} is not an organization id (o-xxxxxxxxxx)")
+        r.problem("org.organization_id", f"{excerpt(org_id)} is not an organization id (o-xxxxxxxxxx)")
     model = o.get("permission_model", "SERVICE_MANAGED")
     if model not in PERMISSION_MODELS:
-        r.problem("org.permission_model", f"must be one of {', '.join(PERMISSION_MODELS)}, got {model!r}")
+        r.problem(
+            "org.permission_model", f"must be one of {', '.join(PERMISSION_MODELS)}, got {excerpt(model)}"
+        )
     call_as = o.get("call_as", "SELF")
     if call_as not in CALL_AS:
-        r.problem("org.call_as", f"must be one of {', '.join(CALL_AS)}, got {call_as!r}")
+        r.problem("org.call_as", f"must be one of {', '.join(CALL_AS)}, got {excerpt(call_as)}")
     elif call_as == CallAs.DELEGATED_ADMIN and model == PermissionModel.SELF_MANAGED:
         # "CallAs ... Valid only if the stack set's permissions model is SERVICE_MANAGED."
         r.problem(
@@ -494,14 +497,14 @@ def _ous(r: _Reader, data: Mapping[str, Any]) -> tuple[OuEntry, ...]:
         if path is None:
             continue
         if path.split("/")[0] != "Root" or "" in path.split("/"):
-            r.problem(f"{key}.path", f"{path!r} must start with 'Root' and have no empty parts")
+            r.problem(f"{key}.path", f"{excerpt(path)} must start with 'Root' and have no empty parts")
         out.append(OuEntry(path=path, ou_id=r.ou_id(o.get("ou_id"), f"{key}.ou_id")))
     paths = [e.path for e in out]
-    r.duplicates("ous", paths, "OU {!r} is listed more than once")
+    r.duplicates("ous", paths, "OU {} is listed more than once")
     for e in out:
         parent = e.path.rsplit("/", 1)[0]
         if "/" in e.path and parent not in paths:
-            r.problem("ous", f"OU {e.path!r} is listed without its parent {parent!r}")
+            r.problem("ous", f"OU {excerpt(e.path)} is listed without its parent {excerpt(parent)}")
     return tuple(sorted(out, key=lambda e: e.path))
 
 
@@ -510,7 +513,7 @@ def _targets(r: _Reader, s: Mapping[str, Any], key: str, ou_paths: set[str]) -> 
     for tkey, t in r.objects(s, "targets", key, "target"):
         path = r.str_(t, "ou_path", tkey) or ""
         if path and path not in ou_paths:
-            r.problem(f"{tkey}.ou_path", f"{path!r} is not one of the manifest's ous")
+            r.problem(f"{tkey}.ou_path", f"{excerpt(path)} is not one of the manifest's ous")
         excluded = r.strings(t, "excluded_accounts", tkey)
         for j, acct in enumerate(excluded):
             r.account(acct, f"{tkey}.excluded_accounts[{j}]")
@@ -527,8 +530,11 @@ def _targets(r: _Reader, s: Mapping[str, Any], key: str, ou_paths: set[str]) -> 
         for b in paths:
             if a != b and is_at_or_below(b, a):
                 # Service-managed OU targets reach every account below them; nested targets would deploy twice.
-                r.problem(f"{key}.targets", f"{b!r} is below {a!r}, which the StackSet already targets")
-    r.duplicates(f"{key}.targets", paths, "{!r} is targeted more than once")
+                r.problem(
+                    f"{key}.targets",
+                    f"{excerpt(b)} is below {excerpt(a)}, which the StackSet already targets",
+                )
+    r.duplicates(f"{key}.targets", paths, "{} is targeted more than once")
     return tuple(sorted(out, key=lambda t: t.ou_path))
 
 
@@ -540,7 +546,7 @@ def _overrides(
         path = r.str_(o, "ou_path", okey) or ""
         values = r.str_map(o, "parameters", okey)
         if path and not any(is_at_or_below(path, t.ou_path) for t in targets):
-            r.problem(f"{okey}.ou_path", f"{path!r} is not at or below any target of the StackSet")
+            r.problem(f"{okey}.ou_path", f"{excerpt(path)} is not at or below any target of the StackSet")
         for name in values:
             if name not in params:
                 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html
@@ -555,7 +561,7 @@ def _overrides(
             )
         )
     r.duplicates(
-        f"{key}.parameter_overrides", [o.ou_path for o in out], "{!r} has more than one override entry"
+        f"{key}.parameter_overrides", [o.ou_path for o in out], "{} has more than one override entry"
     )
     return tuple(sorted(out, key=lambda o: o.ou_path))
 
@@ -563,14 +569,14 @@ def _overrides(
 def _common(r: _Reader, s: Mapping[str, Any], key: str) -> tuple[str, str, dict[str, str], tuple[str, ...]]:
     template = r.str_(s, "template", key) or ""
     if template and (template.startswith("/") or ".." in template.split("/")):
-        r.problem(f"{key}.template", f"{template!r} must be a path relative to templates/")
+        r.problem(f"{key}.template", f"{excerpt(template)} must be a path relative to templates/")
     sha = r.str_(s, "template_sha256", key) or ""
     if sha and not re.fullmatch(r"[0-9a-f]{64}", sha):
         r.problem(f"{key}.template_sha256", "must be 64 lowercase hex digits")
     caps = r.strings(s, "capabilities", key)
     for c in caps:
         if c not in CAPABILITIES:
-            r.problem(f"{key}.capabilities", f"unknown capability {c!r}")
+            r.problem(f"{key}.capabilities", f"unknown capability {excerpt(c)}")
     return template, sha, r.str_map(s, "parameters", key), caps
 
 
@@ -584,12 +590,15 @@ def _stackset(
 ) -> StackSetSpec:
     name = r.str_(s, "name", key) or ""
     if name and not STACKSET_NAME_RE.match(name):
-        r.problem(f"{key}.name", f"{name!r} is not a valid StackSet name")
+        r.problem(f"{key}.name", f"{excerpt(name)} is not a valid StackSet name")
     if name and org.stackset_prefix and not name.startswith(org.stackset_prefix + "-"):
-        r.problem(f"{key}.name", f"{name!r} does not start with the prefix {org.stackset_prefix + '-'!r}")
+        r.problem(
+            f"{key}.name",
+            f"{excerpt(name)} does not start with the prefix {excerpt(org.stackset_prefix + '-')}",
+        )
     kind = s.get("kind")
     if kind not in KINDS:
-        r.problem(f"{key}.kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+        r.problem(f"{key}.kind", f"must be one of {', '.join(KINDS)}, got {excerpt(kind)}")
     template, sha, params, caps = _common(r, s, key)
     regions = r.strings(s, "regions", key)
     if not regions:
@@ -647,7 +656,7 @@ def parse_manifest(data: Any, source: str = "manifest.json", sha256: str = "") -
     if top.get("manifest_version") != MANIFEST_VERSION:
         r.problem(
             "manifest_version",
-            f"this sync reads version {MANIFEST_VERSION}, got {top.get('manifest_version')!r}",
+            f"this sync reads version {MANIFEST_VERSION}, got {excerpt(top.get('manifest_version'))}",
         )
         raise ManifestError(r.problems)
     org = _org(r, top)
@@ -657,7 +666,7 @@ def parse_manifest(data: Any, source: str = "manifest.json", sha256: str = "") -
         _stackset(r, s, key, org, ou_paths)
         for key, s in r.objects(top, "stacksets", "", "stackset", required=True)
     ]
-    r.duplicates("stacksets", [s.name for s in stacksets], "StackSet {!r} is listed more than once")
+    r.duplicates("stacksets", [s.name for s in stacksets], "StackSet {} is listed more than once")
     mgmt = _management(r, top.get("management_account_stack"))
     if r.problems:
         raise ManifestError(r.problems)
@@ -671,12 +680,20 @@ def parse_manifest(data: Any, source: str = "manifest.json", sha256: str = "") -
     )
 
 
+# Far above any real manifest (a few KiB per StackSet), far below what would strain the Lambda's memory.
+MANIFEST_BYTES = 8 * 2**20
+
+
 def loads_manifest(raw: bytes, source: str) -> Manifest:
-    """Parse manifest bytes (from a file or a pipeline artifact)."""
+    """Parse manifest bytes (from a file or a pipeline artifact); a huge or deeply nested one is refused."""
+    if len(raw) > MANIFEST_BYTES:
+        raise ManifestError([Problem(source, "", f"is larger than {MANIFEST_BYTES // 2**20} MiB, the limit")])
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ManifestError([Problem(source, "", f"is not valid JSON: {exc}")]) from exc
+    except RecursionError:
+        raise ManifestError([Problem(source, "", "is not valid JSON: nested too deeply")]) from None
     return parse_manifest(data, source, hashlib.sha256(raw).hexdigest())
 
 

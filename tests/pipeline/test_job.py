@@ -15,8 +15,10 @@ from botocore.stub import ANY, Stubber
 
 from pipeline.aws.clients import make_clients
 from pipeline.aws.retry import Backoff
-from pipeline.job import Deps, decode_token, encode_token, handle
-from tests.support.lambda_job import BUCKET, KEY, Ctx, artifact, job
+from pipeline.aws.tokens import KmsSigner
+from pipeline.core import tokens
+from pipeline.job import Deps, handle
+from tests.support.lambda_job import BINDING, BUCKET, KEY, Ctx, artifact, job, token_key
 from tests.support.paths import ROOT
 from tests.support.sync import CREDS, NO_WAIT, World, edit, write_variant
 
@@ -46,6 +48,7 @@ def lam(make_world: Any) -> Iterator[tuple[World, Any, Stubber, Any]]:
         poll=NO_WAIT,
         backoff=Backoff(sleep=lambda _s: None),
         sleep=lambda _s: None,
+        signer=KmsSigner(world.client("kms"), token_key(world.client("kms"))),
     )
     with stub:
         yield world, deps, stub, (sqs, queue)
@@ -62,7 +65,7 @@ def test_codepipeline_job_continues_then_succeeds(lam: Any) -> None:
     deps.step_seconds = 0  # the first invocation starts operations and hands over at once
     stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
     first = handle(job(), Ctx(), deps)
-    run, pending = decode_token(first["continuation"])
+    run, pending = tokens.unseal(first["continuation"], BINDING, deps.signer)
     assert run == "job-1" and pending
     assert notes(queue) == []  # nothing to tell yet
     deps.step_seconds = 600
@@ -126,7 +129,7 @@ def test_a_failure_seen_while_other_operations_run_stays_in_the_token(lam: Any) 
     world.service.fail_accounts.clear()
     stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
     second = handle(job(first["continuation"]), Ctx(), deps)
-    _run, pending = decode_token(second["continuation"])
+    _run, pending = tokens.unseal(second["continuation"], BINDING, deps.signer)
     assert sorted((name, op[:7]) for name, op in pending.items()) == [
         ("org-roles-Developer", "failed:"),
         ("org-roles-ReadOnly", "failed:"),
@@ -208,11 +211,13 @@ def test_direct_plan(lam: Any) -> None:
     assert world.writes() == []
 
 
-def test_token_stays_within_codepipeline_limit() -> None:
+def test_token_stays_within_codepipeline_limit(lam: Any) -> None:
+    _world, deps, _stub, _queue = lam
     pending = {f"org-roles-Role{i}": "0" * 36 for i in range(60)}
-    token = encode_token("job-1", pending)
-    assert len(token) <= 2048 and decode_token(token) == ("job-1", {})
-    assert decode_token(encode_token("job-1", {"a": "b"})) == ("job-1", {"a": "b"})
+    token = tokens.seal("job-1", pending, BINDING, deps.signer)
+    assert len(token) <= 2048 and tokens.unseal(token, BINDING, deps.signer) == ("job-1", {})
+    small = tokens.seal("job-1", {"a": "b"}, BINDING, deps.signer)
+    assert tokens.unseal(small, BINDING, deps.signer) == ("job-1", {"a": "b"})
 
 
 @pytest.fixture

@@ -8,6 +8,13 @@ from pathlib import Path
 from typing import Any
 
 BUCKET, KEY = "artifacts", "org/Build/artifact.zip"
+# What a job's continuation token is bound to: the run's input artifact (pipeline.job._codepipeline).
+BINDING = f"codepipeline:{BUCKET}/{KEY}"
+
+
+def token_key(kms: Any) -> str:
+    """A new HMAC KMS key like the pipeline template's TokenKey; its id, as TOKEN_KEY_ID holds it."""
+    return str(kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"])
 
 
 def artifact(manifest_dir: Path, *, without: str = "") -> bytes:

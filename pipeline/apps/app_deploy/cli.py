@@ -22,10 +22,18 @@ from pipeline.apps.app_deploy.publish import (
     publish,
     session_name,
 )
-from pipeline.apps.ecs_deploy import DEPLOY, ROLLBACK, DeployRequest, MessageError, Request, RollbackRequest
+from pipeline.apps.ecs_deploy import (
+    DEPLOY,
+    ROLLBACK,
+    DeployRequest,
+    MessageError,
+    Request,
+    RollbackRequest,
+    allowed_registries,
+)
 from pipeline.aws.clients import make_clients
 from pipeline.common.cli import Parser, add_aws_options, output_file, run, write_file
-from pipeline.common.errors import EXIT_OK, ProductError
+from pipeline.common.errors import EXIT_OK, ProductError, excerpt
 
 EXTERNAL_ID_ENV = "APP_DEPLOY_EXTERNAL_ID"
 
@@ -34,7 +42,7 @@ def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{excerpt(text, 100)} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive revision number")
     return value
@@ -63,7 +71,7 @@ class AwsClients:
                 endpoint_url=args.endpoint_url,
             )
         except BotoCoreError as exc:  # for example ProfileNotFound
-            raise AppDeployError(f"--profile {args.profile!r}: {exc}") from None
+            raise AppDeployError(f"--profile {excerpt(args.profile, 100)}: {exc}") from None
 
     def sts(self) -> Any:
         return self.caller.client("sts")
@@ -85,8 +93,11 @@ def cmd_publish(args: argparse.Namespace) -> int:
     topic = parse_topic_arn(args.topic_arn)
     role_arn = check_role_arn(args.role_arn)
     request = _request(args)
+    # The registries the function deploys from: the workload account's ECR in the topic's region, plus the
+    # stack's AllowedRegistries (given here as --allowed-registries), so a refused image is never published.
+    registries = allowed_registries(topic.account, topic.region, args.allowed_registries)
     try:
-        subject, body = message_for(request)
+        subject, body = message_for(request, registries)
     except MessageError as exc:
         raise AppDeployError(f"invalid {args.command} request: {exc}") from None
     if args.dry_run:
@@ -120,6 +131,12 @@ def _publish_options(parser: argparse.ArgumentParser) -> None:
         help=f"external id the publisher role's trust requires (default: ${EXTERNAL_ID_ENV})",
     )
     parser.add_argument("--session-name", help="RoleSessionName (default: app-deploy-ACTION-SERVICE)")
+    parser.add_argument(
+        "--allowed-registries",
+        default=os.environ.get("ALLOWED_REGISTRIES", ""),
+        help="comma-separated registries the function allows besides the workload account's ECR "
+        "(its stack's AllowedRegistries; default: $ALLOWED_REGISTRIES, else none)",
+    )
     parser.add_argument("--cluster", required=True, help="ECS cluster name")
     parser.add_argument("--service", required=True, help="ECS service name")
     add_aws_options(parser, region_help="region for the STS call (default: the topic's region)")

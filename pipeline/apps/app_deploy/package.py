@@ -2,7 +2,7 @@
 
 The function is pipeline/apps/ecs_deploy.py (standard library and the runtime's boto3), stored at the zip
 root so the handler is `ecs_deploy.handler`, plus the product's one client factory (pipeline/aws/clients.py)
-it builds its ECS client with.
+it builds its ECS client with and the product's errors (pipeline/common/errors.py) for its messages.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import pipeline
 import pipeline.apps.ecs_deploy
 import pipeline.aws.clients
+import pipeline.common.errors
 
 HANDLER = "ecs_deploy.handler"
 # Zip timestamps cannot predate 1980; a fixed one keeps the archive independent of checkout times.
@@ -45,9 +46,16 @@ def build(source: Path | None = None) -> Package:
     path = source or lambda_source()
     package_root = Path(pipeline.__file__).parent.parent
     factory = Path(pipeline.aws.clients.__file__)
+    errors = Path(pipeline.common.errors.__file__)  # excerpt(): messages quote values the one way
     entries = [(f"{HANDLER.split('.', maxsplit=1)[0]}.py", path)] + [
         (f.relative_to(package_root).as_posix(), f)
-        for f in (package_root / "pipeline" / "__init__.py", factory.parent / "__init__.py", factory)
+        for f in (
+            package_root / "pipeline" / "__init__.py",
+            factory.parent / "__init__.py",
+            factory,
+            errors.parent / "__init__.py",
+            errors,
+        )
     ]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.apps.ecs_deploy import DeployRequest, Request, to_message, validate
-from pipeline.common.errors import EXIT_FAILED, ProductError
+from pipeline.apps.ecs_deploy import DeployRequest, Request, parse_message, to_message
+from pipeline.common.errors import EXIT_FAILED, ProductError, excerpt
 
 TOPIC_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):sns:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):(?P<name>[A-Za-z0-9_-]{1,256})$"
@@ -50,13 +51,17 @@ class Credentials:
 def parse_topic_arn(arn: str) -> Topic:
     match = TOPIC_ARN.match(arn)
     if not match:
-        raise AppDeployError(f"--topic-arn {arn!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+        raise AppDeployError(
+            f"--topic-arn {excerpt(arn, 100)} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+        )
     return Topic(arn, match["region"], match["account"])
 
 
 def check_role_arn(arn: str) -> str:
     if not ROLE_ARN.match(arn):
-        raise AppDeployError(f"--role-arn {arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+        raise AppDeployError(
+            f"--role-arn {excerpt(arn, 100)} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+        )
     return arn
 
 
@@ -65,10 +70,11 @@ def session_name(action: str, service: str) -> str:
     return SESSION_UNSAFE.sub("-", f"app-deploy-{action}-{service}")[:SESSION_MAX]
 
 
-def message_for(request: Request) -> tuple[str, str]:
-    """(subject, body) for a request; the body is validated exactly as the Lambda will validate it."""
+def message_for(request: Request, registries: Collection[str] | None = None) -> tuple[str, str]:
+    """(subject, body) for a request; the body is validated exactly as the Lambda will validate it (with
+    `registries`, the ones the function deploys from)."""
     body = to_message(request)
-    validate(body)
+    parse_message(json.dumps(body, sort_keys=True), registries=registries)
     if isinstance(request, DeployRequest):
         subject = f"deploy {request.image_ref} to {request.cluster}/{request.service}"
     else:

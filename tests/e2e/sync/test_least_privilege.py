@@ -21,14 +21,16 @@ from botocore.stub import ANY, Stubber
 
 from pipeline.aws.clients import make_clients
 from pipeline.aws.retry import Backoff
+from pipeline.aws.tokens import KmsSigner
 from pipeline.job import Deps, handle
-from tests.support.lambda_job import BUCKET, KEY, Ctx, artifact, job
+from tests.support.lambda_job import BUCKET, KEY, Ctx, artifact, job, token_key
 from tests.support.paths import ROOT
 from tests.support.sync import CREDS, MGMT, NO_WAIT, World, edit, write_variant
 
-# Permissions the Lambda service itself uses on the function's behalf (logs, KMS for its environment,
-# X-Ray for active tracing), never called by the sync's code.
-RUNTIME_PREFIXES = ("logs:", "kms:", "xray:")
+# Permissions the Lambda service itself uses on the function's behalf (logs, the pipeline key for its
+# environment and log group, X-Ray for active tracing), never called by the sync's code.
+RUNTIME_PREFIXES = ("logs:", "xray:")
+RUNTIME_ACTIONS = frozenset({"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"})
 # API operations whose IAM action has another name.
 ACTION_NAMES = {("lambda", "Invoke"): "lambda:InvokeFunction"}
 # Calls no policy can deny, so none grants them: GetCallerIdentity "No permissions are required to perform
@@ -36,16 +38,52 @@ ACTION_NAMES = {("lambda", "Invoke"): "lambda:InvokeFunction"}
 NEEDS_NO_PERMISSION = frozenset({"sts:GetCallerIdentity"})
 
 
+def _actions(statement: dict[str, Any]) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
 def granted() -> set[str]:
+    """The role's own grants, plus what key policies grant the role by name (the token key's MAC actions)."""
     template = yaml.safe_load((ROOT / "templates" / "org" / "pipeline.yaml").read_text())
     role = template["Resources"]["SyncRole"]["Properties"]
     actions: set[str] = set()
     for policy in role["Policies"]:
         for statement in policy["PolicyDocument"]["Statement"]:
             assert statement["Effect"] == "Allow"
-            listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            actions.update(a for a in listed if not a.startswith(RUNTIME_PREFIXES))
+            actions.update(
+                a
+                for a in _actions(statement)
+                if not a.startswith(RUNTIME_PREFIXES) and a not in RUNTIME_ACTIONS
+            )
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::KMS::Key":
+            continue
+        for statement in resource["Properties"]["KeyPolicy"]["Statement"]:
+            if statement["Effect"] == "Allow" and statement["Principal"] == {
+                "AWS": [{"Fn::GetAtt": ["SyncRole", "Arn"]}]
+            }:
+                actions.update(_actions(statement))
     return actions
+
+
+def test_only_the_sync_role_may_use_the_token_key() -> None:
+    """Nobody but the sync's role can make or check a token's MAC: an explicit deny for every other
+    principal, so no IAM policy in the account can grant it."""
+    template = yaml.safe_load((ROOT / "templates" / "org" / "pipeline.yaml").read_text())
+    key = template["Resources"]["TokenKey"]["Properties"]
+    assert (key["KeySpec"], key["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    role = {"Fn::GetAtt": ["SyncRole", "Arn"]}
+    mac = ["kms:GenerateMac", "kms:VerifyMac"]
+    by_sid = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+    assert (by_sid["SyncSealsTokens"]["Principal"], by_sid["SyncSealsTokens"]["Action"]) == (
+        {"AWS": [role]},
+        mac,
+    )
+    deny = by_sid["NobodyElseSealsTokens"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", {"AWS": ["*"]}, mac)
+    assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": role}}
+    function = template["Resources"]["SyncFunction"]["Properties"]
+    assert function["Environment"]["Variables"]["TOKEN_KEY_ID"] == {"Fn::GetAtt": ["TokenKey", "Arn"]}
 
 
 @pytest.fixture
@@ -82,6 +120,8 @@ def _deps(world: World, topic: str) -> tuple[Deps, Stubber, Stubber]:
     cp = boto3.client("codepipeline", region_name="us-east-1", **CREDS)
     lam = boto3.client("lambda", region_name="us-east-1", **CREDS)
     s3 = world.client("s3")
+    kms = world.client("kms")
+    key_id = token_key(kms)  # made before recording starts: the stack creates it, not the sync
     deps = Deps(
         env={"NOTIFICATION_TOPIC_ARN": topic},
         codepipeline=cp,
@@ -94,6 +134,7 @@ def _deps(world: World, topic: str) -> tuple[Deps, Stubber, Stubber]:
         poll=NO_WAIT,
         backoff=Backoff(sleep=lambda _s: None),
         sleep=lambda _s: None,
+        signer=KmsSigner(kms, key_id),
     )
     return deps, Stubber(cp), Stubber(lam)
 

@@ -247,7 +247,12 @@ def test_topic_is_encrypted_and_the_function_subscribes_with_a_dead_letter_queue
     assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
     assert function["Handler"] == "ecs_deploy.handler"
     assert function["Code"] == {"S3Bucket": {"Ref": "CodeS3Bucket"}, "S3Key": {"Ref": "CodeS3Key"}}
-    assert function["Environment"] == {"Variables": {"CLUSTER_NAME": {"Ref": "ClusterName"}}}
+    assert function["Environment"] == {
+        "Variables": {
+            "ALLOWED_REGISTRIES": {"Ref": "AllowedRegistries"},
+            "CLUSTER_NAME": {"Ref": "ClusterName"},
+        }
+    }
     assert r["DeployFunctionInvokeConfig"]["Properties"]["MaximumRetryAttempts"] == 0
 
 

@@ -127,7 +127,7 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     ),
     "role name over 64": (
         {f"roles/{'A' * 65}.yaml": _role("trust:\n  services: [ec2.amazonaws.com]\n")},
-        [f"org_roles/roles/{'A' * 65}.yaml:1: role name '{'A' * 65}' is 65 characters, over IAM's 64"],
+        [f"org_roles/roles/{'A' * 65}.yaml:1: role name '{'A' * 40}'... is 65 characters, over IAM's 64"],
     ),
     "path over 512": (
         {"roles/Extra.yaml": _role("path: /" + "p/" * 256 + "\n" + LOGIN)},

@@ -241,6 +241,10 @@ def test_the_shell_wrapper_refuses_bad_input_with_exit_2(
             "(arn:aws:sns:REGION:ACCOUNT:NAME)\n",
         ),
         (
+            deploy_args("a" * 5000, CLOSED_PORT),
+            f"error: --topic-arn '{'a' * 100}'... is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)\n",
+        ),
+        (
             deploy_args(f"arn:aws:sns:{REGION}:{WORKLOAD}:t", CLOSED_PORT, **{"--role-arn": "publisher"}),
             "error: --role-arn 'publisher' is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)\n",
         ),
@@ -248,6 +252,20 @@ def test_the_shell_wrapper_refuses_bad_input_with_exit_2(
             deploy_args(f"arn:aws:sns:{REGION}:{WORKLOAD}:t", CLOSED_PORT, **{"--image": f"{REPO}:latest"}),
             f"error: invalid deploy request: 'image' '{REPO}:latest' must not carry a tag or digest: "
             "pass the tag in 'tag'\n",
+        ),
+        (
+            deploy_args(f"arn:aws:sns:{REGION}:{WORKLOAD}:t", CLOSED_PORT, **{"--image": "ghcr.io/team/web"}),
+            "error: invalid deploy request: 'image' 'ghcr.io/team/web' is from registry ghcr.io, which this "
+            f"function does not deploy from (allowed: {WORKLOAD}.dkr.ecr.{REGION}.amazonaws.com)\n",
+        ),
+        (
+            deploy_args(
+                f"arn:aws:sns:{REGION}:{WORKLOAD}:t",
+                CLOSED_PORT,
+                **{"--image": "ghcr.io/team/web", "--allowed-registries": "public.ecr.aws"},
+            ),
+            "error: invalid deploy request: 'image' 'ghcr.io/team/web' is from registry ghcr.io, which this "
+            f"function does not deploy from (allowed: {WORKLOAD}.dkr.ecr.{REGION}.amazonaws.com, public.ecr.aws)\n",
         ),
         (
             deploy_args(f"arn:aws:sns:{REGION}:{WORKLOAD}:t", CLOSED_PORT, **{"--service": "web api"}),
@@ -348,6 +366,8 @@ def test_package_is_reproducible_and_holds_the_function_and_its_client_factory(
             "pipeline/__init__.py": ROOT / "pipeline" / "__init__.py",
             "pipeline/aws/__init__.py": ROOT / "pipeline" / "aws" / "__init__.py",
             "pipeline/aws/clients.py": ROOT / "pipeline" / "aws" / "clients.py",
+            "pipeline/common/__init__.py": ROOT / "pipeline" / "common" / "__init__.py",
+            "pipeline/common/errors.py": ROOT / "pipeline" / "common" / "errors.py",
         }
         assert [i.filename for i in archive.infolist()] == list(sources)
         for info in archive.infolist():

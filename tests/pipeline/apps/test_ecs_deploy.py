@@ -67,8 +67,11 @@ def test_valid_messages(message: dict[str, Any], expected: object) -> None:
         ({"action": "deploy", "cluster": "app"}, "deploy message lacks 'service', 'image', 'tag'"),
         ({**DEPLOY, "imgae": "x"}, "deploy message has unknown key(s) 'imgae'"),
         ({**ROLLBACK, "image": REPO}, "rollback message has unknown key(s) 'image'"),
-        ({**DEPLOY, "cluster": ""}, "'cluster' must be a non-empty string (an ECS cluster name)"),
-        ({**DEPLOY, "cluster": 5}, "'cluster' must be a non-empty string (an ECS cluster name)"),
+        ({**DEPLOY, "cluster": ""}, "'cluster' must be a non-empty string (an ECS cluster name), not empty"),
+        (
+            {**DEPLOY, "cluster": 5},
+            "'cluster' must be a non-empty string (an ECS cluster name), not a number",
+        ),
         ({**DEPLOY, "cluster": "app/prod"}, "'cluster' 'app/prod' is not an ECS cluster name"),
         ({**DEPLOY, "service": "web service"}, "'service' 'web service' is not an ECS service name"),
         (
@@ -89,7 +92,7 @@ def test_valid_messages(message: dict[str, Any], expected: object) -> None:
         ),
         (
             {**DEPLOY, "tag": "a" * 129},
-            f"'tag' '{'a' * 80}' is not a Docker tag (letters, digits, '_', '.', '-'; at most 128)",
+            f"'tag' '{'a' * 40}'... is 129 characters, over the limit of 128",
         ),
         ({**DEPLOY, "container": "a b"}, "'container' 'a b' is not a container name"),
         ({**ROLLBACK, "revision": 0}, "'revision' must be a positive integer, not 0"),
@@ -393,3 +396,124 @@ def test_handler_builds_its_client_and_reads_the_cluster_from_the_environment(
     with pytest.raises(MessageError, match="is not the cluster this function deploys to"):
         ecs_deploy.handler(sns_event(ROLLBACK), None)
     assert running(ecs)[0] == "web:2"
+
+
+# --- hostile messages: a strict schema, refused with one short line, nothing changed -----------------------
+
+OWN = frozenset({f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"})
+HOSTILE: dict[str, tuple[str, str]] = {
+    "cluster a list": (
+        json.dumps({**DEPLOY, "cluster": ["app"]}),
+        "'cluster' must be a non-empty string (an ECS cluster name), not a list",
+    ),
+    "service an object": (
+        json.dumps({**DEPLOY, "service": {"name": "web"}}),
+        "'service' must be a non-empty string (an ECS service name), not an object",
+    ),
+    "tag a number": (
+        json.dumps({**DEPLOY, "tag": 1234}),
+        "'tag' must be a non-empty string (a Docker tag (letters, digits, '_', '.', '-'; at most 128)), not a number",
+    ),
+    "image null": (
+        json.dumps({**DEPLOY, "image": None}),
+        "'image' must be a non-empty string (an image repository reference (registry/name)), not null",
+    ),
+    "revision a float": (
+        json.dumps({**ROLLBACK, "revision": 2.0}),
+        "'revision' must be a positive integer, not 2.0",
+    ),
+    "revision too large": (
+        json.dumps({**ROLLBACK, "revision": 2**63}),
+        "'revision' must be a positive integer, not 9223372036854775808",
+    ),
+    "huge value": (
+        json.dumps({**DEPLOY, "cluster": "a" * 100_000}),
+        f"'cluster' '{'a' * 40}'... is 100,000 characters, over the limit of 255",
+    ),
+    "huge image": (
+        json.dumps({**DEPLOY, "image": "r" * 1000}),
+        f"'image' '{'r' * 100}'... is 1,000 characters, over the limit of 255",
+    ),
+    "over the SNS limit": (
+        json.dumps({**DEPLOY, "pad": "x" * 262_144}),
+        "message is 262,290 bytes, over SNS's limit of 262,144",
+    ),
+    "deeply nested": (
+        '{"action": "deploy", "cluster": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "message is not JSON this function accepts: nested too deeply",
+    ),
+    "nested value": (
+        json.dumps({**DEPLOY, "tag": {"a": {"b": {"c": "d"}}}}),
+        "'tag' must be a non-empty string (a Docker tag (letters, digits, '_', '.', '-'; at most 128)), not an object",
+    ),
+    "long unknown key": (
+        json.dumps({**DEPLOY, "k" * 5000: 1}),
+        f"deploy message has unknown key(s) '{'k' * 40}'...",
+    ),
+    "long action": (
+        json.dumps({**DEPLOY, "action": "d" * 5000}),
+        f"'action' must be one of deploy, rollback, not '{'d' * 40}'...",
+    ),
+    "Docker Hub image": (
+        json.dumps({**DEPLOY, "image": "nginx"}),
+        f"'image' 'nginx' is from registry docker.io, which this function does not deploy from (allowed: {min(OWN)})",
+    ),
+    "another registry": (
+        json.dumps({**DEPLOY, "image": "evil.example.com/web"}),
+        "'image' 'evil.example.com/web' is from registry evil.example.com, which this function does not deploy "
+        f"from (allowed: {min(OWN)})",
+    ),
+    "another account's ECR": (
+        json.dumps({**DEPLOY, "image": f"999999999999.dkr.ecr.{REGION}.amazonaws.com/web"}),
+        f"'image' '999999999999.dkr.ecr.{REGION}.amazonaws.com/web' is from registry "
+        f"999999999999.dkr.ecr.{REGION}.amazonaws.com, which this function does not deploy from (allowed: {min(OWN)})",
+    ),
+    "another region's ECR": (
+        json.dumps({**DEPLOY, "image": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/web"}),
+        f"'image' '{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/web' is from registry "
+        f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com, which this function does not deploy from (allowed: {min(OWN)})",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_message_is_refused_in_one_short_line(case: str) -> None:
+    text, reason = HOSTILE[case]
+    with pytest.raises(MessageError) as err:
+        parse_message(text, registries=OWN)
+    assert str(err.value) == reason
+    assert len(str(err.value)) < 300
+
+
+class LambdaContext:
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ecs-deploy"
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_the_function_refuses_a_hostile_message_and_changes_nothing(
+    ecs: Any, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    monkeypatch.setenv("CLUSTER_NAME", "app")
+    text, reason = HOSTILE[case]
+    with pytest.raises(MessageError) as err:
+        ecs_deploy.handler(sns_event(text), LambdaContext())
+    assert str(err.value) == f"message m-0 rejected: {reason}"
+    assert running(ecs)[0] == "web:1"
+    assert len(ecs.list_task_definitions()["taskDefinitionArns"]) == 1
+
+
+def test_allowed_registries_add_to_the_accounts_own_ecr(ecs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLUSTER_NAME", "app")
+    monkeypatch.setenv("ALLOWED_REGISTRIES", " public.ecr.aws , localhost:5000")
+    assert ecs_deploy.allowed_registries(ACCOUNT, REGION, " public.ecr.aws , localhost:5000") == {
+        f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com",
+        "public.ecr.aws",
+        "localhost:5000",
+    }
+    message = {**DEPLOY, "image": "public.ecr.aws/nginx/nginx", "tag": "1.28"}
+    [result] = ecs_deploy.handler(sns_event(message), LambdaContext())
+    assert (result["status"], result["container"]) == ("updated", "proxy")
+    with pytest.raises(
+        MessageError, match=r"^message m-0 rejected: 'image' 'ghcr.io/team/web' is from registry ghcr.io"
+    ):
+        ecs_deploy.handler(sns_event({**DEPLOY, "image": "ghcr.io/team/web"}), LambdaContext())

@@ -166,6 +166,16 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[tuple[str, str]]]]
         [("ous[1].ou_id", "'ou-nope' is not an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)")],
     ),
     (
+        "long value quoted as an excerpt",
+        lambda d: _dev(d).update(name="org-roles-" + "x" * 5000),
+        [("stacksets[0].name", "'org-roles-" + "x" * 30 + "'... is not a valid StackSet name")],
+    ),
+    (
+        "long unknown key quoted as an excerpt",
+        lambda d: d["org"].update({"k" * 5000: 1}),
+        [("org." + "k" * 40 + "...", "is not a key of the manifest (version 1)")],
+    ),
+    (
         "two problems at once",
         lambda d: (d["org"].update(home_region=""), _dev(d).update(regions=[])),
         [
@@ -185,9 +195,22 @@ def test_bad_manifests_name_every_problem(
     assert caught.value.problems == sorted(Problem("m.json", k, msg) for k, msg in expected)
 
 
-def test_not_json() -> None:
-    with pytest.raises(ManifestError, match=r"m.json: is not valid JSON"):
-        loads_manifest(b"{", "m.json")
+HOSTILE = {
+    "not JSON": (
+        b"{",
+        "is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+    ),
+    "nested too deeply": (b"[" * 100_000, "is not valid JSON: nested too deeply"),
+    "over 8 MiB": (b" " * (8 * 2**20 + 1), "is larger than 8 MiB, the limit"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_manifest_bytes_are_refused_with_one_problem(case: str) -> None:
+    raw, message = HOSTILE[case]
+    with pytest.raises(ManifestError) as caught:
+        loads_manifest(raw, "m.json")
+    assert caught.value.problems == [Problem("m.json", "", message)]
 
 
 def test_missing_file_says_render_first(tmp_path: Path) -> None:

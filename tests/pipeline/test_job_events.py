@@ -1,0 +1,264 @@
+"""Every event shape the sync Lambda can receive gets a classified outcome in one line: unknown or malformed
+events are refused untouched; a CodePipeline job with a bad artifact, parameter or continuation token fails
+with a line naming it, before any StackSet write."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from pipeline import handler as entry
+from pipeline.aws.clients import make_clients
+from pipeline.aws.retry import Backoff
+from pipeline.aws.tokens import KmsSigner
+from pipeline.core import tokens
+from pipeline.job import Deps, handle
+from tests.support.lambda_job import BINDING, BUCKET, KEY, Ctx, artifact, job, token_key
+from tests.support.sync import CREDS, NO_WAIT, World
+
+REFUSED: dict[str, tuple[Any, str]] = {
+    "empty object": (
+        {},
+        'unknown event: expected a CodePipeline job, an Organizations event or {"action": "plan"|"sync"}',
+    ),
+    "list": ([], "unknown event: expected a JSON object, got a list"),
+    "string": ("sync", "unknown event: expected a JSON object, got a string"),
+    "null": (None, "unknown event: expected a JSON object, got null"),
+    "number": (7, "unknown event: expected a JSON object, got a number"),
+    "other source": (
+        {"source": "aws.ec2", "detail": {}},
+        "unknown event: source 'aws.ec2' is not aws.organizations",
+    ),
+    "long source cut to an excerpt": (
+        {"source": "s" * 5000},
+        f"unknown event: source '{'s' * 40}'... is not aws.organizations",
+    ),
+    "Organizations detail a string": (
+        {"source": "aws.organizations", "detail": "MoveAccount"},
+        "Organizations event: 'detail' must be an object, got a string",
+    ),
+    "job a string": (
+        {"CodePipeline.job": "job-1"},
+        "CodePipeline event: 'CodePipeline.job' must be an object with a job 'id'",
+    ),
+    "job without id": (
+        {"CodePipeline.job": {"data": {}}},
+        "CodePipeline event: 'CodePipeline.job' must be an object with a job 'id'",
+    ),
+    "unknown action": (
+        {"action": "destroy"},
+        "direct invocation: 'action' must be plan or sync, not 'destroy'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_unknown_or_malformed_events_are_refused_in_one_line(
+    case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    event, error = REFUSED[case]
+    # No client at all: a refused event must not call anything.
+    deps = Deps(env={}, codepipeline=None, sns=None, lambda_client=None, sync_clients=None, s3=None)  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR):
+        assert handle(event, Ctx(), deps) == {"ok": False, "error": error}
+    assert [r.getMessage() for r in caplog.records] == [f"refused: {error}"]
+    assert [r.exc_info for r in caplog.records] == [None]
+
+
+def test_an_ignored_organizations_event_is_named_as_an_excerpt() -> None:
+    deps = Deps(env={}, codepipeline=None, sns=None, lambda_client=None, sync_clients=None, s3=None)  # type: ignore[arg-type]
+    event = {"source": "aws.organizations", "detail": {"eventName": "T" * 500}}
+    assert handle(event, Ctx(), deps) == {"ok": True, "ignored": "T" * 40 + "..."}
+
+
+@pytest.fixture
+def jobs(make_world: Any) -> Iterator[tuple[World, Deps, Stubber]]:
+    world = make_world()
+    s3 = world.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=artifact(world.manifest_dir))
+    s3.put_object(Bucket=BUCKET, Key="not-a-zip", Body=b"plain text")
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="no-manifest",
+        Body=artifact(world.manifest_dir, without="templates/org/manifest.json"),
+    )
+    cp = boto3.client("codepipeline", region_name="us-east-1", **CREDS)
+    kms = world.client("kms")
+    deps = Deps(
+        env={},
+        codepipeline=cp,
+        sns=world.client("sns"),
+        lambda_client=None,
+        sync_clients=lambda region: make_clients(
+            region, endpoint_url=world.server.url, credentials=CREDS, max_attempts=1
+        ),
+        s3=lambda _creds: s3,
+        poll=NO_WAIT,
+        backoff=Backoff(sleep=lambda _s: None),
+        sleep=lambda _s: None,
+        signer=KmsSigner(kms, token_key(kms)),
+    )
+    with Stubber(cp) as stub:
+        yield world, deps, stub
+        stub.assert_no_pending_responses()
+
+
+def _data(**changes: Any) -> Callable[[dict[str, Any], Deps], None]:
+    def change(data: dict[str, Any], _deps: Deps) -> None:
+        data.update(changes)
+
+    return change
+
+
+def _location(key: str) -> Callable[[dict[str, Any], Deps], None]:
+    def change(data: dict[str, Any], _deps: Deps) -> None:
+        data["inputArtifacts"][0]["location"]["s3Location"]["objectKey"] = key
+
+    return change
+
+
+def _parameters(text: str) -> Callable[[dict[str, Any], Deps], None]:
+    def change(data: dict[str, Any], _deps: Deps) -> None:
+        data["actionConfiguration"]["configuration"]["UserParameters"] = text
+
+    return change
+
+
+def _token(make: Callable[[Deps], str]) -> Callable[[dict[str, Any], Deps], None]:
+    def change(data: dict[str, Any], deps: Deps) -> None:
+        data["continuationToken"] = make(deps)
+
+    return change
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _altered(deps: Deps) -> str:
+    sealed = tokens.seal("job-1", {"org-roles-Developer": "op-1"}, BINDING, deps.signer)  # type: ignore[arg-type]
+    return sealed.replace("op-1", "op-2")
+
+
+BODY = json.dumps({"pending": {}, "run": "job-1", "v": 2}, separators=(",", ":"), sort_keys=True)
+MALFORMED = "the continuation token is malformed: it is not one this sync issued"
+FORGED = "the continuation token failed its integrity check: it was altered, forged or issued for another job"
+
+FAILED_JOBS: dict[str, tuple[Callable[[dict[str, Any], Deps], None], str]] = {
+    "no data": (
+        lambda data, _d: data.clear(),
+        "the job has no input artifact (data.inputArtifacts is empty)",
+    ),
+    "no input artifact": (
+        _data(inputArtifacts=[]),
+        "the job has no input artifact (data.inputArtifacts is empty)",
+    ),
+    "artifact without S3 location": (
+        _data(inputArtifacts=[{"name": "Build", "location": {"type": "S3"}}]),
+        "the input artifact 'Build' has no S3 location (location.s3Location)",
+    ),
+    "artifact not in S3": (
+        _location("gone"),
+        "the input artifact Build (s3://artifacts/gone) cannot be read: NoSuchKey: The specified key does not exist.",
+    ),
+    "artifact not a zip": (
+        _location("not-a-zip"),
+        "the input artifact is not a zip file: File is not a zip file",
+    ),
+    "manifest missing in the artifact": (
+        _location("no-manifest"),
+        "the input artifact has no templates/org/manifest.json",
+    ),
+    "UserParameters not JSON": (
+        _parameters("{manifest"),
+        "UserParameters is not JSON: Expecting property name enclosed in double quotes",
+    ),
+    "UserParameters a list": (_parameters("[1]"), "UserParameters must be a JSON object, got a list"),
+    "unknown parameter": (
+        _parameters('{"manifets": "m.json"}'),
+        "UserParameters: unknown parameter 'manifets' (expected one of: manifest, templates)",
+    ),
+    "parameter not a string": (
+        _parameters('{"manifest": ["m.json"]}'),
+        "UserParameters: manifest must be a non-empty string, got ['m.json']",
+    ),
+    "garbage token": (_token(lambda _d: "garbage"), MALFORMED),
+    "token over 2,048 characters": (_token(lambda _d: "x" * 3000), MALFORMED),
+    "token without a MAC": (_token(lambda _d: BODY), MALFORMED),
+    "forged token": (_token(lambda _d: _b64(b"\0" * 32) + "." + BODY), FORGED),
+    "altered token": (_token(_altered), FORGED),
+    "token from another job": (
+        _token(lambda d: tokens.seal("job-9", {}, "codepipeline:artifacts/other-run.zip", d.signer)),  # type: ignore[arg-type]
+        FORGED,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILED_JOBS))
+def test_a_bad_job_fails_in_one_line_before_any_write(case: str, jobs: Any) -> None:
+    world, deps, stub = jobs
+    change, error = FAILED_JOBS[case]
+    event = job()
+    change(event["CodePipeline.job"]["data"], deps)
+    stub.add_response(
+        "put_job_failure_result",
+        {},
+        {"jobId": "job-1", "failureDetails": {"type": "JobFailed", "message": error}},
+    )
+    assert handle(event, Ctx(), deps) == {"ok": False, "error": error}
+    assert world.writes() == []
+    assert world.service.calls == []
+
+
+@pytest.mark.parametrize("with_token", [True, False])
+def test_without_the_token_key_a_job_fails_before_any_call(jobs: Any, with_token: bool) -> None:
+    world, deps, stub = jobs
+    token = tokens.seal("job-1", {}, BINDING, deps.signer) if with_token else None
+    deps.signer = None
+    error = (
+        "TOKEN_KEY_ID is not set: the sync cannot seal or check continuation tokens "
+        "(redeploy templates/org/pipeline.yaml, which sets it)"
+    )
+    stub.add_response(
+        "put_job_failure_result",
+        {},
+        {"jobId": "job-1", "failureDetails": {"type": "JobFailed", "message": error}},
+    )
+    assert handle(job(token), Ctx(), deps) == {"ok": False, "error": error}
+    assert world.service.calls == []
+
+
+def test_a_forged_direct_continuation_is_refused_before_any_write(jobs: Any) -> None:
+    world, deps, _stub = jobs
+    uri = f"s3://{BUCKET}/{KEY}"
+    other = tokens.seal("direct-2", {}, f"direct:{uri}:direct-2", deps.signer)
+    event = {"action": "sync", "artifact_uri": uri, "run_id": "direct-1", "continuation": other}
+    assert handle(event, Ctx(), deps) == {"ok": False, "error": FORGED}
+    assert world.service.calls == []
+
+
+def test_the_handler_turns_an_unexpected_error_into_one_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(event: Any, context: Any) -> dict[str, Any]:
+        raise KeyError("surprise\nsecond line")
+
+    monkeypatch.setattr(entry.lambda_core, "handle", broken)
+    cp = boto3.client("codepipeline", region_name="us-east-1", **CREDS)
+    error = "the sync failed unexpectedly: KeyError: 'surprise\\nsecond line'"
+    with Stubber(cp) as stub, caplog.at_level(logging.ERROR):
+        stub.add_response(
+            "put_job_failure_result",
+            {},
+            {"jobId": "job-1", "failureDetails": {"type": "JobFailed", "message": error}},
+        )
+        assert entry.handler(job(), None, codepipeline=cp) == {"ok": False, "error": error}
+    assert [r.getMessage() for r in caplog.records] == [error]
