@@ -97,7 +97,7 @@ def test_hostile_file_is_refused_with_one_line_and_nothing_written(
     text, problem = CASES[case]
     root = _tree(tmp_path, text)
     assert main(["--root", str(root), "render"]) == 2
-    assert capsys.readouterr().err == f"error: 1 problem in the input:\n  {problem}\n"
+    assert capsys.readouterr().err == f"error: 1 problem in the input: {problem}\n"
     assert not (root / "templates").exists()
 
 
