@@ -21,7 +21,7 @@ INCLUDED_SUFFIXES = (".py",)
 # What the sync Lambda runs, and nothing else (an include list, so a new module never ships by accident):
 # the handler and its job logic, the engine, the pure core, the AWS adapters, and the shared errors.
 # The emulator, the application Lambdas, the command lines and the plan's review stay out
-# (tests/pipeline/test_architecture.py lists the zip).
+# (tests/test_pipeline/test_architecture.py lists the zip).
 SYNC_LAMBDA = (
     "pipeline/__init__.py",
     "pipeline/handler.py",

@@ -1,2 +1,2 @@
 """The sync's pure core: records of the manifest, the org tree and the live state; desired; ops; planner;
-guard; report. No boto3, no botocore, no environment, no clock (tests/pipeline/test_architecture.py)."""
+guard; report. No boto3, no botocore, no environment, no clock (tests/test_pipeline/test_architecture.py)."""

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from generator.render import write_atomically
-from tests.generator.test_render import NEW, OLD, files_of
 from tests.support.paths import ROOT
+from tests.test_generator.test_render import NEW, OLD, files_of
 
 # In the child: write NEW over OLD with a hook that signals the process itself at one step.
 CHILD = textwrap.dedent(

@@ -1,6 +1,6 @@
 """`python -m generator` and `python -m pipeline` as a person types them, from subfolders of this repository:
-the same answer as from the root, even from tests/, whose generator/ and pipeline/ folders (the tests'
-packages) come first on sys.path there."""
+the same answer as from the root, even from tests/, which comes first on sys.path there (its test packages
+are named test_generator and test_pipeline so they never stand in for the product's)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _run(argv: list[str], where: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("argv", COMMANDS, ids=" ".join)
-@pytest.mark.parametrize("where", ["tests", "tests/generator", "org_roles/Root"])
+@pytest.mark.parametrize("where", ["tests", "tests/test_generator", "org_roles/Root"])
 def test_a_subfolder_gives_the_same_answer_as_the_root(argv: list[str], where: str) -> None:
     expected = _run(argv, ".")
     assert "Traceback" not in expected[2]

@@ -1,6 +1,6 @@
 """Fixtures for the org sync tests: fake credentials, and make_world, which seeds an organization and
 starts moto's server with the StackSet fidelity layer on 127.0.0.1 (stopped and reset afterwards).
-Imported by the conftest.py of tests/pipeline and tests/e2e/sync."""
+Imported by the conftest.py of tests/test_pipeline and tests/e2e/sync."""
 
 from __future__ import annotations
 

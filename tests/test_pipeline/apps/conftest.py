@@ -1,5 +1,5 @@
 """The app Lambdas' tests run against moto's mock, which answers on AWS's own endpoints: the sync's dead
-endpoint (sync_env, autouse from tests/pipeline/conftest.py) would send their calls nowhere, so it is off
+endpoint (sync_env, autouse from tests/test_pipeline/conftest.py) would send their calls nowhere, so it is off
 here; each module sets its own fake credentials."""
 
 from __future__ import annotations

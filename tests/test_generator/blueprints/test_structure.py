@@ -1,5 +1,5 @@
 """The blueprints' shape, enforced: blueprints share code only through parts/ (function length: the
-product-wide check in tests/pipeline/test_architecture.py)."""
+product-wide check in tests/test_pipeline/test_architecture.py)."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ def _boom(ctx: RenderContext) -> Mapping[str, Template]:
 def test_a_failing_blueprint_writes_nothing(tmp_path: Path, root: Path) -> None:
     out = tmp_path / "out"
     write_atomically(out, {"a.yaml": b"old\n", INDEX_FILE: b'{"generated_by": "org-stacksets generator"}\n'})
-    broken = Blueprint("broken", "fails", ("x.yaml",), _boom, "tests.generator.test_render")
+    broken = Blueprint("broken", "fails", ("x.yaml",), _boom, "tests.test_generator.test_render")
     with pytest.raises(GeneratorError, match="exploded"):
         write_atomically(out, render_all(RenderContext(root=root), (*BLUEPRINTS, broken)))
     assert sorted(p.name for p in out.iterdir()) == ["a.yaml", INDEX_FILE]

@@ -1,0 +1,1 @@
+"""Tests of pipeline/ (named test_pipeline so `python -m pipeline` from tests/ still finds the product)."""
