@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.package import package_lambda
 from tests.support.paths import ROOT
 
 README_PORT = "4566"
@@ -23,7 +24,11 @@ RANDOM_IDS = [
     (re.compile(r"\(run [0-9a-f-]{36}\)"), "(run X)"),
     (re.compile(r"\bou-[0-9a-z]{4}-[0-9a-z]{8}\b"), "ou-X"),
     (re.compile(r"^created account \d{12} ", re.M), "created account X "),
+    # The sync Lambda's zip: its size and content address change whenever its code does.
+    (re.compile(r"\d+ files, \d+ bytes, sha256 [0-9a-f]{64}"), "N files, N bytes, sha256 X"),
+    (re.compile(r"org-sync-lambda-[0-9a-f]{16}\.zip"), "org-sync-lambda-X.zip"),
 ]
+ZIP_KEY = re.compile(r"org-sync-lambda-[0-9a-f]{16}\.zip")
 
 
 def steps() -> list[tuple[str, list[str]]]:
@@ -110,7 +115,10 @@ def test_readme_walkthroughs_run_in_the_order_printed(tmp_path: Path) -> None:
     )
     _copy_repository(tmp_path)
     port = _free_port()
-    runnable = [c.replace(README_PORT, port) for c in commands]
+    # The README's commands name the zip it printed; a reader names the one their package printed.
+    key = f"org-sync-lambda-{package_lambda(tmp_path, tmp_path / '.zip-probe').sha256[:16]}.zip"
+    (tmp_path / ".zip-probe").unlink()
+    runnable = [ZIP_KEY.sub(key, c.replace(README_PORT, port)) for c in commands]
     proc = subprocess.run(
         ["bash", "-c", script(runnable)],
         cwd=tmp_path,
