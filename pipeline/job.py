@@ -120,13 +120,13 @@ class EventError(SyncError):
 def handle(event: Any, context: Any, deps: Deps | None = None) -> dict[str, Any]:
     """Every event gets a classified outcome: a CodePipeline job succeeds, continues or fails with one line;
     an Organizations event converges or is ignored; a direct call plans or syncs; anything else is refused."""
-    deps = deps or Deps.from_environment()
-    deps.started = deps.clock()
     try:
-        kind = classify(event)
+        kind = classify(event)  # before any client is built: a refused event costs nothing
     except EventError as exc:
         LOG.error("refused: %s", exc)
         return {"ok": False, "error": str(exc)}
+    deps = deps or Deps.from_environment()
+    deps.started = deps.clock()
     if kind == "codepipeline":
         return _codepipeline(event["CodePipeline.job"], context, deps)
     if kind == "organizations":

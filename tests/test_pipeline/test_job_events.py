@@ -72,6 +72,19 @@ def test_unknown_or_malformed_events_are_refused_in_one_line(
     assert [r.exc_info for r in caplog.records] == [None]
 
 
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_the_lambda_refuses_before_building_any_client(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the real entry point, with no region and no credentials: refusing needs no AWS client."""
+    from pipeline import handler
+
+    def no_clients() -> Deps:
+        raise AssertionError("a refused event built the Lambda's clients")
+
+    monkeypatch.setattr(Deps, "from_environment", staticmethod(no_clients))
+    event, error = REFUSED[case]
+    assert handler.handler(event, Ctx()) == {"ok": False, "error": error}
+
+
 def test_an_ignored_organizations_event_is_named_as_an_excerpt() -> None:
     deps = Deps(env={}, codepipeline=None, sns=None, lambda_client=None, sync_clients=None, s3=None)  # type: ignore[arg-type]
     event = {"source": "aws.organizations", "detail": {"eventName": "T" * 500}}
