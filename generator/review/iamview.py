@@ -125,19 +125,30 @@ def trust_grants(document: Any) -> frozenset[TrustGrant]:
     return frozenset(grants)
 
 
-def role_views(template: Mapping[str, Any], parameters: Mapping[str, str]) -> list[RoleView]:
-    """Every AWS::IAM::Role in a template, resolved with `parameters` (defaults fill the gaps)."""
+def _resources(
+    template: Mapping[str, Any], parameters: Mapping[str, str], resource_type: str
+) -> tuple[dict[str, str], list[tuple[str, Any]]]:
+    """The template's parameter values (`parameters` over the defaults), and every resource of one type
+    as (logical id, properties resolved with those values)."""
     values = {
         name: str(p["Default"])
         for name, p in (template.get("Parameters") or {}).items()
         if isinstance(p, dict) and "Default" in p
     }
     values.update(parameters)
+    found = [
+        (logical_id, resolve(resource.get("Properties") or {}, values))
+        for logical_id, resource in sorted((template.get("Resources") or {}).items())
+        if isinstance(resource, dict) and resource.get("Type") == resource_type
+    ]
+    return values, found
+
+
+def role_views(template: Mapping[str, Any], parameters: Mapping[str, str]) -> list[RoleView]:
+    """Every AWS::IAM::Role in a template, resolved with `parameters` (defaults fill the gaps)."""
+    values, roles = _resources(template, parameters, "AWS::IAM::Role")
     views = []
-    for logical_id, resource in sorted((template.get("Resources") or {}).items()):
-        if not isinstance(resource, dict) or resource.get("Type") != "AWS::IAM::Role":
-            continue
-        props = resolve(resource.get("Properties") or {}, values)
+    for logical_id, props in roles:
         session = props.get("MaxSessionDuration")
         views.append(
             RoleView(
@@ -158,27 +169,17 @@ def policy_views(template: Mapping[str, Any], parameters: Mapping[str, str]) -> 
     """Every AWS::IAM::ManagedPolicy in a template (the login account's assume-role policies: which roles
     people may assume), as a view named after the policy, its document as the permissions; so the differ
     compares, grades and flags them as it does roles."""
-    values = {
-        name: str(p["Default"])
-        for name, p in (template.get("Parameters") or {}).items()
-        if isinstance(p, dict) and "Default" in p
-    }
-    values.update(parameters)
-    views = []
-    for logical_id, resource in sorted((template.get("Resources") or {}).items()):
-        if not isinstance(resource, dict) or resource.get("Type") != "AWS::IAM::ManagedPolicy":
-            continue
-        props = resolve(resource.get("Properties") or {}, values)
-        views.append(
-            RoleView(
-                name=f"policy {props.get('ManagedPolicyName', logical_id)}",
-                trust=frozenset(),
-                permissions=permission_grants([props.get("PolicyDocument")]),
-                managed_policies=frozenset(),
-                permissions_boundary=None,
-                max_session_duration=None,
-                path=str(props.get("Path", "/")),
-                parameters=dict(sorted(values.items())),
-            )
+    values, policies = _resources(template, parameters, "AWS::IAM::ManagedPolicy")
+    return [
+        RoleView(
+            name=f"policy {props.get('ManagedPolicyName', logical_id)}",
+            trust=frozenset(),
+            permissions=permission_grants([props.get("PolicyDocument")]),
+            managed_policies=frozenset(),
+            permissions_boundary=None,
+            max_session_duration=None,
+            path=str(props.get("Path", "/")),
+            parameters=dict(sorted(values.items())),
         )
-    return views
+        for logical_id, props in policies
+    ]

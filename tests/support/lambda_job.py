@@ -17,6 +17,34 @@ def token_key(kms: Any) -> str:
     return str(kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"])
 
 
+def world_deps(world: Any, **given: Any) -> Any:
+    """The Lambda's Deps against a test World's moto server: the sync's clients, its S3 and KMS (a new HMAC
+    key), no waiting; `given` sets or replaces any field (codepipeline, sns, lambda_client, env, ...)."""
+    from pipeline.aws.clients import make_clients
+    from pipeline.aws.retry import Backoff
+    from pipeline.aws.tokens import KmsSigner
+    from pipeline.job import Deps
+    from tests.support.sync import CREDS, NO_WAIT
+
+    s3 = world.client("s3")
+    kms = world.client("kms")
+    fields: dict[str, Any] = {
+        "env": {},
+        "codepipeline": None,
+        "sns": world.client("sns"),
+        "lambda_client": None,
+        "sync_clients": lambda region: make_clients(
+            region, endpoint_url=world.server.url, credentials=CREDS, max_attempts=1
+        ),
+        "s3": lambda _creds: s3,
+        "poll": NO_WAIT,
+        "backoff": Backoff(sleep=lambda _s: None),
+        "sleep": lambda _s: None,
+        "signer": KmsSigner(kms, token_key(kms)),
+    }
+    return Deps(**{**fields, **given})
+
+
 def artifact(manifest_dir: Path, *, without: str = "") -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:

@@ -13,14 +13,11 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from pipeline.aws.clients import make_clients
-from pipeline.aws.retry import Backoff
-from pipeline.aws.tokens import KmsSigner
 from pipeline.core import tokens
-from pipeline.job import Deps, handle
-from tests.support.lambda_job import BINDING, BUCKET, KEY, Ctx, artifact, job, token_key
+from pipeline.job import handle
+from tests.support.lambda_job import BINDING, BUCKET, KEY, Ctx, artifact, job, world_deps
 from tests.support.paths import ROOT
-from tests.support.sync import CREDS, NO_WAIT, World, edit, write_variant
+from tests.support.sync import CREDS, World, edit, write_variant
 
 
 @pytest.fixture
@@ -36,20 +33,7 @@ def lam(make_world: Any) -> Iterator[tuple[World, Any, Stubber, Any]]:
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
     cp = boto3.client("codepipeline", region_name="us-east-1", **CREDS)
     stub = Stubber(cp)
-    deps = Deps(
-        env={"NOTIFICATION_TOPIC_ARN": topic},
-        codepipeline=cp,
-        sns=sns,
-        lambda_client=None,
-        sync_clients=lambda region: make_clients(
-            region, endpoint_url=world.server.url, credentials=CREDS, max_attempts=1
-        ),
-        s3=lambda _creds: s3,
-        poll=NO_WAIT,
-        backoff=Backoff(sleep=lambda _s: None),
-        sleep=lambda _s: None,
-        signer=KmsSigner(world.client("kms"), token_key(world.client("kms"))),
-    )
+    deps = world_deps(world, env={"NOTIFICATION_TOPIC_ARN": topic}, codepipeline=cp, sns=sns)
     with stub:
         yield world, deps, stub, (sqs, queue)
     stub.assert_no_pending_responses()

@@ -15,13 +15,10 @@ import pytest
 from botocore.stub import Stubber
 
 from pipeline import handler as entry
-from pipeline.aws.clients import make_clients
-from pipeline.aws.retry import Backoff
-from pipeline.aws.tokens import KmsSigner
 from pipeline.core import tokens
 from pipeline.job import Deps, handle
-from tests.support.lambda_job import BINDING, BUCKET, KEY, Ctx, artifact, job, token_key
-from tests.support.sync import CREDS, NO_WAIT, World
+from tests.support.lambda_job import BINDING, BUCKET, KEY, Ctx, artifact, job, world_deps
+from tests.support.sync import CREDS, World
 
 REFUSED: dict[str, tuple[Any, str]] = {
     "empty object": (
@@ -104,21 +101,7 @@ def jobs(make_world: Any) -> Iterator[tuple[World, Deps, Stubber]]:
         Body=artifact(world.manifest_dir, without="templates/org/manifest.json"),
     )
     cp = boto3.client("codepipeline", region_name="us-east-1", **CREDS)
-    kms = world.client("kms")
-    deps = Deps(
-        env={},
-        codepipeline=cp,
-        sns=world.client("sns"),
-        lambda_client=None,
-        sync_clients=lambda region: make_clients(
-            region, endpoint_url=world.server.url, credentials=CREDS, max_attempts=1
-        ),
-        s3=lambda _creds: s3,
-        poll=NO_WAIT,
-        backoff=Backoff(sleep=lambda _s: None),
-        sleep=lambda _s: None,
-        signer=KmsSigner(kms, token_key(kms)),
-    )
+    deps = world_deps(world, codepipeline=cp)
     with Stubber(cp) as stub:
         yield world, deps, stub
         stub.assert_no_pending_responses()

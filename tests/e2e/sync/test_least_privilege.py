@@ -19,13 +19,10 @@ import pytest
 import yaml
 from botocore.stub import ANY, Stubber
 
-from pipeline.aws.clients import make_clients
-from pipeline.aws.retry import Backoff
-from pipeline.aws.tokens import KmsSigner
 from pipeline.job import Deps, handle
-from tests.support.lambda_job import BUCKET, KEY, Ctx, artifact, job, token_key
+from tests.support.lambda_job import BUCKET, KEY, Ctx, artifact, job, world_deps
 from tests.support.paths import ROOT
-from tests.support.sync import CREDS, MGMT, NO_WAIT, World, edit, write_variant
+from tests.support.sync import CREDS, MGMT, World, edit, write_variant
 
 # Permissions the Lambda service itself uses on the function's behalf (logs, the pipeline key for its
 # environment and log group, X-Ray for active tracing), never called by the sync's code.
@@ -119,23 +116,8 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bool], set[s
 def _deps(world: World, topic: str) -> tuple[Deps, Stubber, Stubber]:
     cp = boto3.client("codepipeline", region_name="us-east-1", **CREDS)
     lam = boto3.client("lambda", region_name="us-east-1", **CREDS)
-    s3 = world.client("s3")
-    kms = world.client("kms")
-    key_id = token_key(kms)  # made before recording starts: the stack creates it, not the sync
-    deps = Deps(
-        env={"NOTIFICATION_TOPIC_ARN": topic},
-        codepipeline=cp,
-        sns=world.client("sns"),
-        lambda_client=lam,
-        sync_clients=lambda region: make_clients(
-            region, endpoint_url=world.server.url, credentials=CREDS, max_attempts=1
-        ),
-        s3=lambda _creds: s3,
-        poll=NO_WAIT,
-        backoff=Backoff(sleep=lambda _s: None),
-        sleep=lambda _s: None,
-        signer=KmsSigner(kms, key_id),
-    )
+    # The token key is made here, before recording starts: the stack creates it, not the sync.
+    deps = world_deps(world, env={"NOTIFICATION_TOPIC_ARN": topic}, codepipeline=cp, lambda_client=lam)
     return deps, Stubber(cp), Stubber(lam)
 
 
