@@ -16,6 +16,13 @@ def _pages(client: Any, operation: str, key: str, backoff: Backoff, **kwargs: An
     return paginate(client, operation, key, backoff, kwargs, page_size=limits.ORG_PAGE_SIZE)
 
 
+def _state(account: dict[str, Any]) -> str:
+    """`State`, which replaced `Status` on 2026-09-09; `Status` only where `State` is absent, and an account
+    with neither is not deployable
+    (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_account_state.html)."""
+    return str(account.get("State") or account.get("Status") or "UNKNOWN")
+
+
 def read_org(client: Any, backoff: Backoff | None = None, workers: int = 4) -> OrgTree:
     """Walk the organization from the root, level by level: the child OUs and the accounts of every OU,
     `workers` parents at a time (Organizations throttles hard; throttled pages are retried).
@@ -57,9 +64,7 @@ def read_org(client: Any, backoff: Backoff | None = None, workers: int = 4) -> O
                         units[ou["Id"]] = OrgUnit(ou["Id"], ou["Name"], parent, path)
                         next_level.append(ou["Id"])
                     for a in accts:
-                        accounts[a["Id"]] = Account(
-                            a["Id"], a.get("Name", ""), parent, a.get("Status", "ACTIVE")
-                        )
+                        accounts[a["Id"]] = Account(a["Id"], a.get("Name", ""), parent, _state(a))
                 level = next_level
     except OrgReadError:
         raise

@@ -82,7 +82,7 @@ class DesiredStackSet:
     targets: tuple[DesiredTarget, ...]
     skipped: tuple[SkippedTarget, ...]
     accounts: tuple[str, ...]  # every account that should hold an instance
-    suspended: tuple[str, ...]  # accounts whose existing instances are left alone
+    inactive: tuple[str, ...]  # accounts whose existing instances are left alone
     login_parent: str | None  # service-managed login-account: the OU the account sits in
     login_path: str | None
     groups: tuple[OverrideGroup, ...]
@@ -166,11 +166,11 @@ def desire(
     content = content_for(spec, manifest)
     targets: list[DesiredTarget] = []
     skipped: list[SkippedTarget] = []
-    suspended: set[str] = set()
+    inactive: set[str] = set()
     hold: list[str] = []
     for t in spec.targets:
         status = statuses[t.ou_path]
-        suspended.update(status.suspended)
+        inactive.update(status.inactive)
         if not status.usable:
             skipped.append(SkippedTarget(t.ou_path, status.ou_id, status.message or status.state))
             if not status.exists:
@@ -193,8 +193,8 @@ def desire(
                     )
                 )
             elif not live.active:
-                suspended.add(acct)
-                skipped.append(SkippedTarget(acct, None, f"account {acct} is {live.status.lower()}"))
+                inactive.add(acct)
+                skipped.append(SkippedTarget(acct, None, f"account {acct} is {live.state}, not ACTIVE"))
             else:
                 wanted.append(acct)
                 login_parent = live.parent_id
@@ -222,7 +222,7 @@ def desire(
         targets=tuple(targets),
         skipped=tuple(skipped),
         accounts=accounts,
-        suspended=tuple(sorted(suspended)),
+        inactive=tuple(sorted(inactive)),
         login_parent=login_parent,
         login_path=tree.path_of(login_parent) if login_parent else None,
         groups=groups,

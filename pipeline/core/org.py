@@ -5,6 +5,7 @@ The reader that builds an OrgTree from Organizations is pipeline.aws.organizatio
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -21,16 +22,28 @@ class OrgUnit:
     path: str
 
 
+class AccountState(StrEnum):
+    """An account's place in its life cycle, Organizations' `State` (it replaced `Status` on 2026-09-09:
+    https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_account_state.html).
+    Only ACTIVE accounts are deployable; any other state, or one AWS adds later, is not."""
+
+    PENDING_ACTIVATION = "PENDING_ACTIVATION"
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    PENDING_CLOSURE = "PENDING_CLOSURE"
+    CLOSED = "CLOSED"
+
+
 @dataclass(frozen=True)
 class Account:
     id: str
     name: str
     parent_id: str
-    status: str = "ACTIVE"
+    state: str = AccountState.ACTIVE
 
     @property
     def active(self) -> bool:
-        return self.status == "ACTIVE"
+        return self.state == AccountState.ACTIVE
 
 
 @dataclass(frozen=True)
@@ -79,14 +92,14 @@ class OrgTree:
         return [self.accounts[a] for u in self.subtree(unit_id) for a in self._accounts_in.get(u, [])]
 
     def member_accounts_under(self, unit_id: str) -> tuple[list[str], list[str]]:
-        """(active, suspended) member accounts below an OU; the management account is never a member target."""
+        """(ACTIVE, not ACTIVE) member accounts below an OU; the management account is never a member target."""
         active: list[str] = []
-        suspended: list[str] = []
+        inactive: list[str] = []
         for acct in self.accounts_under(unit_id):
             if acct.id == self.management_account_id:
                 continue
-            (active if acct.active else suspended).append(acct.id)
-        return sorted(active), sorted(suspended)
+            (active if acct.active else inactive).append(acct.id)
+        return sorted(active), sorted(inactive)
 
     def account_path(self, account_id: str) -> str | None:
         acct = self.accounts.get(account_id)
@@ -114,7 +127,7 @@ class OuStatus:
     ou_id: str | None = None
     live_path: str | None = None
     accounts: tuple[str, ...] = ()
-    suspended: tuple[str, ...] = ()
+    inactive: Mapping[str, str] = field(default_factory=dict)  # account -> its State, never ACTIVE
     message: str = ""
 
     @property
@@ -132,7 +145,7 @@ class OuStatus:
             "ou_id": self.ou_id,
             "live_path": self.live_path,
             "accounts": len(self.accounts),
-            "suspended_accounts": list(self.suspended),
+            "inactive_accounts": dict(self.inactive),
             "message": self.message,
         }
 
@@ -146,16 +159,20 @@ def resolve_ou(path: str, pinned: str | None, tree: OrgTree) -> OuStatus:
         unit = tree.by_path(path)
         if unit is None:
             return OuStatus(path, MISSING, message="no OU at this path in the organization yet")
-    active, suspended = tree.member_accounts_under(unit.id)
+    active, inactive = tree.member_accounts_under(unit.id)
     if unit.path != path:
         state, message = RENAMED, f"pinned id {unit.id} is now at {unit.path} (renamed or moved)"
     elif not active:
         state, message = EMPTY, "no active member accounts in this OU or below"
     else:
         state, message = OK, ""
-    if suspended:
-        message = (message + "; " if message else "") + f"{len(suspended)} suspended account(s) skipped"
-    return OuStatus(path, state, unit.id, unit.path, tuple(active), tuple(suspended), message)
+    states = {a: tree.accounts[a].state for a in inactive}
+    if states:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(Counter(states.values()).items()))
+        message = (
+            message + "; " if message else ""
+        ) + f"{len(states)} account(s) not ACTIVE skipped ({counts})"
+    return OuStatus(path, state, unit.id, unit.path, tuple(active), states, message)
 
 
 def resolve(manifest: Manifest, tree: OrgTree) -> dict[str, OuStatus]:

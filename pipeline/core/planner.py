@@ -333,7 +333,7 @@ def _plan_existing(
     have: dict[str, set[str]] = {}  # account -> regions with an instance
     for inst in instances:
         have.setdefault(inst.account, set()).add(inst.region)
-    keep_accounts = set(d.accounts) | set(d.suspended)
+    keep_accounts = set(d.accounts) | set(d.inactive)
     changes = content_changes(d.content, live)
 
     if d.spec.kind == Kind.LOGIN_ACCOUNT or not b.service:
@@ -525,7 +525,7 @@ def _plan_ou_targets(
         if inst.ou_id not in removed:
             left.setdefault(inst.account, set()).add(inst.region)
     # Inside kept targets: accounts that should not hold an instance (excluded, or moved away while
-    # AutoDeployment kept them) go; suspended accounts are left alone.
+    # AutoDeployment kept them) go; accounts not ACTIVE are left alone.
     for t in d.targets:
         if t.ou_id not in live_ids:
             continue

@@ -1,5 +1,5 @@
-"""Organizations as AWS answers, where moto (5.x) differs: for `python -m pipeline local create-ou |
-rename-ou | delete-ou | create-account`.
+"""Organizations as AWS answers, where moto (5.x) differs: accounts' `State`, and `python -m pipeline local
+create-ou | rename-ou | delete-ou | create-account`.
 
 Test and --local use only: `install()` patches moto's Organizations backend once.
 """
@@ -19,7 +19,8 @@ def install() -> None:
     - CreateOrganizationalUnit and UpdateOrganizationalUnit refuse a name a sibling has
       (DuplicateOrganizationalUnitException: "An OU with the same name already exists",
       https://docs.aws.amazon.com/organizations/latest/APIReference/API_UpdateOrganizationalUnit.html);
-      moto creates duplicates, and refuses a rename to a name used anywhere in the organization."""
+      moto creates duplicates, and refuses a rename to a name used anywhere in the organization.
+    - Accounts carry `State` only, never the retired `Status` (moto returns both)."""
     global _installed  # noqa: PLW0603 - one-time patch of a third-party module
     if _installed:
         return
@@ -58,6 +59,18 @@ def install() -> None:
         ou.name = kwargs["Name"]
         return dict(ou.describe())
 
+    from moto.organizations.models import FakeAccount
+
+    original_describe = FakeAccount.describe
+
+    def describe_account(self: Any) -> dict[str, Any]:
+        # Organizations retired the account `Status` field on 2026-09-09: responses carry `State` only
+        # (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_account_state.html).
+        described = dict(original_describe(self))
+        described.pop("Status", None)
+        return described
+
+    FakeAccount.describe = describe_account  # type: ignore[method-assign]
     OrganizationsBackend.create_organizational_unit = create_ou  # type: ignore[method-assign]
     OrganizationsBackend.delete_organizational_unit = delete_ou  # type: ignore[method-assign]
     OrganizationsBackend.update_organizational_unit = rename_ou  # type: ignore[method-assign]

@@ -177,6 +177,6 @@ def dump(management_account: str) -> OrgLayout:
     for ou in backend.ou:
         if ou.id != root:
             layout.ous[path_of(ou.id)] = ou.id
-    layout.accounts = [SeedAccount(a.id, a.name, path_of(a.parent_id), a.status) for a in backend.accounts]
+    layout.accounts = [SeedAccount(a.id, a.name, path_of(a.parent_id), a.state) for a in backend.accounts]
     layout.delegated_admins = [a.account.id for a in backend.admins if STACKSETS_PRINCIPAL in a.services]
     return layout

@@ -25,6 +25,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from pipeline.emulator.model import STACKSETS_PRINCIPAL, ApiError, OrgSnapshot
+from pipeline.emulator.org_models import install as install_org_models
 from pipeline.emulator.stacksets import StackSetService
 
 XMLNS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
@@ -45,7 +46,7 @@ class MotoOrgView:
             return None
         parents = {ou.id: ou.parent_id for ou in backend.ou}
         parents[backend.org.root_id] = None
-        accounts = {a.id: (a.parent_id, a.status) for a in backend.accounts}
+        accounts = {a.id: (a.parent_id, a.state) for a in backend.accounts}
         admins = frozenset(
             a.account.id for a in backend.admins if STACKSETS_PRINCIPAL in getattr(a, "services", {})
         )
@@ -214,6 +215,7 @@ class FidelityServer(ThreadedMotoServer):
 
     def __init__(self, service: StackSetService, management_account: str, port: int = 0) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+        install_org_models()  # Organizations answers as AWS does (State, OU rules) wherever the emulator runs
         self.service = service
         self.management_account = management_account
 

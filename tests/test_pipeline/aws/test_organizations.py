@@ -108,3 +108,35 @@ def test_throttling_that_never_ends_fails_the_read() -> None:
         stub.add_client_error("describe_organization", "TooManyRequestsException", http_status_code=400)
     with stub, pytest.raises(OrgReadError, match="TooManyRequestsException"):
         read_org(client, Backoff(attempts=3, sleep=lambda _s: None), workers=1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "state"),
+    [
+        ({"State": "ACTIVE"}, "ACTIVE"),
+        ({"State": "PENDING_CLOSURE"}, "PENDING_CLOSURE"),
+        # State replaced Status on 2026-09-09; where both appear, State is the truth.
+        ({"State": "SUSPENDED", "Status": "ACTIVE"}, "SUSPENDED"),
+        ({"Status": "SUSPENDED"}, "SUSPENDED"),  # an older response: Status only when State is absent
+        ({}, "UNKNOWN"),  # neither: not deployable
+    ],
+)
+def test_account_state_is_read_from_state_and_status_only_when_state_is_absent(
+    fields: dict[str, str], state: str
+) -> None:
+    client, stub = stubbed()
+    account = {k: v for k, v in _acct("100000000001").items() if k != "Status"} | fields
+    stub.add_response("describe_organization", ORG, {})
+    stub.add_response("list_roots", ROOTS, {"MaxResults": 20})
+    stub.add_response(
+        "list_organizational_units_for_parent",
+        {"OrganizationalUnits": []},
+        {"ParentId": "r-ab12", "MaxResults": 20},
+    )
+    stub.add_response(
+        "list_accounts_for_parent", {"Accounts": [account]}, {"ParentId": "r-ab12", "MaxResults": 20}
+    )
+    with stub:
+        tree = read_org(client, Backoff(sleep=lambda _s: None), workers=1)
+    assert tree.accounts["100000000001"].state == state
+    assert tree.accounts["100000000001"].active is (state == "ACTIVE")

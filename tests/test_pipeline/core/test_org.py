@@ -22,6 +22,7 @@ TREE = OrgTree(
         "111111111111": Account("111111111111", "m", "r-ab12"),
         "100000000001": Account("100000000001", "a", "ou-ab12-cccccccc"),
         "100000000002": Account("100000000002", "b", "ou-ab12-bbbbbbbb", "SUSPENDED"),
+        "100000000003": Account("100000000003", "c", "ou-ab12-bbbbbbbb", "PENDING_CLOSURE"),
     },
 )
 
@@ -29,7 +30,7 @@ TREE = OrgTree(
 @pytest.mark.parametrize(
     ("path", "pin", "state", "ou_id", "message"),
     [
-        ("Root", None, OK, "r-ab12", "1 suspended account(s) skipped"),
+        ("Root", None, OK, "r-ab12", "2 account(s) not ACTIVE skipped (1 PENDING_CLOSURE, 1 SUSPENDED)"),
         ("Root/Workloads", None, OK, "ou-ab12-aaaaaaaa", ""),
         (
             "Root/Workloads/Prod",
@@ -51,7 +52,8 @@ TREE = OrgTree(
             None,
             EMPTY,
             "ou-ab12-bbbbbbbb",
-            "no active member accounts in this OU or below; 1 suspended account(s) skipped",
+            "no active member accounts in this OU or below; 2 account(s) not ACTIVE skipped "
+            "(1 PENDING_CLOSURE, 1 SUSPENDED)",
         ),
     ],
 )
@@ -60,5 +62,31 @@ def test_resolution(path: str, pin: str | None, state: str, ou_id: str | None, m
     assert (status.state, status.ou_id, status.message) == (state, ou_id, message)
 
 
+@pytest.mark.parametrize(
+    ("state", "deployable"),
+    [
+        ("ACTIVE", True),
+        ("PENDING_ACTIVATION", False),
+        ("SUSPENDED", False),
+        ("PENDING_CLOSURE", False),
+        ("CLOSED", False),
+        ("UNKNOWN", False),  # a state AWS adds later, or none read: never deployable
+    ],
+)
+def test_only_active_accounts_are_deployable_and_the_rest_are_reported_by_state(
+    state: str, deployable: bool
+) -> None:
+    tree = OrgTree(
+        "o-abcdefghij",
+        "111111111111",
+        "r-ab12",
+        {"r-ab12": OrgUnit("r-ab12", "Root", None, "Root")},
+        {"100000000001": Account("100000000001", "a", "r-ab12", state)},
+    )
+    status = resolve_ou("Root", None, tree)
+    assert status.accounts == (("100000000001",) if deployable else ())
+    assert dict(status.inactive) == ({} if deployable else {"100000000001": state})
+
+
 def test_management_account_is_never_a_member() -> None:
-    assert TREE.member_accounts_under("r-ab12") == (["100000000001"], ["100000000002"])
+    assert TREE.member_accounts_under("r-ab12") == (["100000000001"], ["100000000002", "100000000003"])

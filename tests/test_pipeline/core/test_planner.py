@@ -436,7 +436,7 @@ def test_a_failed_rollout_needs_the_instances_read() -> None:
 
 
 def test_suspended_accounts_are_listed_apart() -> None:
-    assert D_DEV_SUSPENDED.suspended == ("100000000006",)
+    assert D_DEV_SUSPENDED.inactive == ("100000000006",)
 
 
 def test_management_stack_plans() -> None:

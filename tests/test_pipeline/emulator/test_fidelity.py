@@ -215,6 +215,23 @@ def test_suspended_accounts_are_skipped(env: Any) -> None:
     assert rows == {"100000000000": "SUCCEEDED", "100000000001": "SKIPPED_SUSPENDED_ACCOUNT"}
 
 
+def test_accounts_carry_state_only(env: Any) -> None:
+    """Organizations retired the account `Status` field on 2026-09-09; responses carry `State`
+    (orgs_manage_accounts_account_state): the emulator answers the same, so nothing can lean on Status."""
+    world, _cfn = env
+    org = world.client("organizations")
+    org.close_account(AccountId="100000000001")
+    parent = org.list_parents(ChildId="100000000001")["Parents"][0]["Id"]
+    listed = {a["Id"]: a for a in org.list_accounts_for_parent(ParentId=parent)["Accounts"]}
+    described = org.describe_account(AccountId="100000000001")["Account"]
+    for account in (*listed.values(), described):
+        assert "Status" not in account
+    assert {i: a["State"] for i, a in listed.items()} == {
+        "100000000000": "ACTIVE",
+        "100000000001": "SUSPENDED",
+    }
+
+
 def test_delete_stackset_needs_it_empty(env: Any) -> None:
     """API_DeleteStackSet: StackSetNotEmptyException."""
     world, cfn = env
