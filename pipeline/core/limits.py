@@ -26,8 +26,9 @@ ORG_PAGE_SIZE = 20
 TEMPLATE_BODY_BYTES = 51_200
 # Tags per StackSet: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html
 STACKSET_TAGS = 50
-# OU ids per Create/Update/DeleteStackInstances call:
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html
+# OU ids per Create/Update/DeleteStackInstances (and UpdateStackSet) call: "The maximum number of
+# organizational unit (OUs) supported by a ... operation is 50" (API_CreateStackInstances.html,
+# API_UpdateStackInstances.html, API_DeleteStackInstances.html; batch larger sets).
 OUS_PER_INSTANCES_CALL = 50
 # Accounts per call: the sync's own batch size, well within what the API takes.
 ACCOUNTS_PER_INSTANCES_CALL = 100

@@ -460,6 +460,17 @@ def _remove_targets(
             removed.append((ou_id, path, count))
     if not removed:
         return set()
+    # At most 50 OU ids per DeleteStackInstances call (limits.OUS_PER_INSTANCES_CALL): one removal per batch.
+    for start in range(0, len(removed), limits.OUS_PER_INSTANCES_CALL):
+        _remove_batch(b, d, removed[start : start + limits.OUS_PER_INSTANCES_CALL], instances)
+    b.targets.extend(TargetChange(p, i, Change.REMOVE, c) for i, p, c in removed)
+    return {r[0] for r in removed}
+
+
+def _remove_batch(
+    b: _Builder, d: DesiredStackSet, removed: list[tuple[str, str, int]], instances: tuple[LiveInstance, ...]
+) -> None:
+    """The deletions of up to 50 removed OU targets (id, path, instances)."""
     ids, paths = tuple(r[0] for r in removed), tuple(r[1] for r in removed)
     total = sum(r[2] for r in removed)
     gone = [i for i in instances if i.ou_id in ids]
@@ -503,8 +514,6 @@ def _remove_targets(
             b.delete(ids, paths, (), "NONE", total - moved)
     else:
         b.delete(ids, paths, (), "NONE", total)
-    b.targets.extend(TargetChange(p, i, Change.REMOVE, c) for i, p, c in removed)
-    return set(ids)
 
 
 def _plan_ou_targets(
@@ -623,20 +632,21 @@ def plan_orphan(live: LiveStackSet, tree: OrgTree, policy: DeletionPolicy) -> St
     regions = tuple(sorted({i.region for i in instances} or set(live.regions)))
     if instances:
         if live.permission_model == PermissionModel.SERVICE_MANAGED:
-            ou_ids = tuple(sorted({i.ou_id for i in instances if i.ou_id}))
-            paths = tuple(tree.path_of(i) or i for i in ou_ids)
-            ops.append(
-                DeleteInstances(
-                    stackset=live.name,
-                    regions=regions,
-                    ou_ids=ou_ids,
-                    accounts=(),
-                    account_filter="NONE",
-                    retain_stacks=policy.retain_stacks,
-                    count=len(instances),
-                    paths=paths,
+            # At most 50 OU ids per DeleteStackInstances call (limits.OUS_PER_INSTANCES_CALL).
+            all_ids = tuple(sorted({i.ou_id for i in instances if i.ou_id}))
+            for ou_ids in chunks(all_ids, limits.OUS_PER_INSTANCES_CALL):
+                ops.append(
+                    DeleteInstances(
+                        stackset=live.name,
+                        regions=regions,
+                        ou_ids=ou_ids,
+                        accounts=(),
+                        account_filter="NONE",
+                        retain_stacks=policy.retain_stacks,
+                        count=sum(1 for i in instances if i.ou_id in ou_ids),
+                        paths=tuple(tree.path_of(i) or i for i in ou_ids),
+                    )
                 )
-            )
         else:
             accts = tuple(sorted({i.account for i in instances}))
             ops.append(

@@ -589,6 +589,10 @@ class StackSetService:
             dt = p.get("DeploymentTargets") or {}
             if not dt.get("OrganizationalUnitIds") and not dt.get("Accounts"):
                 raise ApiError("ValidationError", "DeploymentTargets needs OrganizationalUnitIds or Accounts")
+            if len(dt.get("OrganizationalUnitIds") or []) > 50:
+                # API_UpdateStackInstances: "The maximum number of organizational unit (OUs) supported by a
+                # UpdateStackInstances operation is 50."
+                raise ApiError("ValidationError", "At most 50 organizational units per operation")
             if dt.get("OrganizationalUnitIds"):
                 # OU updates reach the accounts currently in the OUs and their child OUs.
                 snap = self._snapshot()

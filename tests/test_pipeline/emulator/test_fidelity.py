@@ -232,6 +232,29 @@ def test_accounts_carry_state_only(env: Any) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    "call", ["create_stack_instances", "update_stack_instances", "delete_stack_instances"]
+)
+def test_more_than_50_ou_ids_in_one_call_are_refused(env: Any, call: str) -> None:
+    """API_Create|Update|DeleteStackInstances: at most 50 OUs per operation."""
+    world, cfn = env
+    ous = [world.layout.ou_id("Root/Sandbox")] * 51
+    extra = {"RetainStacks": False} if call == "delete_stack_instances" else {}
+    with pytest.raises(ClientError) as caught:
+        getattr(cfn, call)(
+            StackSetName=NAME,
+            DeploymentTargets={"OrganizationalUnitIds": ous},
+            Regions=["us-east-1"],
+            OperationId=f"op-{call}",
+            **extra,
+        )
+    error = caught.value.response["Error"]
+    assert (error["Code"], error["Message"]) == (
+        "ValidationError",
+        "At most 50 organizational units per operation",
+    )
+
+
 def test_delete_stackset_needs_it_empty(env: Any) -> None:
     """API_DeleteStackSet: StackSetNotEmptyException."""
     world, cfn = env
