@@ -24,8 +24,14 @@ ORG_PAGE_SIZE = 20
 
 # CloudFormation: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html
 TEMPLATE_BODY_BYTES = 51_200
-# Tags per StackSet: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html
+# Tags per StackSet, and a StackSet's description (1 to 1,024 characters):
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html
 STACKSET_TAGS = 50
+STACKSET_DESCRIPTION_CHARS = 1024
+# Tag keys 1 to 128 characters, values 1 to 256:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html
+TAG_KEY_CHARS = 128
+TAG_VALUE_CHARS = 256
 # OU ids per Create/Update/DeleteStackInstances (and UpdateStackSet) call: "The maximum number of
 # organizational unit (OUs) supported by a ... operation is 50" (API_CreateStackInstances.html,
 # API_UpdateStackInstances.html, API_DeleteStackInstances.html; batch larger sets).

@@ -405,7 +405,12 @@ class _Reader:
 
 def _tags(r: _Reader, data: Mapping[str, Any], key: str) -> dict[str, str]:
     tags = r.str_map(data, "tags", key)
-    for name in tags:
+    for name, value in tags.items():
+        if not 1 <= len(name) <= limits.TAG_KEY_CHARS:
+            r.problem(f"{key}.tags.{excerpt(name)}", f"tag keys are 1 to {limits.TAG_KEY_CHARS} characters")
+        if not 1 <= len(value) <= limits.TAG_VALUE_CHARS:
+            # CloudFormation refuses an empty tag value (API_Tag: Value, minimum length 1).
+            r.problem(f"{key}.tags.{name}", f"tag values are 1 to {limits.TAG_VALUE_CHARS} characters")
         if name.lower().startswith("aws:"):
             r.problem(f"{key}.tags.{name}", "tag keys starting with 'aws:' are reserved by AWS")
         if name == HASH_TAG:
@@ -603,6 +608,17 @@ def _stackset(
     regions = r.strings(s, "regions", key)
     if not regions:
         r.problem(f"{key}.regions", "must name at least one region")
+    elif org.home_region and regions != (org.home_region,):
+        # IAM is global: the same named role (or policy) created in a second region of one account fails
+        # with EntityAlreadyExists, so every StackSet here deploys to the home region only.
+        r.problem(
+            f"{key}.regions",
+            f"IAM is global: must be the home region [{org.home_region}] only, got {excerpt(list(regions))}",
+        )
+    description = s.get("description")
+    if not isinstance(description, str) or not 1 <= len(description) <= limits.STACKSET_DESCRIPTION_CHARS:
+        # CreateStackSet refuses an empty description (Description: minimum length 1, maximum 1,024).
+        r.problem(f"{key}.description", f"must be 1 to {limits.STACKSET_DESCRIPTION_CHARS} characters")
     targets = _targets(r, s, key, ou_paths)
     accounts = r.strings(s, "account_targets", key)
     for j, acct in enumerate(accounts):
@@ -616,7 +632,7 @@ def _stackset(
         r.problem(f"{key}.role", "a role StackSet names its role")
     return StackSetSpec(
         name=name,
-        description=str(s.get("description") or ""),
+        description=description if isinstance(description, str) else "",
         kind=Kind(kind) if kind in KINDS else Kind.ROLE,
         role=role if isinstance(role, str) else None,
         template=template,

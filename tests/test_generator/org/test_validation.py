@@ -31,6 +31,10 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
             "operation_preferences, organization_id, permission_model, project, self_managed, stackset_prefix, tags)"
         ],
     ),
+    "empty tag value": (
+        {"org.yaml": ORG + 'tags:\n  CostCenter: ""\n'},
+        ["org_roles/org.yaml:5: tags.CostCenter: must not be empty"],
+    ),
     "delegated admin of a self-managed StackSet": (
         {"org.yaml": ORG + "permission_model: self_managed\ncall_as: DELEGATED_ADMIN\n"},
         [

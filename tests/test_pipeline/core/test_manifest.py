@@ -183,6 +183,41 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[tuple[str, str]]]]
             ("stacksets[0].regions", "must name at least one region"),
         ],
     ),
+    (
+        "a second region for an IAM StackSet",
+        lambda d: _dev(d).update(regions=["us-east-1", "eu-west-1"]),
+        [
+            (
+                "stacksets[0].regions",
+                "IAM is global: must be the home region [us-east-1] only, got ['us-east-1', 'eu-west-1']",
+            )
+        ],
+    ),
+    (
+        "no region",
+        lambda d: _dev(d).update(regions=[]),
+        [("stacksets[0].regions", "must name at least one region")],
+    ),
+    (
+        "empty description",
+        lambda d: _dev(d).update(description=""),
+        [("stacksets[0].description", "must be 1 to 1024 characters")],
+    ),
+    (
+        "description over 1,024 characters",
+        lambda d: _dev(d).update(description="d" * 1025),
+        [("stacksets[0].description", "must be 1 to 1024 characters")],
+    ),
+    (
+        "empty tag value",
+        lambda d: _dev(d)["tags"].update(CostCenter=""),
+        [("stacksets[0].tags.CostCenter", "tag values are 1 to 256 characters")],
+    ),
+    (
+        "tag value over 256 characters",
+        lambda d: d["org"]["tags"].update(Team="t" * 257),
+        [("org.tags.Team", "tag values are 1 to 256 characters")],
+    ),
 ]
 
 
