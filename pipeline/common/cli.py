@@ -146,9 +146,9 @@ def aws_error(exc: Exception) -> ProductError | None:
         return UsageError(f"{exc} (set AWS_PROFILE, pass --profile, or try --local)")
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        return Failure(f"AWS refused {exc.operation_name}: {err.get('Code')}: {err.get('Message')}")
+        return ExternalFailure(f"AWS refused {exc.operation_name}: {err.get('Code')}: {err.get('Message')}")
     if isinstance(exc, BotoCoreError):
-        return Failure(str(exc))
+        return ExternalFailure(str(exc))
     return None
 
 
@@ -160,7 +160,7 @@ def path_error(exc: Exception) -> ProductError | None:
     return None
 
 
-class Failure(ProductError):
+class ExternalFailure(ProductError):
     """A failure outside the product (an AWS refusal, a lost connection): exit 1."""
 
     exit_code = EXIT_FAILED
