@@ -19,6 +19,8 @@ import awacs.codebuild as cb_actions
 import awacs.codecommit as cc_actions
 import awacs.codeconnections as conn_actions
 import awacs.codepipeline as cp_actions
+import awacs.codestar_connections as codestar_conn_actions
+import awacs.events as events_actions
 import awacs.iam as iam_actions
 import awacs.kms as kms_actions
 import awacs.organizations as org_actions
@@ -35,6 +37,7 @@ from awacs.aws import (
     Principal,
     Statement,
     StringEquals,
+    StringEqualsIfExists,
 )
 from troposphere import (
     AWS_NO_VALUE,
@@ -75,6 +78,7 @@ from generator.blueprints.parts.lambdas import python_function
 from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "org/pipeline.yaml"
+FORWARDER_PATH = "org/management-events.yaml"
 SYNC_LOG_GROUP = "/aws/lambda/${Project}-sync"
 BUILD_LOG_GROUP = "/aws/codebuild/${Project}-build"
 
@@ -154,6 +158,20 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "Type": "String",
         "Default": "AWSCloudFormationStackSetAdministrationRole",
         "Description": "Self-managed StackSets only: the administration role the sync passes",
+    },
+    "CallAs": {
+        "Type": "String",
+        "Default": "SELF",
+        "AllowedValues": ["SELF", "DELEGATED_ADMIN"],
+        "Description": "org.yaml call_as: SELF in the management account, DELEGATED_ADMIN in a delegated "
+        "administrator account",
+    },
+    "ManagementAccountId": {
+        "Type": "String",
+        "Default": "",
+        "AllowedPattern": "^$|^[0-9]{12}$",
+        "Description": "CallAs DELEGATED_ADMIN only: the management account, where the StackSets live and "
+        "where Organizations events are delivered",
     },
     "BuildImage": {
         "Type": "String",
@@ -237,15 +255,75 @@ def _role(t: Template, name: str, service: str, statements: list[Statement], des
     )
 
 
+DELEGATED_ADMIN = "DelegatedAdmin"
+
+
+def _delegated_admin(t: Template, p: Mapping[str, Parameter]) -> None:
+    """CallAs DELEGATED_ADMIN: a condition, and a rule that the management account is then named."""
+    t.add_condition(DELEGATED_ADMIN, Equals(Ref(p["CallAs"]), "DELEGATED_ADMIN"))
+    t.add_rule(
+        "ManagementAccountForDelegatedAdmin",
+        {
+            "RuleCondition": Equals(Ref(p["CallAs"]), "DELEGATED_ADMIN"),
+            "Assertions": [
+                {
+                    "Assert": Not(Equals(Ref(p["ManagementAccountId"]), "")),
+                    "AssertDescription": "CallAs DELEGATED_ADMIN needs ManagementAccountId",
+                }
+            ],
+        },
+    )
+
+
+def stackset_account() -> Any:
+    """The account the StackSets live in: service-managed StackSets are created in the management
+    account, also those a delegated administrator creates ("StackSets with service-managed permissions
+    are created in the management account, including StackSets that are created by delegated
+    administrators", https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html,
+    CallAs), so their ARNs carry its id, not the pipeline account's."""
+    return If(DELEGATED_ADMIN, Ref("ManagementAccountId"), Ref("AWS::AccountId"))
+
+
 def stackset_arns() -> list[Any]:
-    """The StackSets (and their targets and types) the sync may manage: only those with our prefix."""
+    """The StackSets (and their targets and types) the sync may manage: only those with our prefix.
+
+    ARN formats as the Service Authorization Reference lists them ("Actions, resources, and condition keys
+    for AWS CloudFormation", https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudformation.html):
+    stackset ${StackSetName}:${Id}, stackset-target ${StackSetTarget} (name:id/target). The resource
+    type ARN carries the account field as AWS's own managed policies write it, `*`
+    (arn:aws:cloudformation:*:*:type/resource/*, AmazonSSMServiceRolePolicy,
+    https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonSSMServiceRolePolicy.html):
+    public AWS types carry no account of ours, and `*` also matches an empty field.
+    """
+    account = {"StackSetAccount": stackset_account()}
     return [
-        Sub("arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stackset/${StackSetPrefix}-*:*"),
         Sub(
-            "arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stackset-target/${StackSetPrefix}-*:*/*"
+            "arn:${AWS::Partition}:cloudformation:*:${StackSetAccount}:stackset/${StackSetPrefix}-*:*",
+            account,
         ),
-        Sub("arn:${AWS::Partition}:cloudformation:*::type/resource/AWS-IAM-*"),
+        Sub(
+            "arn:${AWS::Partition}:cloudformation:*:${StackSetAccount}:stackset-target/${StackSetPrefix}-*:*",
+            account,
+        ),
+        Sub("arn:${AWS::Partition}:cloudformation:*:*:type/resource/AWS-IAM-*"),
     ]
+
+
+def _delegated_admin_check() -> Statement:
+    """As a delegated administrator, CloudFormation checks the caller's registration with Organizations
+    on its behalf: the caller needs organizations:ListDelegatedAdministrators (without it: "ValidationError:
+    Account used is not a delegated administrator"), which has no resource-level permissions
+    ("Register a delegated administrator",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-delegated-admin.html;
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html).
+    Granted in both modes (a policy document cannot hold a conditional statement): it reads only which
+    accounts administer which services."""
+    return Statement(
+        Sid="CheckDelegatedAdministrator",
+        Effect=Allow,
+        Action=[org_actions.ListDelegatedAdministrators],
+        Resource=["*"],
+    )
 
 
 # What the sync Lambda calls, by API. Kept in one list so the least-privilege test can compare it
@@ -293,21 +371,45 @@ def _read_organization(sid: str) -> Statement:
     )
 
 
-def _use_connection(sid: str, p: Mapping[str, Parameter]) -> Statement:
-    """Use the GitHub connection (the pipeline's source action and the build's git clone); with another
-    source provider, a connection ARN that names none, so the statement grants nothing."""
-    return Statement(
-        Sid=sid,
-        Effect=Allow,
-        Action=[conn_actions.UseConnection],
-        Resource=[
-            If(
-                "UseGitHub",
-                Ref(p["ConnectionArn"]),
-                Sub("arn:${AWS::Partition}:codeconnections:${AWS::Region}:${AWS::AccountId}:connection/none"),
-            )
-        ],
+def _use_connection(sid: str, p: Mapping[str, Parameter]) -> list[Statement]:
+    """Use the GitHub connection (the pipeline's source action and the build's git clone) for the one
+    repository, and for branch requests the one branch; with another source provider, a connection ARN
+    that names none, so the statements grant nothing.
+
+    AWS authorizes UseConnection under both service prefixes, codestar-connections (connections made
+    before the rename) and codeconnections, each with its own condition keys FullRepositoryId and
+    BranchName ("Actions, resources, and condition keys for AWS CodeStar Connections",
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscodestarconnections.html;
+    "... for AWS CodeConnections",
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscodeconnections.html),
+    so one statement per prefix: a key of the other prefix would be absent and never match. BranchName
+    is present only on requests for a branch, hence IfExists; the repository must always match.
+    """
+    connection = If(
+        "UseGitHub",
+        Ref(p["ConnectionArn"]),
+        Sub("arn:${AWS::Partition}:codeconnections:${AWS::Region}:${AWS::AccountId}:connection/none"),
     )
+    out = []
+    for prefix, action, suffix in (
+        ("codestar-connections", codestar_conn_actions.UseConnection, "CodeStar"),
+        ("codeconnections", conn_actions.UseConnection, ""),
+    ):
+        out.append(
+            Statement(
+                Sid=f"{sid}{suffix}",
+                Effect=Allow,
+                Action=[action],
+                Resource=[connection],
+                Condition=Condition(
+                    [
+                        StringEquals({f"{prefix}:FullRepositoryId": Ref(p["FullRepositoryId"])}),
+                        StringEqualsIfExists({f"{prefix}:BranchName": Ref(p["BranchName"])}),
+                    ]
+                ),
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -388,6 +490,7 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
         write_logs(sync_logs),
         use_key(s.key),
         _read_organization("ReadOrganization"),
+        _delegated_admin_check(),
         Statement(
             Sid="ManageOurStackSets",
             Effect=Allow,
@@ -550,6 +653,7 @@ def _build_statements(s: _Stack, build_logs: logs.LogGroup) -> list[Statement]:
         use_key(s.key),
         artifact_objects(s.bucket, write=True),
         _read_organization("PlanReadsOrganization"),
+        _delegated_admin_check(),
         Statement(
             Sid="PlanReadsStackSets",
             Effect=Allow,
@@ -584,7 +688,7 @@ def _build_statements(s: _Stack, build_logs: logs.LogGroup) -> list[Statement]:
                 )
             ],
         ),
-        _use_connection("UseConnectionForGitClone", s.p),
+        *_use_connection("UseConnectionForGitClone", s.p),
     ]
 
 
@@ -783,7 +887,7 @@ def _pipeline_statements(
             Sid="Sync", Effect=Allow, Action=[lambda_actions.InvokeFunction], Resource=[GetAtt(sync, "Arn")]
         ),
         Statement(Sid="Approval", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(approval_topic)]),
-        _use_connection("GitHubSource", s.p),
+        *_use_connection("GitHubSource", s.p),
         Statement(
             Sid="CodeCommitSource",
             Effect=Allow,
@@ -865,6 +969,14 @@ def _result_rule(t: Template, pipeline: codepipeline.Pipeline, notify_topic: sns
     )
 
 
+# What the watcher starts the pipeline on (the management account's CloudTrail events of Organizations).
+WATCHED_EVENTS = {
+    "source": ["aws.organizations"],
+    "detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
+    "detail": {"eventName": ["MoveAccount", "CreateOrganizationalUnit", "CreateAccountResult"]},
+}
+
+
 def _watcher(t: Template) -> None:
     """Start the pipeline when accounts move or OUs and accounts are created."""
     pipeline_arn = Sub("arn:${AWS::Partition}:codepipeline:${AWS::Region}:${AWS::AccountId}:${Pipeline}")
@@ -889,14 +1001,68 @@ def _watcher(t: Template) -> None:
         events.Rule(
             "OrganizationWatcherRule",
             Description="An account moved, or an OU or account was created: run the pipeline to converge",
-            EventPattern={
-                "source": ["aws.organizations"],
-                "detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
-                "detail": {"eventName": ["MoveAccount", "CreateOrganizationalUnit", "CreateAccountResult"]},
-            },
+            EventPattern=WATCHED_EVENTS,
             Targets=[events.Target(Id="StartPipeline", Arn=pipeline_arn, RoleArn=GetAtt(events_role, "Arn"))],
         )
     )
+    # Organizations events are delivered in the management account only (they are CloudTrail events of
+    # its API calls): a delegated administrator's pipeline receives them from a rule there
+    # (templates/org/management-events.yaml) on its default bus, which this policy opens to that one
+    # account ("Sending and receiving events between AWS accounts in Amazon EventBridge",
+    # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-account.html).
+    t.add_resource(
+        events.EventBusPolicy(
+            "ManagementAccountEvents",
+            Condition=DELEGATED_ADMIN,
+            EventBusName="default",
+            StatementId="OrgRolesManagementAccountEvents",
+            Statement={
+                "Effect": "Allow",
+                "Principal": {"AWS": Sub("arn:${AWS::Partition}:iam::${ManagementAccountId}:root")},
+                "Action": "events:PutEvents",
+                "Resource": Sub(
+                    "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+                ),
+            },
+        )
+    )
+
+
+def forwarder_template() -> Template:
+    """The management account's half of the watcher in delegated-admin mode: a rule that forwards the
+    Organizations events the pipeline watches to the pipeline account's default bus (us-east-1, where
+    Organizations events are delivered), through a role that may put events on that bus only."""
+    t, project = new_template(
+        "Management account (delegated-admin mode): forwards Organizations events (MoveAccount, "
+        "CreateOrganizationalUnit, CreateAccountResult) to the org pipeline account's default event bus",
+        project_default="org-roles",
+    )
+    account = t.add_parameter(
+        Parameter(
+            "PipelineAccountId",
+            Type="String",
+            AllowedPattern="^[0-9]{12}$",
+            Description="The delegated administrator account running the org pipeline",
+        )
+    )
+    bus = Sub("arn:${AWS::Partition}:events:${AWS::Region}:${PipelineAccountId}:event-bus/default")
+    role = _role(
+        t,
+        "ForwarderRole",
+        "events.amazonaws.com",
+        [Statement(Sid="PutOnPipelineBus", Effect=Allow, Action=[events_actions.PutEvents], Resource=[bus])],
+        "EventBridge forwards Organizations events to the org pipeline account",
+    )
+    t.add_resource(
+        events.Rule(
+            "OrganizationEventsForwarder",
+            Description="Organizations changes the org pipeline converges on, to the pipeline account",
+            EventPattern=WATCHED_EVENTS,
+            Targets=[events.Target(Id="PipelineAccountBus", Arn=bus, RoleArn=GetAtt(role, "Arn"))],
+        )
+    )
+    t.add_output(Output("ForwardsTo", Value=Ref(account)))
+    return apply_tags(t, standard_tags(project))
 
 
 def build_template() -> Template:
@@ -907,6 +1073,7 @@ def build_template() -> Template:
     )
     p = _parameters(t)
     _conditions(t, p)
+    _delegated_admin(t, p)
     retention = log_retention_parameter(t)
     key = _key(t)
     s = _Stack(t=t, p=p, key=key, bucket=_bucket(t, p, key))
@@ -928,13 +1095,13 @@ def build_template() -> Template:
 
 
 def build(ctx: RenderContext) -> Mapping[str, Template]:
-    return {PATH: build_template()}
+    return {PATH: build_template(), FORWARDER_PATH: forwarder_template()}
 
 
 BLUEPRINT = Blueprint(
     name="org-pipeline",
     description="The org roles pipeline: source, build and plan, approval, sync Lambda, notifications, watcher",
-    outputs=(PATH,),
+    outputs=(PATH, FORWARDER_PATH),
     build=build,
     module=__name__,
 )

@@ -128,10 +128,9 @@ def test_stackset_actions_are_scoped_to_the_prefix(template: dict) -> None:
                 a.startswith("cloudformation:") and a != "cloudformation:ListStackSets" for a in s["Action"]
             ):
                 for resource in s["Resource"]:
-                    assert (
-                        "${StackSetPrefix}-" in resource["Fn::Sub"]
-                        or "type/resource/AWS-IAM-" in resource["Fn::Sub"]
-                    ), role
+                    sub = resource["Fn::Sub"]
+                    arn = sub[0] if isinstance(sub, list) else sub
+                    assert "${StackSetPrefix}-" in arn or "type/resource/AWS-IAM-" in arn, role
 
 
 def test_buildspec_checks_lints_tests_and_plans(root: Path) -> None:
