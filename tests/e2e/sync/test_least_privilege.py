@@ -20,6 +20,7 @@ import yaml
 from botocore.stub import ANY, Stubber
 
 from pipeline.job import Deps, handle
+from pipeline.sync import apply_plan, plan_sync
 from tests.support.lambda_job import BUCKET, KEY, Ctx, artifact, job, world_deps
 from tests.support.paths import ROOT
 from tests.support.sync import CREDS, MGMT, World, edit, write_variant
@@ -102,6 +103,11 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bool], set[s
                 "AdministrationRoleARN"
             ):
                 calls.add("iam:PassRole")
+            # As a delegated administrator, CloudFormation checks the caller's registration with
+            # Organizations on its behalf (organizations:ListDelegatedAdministrators; see
+            # generator/blueprints/org_pipeline.py, _delegated_admin_check).
+            if api_params.get("CallAs") == "DELEGATED_ADMIN":
+                calls.add("organizations:ListDelegatedAdministrators")
         return original(self, operation_name, api_params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
@@ -202,6 +208,26 @@ def test_sync_role_grants_exactly_what_the_sync_calls(
     world2 = make_world(write_variant(tmp_path / "self", self_managed))
     recorder(True)
     assert world2.sync("self-1").outcome == "success"
+    recorder(False)
+
+    # 5. A delegated administrator: the StackSets live in the management account.
+    admin = "100000000002"
+
+    def delegated(data: dict[str, Any]) -> None:
+        data["org"]["call_as"] = "DELEGATED_ADMIN"
+        data["management_account_stack"] = None
+
+    world3 = make_world(
+        write_variant(tmp_path / "delegated", delegated),
+        layout=lambda layout: layout.delegated_admins.append(admin),
+    )
+    session = world3.session("delegated-1")
+    session.clients.cloudformation.meta.events.register(
+        "before-sign.cloudformation.*",
+        lambda request, **_: request.headers.add_header("x-moto-account-id", admin),
+    )
+    recorder(True)
+    assert apply_plan(session, plan_sync(session)).outcome == "success"
     called = recorder(False)
 
     grants = granted()
