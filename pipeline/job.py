@@ -1,5 +1,9 @@
-"""The sync Lambda: CodePipeline jobs, EventBridge Organizations events and direct invocations, each
-translated into one sync step (plan, guard, start or poll operations) and a result.
+"""The sync Lambda: CodePipeline jobs (the Plan and the Sync actions), EventBridge Organizations events and
+direct plans, each translated into one sync step (plan, guard, start or poll operations) and a result.
+
+It is the pipeline's trust boundary (trusted_artifact): the Plan action hashes the artifact, checks the org
+guardrails and plans; the Sync action runs only the artifact whose hash the approval carried, after the same
+guardrails. Nothing else syncs: a direct sync is refused.
 
 Inside CodePipeline a step returns a continuation token while operations run and polls them on the next
 invocation, so no invocation waits long; a crash is recovered by the next invocation from the live state

@@ -13,6 +13,7 @@ needs, is refused: the rules fail closed.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -192,8 +193,19 @@ def _resolved(node: Any, params: Params, where: str, what: str) -> tuple[frozens
 
 
 def _statements(document: Any) -> list[dict[str, Any]]:
-    found = document.get("Statement", []) if isinstance(document, dict) else []
-    return [s for s in _items(found) if isinstance(s, dict)]
+    """The statements of a policy document: an object, or the JSON text CloudFormation also takes for a
+    Json property; _Unresolved for anything else, so a document the rules cannot read is refused."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            raise _Unresolved("(a policy document that is not JSON)") from None
+    if not isinstance(document, dict) or "Statement" not in document:  # also a Ref or Fn:: in its place
+        raise _Unresolved(excerpt(document))
+    found = _items(document["Statement"])
+    if not all(isinstance(s, dict) for s in found):
+        raise _Unresolved("(a statement that is not an object)")
+    return found
 
 
 def _principal_problems(value: str, key: str, where: str, rules: Guardrails) -> list[str]:
@@ -217,7 +229,10 @@ def _principal_problems(value: str, key: str, where: str, rules: Guardrails) -> 
 
 def _trust_problems(document: Any, params: Params, where: str, rules: Guardrails) -> list[str]:
     problems: list[str] = []
-    statements = _statements(document)
+    try:
+        statements = _statements(document)
+    except _Unresolved as exc:
+        return [f"{where}.AssumeRolePolicyDocument {exc} cannot be checked"]
     if not statements:
         problems.append(f"{where}.AssumeRolePolicyDocument: no statements to check")
     for i, s in enumerate(statements):
@@ -249,7 +264,11 @@ def _wildcard_action(action: str) -> bool:
 def _grant_problems(document: Any, params: Params, where: str) -> list[str]:
     """Allow statements granting every action: Action "*" (or "*:...") or NotAction."""
     problems: list[str] = []
-    for i, s in enumerate(_statements(document)):
+    try:
+        statements = _statements(document)
+    except _Unresolved as exc:
+        return [f"{where}: policy document {exc} cannot be checked"]
+    for i, s in enumerate(statements):
         at = f"{where}.Statement[{i}]"
         if s.get("Effect") == "Deny":
             continue

@@ -110,6 +110,29 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
             f"to check{ONLY}"
         ],
     ),
+    "policy document as JSON text": (
+        {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                **role()["Properties"],
+                "Policies": [
+                    {
+                        "PolicyName": "p",
+                        "PolicyDocument": '{"Statement": [{"Effect": "Allow", "Action": "*"}]}',
+                    }
+                ],
+            },
+        },
+        [f"{AT}.Policies[0].Statement[0]: grants Action '*'{ONLY}"],
+    ),
+    "policy document from a parameter": (
+        role(statements=None, Policies=[{"PolicyName": "p", "PolicyDocument": {"Ref": "Doc"}}]),
+        [f"{AT}.Policies[0]: policy document {{'Ref': 'Doc'}} cannot be checked{ONLY}"],
+    ),
+    "trust document that is not JSON": (
+        {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": "{nope"}},
+        [f"{AT}.AssumeRolePolicyDocument (a policy document that is not JSON) cannot be checked"],
+    ),
     "session over the limit": (
         role(MaxSessionDuration=43200),
         [
