@@ -220,6 +220,7 @@ SETTINGS = ("approved_sha256", "execution", "manifest", "mode", "templates")
 MODES = ("plan", "sync")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 EXECUTION_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+PLAN_SUMMARY_CHARS = 300
 
 
 def _settings(raw: Any) -> dict[str, str]:
@@ -462,9 +463,12 @@ def _plan_job(
     summary = f"{report.headline()}; guardrails passed" + (
         "; the deletion guard would stop it" if not verdict.ok else ""
     )
+    # The approval's CustomData quotes the hash and the summary: 300 characters keep it well under the
+    # 1,000-character limit of an action configuration field (Variables reference, CodePipeline User Guide:
+    # https://docs.aws.amazon.com/codepipeline/latest/userguide/reference-variables.html).
     variables = {
         "ARTIFACT_SHA256": digest,
-        "PLAN_SUMMARY": summary[:300],
+        "PLAN_SUMMARY": summary[:PLAN_SUMMARY_CHARS],
         "PLAN_URL": f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={key}",
     }
     deps.codepipeline.put_job_success_result(

@@ -64,6 +64,20 @@ def test_the_plan_action_hands_the_artifact_hash_and_stores_the_plan_once(pipe: 
     assert world.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read().decode() == stored
 
 
+def test_the_approval_message_fits_an_action_configuration_field() -> None:
+    """With the longest summary and a hash, the resolved CustomData stays under the 1,000 characters of an
+    action configuration field."""
+    from generator.blueprints.org_pipeline import APPROVAL_MESSAGE
+    from pipeline.job import PLAN_SUMMARY_CHARS
+
+    resolved = (
+        APPROVAL_MESSAGE["CustomData"]
+        .replace("#{PlanVariables.ARTIFACT_SHA256}", "0" * 64)
+        .replace("#{PlanVariables.PLAN_SUMMARY}", "x" * PLAN_SUMMARY_CHARS)
+    )
+    assert "#{" not in resolved and len(resolved) < 1000
+
+
 def test_the_plan_action_needs_its_execution_id(pipe: Any) -> None:
     _world, deps, stub, _body = pipe
     error = "UserParameters: the Plan action needs execution (#{codepipeline.PipelineExecutionId})"
