@@ -1,16 +1,20 @@
 """Blueprint: the org roles pipeline: source -> build (render check, lint, tests, plan) -> approval -> sync.
 
 templates/org/pipeline.yaml holds the artifact bucket, CodePipeline (V2) with a GitHub (CodeConnections),
-CodeCommit or S3 source chosen by parameter, the CodeBuild project running buildspec.yml, an optional
-manual approval with the plan summary, the sync Lambda, notifications on success and failure, and the
-watcher that starts the pipeline when accounts move or OUs and accounts are created. Every role is
-least privilege: StackSet actions scoped to the prefix, S3 to the bucket, SNS to the topics.
+CodeCommit or S3 source chosen by parameter, the CodeBuild project with its buildspec embedded (never read
+from the repository), the Plan action (the packaged sync plans the exact artifact and checks the org
+guardrails), an optional manual approval carrying the plan and the artifact's sha256, the sync Lambda (which
+runs that artifact only), notifications on success and failure, and the watcher that starts the pipeline
+when accounts move or OUs and accounts are created. Every role is least privilege: StackSet actions scoped
+to the prefix, S3 to the bucket, SNS to the topics.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
 import awacs.awslambda as lambda_actions
@@ -44,6 +48,7 @@ from troposphere import (
     Equals,
     GetAtt,
     If,
+    Join,
     Not,
     Output,
     Parameter,
@@ -189,7 +194,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 
 
 def _parameters(t: Template) -> dict[str, Parameter]:
-    return {name: t.add_parameter(Parameter(name, **spec)) for name, spec in PARAMETERS.items()}
+    return {name: t.add_parameter(Parameter(name, **spec)) for name, spec in {**PARAMETERS, **TRUST}.items()}
 
 
 def _conditions(t: Template, p: Mapping[str, Parameter]) -> None:
@@ -232,7 +237,8 @@ def _bucket(t: Template, p: Mapping[str, Parameter], key: Any) -> s3.Bucket:
                         Action=[s3_actions.Action("*")],
                         Resource=[GetAtt(bucket, "Arn"), Sub("${ArtifactBucket.Arn}/*")],
                         Condition=Condition(Bool({"aws:SecureTransport": "false"})),
-                    )
+                    ),
+                    _plans_written_by_the_sync_only(),
                 ],
             ),
         )
@@ -515,19 +521,11 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
             ],
             Condition=Condition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"})),
         ),
-        # Direct invocations read the build artifact themselves (CodePipeline jobs bring credentials).
+        # A direct plan reads the build artifact itself (CodePipeline jobs bring credentials).
         Statement(
             Sid="ReadArtifacts", Effect=Allow, Action=[s3_actions.GetObject], Resource=[bucket_objects]
         ),
-        # A direct sync that outlives one invocation continues in a fresh one of itself.
-        Statement(
-            Sid="ContinueItself",
-            Effect=Allow,
-            Action=[lambda_actions.InvokeFunction],
-            Resource=[
-                Sub("arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${Project}-sync")
-            ],
-        ),
+        _write_plans(),
         # PutJobSuccessResult/PutJobFailureResult have no resource-level permissions
         # (Service Authorization Reference, AWS CodePipeline).
         Statement(
@@ -624,6 +622,7 @@ def _sync(s: _Stack, retention: Parameter, notify_topic: sns.Topic) -> awslambda
                 "NOTIFICATION_TOPIC_ARN": Ref(notify_topic),
                 "STACKSET_PREFIX": Ref(p["StackSetPrefix"]),
                 "TOKEN_KEY_ID": GetAtt(token_key, "Arn"),
+                **_trusted_settings(s),
             },
             FunctionName=Sub("${Project}-sync"),
             Timeout=300,
@@ -647,32 +646,14 @@ def _sync(s: _Stack, retention: Parameter, notify_topic: sns.Topic) -> awslambda
 
 
 def _build_statements(s: _Stack, build_logs: logs.LogGroup) -> list[Statement]:
-    """What the build may do: its logs and artifacts, and the reads the review plan makes."""
+    """What the build may do: its logs, its test reports, read the source and write its output artifact.
+    It runs the commit's own code, so it gets no organization or StackSet reads (the Plan action, run by
+    the packaged sync, plans) and may never write under plans/."""
     return [
         write_logs(build_logs),
         use_key(s.key),
         artifact_objects(s.bucket, write=True),
-        _read_organization("PlanReadsOrganization"),
-        _delegated_admin_check(),
-        Statement(
-            Sid="PlanReadsStackSets",
-            Effect=Allow,
-            Action=[
-                cfn_actions.DescribeStackSet,
-                cfn_actions.ListStackSetOperations,
-                cfn_actions.ListStackInstances,
-            ],
-            Resource=stackset_arns(),
-        ),
-        Statement(Sid="PlanListsStackSets", Effect=Allow, Action=[cfn_actions.ListStackSets], Resource=["*"]),
-        Statement(
-            Sid="PlanReadsManagementStack",
-            Effect=Allow,
-            Action=[cfn_actions.DescribeStacks],
-            Resource=[
-                Sub("arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/${StackSetPrefix}-*/*")
-            ],
-        ),
+        _build_never_writes_plans(),
         Statement(
             Sid="Reports",
             Effect=Allow,
@@ -701,24 +682,26 @@ def _build(s: _Stack, retention: Parameter) -> codebuild.Project:
         "BuildRole",
         "codebuild.amazonaws.com",
         _build_statements(s, build_logs),
-        "The org pipeline build: render check, lint, tests and the plan",
+        "The org pipeline build: branch check, render check, lint and tests",
     )
     return t.add_resource(
         codebuild.Project(
             "Build",
             Name=Sub("${Project}-build"),
-            Description="Render check, lint, tests and the review plan for the org roles",
+            Description="Branch check, render check, lint and tests for the org roles",
             ServiceRole=GetAtt(build_role, "Arn"),
             EncryptionKey=GetAtt(key, "Arn"),
-            Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec="buildspec.yml"),
+            # The buildspec is the template's, never the repository's (a file name here would be read from
+            # the commit under review).
+            Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec=org_buildspec()),
             Artifacts=codebuild.Artifacts(Type="CODEPIPELINE"),
             Environment=codebuild.Environment(
                 ComputeType="BUILD_GENERAL1_MEDIUM",
                 Image=Ref(p["BuildImage"]),
                 Type="LINUX_CONTAINER",
                 EnvironmentVariables=[
-                    codebuild.EnvironmentVariable(Name="ARTIFACT_BUCKET", Value=Ref(s.bucket)),
-                    codebuild.EnvironmentVariable(Name="STACKSET_PREFIX", Value=Ref(p["StackSetPrefix"])),
+                    codebuild.EnvironmentVariable(Name="BRANCH_NAME", Value=Ref(p["BranchName"])),
+                    codebuild.EnvironmentVariable(Name="SOURCE_PROVIDER", Value=Ref(p["SourceProvider"])),
                 ],
             ),
             LogsConfig=codebuild.LogsConfig(
@@ -790,8 +773,7 @@ def _build_stage(project_build: codebuild.Project) -> codepipeline.Stages:
         Name="Build",
         Actions=[
             codepipeline.Actions(
-                Name="RenderLintTestPlan",
-                Namespace="BuildVariables",
+                Name="BranchRenderLintTest",
                 ActionTypeId=codepipeline.ActionTypeId(
                     Category="Build", Owner="AWS", Provider="CodeBuild", Version="1"
                 ),
@@ -805,7 +787,8 @@ def _build_stage(project_build: codebuild.Project) -> codepipeline.Stages:
 
 
 def _approval_stage(approval_topic: sns.Topic) -> If:
-    """The manual approval with the plan summary, only when ApprovalRequired is true."""
+    """The manual approval with the trusted plan's summary, the artifact's sha256 and the link to the stored
+    plan, only when ApprovalRequired is true."""
     return If(
         "ApprovalEnabled",
         codepipeline.Stages(
@@ -816,11 +799,7 @@ def _approval_stage(approval_topic: sns.Topic) -> If:
                     ActionTypeId=codepipeline.ActionTypeId(
                         Category="Approval", Owner="AWS", Provider="Manual", Version="1"
                     ),
-                    Configuration={
-                        "NotificationArn": Ref(approval_topic),
-                        "CustomData": "#{BuildVariables.PLAN_SUMMARY}",
-                        "ExternalEntityLink": "#{BuildVariables.PLAN_URL}",
-                    },
+                    Configuration={"NotificationArn": Ref(approval_topic), **APPROVAL_MESSAGE},
                     RunOrder=1,
                 )
             ],
@@ -838,7 +817,7 @@ def _sync_stage(sync: awslambda.Function) -> codepipeline.Stages:
                 ActionTypeId=codepipeline.ActionTypeId(
                     Category="Invoke", Owner="AWS", Provider="Lambda", Version="1"
                 ),
-                Configuration={"FunctionName": Ref(sync)},
+                Configuration={"FunctionName": Ref(sync), "UserParameters": SYNC_PARAMETERS},
                 InputArtifacts=[codepipeline.InputArtifacts(Name="Build")],
                 RunOrder=1,
             )
@@ -933,6 +912,7 @@ def _pipeline(
             Stages=[
                 _source_stage(s.p),
                 _build_stage(project_build),
+                _plan_stage(sync),
                 _approval_stage(approval_topic),
                 _sync_stage(sync),
             ],
@@ -1063,6 +1043,122 @@ def forwarder_template() -> Template:
     )
     t.add_output(Output("ForwardsTo", Value=Ref(account)))
     return apply_tags(t, standard_tags(project))
+
+
+# --- the trust boundary (issue 13): the plan is the packaged sync's, and binds the run ------------------------
+
+# The org guardrails, set here and never in the repository under review (pipeline/core/guardrails.py).
+TRUST: dict[str, dict[str, Any]] = {
+    "LoginAccountId": {
+        "Type": "String",
+        "AllowedPattern": "^[0-9]{12}$",
+        "ConstraintDescription": "a 12-digit account id",
+        "Description": "Guardrail: the login account every role may trust (org.yaml must name the same one)",
+    },
+    "TrustedAccountIds": {
+        "Type": "CommaDelimitedList",
+        "Default": "",
+        "Description": "Guardrail: other accounts roles may trust (for example a CI account), comma-separated",
+    },
+    "BreakGlassRoleNames": {
+        "Type": "CommaDelimitedList",
+        "Default": "BreakGlass",
+        "Description": "Guardrail: the only role names that may be granted Action '*'",
+    },
+    "MaxSessionDurationSeconds": {
+        "Type": "Number",
+        "Default": 43200,
+        "MinValue": 3600,
+        "MaxValue": 43200,
+        "Description": "Guardrail: the longest MaxSessionDuration a role may have",
+    },
+}
+BUILDSPEC = "org-pipeline.yml"
+# What the Plan action hands on: CodePipeline resolves #{namespace.variable} in action configuration at run
+# time (Variables reference, CodePipeline User Guide:
+# https://docs.aws.amazon.com/codepipeline/latest/userguide/reference-variables.html), and the Lambda sets
+# them with PutJobSuccessResult outputVariables. PipelineExecutionId names the plan's folder.
+PLAN_PARAMETERS = json.dumps(
+    {"execution": "#{codepipeline.PipelineExecutionId}", "mode": "plan"}, sort_keys=True
+)
+SYNC_PARAMETERS = json.dumps({"approved_sha256": "#{PlanVariables.ARTIFACT_SHA256}"}, sort_keys=True)
+APPROVAL_MESSAGE = {
+    "CustomData": "Approving runs exactly the artifact with sha256 #{PlanVariables.ARTIFACT_SHA256} "
+    "(the Sync action refuses any other). #{PlanVariables.PLAN_SUMMARY}",
+    "ExternalEntityLink": "#{PlanVariables.PLAN_URL}",
+}
+
+
+def org_buildspec() -> str:
+    """The org pipeline's buildspec, shipped with the generator (package data), embedded in the template."""
+    return files("generator.blueprints").joinpath("buildspecs").joinpath(BUILDSPEC).read_text("utf-8")
+
+
+def _plan_stage(sync: awslambda.Function) -> codepipeline.Stages:
+    """The packaged sync plans the build's exact artifact against the live organization, checks the
+    guardrails, stores the plan under plans/<execution>/ and hands ARTIFACT_SHA256, PLAN_SUMMARY and PLAN_URL
+    to the approval and the Sync action."""
+    return codepipeline.Stages(
+        Name="Plan",
+        Actions=[
+            codepipeline.Actions(
+                Name="PlanAndCheckGuardrails",
+                Namespace="PlanVariables",
+                ActionTypeId=codepipeline.ActionTypeId(
+                    Category="Invoke", Owner="AWS", Provider="Lambda", Version="1"
+                ),
+                Configuration={"FunctionName": Ref(sync), "UserParameters": PLAN_PARAMETERS},
+                InputArtifacts=[codepipeline.InputArtifacts(Name="Build")],
+                RunOrder=1,
+            )
+        ],
+    )
+
+
+def _trusted_settings(s: _Stack) -> dict[str, Any]:
+    """The sync Lambda's guardrail settings and the bucket it keeps plans in."""
+    p = s.p
+    return {
+        "PLAN_BUCKET": Ref(s.bucket),
+        "GUARDRAIL_LOGIN_ACCOUNT_ID": Ref(p["LoginAccountId"]),
+        "GUARDRAIL_TRUSTED_ACCOUNT_IDS": Join(",", Ref(p["TrustedAccountIds"])),
+        "GUARDRAIL_BREAK_GLASS_ROLES": Join(",", Ref(p["BreakGlassRoleNames"])),
+        "GUARDRAIL_MAX_SESSION_SECONDS": Ref(p["MaxSessionDurationSeconds"]),
+    }
+
+
+PLAN_OBJECTS = "${ArtifactBucket.Arn}/plans/*"
+PLAN_WRITES = [
+    s3_actions.PutObject,
+    s3_actions.DeleteObject,
+    s3_actions.DeleteObjectVersion,
+    s3_actions.PutObjectAcl,
+    s3_actions.PutObjectVersionAcl,
+]
+
+
+def _write_plans() -> Statement:
+    """The sync stores each plan once (If-None-Match), under plans/<execution>/<job>/."""
+    return Statement(
+        Sid="WritePlans", Effect=Allow, Action=[s3_actions.PutObject], Resource=[Sub(PLAN_OBJECTS)]
+    )
+
+
+def _build_never_writes_plans() -> Statement:
+    return Statement(Sid="NeverWritePlans", Effect=Deny, Action=PLAN_WRITES, Resource=[Sub(PLAN_OBJECTS)])
+
+
+def _plans_written_by_the_sync_only() -> Statement:
+    """A stored plan is what an approver read: no principal but the sync's role may write, replace or delete
+    one (a bucket policy deny, so no identity policy in the account can grant it)."""
+    return Statement(
+        Sid="PlansAreWrittenBySyncOnly",
+        Effect=Deny,
+        Principal=Principal("*"),
+        Action=PLAN_WRITES,
+        Resource=[Sub(PLAN_OBJECTS)],
+        Condition=Condition(ArnNotEquals({"aws:PrincipalArn": GetAtt("SyncRole", "Arn")})),
+    )
 
 
 def build_template() -> Template:
