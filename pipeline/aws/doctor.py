@@ -140,7 +140,7 @@ def _call_as(m: Manifest) -> dict[str, str]:
     return {"CallAs": m.org.call_as} if m.org.call_as != CallAs.SELF else {}
 
 
-def _organization(r: Reader, clients: Clients, m: Manifest) -> dict[str, Any]:
+def _organization(r: Reader, clients: Clients, m: Manifest, emulated: bool) -> dict[str, Any]:
     """The organization: who manages it, delegated administrators, trusted access (or the administration
     role), the OU tree, and the watcher's trail and forwarding rule."""
     b, org = r.backoff, clients.organizations
@@ -173,6 +173,12 @@ def _organization(r: Reader, clients: Clients, m: Manifest) -> dict[str, Any]:
                 )
             ),
         )
+        if not emulated:  # moto does not implement DescribeOrganizationsAccess
+            cfn = clients.cloudformation
+            out["organizations_access"] = r.read(
+                "organizations_access",
+                lambda: call_with_backoff(cfn.describe_organizations_access, b, **_call_as(m))["Status"],
+            )
     else:
         out["admin_role"] = r.read("admin_role", lambda: _role_exists(clients.client("iam"), m))
     out["tree"] = r.read("tree", lambda: read_org(org, b))
@@ -227,7 +233,7 @@ def gather(
     r = Reader(backoff or Backoff())
     ident = call_with_backoff(clients.sts.get_caller_identity, r.backoff)
     account, arn = str(ident["Account"]), str(ident["Arn"])
-    org = _organization(r, clients, m)
+    org = _organization(r, clients, m, emulated)
     perms = _permissions(r, clients, arn, statements(account), role_arn, emulated)
     quotas = _quotas(r, clients, emulated)
     live = r.read(

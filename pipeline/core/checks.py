@@ -124,6 +124,7 @@ class Facts:
     organization_id: str | None = None
     delegated_admins: tuple[str, ...] | None = None
     service_access: tuple[str, ...] | None = None
+    organizations_access: str | None = None  # CloudFormation's own view: ENABLED, DISABLED, ...
     admin_role: bool | None = None
     tree: OrgTree | None = None
     trails: tuple[Trail, ...] | None = None
@@ -197,6 +198,23 @@ def check_access(m: Manifest, f: Facts) -> Check:
     name = "trusted-access"
     if m.org.permission_model == PermissionModel.SELF_MANAGED:
         return _self_managed_roles(m, f)
+    fix = (
+        "in the management account, run `aws cloudformation activate-organizations-access` (or CloudFormation "
+        "console, StackSets, Activate trusted access)"
+    )
+    # CloudFormation's own answer comes first where it can be read (DescribeOrganizationsAccess:
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeOrganizationsAccess.html);
+    # Organizations' list of enabled service principals otherwise.
+    if f.organizations_access is not None:
+        if f.organizations_access == "ENABLED":
+            return Check(name, PASS, "trusted access for StackSets is ENABLED (DescribeOrganizationsAccess)")
+        return Check(
+            name,
+            FAIL,
+            f"trusted access for StackSets is {f.organizations_access}: service-managed StackSets cannot be created",
+            fix,
+            DOC_TRUSTED,
+        )
     if f.service_access is None:
         return _unread(
             f, "service_access", name, "organizations:ListAWSServiceAccessForOrganization", DOC_TRUSTED
@@ -207,8 +225,7 @@ def check_access(m: Manifest, f: Facts) -> Check:
         name,
         FAIL,
         "trusted access for StackSets is not enabled: service-managed StackSets cannot be created",
-        "in the management account, run `aws cloudformation activate-organizations-access` (or CloudFormation "
-        "console, StackSets, Activate trusted access)",
+        fix,
         DOC_TRUSTED,
     )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 
 from pipeline.aws.clients import make_clients
 from pipeline.aws.doctor import gather
@@ -183,3 +184,64 @@ def test_another_home_region_needs_the_forwarding_rule(
     assert got.status == (c.PASS if forward else c.WARN)
     if not forward:
         assert f"arn:aws:events:eu-west-1:{MGMT}:event-bus/default" in got.fix
+
+
+def test_against_aws_the_calls_moto_lacks_are_made_and_judged(make_world: Callable[..., World]) -> None:
+    """Without --local: the organization from the emulator, and from Stubber what moto lacks
+    (DescribeOrganizationsAccess, SimulatePrincipalPolicy, ListServiceQuotas): a denied action fails
+    the permissions check naming the statement, and Service Quotas' values are the ones judged."""
+    world = make_world()
+    m = world.manifest
+    clients = make_clients("us-east-1", endpoint_url=world.server.url, credentials=CREDS, max_attempts=1)
+    statements = c.sync_statements(m, MGMT, "us-east-1", shared_actions())
+    role = f"arn:aws:iam::{MGMT}:role/org-sync"
+    cfn, iam, quotas = (clients.client(s) for s in ("cloudformation", "iam", "service-quotas"))
+    with Stubber(cfn) as cfn_stub, Stubber(iam) as iam_stub, Stubber(quotas) as quota_stub:
+        cfn_stub.add_response("describe_organizations_access", {"Status": "ENABLED"}, {})
+        for st in statements:
+            for arn in st.simulate:
+                results = [
+                    {
+                        "EvalActionName": a,
+                        "EvalResourceName": arn,
+                        "EvalDecision": "implicitDeny" if a == "cloudformation:DeleteStackSet" else "allowed",
+                    }
+                    for a in st.actions
+                ]
+                iam_stub.add_response(
+                    "simulate_principal_policy",
+                    {"EvaluationResults": results},
+                    {"PolicySourceArn": role, "ActionNames": list(st.actions), "ResourceArns": [arn]},
+                )
+        quota_stub.add_response(
+            "list_service_quotas",
+            {"Quotas": [{"QuotaName": c.STACKSETS_QUOTA_NAME, "Value": 2.0}]},
+            {"ServiceCode": "cloudformation"},
+        )
+        cfn_stub.add_response("list_stack_sets", {"Summaries": []}, {"Status": "ACTIVE"})
+        facts = gather(
+            clients,
+            m,
+            lambda _a: statements,
+            role_arn=role,
+            backoff=Backoff(attempts=1, sleep=lambda _s: None),
+        )
+        for stub in (cfn_stub, iam_stub, quota_stub):
+            stub.assert_no_pending_responses()
+    got = {x.id: x for x in c.run_checks(m, facts, statements)}
+    assert (
+        got["trusted-access"].detail
+        == "trusted access for StackSets is ENABLED (DescribeOrganizationsAccess)"
+    )
+    perms = got["permissions"]
+    assert perms.status == c.FAIL
+    assert (
+        '"Sid": "ManageOurStackSets", "Effect": "Allow", "Action": ["cloudformation:DeleteStackSet"]'
+        in perms.fix
+    )
+    limits = got["limits"]
+    assert (
+        limits.status == c.FAIL
+        and "of 2 allowed" in limits.detail
+        and "(quotas: Service Quotas)" in limits.detail
+    )

@@ -131,6 +131,24 @@ def test_trusted_access_disabled_fails_with_the_activation_command() -> None:
     assert "`aws cloudformation activate-organizations-access`" in got.fix
 
 
+def test_cloudformations_own_enabled_answer_passes() -> None:
+    got = c.check_access(MANIFEST, facts(organizations_access="ENABLED", service_access=None))
+    assert (got.status, got.detail) == (
+        c.PASS,
+        "trusted access for StackSets is ENABLED (DescribeOrganizationsAccess)",
+    )
+
+
+@pytest.mark.parametrize("status", ["DISABLED", "DISABLED_PERMANENTLY"])
+def test_cloudformations_own_disabled_answer_fails_even_if_organizations_lists_the_principal(
+    status: str,
+) -> None:
+    got = c.check_access(MANIFEST, facts(organizations_access=status))
+    assert got.status == c.FAIL
+    assert got.detail.startswith(f"trusted access for StackSets is {status}")
+    assert "`aws cloudformation activate-organizations-access`" in got.fix
+
+
 def test_self_managed_with_the_administration_role_warns_about_the_execution_roles() -> None:
     got = c.check_access(org(permission_model=PermissionModel.SELF_MANAGED), facts(admin_role=True))
     assert (got.id, got.status) == ("self-managed-roles", c.WARN)
