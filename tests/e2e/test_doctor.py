@@ -245,3 +245,16 @@ def test_against_aws_the_calls_moto_lacks_are_made_and_judged(make_world: Callab
         and "of 2 allowed" in limits.detail
         and "(quotas: Service Quotas)" in limits.detail
     )
+
+
+def test_the_readme_shows_what_doctor_local_prints(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    """The README's "Before the first sync" block, run as printed on a new local organization."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Before the first sync", 1)[1].split("\n### ", 1)[0]
+    block = section.split("```console\n", 1)[1].split("```", 1)[0]
+    command, *shown = block.splitlines()
+    assert command == "$ .venv/bin/python -m pipeline doctor --local"
+    monkeypatch.chdir(ROOT)
+    argv = [*command.split()[4:], "--local-state", str(tmp_path / "state.json")]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.splitlines() == shown
