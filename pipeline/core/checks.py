@@ -469,9 +469,14 @@ class SyncActions:
 
 def sync_statements(m: Manifest, account: str, region: str, actions: SyncActions) -> list[Statement]:
     """The statements the sync role's policy holds (Sids as templates/org/pipeline.yaml renders them), with
-    this manifest's prefix, account and region in the ARNs."""
+    this manifest's prefix, account and region in the ARNs. A delegated administrator's StackSets live in the
+    management account ("StackSets with service-managed permissions are created in the management account,
+    including StackSets that are created by delegated administrators", CallAs in
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html), so their
+    ARNs name it."""
     prefix = m.org.stackset_prefix
-    arn = f"arn:aws:cloudformation:{region}:{account}"
+    owner = m.org.management_account_id if m.org.call_as == CallAs.DELEGATED_ADMIN else account
+    arn = f"arn:aws:cloudformation:{region}:{owner}"
     names = sorted(s.name for s in m.stacksets) or [f"{prefix}-example"]
     out = [
         Statement("ReadOrganization", actions.organizations, ("*",), ("*",)),
@@ -479,8 +484,8 @@ def sync_statements(m: Manifest, account: str, region: str, actions: SyncActions
             "ManageOurStackSets",
             actions.stacksets,
             (
-                f"arn:aws:cloudformation:*:{account}:stackset/{prefix}-*:*",
-                f"arn:aws:cloudformation:*:{account}:stackset-target/{prefix}-*:*/*",
+                f"arn:aws:cloudformation:*:{owner}:stackset/{prefix}-*:*",
+                f"arn:aws:cloudformation:*:{owner}:stackset-target/{prefix}-*:*/*",
                 "arn:aws:cloudformation:*::type/resource/AWS-IAM-*",
             ),
             tuple(f"{arn}:stackset/{n}:*" for n in names),

@@ -356,6 +356,18 @@ def test_the_doctors_statements_are_the_rendered_sync_role_policy(model: Permiss
         assert [_resolve(r, m, MGMT) for r in got["Resource"]] == list(st.resources), st.sid
 
 
+def test_a_delegated_administrators_stacksets_are_simulated_in_the_management_account() -> None:
+    m = org(call_as=CallAs.DELEGATED_ADMIN)
+    st = next(
+        s for s in c.sync_statements(m, OTHER, "eu-west-1", shared_actions()) if s.sid == "ManageOurStackSets"
+    )
+    assert (
+        st.simulate[0]
+        == f"arn:aws:cloudformation:eu-west-1:{MGMT}:stackset/{sorted(x.name for x in m.stacksets)[0]}:*"
+    )
+    assert st.resources[0] == f"arn:aws:cloudformation:*:{MGMT}:stackset/org-roles-*:*"
+
+
 def test_every_organizations_and_cloudformation_action_of_the_sync_role_is_simulated() -> None:
     m = org(permission_model=PermissionModel.SELF_MANAGED)
     simulated = {a for st in c.sync_statements(m, MGMT, "us-east-1", shared_actions()) for a in st.actions}
