@@ -39,6 +39,13 @@ NONEXISTENT: dict[tuple[str, str], list[str] | None] = {
     ("python -m pipeline", "sync"): ["sync", "--manifest", f"{MISSING}.json"],
     ("python -m pipeline", "local"): ["local", "show", "--manifest", f"{MISSING}.json"],
     ("python -m pipeline", "doctor"): ["doctor", "--manifest", f"{MISSING}.json"],
+    ("python -m pipeline", "conformance"): [
+        "conformance",
+        "--ou",
+        "Root/Sandbox",
+        "--manifest",
+        f"{MISSING}.json",
+    ],
     ("python -m pipeline.app_deploy", "deploy"): None,
     ("python -m pipeline.app_deploy", "rollback"): None,
     ("python -m pipeline.app_deploy", "package"): None,
