@@ -4,6 +4,7 @@ failing step, after an interruption, and (by a rerun) after a run that was kille
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ def test_a_failing_step_still_removes_everything(make_world: Callable[..., World
 
 
 def test_keep_leaves_the_stackset_and_a_rerun_removes_it(
-    make_world: Callable[..., World], tmp_path: Path, capsys: Any
+    make_world: Callable[..., World], capsys: Any, monkeypatch: Any
 ) -> None:
     """A run killed before its clean-up (--keep stands in for it) leaves its StackSet; the next run removes
     it first, by prefix and tag, and leaves alone a StackSet with the prefix but without the tag."""
@@ -127,25 +128,26 @@ def test_keep_leaves_the_stackset_and_a_rerun_removes_it(
         PermissionModel="SERVICE_MANAGED",
         Tags=[{"Key": "x", "Value": "y"}],
     )
-    rows = run_kit_via_cli(world, tmp_path, capsys)
-    assert f"removed {kept.name}, left by an earlier run" in rows
+    monkeypatch.setattr("time.sleep", lambda _s: None)  # the command paces its polls for real AWS
+    manifest = str(world.manifest_dir / "manifest.json")
+    argv = [
+        "conformance",
+        "--endpoint-url",
+        world.server.url,
+        "--manifest",
+        manifest,
+        "--ou",
+        "Root/Sandbox",
+        "--yes",
+    ]
+    assert main(argv) == 0
+    assert f"removed {kept.name}, left by an earlier run" in capsys.readouterr().err
     assert left_behind(world) == [f"{foreign} (ACTIVE, 0 instance(s))"]
     tags = world.client("cloudformation").describe_stack_set(StackSetName=foreign)["StackSet"]["Tags"]
     assert TAG not in {t["Key"] for t in tags}
 
 
 _TEMPLATE = '{"Resources": {"N": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}'
-
-
-def run_kit_via_cli(world: World, tmp_path: Path, capsys: Any) -> str:
-    """The leftover clean-up is the command's: run its functions against the world's server."""
-    from pipeline.aws.conformance import leftovers, remove
-
-    kit = kit_for(world)
-    for name in leftovers(kit.cfn, PREFIX, "SELF"):
-        remove(Kit(kit.cfn, "us-east-1", kit.tree, kit.ou_id, PREFIX, name=name))
-        print(f"removed {name}, left by an earlier run")
-    return str(capsys.readouterr().out)
 
 
 def test_the_command_runs_on_the_local_organization(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
@@ -189,3 +191,39 @@ def test_without_yes_and_without_a_terminal_nothing_is_created(
     err = capsys.readouterr().err
     assert "pass --yes to run without a terminal" in err
     assert f"{PREFIX}-{KIT}-" not in state.read_text().split('"stacksets"', 1)[1]
+
+
+def _normal(text: str, account: str) -> list[str]:
+    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "REQUEST", text)
+    text = re.sub(rf"{PREFIX}-{KIT}-[0-9a-f]{{8}}", "STACKSET", text)
+    text = re.sub(r"\bou-[0-9a-z]{4}-[0-9a-z]{8}\b", "OU", text)
+    return (text.replace(account, "ACCOUNT") if account else text).splitlines()
+
+
+def test_the_readme_shows_what_conformance_local_prints(
+    tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    """The README's conformance block, run as printed (each command with its own --local-state), its
+    output equal up to the ids AWS (or the emulator) draws: request ids, the StackSet's random suffix, the
+    new OU's and account's ids."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Before the first sync", 1)[1].split("\n### ", 1)[0]
+    block = section.split("```console\n")[2].split("```", 1)[0]
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    monkeypatch.chdir(ROOT)
+    state = ["--local-state", str(tmp_path / "state.json")]
+    shown_account = re.search(r"created account (\d{12})", block)
+    assert shown_account is not None
+    ran_account = ""
+    for command, shown in steps:
+        assert command.startswith(".venv/bin/python -m pipeline ")
+        assert main([*command.split()[3:], *state]) == 0, command
+        out = capsys.readouterr().out
+        created = re.search(r"created account (\d{12})", out)
+        ran_account = created.group(1) if created else ran_account
+        assert _normal(out, ran_account) == _normal("\n".join(shown) + "\n", shown_account.group(1)), command
