@@ -68,6 +68,8 @@ class Kit:
     sleep: Callable[[float], None] = lambda _s: None
     poll_seconds: float = 5.0
     max_polls: int = 720
+    org: Any = None  # Organizations client: only for --move-account
+    move: tuple[str, str] | None = None  # (account, OU id outside the target) for the AutoDeployment row
     name: str = ""
     ids: list[str] = field(default_factory=list)
     operations: list[str] = field(default_factory=list)  # every operation the run started
@@ -400,10 +402,87 @@ def row_over_50(kit: Kit) -> Row:
     )
 
 
+def _poll_instance(kit: Kit, account: str, present: bool) -> bool:
+    """Wait (up to max_polls) until the account has an instance, or has none: AutoDeployment is asynchronous."""
+    for _ in range(kit.max_polls):
+        if (account in kit.instances()) == present:
+            return True
+        kit.sleep(kit.poll_seconds)
+    return False
+
+
+def _move(kit: Kit, account: str, to: str) -> None:
+    parent = kit.org.list_parents(ChildId=account)["Parents"][0]["Id"]
+    got = kit.org.move_account(AccountId=account, SourceParentId=parent, DestinationParentId=to)
+    kit.ids.append(got.get("ResponseMetadata", {}).get("RequestId", ""))
+
+
+def row_move(kit: Kit) -> list[Row]:
+    """AutoDeployment removes the instance of an account that leaves a target OU and adds one, with the
+    StackSet-level values (no OU override), when it comes back (API_AutoDeployment,
+    API_UpdateStackInstances: overrides apply to the accounts in the OUs at the time). The account is moved
+    back whatever happens; the order of ListStackSetOperations is reported with whether AutoDeployment's
+    runs appear there."""
+    behaviours = ("AutoDeployment on an account move", "A moved-in account gets the StackSet-level values")
+    start = len(kit.ids)
+    if kit.move is None:
+        return [
+            _row(kit, start, b, "-", "not run (pass --move-account ID --to-ou OU)", "SKIP")
+            for b in behaviours
+        ]
+    account, away = kit.move
+    home = kit.tree.accounts[account].parent_id
+    before = set(kit.operations)
+    try:
+        _move(kit, account, away)
+        left = _poll_instance(kit, account, present=False)
+    finally:
+        _move(kit, account, home)
+    back = _poll_instance(kit, account, present=True)
+    kw = {"CallAs": kit.call_as} if kit.call_as != "SELF" else {}
+    ops = list(
+        paginate(kit.cfn, "list_stack_set_operations", "Summaries", ONCE, {"StackSetName": kit.name, **kw})
+    )
+    auto_runs = len({o["OperationId"] for o in ops} - before - set(kit.operations))
+    observed = (
+        f"instance {'removed' if left else 'kept'} on leaving, {'added' if back else 'missing'} on return; "
+        f"{auto_runs} AutoDeployment run(s) in ListStackSetOperations"
+    )
+    move_row = _row(
+        kit,
+        start,
+        behaviours[0],
+        "removed on leaving, added on return",
+        observed,
+        "PASS" if left and back else "FAIL",
+    )
+    start = len(kit.ids)
+    overrides: dict[str, str] = {}
+    if back:
+        inst = kit.call(
+            "describe_stack_instance",
+            StackSetName=kit.name,
+            StackInstanceAccount=account,
+            StackInstanceRegion=kit.region,
+        )["StackInstance"]
+        overrides = {p["ParameterKey"]: p["ParameterValue"] for p in inst.get("ParameterOverrides", [])}
+    values = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "no overrides"
+    value_row = _row(
+        kit,
+        start,
+        behaviours[1],
+        f"{account}: no overrides",
+        f"{account}: {values}" if back else "no instance",
+        "PASS" if back and not overrides else "FAIL",
+    )
+    return [move_row, value_row]
+
+
 ROWS: tuple[Callable[[Kit], Row | list[Row]], ...] = (
     row_reach,
     row_management,
     row_overrides,
+    row_move,
     row_in_progress,
     row_operations_order,
     row_filters,

@@ -40,6 +40,12 @@ def add_parser(sub: Any) -> None:
         "--manifest", default=DEFAULT_MANIFEST, help="the rendered manifest (default: %(default)s)"
     )
     add_aws_options(p, region_help="StackSet administration region (default: the manifest's home region)")
+    p.add_argument(
+        "--move-account",
+        metavar="ID",
+        help="also check AutoDeployment: move this account of the sandbox OU to --to-ou and back",
+    )
+    p.add_argument("--to-ou", metavar="OU", help="with --move-account: a second sandbox OU, outside --ou")
     p.add_argument("--yes", action="store_true", help="do not ask before creating the StackSet")
     p.add_argument("--keep", action="store_true", help="leave the StackSet and its instances for inspection")
     p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
@@ -92,15 +98,41 @@ def run(args: argparse.Namespace) -> int:
         for name in leftovers(cfn, manifest.org.stackset_prefix, call_as):
             remove(Kit(cfn, region, tree, ou, manifest.org.stackset_prefix, call_as, name=name, **pace))
             print(f"removed {name}, left by an earlier run", file=sys.stderr)
-        kit = Kit(cfn, region, tree, ou, manifest.org.stackset_prefix, call_as, **pace)
-        members = kit.members()
-        _confirm(
-            args,
-            f"create the throwaway StackSet {kit.name} on {tree.path_of(ou)} ({len(members)} account(s))",
+        move = _move_option(args, tree, ou)
+        kit = Kit(
+            cfn,
+            region,
+            tree,
+            ou,
+            manifest.org.stackset_prefix,
+            call_as,
+            org=clients.organizations,
+            move=move,
+            **pace,
         )
+        what = f"create the throwaway StackSet {kit.name} on {tree.path_of(ou)} ({len(kit.members())} account(s))"
+        if move:
+            what += f", and move account {move[0]} to {tree.path_of(move[1])} and back"
+        _confirm(args, what)
         rows = run_kit(kit, lambda r: print(f"  {r.status}  {r.behaviour}", file=sys.stderr), keep=args.keep)
     sys.stdout.write(render(rows, kit.name, args.format, kept=args.keep))
     return EXIT_FAILED if any(r.status == "FAIL" for r in rows) else EXIT_OK
+
+
+def _move_option(args: argparse.Namespace, tree: OrgTree, ou: str) -> tuple[str, str] | None:
+    if (args.move_account is None) != (args.to_ou is None):
+        raise UsageError("--move-account and --to-ou go together")
+    if args.move_account is None:
+        return None
+    active, _ = tree.member_accounts_under(ou)
+    if args.move_account not in active:
+        raise UsageError(
+            f"--move-account {args.move_account}: not an active member account under --ou {args.ou}"
+        )
+    to = resolve_ou(tree, args.to_ou)
+    if to in set(tree.subtree(ou)):
+        raise UsageError(f"--to-ou {args.to_ou}: inside --ou {args.ou}; name an OU outside it")
+    return args.move_account, to
 
 
 def _confirm(args: argparse.Namespace, what: str) -> None:

@@ -29,6 +29,7 @@ def sandbox(layout: OrgLayout) -> None:
     layout.add_ou("Root/Sandbox/Team")
     layout.accounts.append(SeedAccount("100000000091", "team-1", "Root/Sandbox/Team"))
     layout.accounts.append(SeedAccount("100000000092", "team-2", "Root/Sandbox/Team"))
+    layout.add_ou("Root/Parking")  # the second sandbox OU, for --move-account
     mgmt = next(a for a in layout.accounts if a.id == MGMT)
     layout.accounts[layout.accounts.index(mgmt)] = SeedAccount(MGMT, mgmt.name, "Root/Sandbox")
 
@@ -36,7 +37,8 @@ def sandbox(layout: OrgLayout) -> None:
 def kit_for(world: World, **kw: Any) -> Kit:
     clients = make_clients("us-east-1", endpoint_url=world.server.url, credentials=CREDS, max_attempts=1)
     tree = read_org(clients.organizations)
-    return Kit(clients.cloudformation, "us-east-1", tree, world.layout.ous["Root/Sandbox"], PREFIX, **kw)
+    ou = world.layout.ous["Root/Sandbox"]
+    return Kit(clients.cloudformation, "us-east-1", tree, ou, PREFIX, org=clients.organizations, **kw)
 
 
 def left_behind(world: World) -> list[str]:
@@ -50,11 +52,13 @@ def left_behind(world: World) -> list[str]:
 
 def test_every_row_passes_on_the_emulator_and_nothing_is_left(make_world: Callable[..., World]) -> None:
     world = make_world(layout=sandbox)
-    rows = run_kit(kit_for(world))
+    rows = run_kit(kit_for(world, move=("100000000091", world.layout.ous["Root/Parking"])))
     assert [(r.behaviour, r.status) for r in rows] == [
         ("An OU target reaches child-OU accounts", "PASS"),
         ("The management account is never targeted", "PASS"),
         ("ParameterOverrides persist for an OU target", "PASS"),
+        ("AutoDeployment on an account move", "PASS"),
+        ("A moved-in account gets the StackSet-level values", "PASS"),
         ("A second operation while one runs is refused", "PASS"),
         ("ListStackSetOperations lists every operation (order reported)", "PASS"),
         ("DIFFERENCE filter on DeleteStackInstances", "PASS"),
@@ -66,6 +70,38 @@ def test_every_row_passes_on_the_emulator_and_nothing_is_left(make_world: Callab
         "ListStackSetOperations lists every operation (order reported)",
     )
     assert all(r.request_ids for r in rows if r.behaviour not in reads_only)
+    assert left_behind(world) == []
+    assert parent_path(world, "100000000091") == "Root/Sandbox/Team"  # moved back
+
+
+def parent_path(world: World, account: str) -> str:
+    parent = world.client("organizations").list_parents(ChildId=account)["Parents"][0]["Id"]
+    return next(p for p, i in world.layout.ous.items() if i == parent)
+
+
+def test_without_move_account_the_move_rows_are_skipped(make_world: Callable[..., World]) -> None:
+    world = make_world(layout=sandbox)
+    rows = {r.behaviour: r for r in run_kit(kit_for(world))}
+    moved = rows["AutoDeployment on an account move"]
+    assert (moved.status, moved.observed) == ("SKIP", "not run (pass --move-account ID --to-ou OU)")
+
+
+def test_an_interruption_while_the_account_is_away_moves_it_back(make_world: Callable[..., World]) -> None:
+    world = make_world(layout=sandbox)
+    kit = kit_for(world, move=("100000000091", world.layout.ous["Root/Parking"]))
+    polls = {"n": 0}
+
+    def instances() -> dict[str, str | None]:
+        if parent_path(world, "100000000091") == "Root/Parking":
+            polls["n"] += 1
+            raise KeyboardInterrupt  # Ctrl-C while waiting for AutoDeployment to remove the instance
+        return Kit.instances(kit)
+
+    kit.instances = instances  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        run_kit(kit)
+    assert polls["n"] == 1
+    assert parent_path(world, "100000000091") == "Root/Sandbox/Team"
     assert left_behind(world) == []
 
 
@@ -227,3 +263,31 @@ def test_the_readme_shows_what_conformance_local_prints(
         created = re.search(r"created account (\d{12})", out)
         ran_account = created.group(1) if created else ran_account
         assert _normal(out, ran_account) == _normal("\n".join(shown) + "\n", shown_account.group(1)), command
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--move-account", "100000000006"], "--move-account and --to-ou go together"),
+        (
+            ["--move-account", "100000000013", "--to-ou", "Root/Security"],
+            "not an active member account under",
+        ),
+        (["--move-account", "100000000006", "--to-ou", "Root/Sandbox"], "inside --ou Root/Sandbox"),
+    ],
+)
+def test_bad_move_options_are_one_line_and_create_nothing(
+    extra: list[str], message: str, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.chdir(ROOT)
+    argv = [
+        "conformance",
+        "--local",
+        "--local-state",
+        str(tmp_path / "s.json"),
+        "--ou",
+        "Root/Sandbox",
+        "--yes",
+    ]
+    assert main([*argv, *extra]) == 2
+    assert message in capsys.readouterr().err
