@@ -107,7 +107,13 @@ def content_for(spec: StackSetSpec, manifest: Manifest) -> Content:
     if org.service_managed:
         # Roles follow accounts into and out of their OUs; the login-account StackSet targets one account, so
         # AutoDeployment (which would add every new account of that OU) stays off for it.
-        auto = (True, org.deletion.retain_stacks) if spec.kind == Kind.ROLE else (False, False)
+        # RetainStacksOnAccountRemoval is false even when deletion.retain_stacks opts in: AutoDeployment
+        # handles a move between two target OUs as a delete and a queued create ("Enable or disable automatic
+        # deployments for StackSets in AWS Organizations",
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-manage-auto-deployment.html),
+        # and a retained stack would keep the named role, so that create would fail with EntityAlreadyExists
+        # and leave the account with an unmanaged role. An account that leaves its OUs loses the role.
+        auto = (True, False) if spec.kind == Kind.ROLE else (False, False)
     return Content(
         template=spec.template,
         template_sha256=spec.template_sha256,
