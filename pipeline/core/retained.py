@@ -2,8 +2,9 @@
 
 With `deletion.retain_stacks: true` (the opt-in), a removed instance's stack stays in its account and keeps the
 named IAM role (API_DeleteStackInstances, RetainStacks: "Removes the stack instances from the specified stack
-set, but doesn't delete the stacks"); IAM role names are unique per account, so a new instance of the same
-StackSet there fails with EntityAlreadyExists. The sync cannot see into member accounts, so it cannot find
+set, but doesn't delete the stacks"); "IAM user, group, role, and policy names must be unique within the
+account" (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html), so a new instance of the
+same StackSet there fails with EntityAlreadyExists. The sync cannot see into member accounts, so it cannot find
 that stack's id to adopt it (ImportStacksToStackSet takes stack ids, and its API reference says in one
 version that only self-managed StackSets can import); it names the failure and the exact fix instead.
 """

@@ -35,7 +35,8 @@ sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited wher
   (the other keeps the instance). Simplification: it happens at the next API call, not asynchronously.
 - A retained stack keeps its named IAM role, and IAM names are unique per account (all regions): a new
   instance of the same StackSet in that account fails with EntityAlreadyExists (inferred from
-  API_DeleteStackInstances, RetainStacks, and IAM's unique role names).
+  API_DeleteStackInstances, RetainStacks, and IAM's API_CreateRole: "role ... names must be unique within
+  the account").
 - Suspended accounts are skipped (API_StackInstanceComprehensiveStatus: SKIPPED_SUSPENDED_ACCOUNT).
 - DeleteStackSet needs an empty StackSet (StackSetNotEmptyException, API_DeleteStackSet).
 - CallAs DELEGATED_ADMIN needs a registered delegated administrator and a SERVICE_MANAGED StackSet
