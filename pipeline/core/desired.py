@@ -89,6 +89,9 @@ class DesiredStackSet:
     hold_removals: str | None  # why OU targets must not be removed this run, if they must not
     state_digest: str
     overrides_digest: str
+    # Excluded accounts under their target OU: AutoDeployment, which ignores account filters, may give them
+    # an instance at any time, so each sync looks for one (pipeline.core.planner.needs_exclusion_check).
+    excluded_present: tuple[str, ...] = ()
 
     @property
     def tag(self) -> str:
@@ -210,14 +213,15 @@ def desire(
     groups = _groups(accounts, tree, spec, statuses) if spec.parameter_overrides else ()
     with_values = [(g.parameters, g.accounts) for g in groups if g.parameters]
     overrides_digest = digest(with_values) if with_values else NO_OVERRIDES
+    excluded_present = tuple(
+        sorted(a for t in targets for a in t.excluded if tree.account_path(a) and _under(tree, a, t.ou_id))
+    )
     state: dict[str, object] = {
         "content": content.digest(),
         "regions": spec.regions,
         "targets": [(t.path, t.ou_id, t.excluded) for t in targets],
         # Excluded accounts that sit under their target now: AutoDeployment may have added them.
-        "excluded_present": sorted(
-            a for t in targets for a in t.excluded if tree.account_path(a) and _under(tree, a, t.ou_id)
-        ),
+        "excluded_present": list(excluded_present),
         "overrides": overrides_digest,
     }
     if not org.service_managed or spec.kind == Kind.LOGIN_ACCOUNT:
@@ -235,6 +239,7 @@ def desire(
         hold_removals="; ".join(hold) or None,
         state_digest=digest(state),
         overrides_digest=overrides_digest,
+        excluded_present=excluded_present if org.service_managed else (),
     )
 
 

@@ -168,8 +168,16 @@ def needs_instances(desired: DesiredStackSet, live: LiveStackSet | None) -> bool
     return (
         live is not None
         and live.permission_model == desired.content.permission_model
-        and (live.hash_tag != desired.tag or live.rollout_failed)
+        and (live.hash_tag != desired.tag or live.rollout_failed or bool(live.excluded_reached))
     )
+
+
+def needs_exclusion_check(desired: DesiredStackSet, live: LiveStackSet | None) -> tuple[str, ...]:
+    """Excluded accounts to look up (one ListStackInstances each) although the hash matches: AutoDeployment,
+    which ignores account filters, may have given them an instance since the last sync."""
+    if live is None or live.permission_model != desired.content.permission_model:
+        return ()
+    return desired.excluded_present if live.hash_tag == desired.tag else ()
 
 
 def needs_rollout_check(desired: DesiredStackSet, live: LiveStackSet | None) -> bool:
@@ -648,9 +656,12 @@ def _plan_stackset(
                 f"{d.content.permission_model}: a StackSet cannot switch; delete it (retaining stacks) first",
             ),
         )
-    if live.hash_tag == d.tag and not live.rollout_failed:
+    if live.hash_tag == d.tag and not live.rollout_failed and not live.excluded_reached:
         return StackSetPlan(d.name, d.spec.kind, UNCHANGED, (), d.tag, live.hash_tag, unchanged_targets)
     plan = _plan_existing(d, live, tree, policy)
+    if live.hash_tag == d.tag and live.excluded_reached and not live.rollout_failed:
+        note = f"excluded account(s) {', '.join(live.excluded_reached)} got an instance from AutoDeployment"
+        return replace(plan, notes=(note, *plan.notes))
     if live.hash_tag == d.tag:
         note = "the last rollout failed or left failed instances: rolling out again"
         return replace(plan, notes=(note, *plan.notes))

@@ -160,3 +160,21 @@ def test_re_adding_a_role_over_a_retained_stack_reports_the_exact_fix(
         del world.service.stacks[key]
     assert world.sync("fourth").outcome == "success"
     assert {world.instances(DEV)[a][1] for a in SANDBOX} == {"CURRENT"}
+
+
+def test_an_excluded_account_that_leaves_and_rejoins_between_two_syncs_has_no_role(make_world: Any) -> None:
+    """The recorded hash says the excluded account sits under its target, as it did at the last sync; in
+    between, it left and came back, and AutoDeployment gave it the role again: the sync still finds it."""
+    world = make_world(materialize=True)
+    assert world.sync("first").outcome == "success"  # EXCLUDED sits in Root/Workloads from the start
+    assert "Developer" not in iam_roles(world, EXCLUDED)
+    world.move(EXCLUDED, "Root/Security")
+    world.service.drain()
+    world.move(EXCLUDED, "Root/Workloads")
+    world.service.drain()  # AutoDeployment ran on both moves
+    assert "Developer" in iam_roles(world, EXCLUDED)
+    report = world.sync("second")
+    assert report.outcome == "success"
+    assert kinds(report, DEV) == ["delete-instances", "commit"]
+    assert iam_roles(world, EXCLUDED) == {"ReadOnly": 3600}
+    assert world.sync("third").counts() == {"unchanged": 4}

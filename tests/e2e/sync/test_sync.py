@@ -92,9 +92,10 @@ def test_second_run_is_a_no_op_with_minimal_reads(make_world: Any) -> None:
     # One walk of the tree (DescribeOrganization, ListRoots, and per OU one page of OUs and one of
     # accounts: 6 OUs with the root), ListStackSets, per StackSet DescribeStackSet and one page of its
     # operations (did the rollout that wrote the hash succeed?), and for the management-account stack
-    # GetCallerIdentity (is this the management account?) and DescribeStacks.
+    # GetCallerIdentity (is this the management account?) and DescribeStacks; and for Developer's one
+    # excluded account, which sits under its target, one ListStackInstances (did AutoDeployment reach it?).
     assert report.calls == {
-        "reads": 23,
+        "reads": 24,
         "writes": 0,
         "by_operation": {
             "DescribeOrganization": 1,
@@ -104,6 +105,7 @@ def test_second_run_is_a_no_op_with_minimal_reads(make_world: Any) -> None:
             "ListAccountsForParent": 6,
             "ListOrganizationalUnitsForParent": 6,
             "ListRoots": 1,
+            "ListStackInstances": 1,
             "ListStackSetOperations": 3,
             "ListStackSets": 1,
         },

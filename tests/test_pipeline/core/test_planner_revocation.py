@@ -3,12 +3,14 @@ wanted, with exact operations (issue 12, item 2). Other removal paths: test_plan
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pipeline.core.live import LiveInstance
 from pipeline.core.manifest import DeletionPolicy
 from pipeline.core.ops import DeleteInstances
-from pipeline.core.planner import plan_stackset
+from pipeline.core.planner import needs_exclusion_check, needs_instances, plan_stackset
 from tests.test_pipeline.core.test_planner import DEV, SB, WS, D, commit, deployed, live_from, tree
 
 
@@ -35,3 +37,21 @@ def test_a_region_no_longer_wanted_is_deleted_unless_the_org_retains(retain: boo
 def test_the_default_policy_revokes() -> None:
     """The contract's one default (pipeline.core.manifest): removal deletes the stacks."""
     assert DeletionPolicy().retain_stacks is False
+
+
+def test_excluded_accounts_under_their_target_are_looked_up_even_when_the_hash_matches() -> None:
+    """AutoDeployment may give an excluded account an instance at any time: a matching hash is trusted only
+    once those accounts are found to hold none."""
+    assert D.excluded_present == ("333333333333",)  # EXCLUDED sits in Root/Workloads, excluded there
+    matching = live_from(D, D.tag, instances=None)
+    assert needs_exclusion_check(D, matching) == ("333333333333",)
+    assert needs_exclusion_check(D, live_from(D, "v1.old.x", instances=None)) == ()  # planned anyway
+    assert plan_stackset(D, matching, tree(), DeletionPolicy()).action == "unchanged"
+    reached = dataclasses.replace(matching, excluded_reached=("333333333333",))
+    assert needs_instances(D, reached)
+    stray = LiveInstance("333333333333", "us-east-1", WS)
+    plan = plan_stackset(
+        D, dataclasses.replace(reached, instances=(*deployed(D), stray)), tree(), DeletionPolicy()
+    )
+    assert (plan.action, [op.kind for op in plan.ops]) == ("update", ["delete-instances", "commit"])
+    assert plan.notes[0] == "excluded account(s) 333333333333 got an instance from AutoDeployment"
