@@ -8,10 +8,21 @@ import dataclasses
 import pytest
 
 from pipeline.core.live import LiveInstance
-from pipeline.core.manifest import DeletionPolicy
+from pipeline.core.manifest import DeletionPolicy, PermissionModel
 from pipeline.core.ops import DeleteInstances
 from pipeline.core.planner import needs_exclusion_check, needs_instances, plan_stackset
-from tests.test_pipeline.core.test_planner import DEV, SB, WS, D, commit, deployed, live_from, tree
+from tests.test_pipeline.core.test_planner import (
+    DEV,
+    SB,
+    WS,
+    D,
+    M,
+    commit,
+    deployed,
+    desired,
+    live_from,
+    tree,
+)
 
 
 @pytest.mark.parametrize(("retain", "kept"), [(False, False), (True, True)], ids=["default", "opt-in"])
@@ -55,3 +66,24 @@ def test_excluded_accounts_under_their_target_are_looked_up_even_when_the_hash_m
     )
     assert (plan.action, [op.kind for op in plan.ops]) == ("update", ["delete-instances", "commit"])
     assert plan.notes[0] == "excluded account(s) 333333333333 got an instance from AutoDeployment"
+
+
+def test_self_managed_excluded_accounts_are_deleted_never_retained() -> None:
+    """Self-managed: an account excluded after it got the role loses it, even when the org retains stacks;
+    an account that merely left its OU keeps its stack, as the opt-in says."""
+    org = dataclasses.replace(
+        M.org,
+        permission_model=PermissionModel.SELF_MANAGED,
+        administration_role_arn="arn:aws:iam::111111111111:role/AWSCloudFormationStackSetAdministrationRole",
+        execution_role_name="AWSCloudFormationStackSetExecutionRole",
+    )
+    m = dataclasses.replace(M, org=org)
+    d = desired(manifest=m)
+    strays = (
+        LiveInstance("333333333333", "us-east-1", None),
+        LiveInstance("100000000002", "us-east-1", None),
+    )
+    live = live_from(d, "v1.old.x", (*(LiveInstance(a, "us-east-1", None) for a in d.accounts), *strays))
+    plan = plan_stackset(d, live, tree(), DeletionPolicy(retain_stacks=True))
+    deletes = [(op.accounts, op.retain_stacks) for op in plan.ops if isinstance(op, DeleteInstances)]
+    assert deletes == [(("333333333333",), False), (("100000000002",), True)]
