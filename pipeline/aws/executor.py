@@ -174,6 +174,12 @@ class Executor:
         elif isinstance(op, CreateInstances):
             call = self.cfn.create_stack_instances
             args |= self._targets(op.ou_ids, op.accounts, op.account_filter) | {"Regions": list(op.regions)}
+            if op.parameters:
+                # The new instances start with their per-OU values (API_CreateStackInstances,
+                # ParameterOverrides), never with the StackSet's first.
+                args["ParameterOverrides"] = [
+                    {"ParameterKey": k, "ParameterValue": v} for k, v in op.parameters
+                ]
         elif isinstance(op, DeleteInstances):
             call = self.cfn.delete_stack_instances
             args |= self._targets(op.ou_ids, op.accounts, op.account_filter)

@@ -15,11 +15,18 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pipeline.core.desired import NO_OVERRIDES, DesiredStackSet, HashTag, effective_overrides, live_overrides
+from pipeline.core.desired import (
+    NO_OVERRIDES,
+    DesiredStackSet,
+    HashTag,
+    effective_overrides,
+    live_overrides,
+    window_notes,
+)
 from pipeline.core.live import LiveStackSet, LiveState
 from pipeline.core.manifest import Kind, Override
 from pipeline.core.org import OrgTree
-from pipeline.core.planner import FAILED, ORPHAN, UNCHANGED, Change, StackSetPlan, SyncPlan
+from pipeline.core.planner import CREATE, FAILED, ORPHAN, UNCHANGED, UPDATE, Change, StackSetPlan, SyncPlan
 from pipeline.core.report import SyncReport, render_markdown, render_text
 from pipeline.sync import SyncSession
 
@@ -188,6 +195,8 @@ def scopes(templates: Mapping[str, str], state: LiveState, plan: SyncPlan) -> tu
                     "hash is current (changed outside the sync?): this plan does not change it"
                 )
         out.append(Scope(name, base, head, _reach(tree, d, live)))
+        if p.action in (CREATE, UPDATE):
+            notes.extend(f"{name}: {n}" for n in window_notes(d.spec))
     for name, live in sorted(state.orphans.items()):
         p = plans[name]
         if p.action != ORPHAN or not p.ops:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pipeline.core.manifest import (
     HASH_TAG,
+    WINDOW_SESSION_PARAMETER,
     Kind,
     Manifest,
     Override,
@@ -138,6 +139,41 @@ def effective_overrides(path: str, overrides: tuple[Override, ...]) -> dict[str,
         if is_at_or_below(path, o.ou_path):
             values.update(o.parameters)
     return values
+
+
+def window_notes(spec: StackSetSpec) -> tuple[str, ...]:
+    """Which values an account gets between joining a target OU and the next sync, for the plan.
+
+    AutoDeployment creates its instance with the StackSet-level values, never the overrides ("Accounts
+    added to the target OUs and their child OUs in the future won't use the overridden values",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html).
+    MaxSessionDuration has an order (shorter grants less) and must be the shortest of every OU; the other
+    parameters have none, so the plan names the value that applies in the window and where OUs differ.
+    """
+    differing: dict[str, list[str]] = {}
+    broader: list[str] = []
+    level_session = spec.parameters.get(WINDOW_SESSION_PARAMETER, "")
+    for o in spec.parameter_overrides:
+        for key, value in o.parameters.items():
+            if value != spec.parameters.get(key):
+                differing.setdefault(key, []).append(o.ou_path)
+            numbers = value.isdigit() and level_session.isdigit()
+            if key == WINDOW_SESSION_PARAMETER and numbers and int(value) < int(level_session):
+                broader.append(f"{o.ou_path} ({value})")
+    if not differing:
+        return ()
+    values = ", ".join(f"{k}={spec.parameters.get(k, '')}" for k in sorted(differing))
+    where = "; ".join(f"{k} at {', '.join(sorted(paths))}" for k, paths in sorted(differing.items()))
+    notes = [
+        f"between syncs, accounts that join a target OU get the StackSet-level values {values} "
+        f"(AutoDeployment ignores per-OU values) until the next sync sets the per-OU ones ({where})"
+    ]
+    if broader:
+        notes.append(
+            f"window broader than the OU: StackSet-level {WINDOW_SESSION_PARAMETER} {level_session} is longer "
+            f"than at {', '.join(broader)}; render the manifest with the generator, which takes the shortest"
+        )
+    return tuple(notes)
 
 
 def live_overrides(spec: StackSetSpec, statuses: Mapping[str, OuStatus]) -> tuple[Override, ...]:

@@ -51,6 +51,9 @@ KINDS = tuple(Kind)
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 # The tag the sync keeps its content hash in; the manifest must not set it.
 HASH_TAG = "OrgStackSetsHash"
+# The one parameter whose order is known: a shorter session grants less, so the StackSet-level value (all
+# that AutoDeployment gives accounts between syncs) is the shortest of every OU (desired.window_notes).
+WINDOW_SESSION_PARAMETER = "MaxSessionDuration"
 
 
 GENERATED_BY = "org-stacksets generator"

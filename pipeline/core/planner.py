@@ -18,6 +18,7 @@ from pipeline.core import limits
 from pipeline.core.desired import (
     NO_OVERRIDES,
     DesiredStackSet,
+    DesiredTarget,
     HashTag,
     chunks,
     pending_tag,
@@ -33,6 +34,7 @@ from pipeline.core.ops import (
     DeleteStackSet,
     DeployStack,
     Op,
+    Pairs,
     UpdateOverrides,
     UpdateStackSet,
     digest,
@@ -225,6 +227,26 @@ class _Builder:
         self.notes: list[str] = []
         self.service = desired.content.permission_model == PermissionModel.SERVICE_MANAGED
         self.regions = desired.spec.regions
+        self.values = {a: g.parameters for g in desired.groups for a in g.accounts}
+        self.created_with: dict[str, Pairs] = {}  # account -> the per-OU values its new instance starts with
+
+    def values_of(self, accounts: tuple[str, ...]) -> Pairs | None:
+        """The one set of per-OU values all these accounts get, or None when they differ."""
+        found = {self.values.get(a, ()) for a in accounts}
+        return found.pop() if len(found) == 1 else None
+
+    def _start_values(self, reached: tuple[str, ...]) -> Pairs:
+        """ParameterOverrides for a CreateStackInstances call that reaches these accounts.
+
+        CreateStackInstances takes ParameterOverrides for every instance it creates
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackInstances.html),
+        so where every account reached shares one set of per-OU values the instances start with them and
+        never run with the StackSet-level values first. Where they differ, the instances start with the
+        StackSet-level values (the narrowest, see generator window_values) and the overrides follow.
+        """
+        values = self.values_of(reached) or ()
+        self.created_with.update(dict.fromkeys(reached, values))
+        return values
 
     def create(
         self, ou_ids: tuple[str, ...], paths: tuple[str, ...], accounts: tuple[str, ...], flt: str
@@ -233,6 +255,10 @@ class _Builder:
             names = dict(zip(ou_ids, paths, strict=False))
             for part in chunks(ou_ids, limits.OUS_PER_INSTANCES_CALL):
                 part_paths = tuple(names[i] for i in part if i in names)
+                if flt == "INTERSECTION":
+                    reached = accounts
+                else:
+                    reached = tuple(a for t in self.d.targets if t.ou_id in part for a in t.accounts)
                 self.ops.append(
                     CreateInstances(
                         stackset=self.d.name,
@@ -241,12 +267,19 @@ class _Builder:
                         accounts=accounts,
                         account_filter=flt,
                         paths=part_paths,
+                        parameters=self._start_values(reached),
                     )
                 )
         else:
             for part in chunks(accounts, limits.ACCOUNTS_PER_INSTANCES_CALL):
                 self.ops.append(
-                    CreateInstances(stackset=self.d.name, regions=self.regions, accounts=part, paths=paths)
+                    CreateInstances(
+                        stackset=self.d.name,
+                        regions=self.regions,
+                        accounts=part,
+                        paths=paths,
+                        parameters=self._start_values(part),
+                    )
                 )
 
     def delete(
@@ -302,6 +335,8 @@ class _Builder:
             if not changed:
                 # What was applied is what is wanted: only new instances still need their overrides.
                 accounts = tuple(a for a in accounts if a in created)
+            # New instances that started with these values (ParameterOverrides on the create) have them.
+            accounts = tuple(a for a in accounts if self.created_with.get(a) != group.parameters)
             if not group.parameters and (applied == NO_OVERRIDES or not changed):
                 # Setting back to the StackSet's values: needless when nothing was ever overridden, and
                 # new instances start with the StackSet's values.
@@ -344,8 +379,7 @@ def _plan_new(d: DesiredStackSet, policy: DeletionPolicy) -> StackSetPlan:
             )
             b.targets.extend(TargetChange(a, d.login_parent, Change.ADD, 1) for a in d.accounts)
     else:
-        for excluded in sorted({t.excluded for t in d.targets}):
-            group = [t for t in d.targets if t.excluded == excluded]
+        for excluded, group in _creation_groups(b, d.targets):
             b.create(
                 tuple(t.ou_id for t in group),
                 tuple(t.path for t in group),
@@ -420,6 +454,18 @@ def _plan_existing(
     return StackSetPlan(
         d.name, d.spec.kind, action, tuple(b.ops), d.tag, live.hash_tag, tuple(b.targets), tuple(b.notes)
     )
+
+
+def _creation_groups(
+    b: _Builder, targets: tuple[DesiredTarget, ...]
+) -> list[tuple[tuple[str, ...], list[DesiredTarget]]]:
+    """New OU targets, one CreateStackInstances per set of exclusions and per-OU values: a target whose
+    accounts share one set of values is created with them (mixed targets go together, without)."""
+    groups: dict[tuple[tuple[str, ...], Pairs | None], list[DesiredTarget]] = {}
+    for t in targets:
+        groups.setdefault((t.excluded, b.values_of(t.accounts)), []).append(t)
+    order = sorted(groups, key=lambda k: (k[0], k[1] is None, k[1] or ()))
+    return [(key[0], groups[key]) for key in order]
 
 
 def _accounts_of(op: CreateInstances, d: DesiredStackSet) -> set[str]:
@@ -594,8 +640,7 @@ def _plan_ou_targets(
                 if revoke and not any(n.startswith("excluded accounts (") for n in b.notes):
                     _exclusion_note(b, d)
     additions = [t for t in d.targets if t.ou_id not in live_ids]
-    for excluded in sorted({t.excluded for t in additions}):
-        group = [t for t in additions if t.excluded == excluded]
+    for excluded, group in _creation_groups(b, tuple(additions)):
         b.create(
             tuple(t.ou_id for t in group),
             tuple(t.path for t in group),

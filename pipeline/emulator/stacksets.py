@@ -40,7 +40,9 @@ sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited wher
 - Suspended accounts are skipped (API_StackInstanceComprehensiveStatus: SKIPPED_SUSPENDED_ACCOUNT).
 - DeleteStackSet needs an empty StackSet (StackSetNotEmptyException, API_DeleteStackSet).
 - CallAs DELEGATED_ADMIN needs a registered delegated administrator and a SERVICE_MANAGED StackSet
-  (API_CreateStackSet, CallAs: "Valid only if the stack set's permissions model is SERVICE_MANAGED").
+  (API_CreateStackSet, CallAs: "Valid only if the stack set's permissions model is SERVICE_MANAGED");
+  such StackSets live in the management account (their ARN carries its id), where SELF from the
+  management account finds them too (API_CreateStackSet, API_ListStackSets).
 All pages are under https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/.
 """
 
@@ -135,7 +137,7 @@ class StackSetService:
             self._auto_deploy()
             name = params.get("StackSetName")
             if name:
-                record = self.stacksets.get(f"{account}/{region}/{name}")
+                record = self.stacksets.get(f"{self._owner(account, params)}/{region}/{name}")
                 if record is not None:
                     self._tick(record)
             return self._handlers[action](account, region, params)
@@ -156,9 +158,19 @@ class StackSetService:
             raise ApiError("ValidationError", "AWS Organizations is not in use for this account")
         return snap
 
+    def _owner(self, account: str, params: dict[str, Any]) -> str:
+        """The account a StackSet lives in: the management account when a registered delegated
+        administrator calls as DELEGATED_ADMIN ("StackSets with service-managed permissions are created
+        in the management account, including StackSets that are created by delegated administrators",
+        API_CreateStackSet, CallAs), else the caller's."""
+        if params.get("CallAs") != "DELEGATED_ADMIN":
+            return account
+        snap = self.org.snapshot()
+        return snap.management_account if snap is not None and account in snap.delegated_admins else account
+
     def _record(self, account: str, region: str, params: dict[str, Any]) -> StackSetRecord:
         name = params.get("StackSetName", "")
-        record = self.stacksets.get(f"{account}/{region}/{name}")
+        record = self.stacksets.get(f"{self._owner(account, params)}/{region}/{name}")
         if record is None or record.status != "ACTIVE":
             raise ApiError("StackSetNotFoundException", f"StackSet {name} not found")
         self._check_call_as(account, record.permission_model, params)
@@ -465,7 +477,8 @@ class StackSetService:
 
     def _create_stack_set(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         name = p["StackSetName"]
-        key = f"{account}/{region}/{name}"
+        owner = self._owner(account, p)
+        key = f"{owner}/{region}/{name}"
         existing = self.stacksets.get(key)
         if existing is not None and existing.status == "ACTIVE":
             if p.get("ClientRequestToken") and existing.client_token == p.get("ClientRequestToken"):
@@ -482,7 +495,7 @@ class StackSetService:
         self.stacksets[key] = StackSetRecord(
             name=name,
             id=f"{name}:{uuid.uuid4()}",
-            admin_account=account,
+            admin_account=owner,
             region=region,
             description=p.get("Description", ""),
             template=p["TemplateBody"],
@@ -537,7 +550,11 @@ class StackSetService:
                 **({"AutoDeployment": r.auto_deployment} if r.auto_deployment else {}),
             }
             for key, r in sorted(self.stacksets.items())
-            if key.startswith(f"{account}/{region}/") and (wanted is None or r.status == wanted)
+            if key.startswith(f"{self._owner(account, p)}/{region}/")
+            and (wanted is None or r.status == wanted)
+            # API_ListStackSets: as DELEGATED_ADMIN, "all StackSets with service-managed permissions in
+            # the management account".
+            and (p.get("CallAs") != "DELEGATED_ADMIN" or r.permission_model == "SERVICE_MANAGED")
         ]
         return _page(rows, p, "Summaries")
 

@@ -435,7 +435,21 @@ def test_delegated_admin(make_world: Any, tmp_path: Path) -> None:
     )
     report = apply_plan(session, plan_sync(session))
     assert report.outcome == "success"
-    assert {r.admin_account for r in world.service.stacksets.values()} == {admin}
+    # Service-managed StackSets live in the management account, also when a delegated admin creates them
+    # (API_CreateStackSet, CallAs): their ARN carries its id, and the management account sees them.
+    assert {r.admin_account for r in world.service.stacksets.values()} == {MGMT}
+    cfn = session.clients.cloudformation
+    arn = cfn.describe_stack_set(StackSetName=DEV, CallAs="DELEGATED_ADMIN")["StackSet"]["StackSetARN"]
+    assert arn.startswith(f"arn:aws:cloudformation:us-east-1:{MGMT}:stackset/{DEV}:")
+    as_management = world.client("cloudformation")
+    assert DEV in {s["StackSetName"] for s in as_management.list_stack_sets()["Summaries"]}
+    # The next run, still as the delegated admin, finds them where they are: nothing to do.
+    again = world.session("second")
+    again.clients.cloudformation.meta.events.register(
+        "before-sign.cloudformation.*",
+        lambda request, **_: request.headers.add_header("x-moto-account-id", admin),
+    )
+    assert apply_plan(again, plan_sync(again)).counts() == {"unchanged": 3}
 
 
 def test_management_stack_is_refused_to_a_delegated_admin(make_world: Any, tmp_path: Path) -> None:
