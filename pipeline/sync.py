@@ -28,6 +28,7 @@ from pipeline.core.planner import (
     StackSetPlan,
     SyncPlan,
     count_instances,
+    needs_exclusion_check,
     needs_instances,
     needs_rollout_check,
     plan_management,
@@ -87,7 +88,8 @@ def check_organization(manifest: Manifest, tree: OrgTree) -> None:
 
 def read_state(s: SyncSession) -> LiveState:
     """One org walk, one ListStackSets, one DescribeStackSet per StackSet, and per StackSet either its
-    latest operation (hash unchanged: did that rollout succeed?) or its instances (hash changed)."""
+    latest operation (hash unchanged: did that rollout succeed?) or its instances (hash changed), and per
+    excluded account that sits under its target one ListStackInstances (did AutoDeployment reach it?)."""
     m = s.manifest
     tree = read_org(s.clients.organizations, s.backoff)
     check_organization(m, tree)
@@ -106,6 +108,9 @@ def read_state(s: SyncSession) -> LiveState:
             if needs_rollout_check(desired[name], got):
                 ok = live_reader.last_rollout_ok(cfn, name, s.call_as, s.backoff)
                 got = replace(got, rollout_failed=not ok)
+            if excluded := needs_exclusion_check(desired[name], got):
+                reached = live_reader.accounts_with_instances(cfn, name, excluded, s.call_as, s.backoff)
+                got = replace(got, excluded_reached=reached)
             if needs_instances(desired[name], got):
                 got = replace(got, instances=live_reader.list_instances(cfn, name, s.call_as, s.backoff))
             stacksets[name] = got

@@ -41,8 +41,13 @@ OVERRIDES_NOTE = (
     "the deployed side takes the manifest's per-OU values, or none, as the StackSet's recorded override hash says"
 )
 RETAIN_NOTE = (
-    "roles removed from OUs keep their stacks (deletion.retain_stacks in org.yaml): the roles stay in those "
-    "accounts, no longer managed"
+    "roles removed from OUs keep their stacks (deletion.retain_stacks: true in org.yaml, an opt-in): the roles "
+    "stay in those accounts, still assumable and no longer managed, and adding the role there again fails with "
+    "EntityAlreadyExists until the retained stack is deleted"
+)
+REVOKE_NOTE = (
+    "roles removed from OUs are deleted from their accounts (revocation: deletion.retain_stacks is false in "
+    "org.yaml), within the deletion limits"
 )
 
 Params = tuple[tuple[str, str], ...]
@@ -313,8 +318,8 @@ def review(
                     here[key] = view
                     reach[(path, key)] = scope.accounts.get(path, frozenset())
     diff = diff_views(base, head, DEPLOYED, head_label)
-    if retain_stacks and any(r.kind == "removed" for o in diff.ous for r in o.roles):
-        notes.append(RETAIN_NOTE)
+    if any(r.kind == "removed" for o in diff.ous for r in o.roles):
+        notes.append(RETAIN_NOTE if retain_stacks else REVOKE_NOTE)
     return PlanReview(diff, reach, tuple(notes))
 
 

@@ -90,6 +90,9 @@ class DesiredStackSet:
     hold_removals: str | None  # why OU targets must not be removed this run, if they must not
     state_digest: str
     overrides_digest: str
+    # Excluded accounts under their target OU: AutoDeployment, which ignores account filters, may give them
+    # an instance at any time, so each sync looks for one (pipeline.core.planner.needs_exclusion_check).
+    excluded_present: tuple[str, ...] = ()
 
     @property
     def tag(self) -> str:
@@ -108,7 +111,13 @@ def content_for(spec: StackSetSpec, manifest: Manifest) -> Content:
     if org.service_managed:
         # Roles follow accounts into and out of their OUs; the login-account StackSet targets one account, so
         # AutoDeployment (which would add every new account of that OU) stays off for it.
-        auto = (True, org.deletion.retain_stacks) if spec.kind == Kind.ROLE else (False, False)
+        # RetainStacksOnAccountRemoval is false even when deletion.retain_stacks opts in: AutoDeployment
+        # handles a move between two target OUs as a delete and a queued create ("Enable or disable automatic
+        # deployments for StackSets in AWS Organizations",
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-manage-auto-deployment.html),
+        # and a retained stack would keep the named role, so that create would fail with EntityAlreadyExists
+        # and leave the account with an unmanaged role. An account that leaves its OUs loses the role.
+        auto = (True, False) if spec.kind == Kind.ROLE else (False, False)
     return Content(
         template=spec.template,
         template_sha256=spec.template_sha256,
@@ -240,14 +249,15 @@ def desire(
     groups = _groups(accounts, tree, spec, statuses) if spec.parameter_overrides else ()
     with_values = [(g.parameters, g.accounts) for g in groups if g.parameters]
     overrides_digest = digest(with_values) if with_values else NO_OVERRIDES
+    excluded_present = tuple(
+        sorted(a for t in targets for a in t.excluded if tree.account_path(a) and _under(tree, a, t.ou_id))
+    )
     state: dict[str, object] = {
         "content": content.digest(),
         "regions": spec.regions,
         "targets": [(t.path, t.ou_id, t.excluded) for t in targets],
         # Excluded accounts that sit under their target now: AutoDeployment may have added them.
-        "excluded_present": sorted(
-            a for t in targets for a in t.excluded if tree.account_path(a) and _under(tree, a, t.ou_id)
-        ),
+        "excluded_present": list(excluded_present),
         "overrides": overrides_digest,
     }
     if not org.service_managed or spec.kind == Kind.LOGIN_ACCOUNT:
@@ -265,6 +275,7 @@ def desire(
         hold_removals="; ".join(hold) or None,
         state_digest=digest(state),
         overrides_digest=overrides_digest,
+        excluded_present=excluded_present if org.service_managed else (),
     )
 
 

@@ -42,6 +42,9 @@ class LiveStackSet:
     # Read only when the hash matches: the latest rollout failed or left failed instances, so the hash
     # (kept by AWS whatever the outcome) proves nothing and the StackSet is planned again.
     rollout_failed: bool = False
+    # Read only when the hash matches and excluded accounts sit under their targets: those of them that hold
+    # an instance (AutoDeployment ignores account filters), so the StackSet is planned again.
+    excluded_reached: tuple[str, ...] = ()
     # DescribeStackSet returns it anyway: kept for the plan's IAM diff against what is deployed.
     template_body: str = field(default="", repr=False, compare=False)
 

@@ -66,6 +66,19 @@ class Change(StrEnum):
 
 CREATE, UPDATE, UNCHANGED, SKIPPED, ORPHAN, FAILED = Action
 
+# How long an excluded account can hold a role AutoDeployment gave it. AutoDeployment ignores account filters
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-manage-auto-deployment.html);
+# the watcher starts the pipeline on MoveAccount, but the sync runs only once its manual approval is given,
+# and an approval left unanswered fails after seven days
+# (https://docs.aws.amazon.com/codepipeline/latest/userguide/approvals-approve-or-reject.html).
+EXCLUSION_WINDOW = (
+    "excluded accounts ({accounts}) under {paths}: AutoDeployment ignores account filters, so an excluded "
+    "account that joins one of these OUs gets the role from AWS itself within minutes and keeps it until a "
+    "sync deletes it (deleted, never retained). The watcher starts the pipeline on MoveAccount, but the sync "
+    "runs only once the manual approval is given: the window lasts from the move until that run is approved "
+    "and applied, up to the approval timeout (7 days) for one run, and longer if runs are rejected or expire"
+)
+
 
 @dataclass(frozen=True)
 class TargetChange:
@@ -157,8 +170,16 @@ def needs_instances(desired: DesiredStackSet, live: LiveStackSet | None) -> bool
     return (
         live is not None
         and live.permission_model == desired.content.permission_model
-        and (live.hash_tag != desired.tag or live.rollout_failed)
+        and (live.hash_tag != desired.tag or live.rollout_failed or bool(live.excluded_reached))
     )
+
+
+def needs_exclusion_check(desired: DesiredStackSet, live: LiveStackSet | None) -> tuple[str, ...]:
+    """Excluded accounts to look up (one ListStackInstances each) although the hash matches: AutoDeployment,
+    which ignores account filters, may have given them an instance since the last sync."""
+    if live is None or live.permission_model != desired.content.permission_model:
+        return ()
+    return desired.excluded_present if live.hash_tag == desired.tag else ()
 
 
 def needs_rollout_check(desired: DesiredStackSet, live: LiveStackSet | None) -> bool:
@@ -262,9 +283,17 @@ class _Builder:
                 )
 
     def delete(
-        self, ou_ids: tuple[str, ...], paths: tuple[str, ...], accounts: tuple[str, ...], flt: str, count: int
+        self,
+        ou_ids: tuple[str, ...],
+        paths: tuple[str, ...],
+        accounts: tuple[str, ...],
+        flt: str,
+        count: int,
+        *,
+        revoke: bool = False,
     ) -> None:
-        retain = self.policy.retain_stacks
+        """DeleteStackInstances; revoke=True deletes the stacks whatever deletion.retain_stacks says."""
+        retain = self.policy.retain_stacks and not revoke
         if self.service:
             self.ops.append(
                 DeleteInstances(
@@ -324,8 +353,17 @@ class _Builder:
                 )
 
 
+def _exclusion_note(b: _Builder, d: DesiredStackSet) -> None:
+    """Service-managed role StackSets with excluded accounts: say how long AutoDeployment's window lasts."""
+    excluded = sorted({a for t in d.targets for a in t.excluded})
+    if b.service and d.spec.kind == Kind.ROLE and excluded:
+        paths = ", ".join(sorted(t.path for t in d.targets if t.excluded))
+        b.notes.append(EXCLUSION_WINDOW.format(accounts=", ".join(excluded), paths=paths))
+
+
 def _plan_new(d: DesiredStackSet, policy: DeletionPolicy) -> StackSetPlan:
     b = _Builder(d, policy)
+    _exclusion_note(b, d)
     b.ops.append(
         CreateStackSet(
             stackset=d.name, content=d.content, tag=pending_tag(f"v1.{NO_OVERRIDES}.{NO_OVERRIDES}")
@@ -455,13 +493,17 @@ def _plan_accounts(
             TargetChange(a, None, Change.HOLD, 1, f"removal held: {d.hold_removals}") for a in held
         )
         stray = []
-    if b.service:
-        for ou_id in sorted({i.ou_id or "" for i in stray}):
-            accts = tuple(sorted({i.account for i in stray if (i.ou_id or "") == ou_id}))
-            count = sum(1 for i in stray if (i.ou_id or "") == ou_id)
-            b.delete((ou_id,), (), accts, "INTERSECTION", count)
-    elif stray:
-        b.delete((), (), tuple(sorted({i.account for i in stray})), "NONE", len(stray))
+    # Excluded accounts never keep the role, even when deletion.retain_stacks opts in to retaining.
+    excluded = {a for t in d.targets for a in t.excluded}
+    for revoke in (True, False):
+        part = [i for i in stray if (i.account in excluded) == revoke]
+        if b.service:
+            for ou_id in sorted({i.ou_id or "" for i in part}):
+                accts = tuple(sorted({i.account for i in part if (i.ou_id or "") == ou_id}))
+                count = sum(1 for i in part if (i.ou_id or "") == ou_id)
+                b.delete((ou_id,), (), accts, "INTERSECTION", count, revoke=revoke)
+        elif part:
+            b.delete((), (), tuple(sorted({i.account for i in part})), "NONE", len(part), revoke=revoke)
     for acct in sorted({i.account for i in stray}):
         b.targets.append(TargetChange(acct, None, Change.REMOVE, 1, "no longer a target"))
     missing = tuple(a for a in d.accounts if not set(d.spec.regions) <= have.get(a, set()))
@@ -580,14 +622,23 @@ def _plan_ou_targets(
         if inst.ou_id not in removed:
             left.setdefault(inst.account, set()).add(inst.region)
     # Inside kept targets: accounts that should not hold an instance (excluded, or moved away while
-    # AutoDeployment kept them) go; accounts not ACTIVE are left alone.
+    # AutoDeployment kept them) go; accounts not ACTIVE are left alone. AutoDeployment ignores account
+    # filters, so an excluded account that joins a target OU gets an instance from AWS itself ("Automatic
+    # deployments do not consider account level targeting filters", Enable or disable automatic deployments
+    # for StackSets in AWS Organizations,
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-manage-auto-deployment.html):
+    # its stack is deleted, never retained, whatever deletion.retain_stacks says.
     for t in d.targets:
         if t.ou_id not in live_ids:
             continue
         stray = [i for i in instances if i.ou_id == t.ou_id and i.account not in keep]
-        if stray:
-            accts = tuple(sorted({i.account for i in stray}))
-            b.delete((t.ou_id,), (t.path,), accts, "INTERSECTION", len(stray))
+        for revoke in (True, False):
+            part = [i for i in stray if (i.account in t.excluded) == revoke]
+            if part:
+                accts = tuple(sorted({i.account for i in part}))
+                b.delete((t.ou_id,), (t.path,), accts, "INTERSECTION", len(part), revoke=revoke)
+                if revoke and not any(n.startswith("excluded accounts (") for n in b.notes):
+                    _exclusion_note(b, d)
     additions = [t for t in d.targets if t.ou_id not in live_ids]
     for excluded, group in _creation_groups(b, tuple(additions)):
         b.create(
@@ -650,9 +701,12 @@ def _plan_stackset(
                 f"{d.content.permission_model}: a StackSet cannot switch; delete it (retaining stacks) first",
             ),
         )
-    if live.hash_tag == d.tag and not live.rollout_failed:
+    if live.hash_tag == d.tag and not live.rollout_failed and not live.excluded_reached:
         return StackSetPlan(d.name, d.spec.kind, UNCHANGED, (), d.tag, live.hash_tag, unchanged_targets)
     plan = _plan_existing(d, live, tree, policy)
+    if live.hash_tag == d.tag and live.excluded_reached and not live.rollout_failed:
+        note = f"excluded account(s) {', '.join(live.excluded_reached)} got an instance from AutoDeployment"
+        return replace(plan, notes=(note, *plan.notes))
     if live.hash_tag == d.tag:
         note = "the last rollout failed or left failed instances: rolling out again"
         return replace(plan, notes=(note, *plan.notes))

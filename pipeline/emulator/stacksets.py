@@ -27,9 +27,16 @@ sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited wher
 - Parameter overrides: only parameters the StackSet specifies; a list without a parameter sets it back
   (API_UpdateStackInstances, ParameterOverrides); new accounts do not inherit them.
 - AutoDeployment adds instances for accounts that join a target OU and removes them (retaining the stack
-  when RetainStacksOnAccountRemoval) when they leave (API_AutoDeployment). Simplification: it happens at
-  the next API call, not asynchronously; an account moving between two targets of one StackSet keeps its
-  instance.
+  when RetainStacksOnAccountRemoval) when they leave (API_AutoDeployment). It ignores account filters: an
+  account a DIFFERENCE filter left out gets an instance when it joins a target OU ("Automatic deployments do
+  not consider account level targeting filters", UserGuide stacksets-orgs-manage-auto-deployment.html).
+  A move between two target OUs of one StackSet is a delete followed by a create, as for two StackSets
+  ("runs a delete operation ... and queues a create operation", same page): the harsher of the two readings
+  (the other keeps the instance). Simplification: it happens at the next API call, not asynchronously.
+- A retained stack keeps its named IAM role, and IAM names are unique per account (all regions): a new
+  instance of the same StackSet in that account fails with EntityAlreadyExists (inferred from
+  API_DeleteStackInstances, RetainStacks, and IAM's API_CreateRole: "role ... names must be unique within
+  the account").
 - Suspended accounts are skipped (API_StackInstanceComprehensiveStatus: SKIPPED_SUSPENDED_ACCOUNT).
 - DeleteStackSet needs an empty StackSet (StackSetNotEmptyException, API_DeleteStackSet).
 - CallAs DELEGATED_ADMIN needs a registered delegated administrator and a SERVICE_MANAGED StackSet
@@ -292,6 +299,13 @@ class StackSetService:
     def _deploy(self, record: StackSetRecord, inst: Instance) -> str | None:
         params = self._effective(record, inst)
         key = f"{inst.account}/{inst.region}/{inst.stack_name}"
+        holder = self._retained_holder(record, inst)
+        if holder is not None and key not in self.stacks:
+            # The retained stack still owns the named role (IAM is global: any region of the account).
+            return (
+                f"EntityAlreadyExists: a role this template names already exists in account {inst.account} "
+                f"(held by stack {holder.name}, retained when an earlier instance of {record.name} was removed)"
+            )
         self.stacks[key] = Stack(
             inst.account, inst.region, inst.stack_name, record.name, _sha(record.template), dict(params)
         )
@@ -300,6 +314,17 @@ class StackSetService:
                 inst.account, inst.region, inst.stack_name, record.template, params
             )
         return None
+
+    def _retained_holder(self, record: StackSetRecord, inst: Instance) -> Stack | None:
+        """A stack of this StackSet retained in the instance's account, which holds the same named roles."""
+        return next(
+            (
+                s
+                for s in self.stacks.values()
+                if s.retained and s.account == inst.account and s.stackset == record.name
+            ),
+            None,
+        )
 
     def _remove_instance(self, record: StackSetRecord, inst: Instance, retain: bool) -> None:
         record.instances.pop(_key(inst.account, inst.region), None)
@@ -338,21 +363,30 @@ class StackSetService:
             ):
                 continue
             targets_now = {ou: snap.subtree(ou) for ou in record.ou_ids if ou in snap.parents}
+            retain = bool(auto.get("RetainStacksOnAccountRemoval"))
             for account in [*moved, *gone]:
                 if account == snap.management_account:
                     continue
                 parent = snap.accounts.get(account, ("", ""))[0]
-                new_target = next((ou for ou, units in targets_now.items() if parent in units), None)
+                reached = [ou for ou, units in targets_now.items() if parent in units]
                 for region in record.regions:
                     inst = record.instances.get(_key(account, region))
-                    if new_target and inst is not None:
-                        inst.ou_id = new_target
-                    elif new_target and inst is None:
-                        inst = self._new_instance(record, account, region, new_target)
-                        if self._deploy(record, inst) is None:
-                            inst.status, inst.detailed = "CURRENT", "SUCCEEDED"
-                    elif inst is not None and inst.ou_id in record.ou_ids:
-                        self._remove_instance(record, inst, bool(auto.get("RetainStacksOnAccountRemoval")))
+                    if inst is not None and inst.ou_id in reached:
+                        continue  # still under the target it was deployed through
+                    if inst is not None and (reached or inst.ou_id in record.ou_ids):
+                        # Left its target OU (for another target of this StackSet, or for none): a delete.
+                        self._remove_instance(record, inst, retain)
+                    if reached:
+                        # Joined a target OU (the create queued after that delete, on a move): a create.
+                        self._auto_create(record, account, region, reached[0])
+
+    def _auto_create(self, record: StackSetRecord, account: str, region: str, ou_id: str) -> None:
+        inst = self._new_instance(record, account, region, ou_id)
+        error = self._deploy(record, inst)
+        if error is None:
+            inst.status, inst.detailed = "CURRENT", "SUCCEEDED"
+        else:
+            inst.status, inst.detailed, inst.reason = "OUTDATED", "FAILED", error
 
     # --- target resolution ---------------------------------------------------------------------------
 

@@ -92,9 +92,10 @@ def test_second_run_is_a_no_op_with_minimal_reads(make_world: Any) -> None:
     # One walk of the tree (DescribeOrganization, ListRoots, and per OU one page of OUs and one of
     # accounts: 6 OUs with the root), ListStackSets, per StackSet DescribeStackSet and one page of its
     # operations (did the rollout that wrote the hash succeed?), and for the management-account stack
-    # GetCallerIdentity (is this the management account?) and DescribeStacks.
+    # GetCallerIdentity (is this the management account?) and DescribeStacks; and for Developer's one
+    # excluded account, which sits under its target, one ListStackInstances (did AutoDeployment reach it?).
     assert report.calls == {
-        "reads": 23,
+        "reads": 24,
         "writes": 0,
         "by_operation": {
             "DescribeOrganization": 1,
@@ -104,6 +105,7 @@ def test_second_run_is_a_no_op_with_minimal_reads(make_world: Any) -> None:
             "ListAccountsForParent": 6,
             "ListOrganizationalUnitsForParent": 6,
             "ListRoots": 1,
+            "ListStackInstances": 1,
             "ListStackSetOperations": 3,
             "ListStackSets": 1,
         },
@@ -184,17 +186,16 @@ def test_targets_added_and_removed(make_world: Any, tmp_path: Path) -> None:
     assert report.outcome == "success"
     assert kinds(report, DEV) == ["delete-instances", "create-instances", "commit"]
     delete = report.plan.stacksets[0].ops[0]
-    assert (delete.paths, delete.count, delete.retain_stacks) == (("Root/Sandbox",), 2, True)
+    assert (delete.paths, delete.count, delete.retain_stacks) == (("Root/Sandbox",), 2, False)
     assert set(world.instances(DEV)) == {LOGIN, *SECURITY, *WORKLOADS, *DEV_OU, *PROD_ACCTS}
-    retained = sorted((s.account, s.stackset) for s in world.service.stacks.values() if s.retained)
-    assert retained == [(a, DEV) for a in SANDBOX]
+    assert [s for s in world.service.stacks.values() if s.retained] == []
     rows = {o.path: o.stacksets for o in report.ous}
     assert rows["Root/Sandbox"] == (("org-roles-Developer", "remove", "updated"),)
     assert ("org-roles-Developer", "add", "updated") in rows["Root/Security"]
 
 
 def test_moving_an_attachment_down_replaces_the_stacks_it_keeps(make_world: Any, tmp_path: Path) -> None:
-    """ReadOnly moves from Root to Root/Workloads (retain_stacks: true). Workloads accounts lose their
+    """ReadOnly moves from Root to Root/Workloads (retain_stacks: true, the opt-in). Workloads accounts lose their
     instance and get a new one in the same plan: a retained stack would still own the named role (the new
     instance fails with EntityAlreadyExists, and the old role stays assumable), so their stacks are
     deleted; accounts that truly leave keep theirs."""
@@ -205,7 +206,9 @@ def test_moving_an_attachment_down_replaces_the_stacks_it_keeps(make_world: Any,
         edit(data, RO)["targets"] = [
             {"ou_path": "Root/Workloads", "ou_id": None, "excluded_accounts": [], "source": "x"}
         ]
-        data["org"]["deletion"].update(max_instance_deletions=100, max_instance_deletion_percentage=100)
+        data["org"]["deletion"].update(
+            retain_stacks=True, max_instance_deletions=100, max_instance_deletion_percentage=100
+        )
 
     world.use(write_variant(tmp_path / "v2", down))
     report = world.sync("second")
@@ -243,11 +246,10 @@ def test_account_moves_follow_autodeployment_and_overrides(make_world: Any) -> N
     got = world.instances(DEV)
     assert "100000000008" not in got
     assert got["100000000002"] == (ws, "CURRENT", {"MaxSessionDuration": "1800"})
+    # AutoDeployment deleted the stack of the account that left (RetainStacksOnAccountRemoval false).
     assert [
-        (s.account, s.retained)
-        for s in world.service.stacks.values()
-        if s.stackset == DEV and s.account == "100000000008"
-    ] == [("100000000008", True)]
+        s for s in world.service.stacks.values() if s.stackset == DEV and s.account == "100000000008"
+    ] == []
     assert kinds(report, RO) == []
     assert world.sync("third").counts() == {"unchanged": 4}
 
@@ -529,7 +531,7 @@ def test_orphans_are_reported_then_deleted_when_allowed(make_world: Any, tmp_pat
     report = world.sync("third")
     assert next(s for s in report.stacksets if s.name == RO).result == "deleted"
     assert [r.status for r in world.service.stacksets.values() if r.name == RO] == ["DELETED"]
-    assert sum(1 for s in world.service.stacks.values() if s.stackset == RO and s.retained) == 12
+    assert [s for s in world.service.stacks.values() if s.stackset == RO] == []  # deleted, not retained
 
 
 def test_refuses_another_organization(make_world: Any, tmp_path: Path) -> None:

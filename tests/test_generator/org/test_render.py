@@ -114,7 +114,7 @@ def test_org_settings_in_the_manifest(manifest: dict) -> None:
         "MaxConcurrentPercentage": 100,
         "RegionConcurrencyType": "PARALLEL",
     }
-    assert org["deletion"]["retain_stacks"] is True
+    assert org["deletion"]["retain_stacks"] is False  # revocation, the default
     assert [o["path"] for o in manifest["ous"]][:3] == [
         "Root",
         "Root/Infrastructure",

@@ -123,8 +123,9 @@ PROD_OVERRIDE = UpdateOverrides(
 
 def test_content_of_a_role_stackset() -> None:
     c = content_for(M.stackset(DEV), M)
+    # RetainStacksOnAccountRemoval false: an account that leaves its OUs loses the role (revocation).
     assert (c.auto_deployment, c.permission_model, c.capabilities) == (
-        (True, True),
+        (True, False),
         "SERVICE_MANAGED",
         ("CAPABILITY_NAMED_IAM",),
     )
@@ -190,9 +191,18 @@ ORPHAN_DELETE = DeleteInstances(
     ou_ids=(SB,),
     accounts=(),
     account_filter="NONE",
-    retain_stacks=True,
+    retain_stacks=False,
     count=1,
     paths=("Root/Sandbox",),
+)
+RETAIN = DeletionPolicy(retain_stacks=True)
+WINDOW_NOTE = (
+    "excluded accounts (333333333333) under Root/Workloads: AutoDeployment ignores account filters, so an "
+    "excluded account that joins one of these OUs gets the role from AWS itself within minutes and keeps it "
+    "until a sync deletes it (deleted, never retained). The watcher starts the pipeline on MoveAccount, but the "
+    "sync runs only once the manual approval is given: the window lasts from the move until that run is "
+    "approved and applied, up to the approval timeout (7 days) for one run, and longer if runs are rejected or "
+    "expire"
 )
 
 # (scenario id, situation: the planner call on a built live state and org, the exact plan it must return)
@@ -222,6 +232,7 @@ SCENARIOS = [
                 PROD_OVERRIDE,
                 commit(D),
             ),
+            notes=(WINDOW_NOTE,),
         ),
         id="new stackset creates targets, overrides, then commits",
     ),
@@ -318,6 +329,29 @@ SCENARIOS = [
                     ou_ids=(SEC,),
                     accounts=(),
                     account_filter="NONE",
+                    retain_stacks=False,
+                    count=1,
+                    paths=("Root/Security",),
+                ),
+                commit(D),
+            ),
+            deletions=1,
+        ),
+        id="removed target is deleted, its stacks with it (revocation)",
+    ),
+    pytest.param(
+        lambda: plan_stackset(
+            D, live_from(D, "v1.old." + D.overrides_digest, (*deployed(D), IN_SECURITY)), tree(), RETAIN
+        ),
+        Expected(
+            "update",
+            (
+                DeleteInstances(
+                    stackset=DEV,
+                    regions=REGIONS,
+                    ou_ids=(SEC,),
+                    accounts=(),
+                    account_filter="NONE",
                     retain_stacks=True,
                     count=1,
                     paths=("Root/Security",),
@@ -326,7 +360,7 @@ SCENARIOS = [
             ),
             deletions=1,
         ),
-        id="removed target is deleted retaining stacks",
+        id="removed target keeps its stacks when the org opts in to retaining",
     ),
     pytest.param(
         lambda: plan_stackset(
@@ -359,15 +393,41 @@ SCENARIOS = [
                     ou_ids=(WS,),
                     accounts=("333333333333",),
                     account_filter="INTERSECTION",
-                    retain_stacks=True,
+                    retain_stacks=False,
                     count=1,
                     paths=("Root/Workloads",),
                 ),
                 commit(D),
             ),
+            notes=(WINDOW_NOTE,),
             deletions=1,
         ),
         id="excluded account found under its target is removed alone",
+    ),
+    pytest.param(
+        # AutoDeployment gave the excluded account the role; it is deleted even when the org retains stacks.
+        lambda: plan_stackset(
+            D, live_from(D, "v1.old." + D.overrides_digest, (*deployed(D), EXCLUDED_UNDER_WS)), tree(), RETAIN
+        ),
+        Expected(
+            "update",
+            (
+                DeleteInstances(
+                    stackset=DEV,
+                    regions=REGIONS,
+                    ou_ids=(WS,),
+                    accounts=("333333333333",),
+                    account_filter="INTERSECTION",
+                    retain_stacks=False,
+                    count=1,
+                    paths=("Root/Workloads",),
+                ),
+                commit(D),
+            ),
+            notes=(WINDOW_NOTE,),
+            deletions=1,
+        ),
+        id="excluded account is deleted, never retained, even when the org retains stacks",
     ),
     pytest.param(
         lambda: plan_stackset(
