@@ -157,23 +157,22 @@ def login_template(org: Org) -> Template:
         "in the accounts of the OUs it is attached to",
         s.project,
     )
-    if s.organization_id:
-        t.add_parameter(
-            Parameter(
-                ORGANIZATION_PARAMETER,
-                Type="String",
-                Default=s.organization_id,
-                AllowedPattern="^o-[a-z0-9]{10,32}$",
-                Description="Only roles in accounts of this organization may be assumed",
-            )
+    t.add_parameter(
+        Parameter(
+            ORGANIZATION_PARAMETER,
+            Type="String",
+            Default=s.organization_id,
+            AllowedPattern="^o-[a-z0-9]{10,32}$",
+            Description="Only roles in accounts of this organization may be assumed",
         )
+    )
     for role in login_roles(org):
         policy = t.add_resource(
             iam.ManagedPolicy(
                 f"Assume{role.name}Policy",
                 ManagedPolicyName=Sub(f"${{{PROJECT_PARAMETER}}}-assume-{role.name}"),
                 Description=f"Assume {role.name} in the accounts of the OUs it is attached to",
-                PolicyDocument=org_iam.login_policy(role, s.organization_id),
+                PolicyDocument=org_iam.login_policy(role, s.session_tag_keys),
                 Metadata={"Source": role.file},
             )
         )
@@ -313,9 +312,7 @@ def _role_stackset(org: Org, name: str, role: Role, path: str, data: bytes) -> c
 
 def _login_stackset(s: OrgSettings, data: bytes) -> contract.StackSetSpec:
     """The manifest entry of the login account's StackSet, deployed to that one account."""
-    params = {PROJECT_PARAMETER: s.project}
-    if s.organization_id:
-        params[ORGANIZATION_PARAMETER] = s.organization_id
+    params = {PROJECT_PARAMETER: s.project, ORGANIZATION_PARAMETER: s.organization_id}
     return contract.StackSetSpec(
         name=f"{s.stackset_prefix}-login-account",
         description="Login account: policies to assume the org roles",

@@ -114,7 +114,7 @@ def _load_settings(c: _Collector) -> OrgSettings | None:
         management_account_id=d["management_account_id"],
         login_account_id=d["login_account_id"],
         home_region=d["home_region"],
-        organization_id=d.get("organization_id"),
+        organization_id=d["organization_id"],
         stackset_prefix=d.get("stackset_prefix", "org-roles"),
         project=d.get("project", "org-roles"),
         permission_model=model,
@@ -131,6 +131,7 @@ def _load_settings(c: _Collector) -> OrgSettings | None:
         deletion=DeletionPolicy(**deletion),
         sns_topic_arn=d.get("notifications", {}).get("sns_topic_arn"),
         create_login_groups=d.get("login_account", {}).get("create_groups", False),
+        session_tag_keys=tuple(sorted(d.get("login_account", {}).get("session_tag_keys", []))),
         tags=dict(sorted(d.get("tags", {}).items())),
         file=source.file,
     )

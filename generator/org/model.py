@@ -38,7 +38,8 @@ class OrgSettings:
     management_account_id: str
     login_account_id: str
     home_region: str
-    organization_id: str | None = None
+    # Required in org.yaml: every login-account policy carries aws:ResourceOrgID with it.
+    organization_id: str
     stackset_prefix: str = "org-roles"
     project: str = "org-roles"
     permission_model: str = "service_managed"
@@ -50,6 +51,8 @@ class OrgSettings:
     deletion: DeletionPolicy = field(default_factory=DeletionPolicy)
     sns_topic_arn: str | None = None
     create_login_groups: bool = False
+    # The only session tag keys the login-account policies let people pass (sts:TagSession).
+    session_tag_keys: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     file: str = "org_roles/org.yaml"
 
