@@ -31,6 +31,19 @@ EXPECTED: dict[str, list[tuple[int, str]]] = {
         (12, "Deployer allows iam:PassRole on Resource '*'"),
         (16, "Deployer allows iam:PassRole on Resource '*'"),
     ],
+    "E9106": [
+        (23, "Developer allows ecs:RunTask on '*' (run any command as any task definition's role)"),
+        (
+            23,
+            "Developer allows lambda:UpdateFunctionConfiguration on '*' (add a layer that runs as any "
+            "function's role)",
+        ),
+        (
+            32,
+            "Splitter allows iam:UpdateAssumeRolePolicy + sts:AssumeRole on '*' (trust itself in any role, "
+            "then assume it)",
+        ),
+    ],
     "E9105": [
         (11, "Anyone trusts Principal '*'"),
         (20, "AnyAws trusts Principal '*'"),

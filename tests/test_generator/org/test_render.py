@@ -74,6 +74,7 @@ def test_developer_targets_and_per_ou_values(manifest: dict) -> None:
     assert dev["parameters"] == {
         "AllowedRegion": "us-east-1",
         "AppBucketPrefix": "app",
+        "AppPrefix": "app",
         "LoginAccountId": "222222222222",
         "MaxSessionDuration": "28800",
         "Project": "org-roles",
@@ -242,3 +243,45 @@ def test_session_tags_only_with_declared_keys(root: Path, tmp_path: Path) -> Non
     assert [s["Action"] for s in tagging] == [["sts:TagSession"]]
     assert tagging[0]["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["CostCenter", "Team"]}
     assert tagging[0]["Condition"]["StringEquals"] == {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}
+
+
+def _role_statements(rendered: dict[str, bytes], role: str) -> list[dict]:
+    props = _template(rendered, f"org/roles/{role}.yaml")["Resources"]["Role"]["Properties"]
+    return [s for p in props.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+
+
+def test_sample_developer_cannot_run_code_as_other_roles(rendered: dict[str, bytes]) -> None:
+    """Issue 13 item 6: nothing on '*' that runs code as another identity, and no direct invocation of the
+    event-driven deploy function."""
+    statements = _role_statements(rendered, "Developer")
+    allowed_on_everything = {
+        a for s in statements if s["Effect"] == "Allow" and "*" in s["Resource"] for a in s["Action"]
+    }
+    assert allowed_on_everything == {"logs:StartQuery", "logs:GetQueryResults"}
+    granted = {a for s in statements if s["Effect"] == "Allow" for a in s["Action"]}
+    assert not granted & {"lambda:UpdateFunctionConfiguration", "lambda:UpdateFunctionCode", "ecs:RunTask"}
+    deny = next(s for s in statements if s["Sid"] == "NoDirectDeploys")
+    assert (deny["Effect"], deny["Action"]) == ("Deny", ["lambda:InvokeFunction"])
+    assert deny["Resource"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:lambda:*:${AWS::AccountId}:function:*-ecs-deploy"}
+    ]
+
+
+@pytest.mark.parametrize("role", ["Developer", "NetworkAdmin", "ReadOnly"])
+def test_read_only_access_never_reads_secret_values(rendered: dict[str, bytes], role: str) -> None:
+    """Every sample role carrying ReadOnlyAccess denies the secret and parameter reads ReadOnly denies."""
+    props = _template(rendered, f"org/roles/{role}.yaml")["Resources"]["Role"]["Properties"]
+    assert "arn:aws:iam::aws:policy/ReadOnlyAccess" in props["ManagedPolicyArns"]
+    denied = {
+        a
+        for s in _role_statements(rendered, role)
+        if s["Effect"] == "Deny" and s["Resource"] == ["*"]
+        for a in s["Action"]
+    }
+    assert denied >= {
+        "secretsmanager:GetSecretValue",
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:GetParametersByPath",
+        "ssm:GetParameterHistory",
+    }

@@ -160,6 +160,26 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         {"org.yaml": ORG.replace("organization_id: o-a1b2c3d4e5\n", "")},
         ["org_roles/org.yaml:1: missing required key: 'organization_id'"],
     ),
+    "privilege-escalation set on everything": (
+        {
+            "roles/Extra.yaml": _role(
+                LOGIN
+                + "statements:\n  - actions: [s3:GetObject, lambda:UpdateFunctionConfiguration]\n"
+                + '    resources: ["*"]\n'
+                + "  - actions: [iam:UpdateAssumeRolePolicy]\n    resources: ['*']\n"
+                + "  - actions: [sts:AssumeRole]\n    resources: ['*']\n"
+            )
+        },
+        [
+            "org_roles/roles/Extra.yaml:6: statements[0].resources: privilege escalation: "
+            "lambda:UpdateFunctionConfiguration on '*' (add a layer that runs as any function's role); "
+            "scope it to named resources (source: https://github.com/BishopFox/iam-vulnerable)",
+            "org_roles/roles/Extra.yaml:8: statements[1].resources: privilege escalation: "
+            "iam:UpdateAssumeRolePolicy + sts:AssumeRole on '*' (trust itself in any role, then assume it); "
+            "scope it to named resources (source: "
+            "https://rhinosecuritylabs.com/aws/aws-privilege-escalation-methods-mitigation/)",
+        ],
+    ),
     "invalid account id": (
         {"org.yaml": ORG.replace('"222222222222"', '"2222"')},
         ["org_roles/org.yaml:2: login_account_id: '2222' does not match a 12-digit AWS account id"],
