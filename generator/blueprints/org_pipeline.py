@@ -72,6 +72,7 @@ from generator.blueprints.parts.kms_logs import (
     write_logs,
 )
 from generator.blueprints.parts.lambdas import python_function
+from generator.blueprints.parts.management_deployer import pass_deployer_role
 from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "org/pipeline.yaml"
@@ -412,6 +413,7 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
             ],
             Condition=Condition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"})),
         ),
+        pass_deployer_role(),
         # Direct invocations read the build artifact themselves (CodePipeline jobs bring credentials).
         Statement(
             Sid="ReadArtifacts", Effect=Allow, Action=[s3_actions.GetObject], Resource=[bucket_objects]

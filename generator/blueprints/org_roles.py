@@ -24,6 +24,7 @@ from generator.blueprints.base import (
     new_template,
     standard_tags,
 )
+from generator.blueprints.parts import management_deployer
 from generator.org import iam as org_iam
 from generator.org.loader import load_org
 from generator.org.model import (
@@ -43,6 +44,7 @@ NAME = "org-roles"
 ROLES_DIR = "org/roles"
 LOGIN_TEMPLATE = "org/login-account.yaml"
 MANAGEMENT_TEMPLATE = "org/management-account.yaml"
+DEPLOYER_TEMPLATE = "org/management-deployer.yaml"
 MANIFEST = "org/manifest.json"
 CAPABILITY = "CAPABILITY_NAMED_IAM"
 ROLE_TAG = "OrgStackSetsRole"
@@ -218,6 +220,27 @@ def management_template(org: Org) -> tuple[Template, dict[str, str]] | None:
     return apply_tags(t, standard_tags(project, dict(org.settings.tags))), dict(sorted(values.items()))
 
 
+def deployer_template(org: Org) -> Template | None:
+    """The bootstrap template an administrator deploys once in the management account: the CloudFormation
+    service role the sync passes to deploy the management-account stack, limited to exactly its roles."""
+    roles = [role for role, _ in management_roles(org)]
+    if not roles:
+        return None
+    t, project = new_template(
+        "Management account (deployed by an administrator, not by the sync): the CloudFormation service "
+        "role of the management-account stack, which may manage exactly that stack's roles",
+        org.settings.project,
+    )
+    management_deployer.add_deployer_role(
+        t,
+        org.settings.stackset_prefix,
+        [Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{r.path}{r.name}") for r in roles],
+        sorted({arn for r in roles for arn in r.managed_policies}),
+        sorted({r.permissions_boundary for r in roles if r.permissions_boundary}),
+    )
+    return apply_tags(t, standard_tags(project, dict(org.settings.tags)))
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -339,6 +362,7 @@ def _management_stack(org: Org, values: dict[str, str], data: bytes) -> contract
         capabilities=(CAPABILITY,),
         region=s.home_region,
         roles=tuple(role.name for role, _ in management_roles(org)),
+        service_role_arn=management_deployer.deployer_role_arn(s.management_account_id, s.stackset_prefix),
         tags=_stackset_tags(s, None),
     )
 
@@ -363,6 +387,9 @@ def build_org(org: Org) -> dict[str, Rendered | bytes]:
         data = _yaml(template)
         files[MANAGEMENT_TEMPLATE] = data
         management_stack = _management_stack(org, values, data)
+        deployer = deployer_template(org)
+        assert deployer is not None  # the same roles as the management template
+        files[DEPLOYER_TEMPLATE] = _yaml(deployer)
     manifest = contract.Manifest(
         org=_org_settings(s),
         ous=tuple(contract.OuEntry(path=path, ou_id=ou.ou_id) for path, ou in sorted(org.ous.items())),
@@ -384,7 +411,7 @@ def build(ctx: RenderContext) -> Mapping[str, Rendered | bytes]:
 BLUEPRINT = Blueprint(
     name=NAME,
     description="Org roles from org_roles/: StackSet role templates, login and management account templates, manifest",
-    outputs=(f"{ROLES_DIR}/<Role>.yaml", LOGIN_TEMPLATE, MANAGEMENT_TEMPLATE, MANIFEST),
+    outputs=(f"{ROLES_DIR}/<Role>.yaml", LOGIN_TEMPLATE, MANAGEMENT_TEMPLATE, DEPLOYER_TEMPLATE, MANIFEST),
     build=build,
     module=__name__,
 )
