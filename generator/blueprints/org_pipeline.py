@@ -60,6 +60,7 @@ from troposphere import (
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
 from generator.blueprints.parts.alerts import email_subscription, topic_policy
+from generator.blueprints.parts.break_glass_alarm import add_central_alarm
 from generator.blueprints.parts.buckets import artifact_objects, private_bucket
 from generator.blueprints.parts.iam import role_with_policy, service_trust
 from generator.blueprints.parts.kms_logs import (
@@ -917,6 +918,7 @@ def build_template() -> Template:
     pipeline = _pipeline(s, _build(s, retention), sync, topics.approval)
     _result_rule(t, pipeline, topics.notification)
     _watcher(t)
+    add_central_alarm(t, key)
     t.add_output(
         [
             Output("PipelineName", Value=Ref(pipeline)),

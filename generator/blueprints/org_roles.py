@@ -24,7 +24,7 @@ from generator.blueprints.base import (
     new_template,
     standard_tags,
 )
-from generator.blueprints.parts import management_deployer
+from generator.blueprints.parts import break_glass_alarm, management_deployer
 from generator.org import iam as org_iam
 from generator.org.loader import load_org
 from generator.org.model import (
@@ -145,6 +145,13 @@ def role_template(org: Org, role: Role) -> Template:
     )
     resource = _add_role(t, role, org.settings, "Role")
     t.add_output(Output("RoleArn", Value=GetAtt(resource, "Arn"), Description=f"ARN of {role.name}"))
+    if role.break_glass_reason:
+        s = org.settings
+        break_glass_alarm.add_forwarder(
+            t,
+            f":role{role.path}{role.name}",
+            break_glass_alarm.central_bus_arn(s.management_account_id, s.home_region, s.project),
+        )
     return apply_tags(t, standard_tags(project, {ROLE_TAG: role.name, **org.settings.tags}))
 
 
@@ -179,7 +186,9 @@ def login_template(org: Org) -> Template:
             )
         )
         t.add_output(Output(f"Assume{role.name}PolicyArn", Value=Ref(policy)))
-        if s.create_login_groups:
+        # A group's members are IAM users; a role whose trust names only roles (BreakGlass: the incident
+        # commander's role) could never be assumed by them, so it gets no group.
+        if s.create_login_groups and role.trust.login is not None and role.trust.login.admits_users:
             group = t.add_resource(
                 iam.Group(
                     f"{role.name}Group",

@@ -130,6 +130,14 @@ def trust_policy(role: Role) -> aws.PolicyDocument:
             principals_condition = {
                 "ArnLike": {"aws:PrincipalArn": [login_principal_arn(p) for p in login.principals]}
             }
+        if role.break_glass_reason:
+            # Every break-glass session says who is behind it: sts:SourceIdentity must be set, and it then
+            # stays on the session and on every role chained from it, in CloudTrail and in the alarm
+            # (Monitor and control actions taken with assumed roles,
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_monitor.html;
+            # Null "false": the key must be present, IAM JSON policy elements: Condition operators,
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_Null).
+            principals_condition = _merge(principals_condition, {"Null": {"sts:SourceIdentity": "false"}})
         statements.append(
             aws.Statement(
                 Sid="LoginAccount",

@@ -76,6 +76,12 @@ class LoginTrust:
     max_mfa_age_seconds: int | None = None
     principals: tuple[str, ...] = ()
 
+    @property
+    def admits_users(self) -> bool:
+        """Whether an IAM user of the login account can pass the trust: no principal list, or one naming
+        users (a group is never a principal: aws:PrincipalArn of a user is its user ARN)."""
+        return not self.principals or any(p.startswith("user/") for p in self.principals)
+
 
 @dataclass(frozen=True)
 class AccountTrust:

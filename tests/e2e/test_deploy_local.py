@@ -88,6 +88,8 @@ def test_deploy_walkthrough_against_local_serve(root: Path, tmp_path: Path) -> N
             "--parameter",
             "ConnectionArn=",
             "--parameter",
+            "BreakGlassOrganizationId=o-a1b2c3d4e5",
+            "--parameter",
             "SyncCodeBucket=org-stacksets-local-code",
             "--parameter",
             f"SyncCodeKey={key}",

@@ -67,13 +67,15 @@ def test_deploy_org_pipeline_creates_then_reports_no_changes(
         "SyncCodeBucket=sync-code",
         "--parameter",
         "ConnectionArn=",
+        "--parameter",
+        "BreakGlassOrganizationId=o-a1b2c3d4e5",
         "--poll-seconds",
         "0.1",
     ]
     capsys.readouterr()
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "change set for org-pipeline: 20 change(s)" in out
+    assert "change set for org-pipeline: 27 change(s)" in out
     assert "Add     ArtifactBucket AWS::S3::Bucket" in out
     assert out.rstrip().endswith("org-pipeline: deployed")
 
@@ -136,12 +138,17 @@ def test_declined_change_set_is_deleted_and_nothing_created(endpoint: str, root:
 def test_missing_parameters_are_named_before_any_call(root: Path) -> None:
     body = (root / "templates" / "org" / "pipeline.yaml").read_text()
     with pytest.raises(
-        GeneratorError, match=re.escape("--parameter ConnectionArn=... --parameter SyncCodeBucket=...")
+        GeneratorError,
+        match=re.escape(
+            "--parameter BreakGlassOrganizationId=... --parameter ConnectionArn=... --parameter SyncCodeBucket=..."
+        ),
     ):
         parameter_list(body, {}, None)
     with pytest.raises(GeneratorError, match="the template has no parameter Nope"):
         parameter_list(body, {"Nope": "x"}, None)
-    update = parameter_list(body, {"SyncCodeBucket": "b"}, {"ConnectionArn", "SyncCodeBucket"})
+    update = parameter_list(
+        body, {"SyncCodeBucket": "b"}, {"BreakGlassOrganizationId", "ConnectionArn", "SyncCodeBucket"}
+    )
     assert {"ParameterKey": "ConnectionArn", "UsePreviousValue": True} in update
     assert {"ParameterKey": "SyncCodeBucket", "ParameterValue": "b"} in update
 
