@@ -285,3 +285,16 @@ def test_read_only_access_never_reads_secret_values(rendered: dict[str, bytes], 
         "ssm:GetParametersByPath",
         "ssm:GetParameterHistory",
     }
+
+
+def test_billing_viewer_uses_the_current_billing_actions(rendered: dict[str, bytes]) -> None:
+    """Issue 13 item 9: the aws-portal actions were retired; the fine-grained ones replace them."""
+    actions = {a for s in _role_statements(rendered, "BillingViewer") for a in s["Action"]}
+    assert not any(a.startswith("aws-portal:") for a in actions)
+    assert {
+        "billing:GetBillingData",
+        "billing:GetBillingDetails",
+        "cur:GetUsageReport",
+        "invoicing:ListInvoiceSummaries",
+        "budgets:ViewBudget",
+    } <= actions
