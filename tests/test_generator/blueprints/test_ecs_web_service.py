@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from generator.blueprints import ecs_web_service as blueprint
 from generator.blueprints.base import RenderContext
@@ -696,3 +697,9 @@ def test_only_budgets_and_this_accounts_alarms_may_publish_to_the_alert_topic(
             }
         },
     }
+
+
+def test_the_cost_guard_alarm_is_a_billing_alarm_the_operators_cannot_silence(root: Path) -> None:
+    template = yaml.safe_load((root / "templates" / "app" / "cost-guard.yaml").read_text())
+    alarm = template["Resources"]["CostGuardAlarm"]["Properties"]
+    assert alarm["AlarmName"] == {"Fn::Sub": "${Project}-billing-cost-guard"}
