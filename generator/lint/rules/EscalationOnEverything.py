@@ -39,6 +39,6 @@ class EscalationOnEverything(CloudFormationLintRule):
                         on_everything.setdefault(doc.resource, []).append(([*path, "Resource"], action))
         for name, granted in sorted(on_everything.items()):
             for found in escalation.escalation_sets(a for _, a in granted):
-                path = next(p for p, a in granted if escalation.grants(a, found.actions[0]))
-                matches.append(RuleMatch(path, f"{name} allows {escalation.describe(found)}"))
+                where = next(p for p, a in granted if escalation.grants(a, found.actions[0]))
+                matches.append(RuleMatch(where, f"{name} allows {escalation.describe(found)}"))
         return matches
