@@ -335,3 +335,18 @@ def _stack_summary(status: str) -> dict[str, Any]:
     from datetime import datetime
 
     return {"StackName": "s", "CreationTime": datetime(2100, 1, 1, tzinfo=UTC), "StackStatus": status}
+
+
+def test_the_management_deployer_bootstrap_deploys_as_the_readme_says(
+    endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13 item 4: an administrator deploys the service role once; the sync passes it by this name."""
+    args = ["deploy", "org/management-deployer", "--endpoint-url", endpoint, "--region", "us-east-1", "--yes"]
+    args += ["--poll-seconds", "0.1"]
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().out.rstrip().endswith("org-management-deployer: deployed")
+    role = _client(endpoint, "iam").get_role(RoleName="org-roles-management-deployer")["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": ["cloudformation.amazonaws.com"]
+    }
