@@ -5,9 +5,10 @@ rendered templates and org admins' own role files are judged by one list.
 Sources (each set names its own):
 - Rhino Security Labs, "AWS IAM Privilege Escalation - Methods and Mitigation" (the 21 methods),
   https://rhinosecuritylabs.com/aws/aws-privilege-escalation-methods-mitigation/
-- Bishop Fox, "iam-vulnerable" (31 exploitable paths, the later additions: CodeBuild, SSM, ECS),
-  https://github.com/BishopFox/iam-vulnerable
-- The AWS API references for the "run code as the resource's existing role" cases, cited per set.
+- Bishop Fox, "iam-vulnerable" (its privesc paths, the later additions: SSM, EC2 Instance Connect,
+  CloudFormation stack updates, SageMaker notebooks), https://github.com/BishopFox/iam-vulnerable
+- The AWS API references for the other "run code as the resource's existing role" cases (Lambda layers,
+  ECS command overrides, CodeBuild buildspec overrides), cited per set.
 
 Sets that need iam:PassRole are left out on purpose: iam:PassRole on `*` is refused on its own (E9104 and
 the loader), which closes every one of them, and reporting them twice would only add noise.
@@ -54,19 +55,39 @@ ESCALATION_SETS: tuple[EscalationSet, ...] = (
     # A layer or a new handler runs code as the function's role
     # (https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionConfiguration.html).
     EscalationSet(
-        ("lambda:UpdateFunctionConfiguration",), "add a layer that runs as any function's role", BISHOP_FOX
+        ("lambda:UpdateFunctionConfiguration",),
+        "add a layer that runs as any function's role",
+        "https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionConfiguration.html",
     ),
     EscalationSet(("glue:UpdateDevEndpoint",), "add its SSH key to any Glue endpoint's role", RHINO),
     # containerOverrides.command runs any command as the task definition's own task role, no PassRole
     # needed (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html).
-    EscalationSet(("ecs:RunTask",), "run any command as any task definition's role", BISHOP_FOX),
+    EscalationSet(
+        ("ecs:RunTask",),
+        "run any command as any task definition's role",
+        "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html",
+    ),
     # buildspecOverride runs any script as the project's service role
     # (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html).
-    EscalationSet(("codebuild:StartBuild",), "run any buildspec as any project's role", BISHOP_FOX),
+    EscalationSet(
+        ("codebuild:StartBuild",),
+        "run any buildspec as any project's role",
+        "https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html",
+    ),
     EscalationSet(("ssm:SendCommand",), "run commands on any instance, as its role", BISHOP_FOX),
     EscalationSet(("ssm:StartSession",), "open a shell on any instance, as its role", BISHOP_FOX),
     EscalationSet(
         ("ec2-instance-connect:SendSSHPublicKey",), "log in to any instance, as its role", BISHOP_FOX
+    ),
+    # An update runs with the service role the stack already has, with no iam:PassRole.
+    EscalationSet(("cloudformation:UpdateStack",), "update any stack as its service role", BISHOP_FOX),
+    EscalationSet(
+        ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"),
+        "change any stack as its service role",
+        BISHOP_FOX,
+    ),
+    EscalationSet(
+        ("sagemaker:CreatePresignedNotebookInstanceUrl",), "open any notebook, as its role", BISHOP_FOX
     ),
 )
 

@@ -173,7 +173,8 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         [
             "org_roles/roles/Extra.yaml:6: statements[0].resources: privilege escalation: "
             "lambda:UpdateFunctionConfiguration on '*' (add a layer that runs as any function's role); "
-            "scope it to named resources (source: https://github.com/BishopFox/iam-vulnerable)",
+            "scope it to named resources (source: "
+            "https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionConfiguration.html)",
             "org_roles/roles/Extra.yaml:8: statements[1].resources: privilege escalation: "
             "iam:UpdateAssumeRolePolicy + sts:AssumeRole on '*' (trust itself in any role, then assume it); "
             "scope it to named resources (source: "
