@@ -37,6 +37,7 @@ from generator.blueprints.parts.iam import role_with_policy, service_trust
 from generator.blueprints.parts.kms_logs import add_log_group, log_retention_parameter, write_logs
 from generator.blueprints.parts.lambdas import python_function
 from generator.blueprints.parts.metadata import checkov_skips
+from generator.blueprints.parts.operator_guards import billing_alarm_name
 from generator.errors import GeneratorError
 
 PATH = "app/cost-guard.yaml"
@@ -99,6 +100,8 @@ def add_cost_guard(
         threshold,
         topic,
         description="Estimated charges this month passed the cost guard threshold: the Auto Scaling group goes to 0",
+        # A billing alarm's name: the web service's operator policy denies silencing ${Project}-billing-*.
+        alarm_name=billing_alarm_name("cost-guard"),
     )
     log_group = add_log_group(t, "CostGuardLogGroup", retention)
     role = _guard_role(t, group_arn(group_name, group_region), log_group)

@@ -12,7 +12,6 @@ import awacs.ecs as ecs_actions
 import awacs.kms as kms_actions
 import awacs.sns as sns_actions
 import awacs.sqs as sqs_actions
-import awacs.sts as sts_actions
 import awacs.xray as xray_actions
 from awacs.aws import (
     Allow,
@@ -50,6 +49,7 @@ from generator.blueprints.parts.iam import (
     deny_insecure_transport,
     pass_roles_to_ecs_tasks,
     role_with_policy,
+    service_trust,
     tag_new_task_definitions,
 )
 from generator.blueprints.parts.kms_logs import (
@@ -84,8 +84,8 @@ def _parameters(t: Template) -> dict[str, Parameter]:
             "TaskFamilyPrefix",
             Default="",
             AllowedPattern="^[A-Za-z0-9_-]{0,255}$",
-            Description="Task definition families the function may tag new revisions of start with this "
-            "(empty: any family)",
+            Description="Task definition families the function may register and tag new revisions of start "
+            "with this (empty: any family)",
         ),
         "task_roles": add(
             "TaskRoleArns",
@@ -239,16 +239,9 @@ def _function_role(
         role_with_policy(
             "FunctionRole",
             "ECS deploy function: deploy and roll back services of one cluster",
-            PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Principal=Principal("Service", ["lambda.amazonaws.com"]),
-                        Action=[sts_actions.AssumeRole],
-                    )
-                ],
-            ),
+            # Only Lambda, on behalf of this account, assumes it (aws:SourceAccount: the cross-service
+            # confused deputy guard, https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
+            service_trust("lambda.amazonaws.com"),
             [
                 Statement(
                     Sid="RollClusterServices",
@@ -336,7 +329,7 @@ def _alarms(
 
 
 def _deploy_function(
-    t: Template, p: dict[str, Parameter], key: kms.Key, queue: sqs.Queue
+    t: Template, p: dict[str, Parameter], key: kms.Key, queue: sqs.Queue, topic: sns.Topic
 ) -> awslambda.Function:
     """The deploy Lambda with its log group and role; one invocation at a time, failures to the queue."""
     log_group = t.add_resource(
@@ -355,7 +348,17 @@ def _deploy_function(
             code=awslambda.Code(S3Bucket=Ref(p["code_bucket"]), S3Key=Ref(p["code_key"])),
             role=role,
             log_group=log_group,
-            variables={"CLUSTER_NAME": Ref(p["cluster"]), "ALLOWED_REGISTRIES": Ref(p["registries"])},
+            # The function refuses messages from any other topic, families outside the prefix and
+            # privileged containers in code (pipeline/apps/ecs_deploy.py: IAM cannot say it).
+            variables={
+                "CLUSTER_NAME": Ref(p["cluster"]),
+                "ALLOWED_REGISTRIES": Ref(p["registries"]),
+                "TASK_FAMILY_PREFIX": Ref(p["family"]),
+                "TOPIC_ARN": Ref(topic),
+            },
+            # A known name: the sample org roles deny invoking functions named *-ecs-deploy directly
+            # (org_roles/roles/Developer.yaml); messages come through the topic only.
+            FunctionName=Sub("${Project}-ecs-deploy"),
             Timeout=60,
             MemorySize=256,
             # One deploy at a time: two messages for one service must not interleave their reads and writes.
@@ -424,7 +427,7 @@ def build_template() -> Template:
     )
     topic = _topic(t, p, key)
     queue = _dead_letter_queue(t, key, topic)
-    function = _deploy_function(t, p, key, queue)
+    function = _deploy_function(t, p, key, queue, topic)
     _subscribe(t, function, topic, queue)
     alarm_topic = _alarms(t, p, key, function, queue)
     t.add_output(

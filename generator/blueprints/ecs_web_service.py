@@ -14,6 +14,7 @@ import awacs.ecs as ecs_actions
 import awacs.logs as logs_actions
 import awacs.route53 as route53_actions
 import awacs.secretsmanager as secretsmanager_actions
+import awacs.ssm as ssm_actions
 import awacs.sts as sts_actions
 from awacs.aws import (
     Action,
@@ -57,6 +58,7 @@ from generator.blueprints.base import (
     standard_tags,
 )
 from generator.blueprints.parts import ecs_web_service_boot as boot
+from generator.blueprints.parts import operator_guards as guards
 from generator.blueprints.parts.alerts import BILLING_REGION, add_alert_topic, add_billing_alarm
 from generator.blueprints.parts.iam import role_with_policy, service_trust
 from generator.blueprints.parts.kms_logs import add_log_group, log_retention_parameter
@@ -163,6 +165,12 @@ OPERATOR_GRANTS = (
             secretsmanager_actions.PutSecretValue,
         ),
         "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*",
+    ),
+    # Session Manager shells on the project's instances (ssm:StartSession is authorized on the instance).
+    OperatorGrant(
+        "Sessions",
+        (ssm_actions.StartSession,),
+        "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*",
     ),
     OperatorGrant(
         "Alarms",
@@ -488,7 +496,7 @@ def _secrets(t: Template) -> Secrets:
     return Secrets(db_password, app)
 
 
-def _instance_role(t: Template, secrets: Secrets) -> iam.Role:
+def _instance_role(t: Template) -> iam.Role:
     volume_arn = Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:volume/${DataVolumeId}")
     instance_arn = Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*")
     # EC2's role trust takes no confused-deputy condition: the instance profile is what limits its use.
@@ -546,12 +554,9 @@ def _instance_role(t: Template, secrets: Secrets) -> iam.Role:
                         )
                     ),
                 ),
-                Statement(
-                    Sid="ReadTheStackSecrets",
-                    Effect=Allow,
-                    Action=[secretsmanager_actions.GetSecretValue],
-                    Resource=[Ref(secrets.db_password), Ref(secrets.app)],
-                ),
+                # No secrets: the task execution role injects them; nothing on the instance reads one.
+                # Shell access is Session Manager's, not SSH's (SshCidr and KeyPairName stay empty).
+                *guards.session_manager_instance_statements(),
             ],
             ManagedPolicyArns=[Sub(ECS_INSTANCE_POLICY)],
         )
@@ -887,14 +892,19 @@ def _operator_policy(t: Template) -> iam.ManagedPolicy:
             PolicyDocument=PolicyDocument(
                 Version="2012-10-17",
                 Statement=[
-                    Statement(
-                        Sid=grant.sid,
-                        Effect=Allow,
-                        Action=list(grant.actions),
-                        Resource=[Sub(grant.resource)],
-                        Condition=_project_tag_condition(),
-                    )
-                    for grant in OPERATOR_GRANTS
+                    *(
+                        Statement(
+                            Sid=grant.sid,
+                            Effect=Allow,
+                            Action=list(grant.actions),
+                            Resource=[Sub(grant.resource)],
+                            Condition=_project_tag_condition(),
+                        )
+                        for grant in OPERATOR_GRANTS
+                    ),
+                    guards.start_sessions_document(),
+                    guards.keep_billing_alarms(),
+                    guards.keep_project_tags(),
                 ],
             ),
         )
@@ -929,6 +939,7 @@ def _alerts(t: Template, project: Parameter) -> sns.Topic:
             topic,
             description=f"Estimated charges this month passed the {level.lower()} threshold",
             condition=IN_BILLING_REGION,
+            alarm_name=guards.billing_alarm_name(level),
         )
     return topic
 
@@ -972,7 +983,7 @@ def build_template(user_data: str) -> Template:
     network = _network(t)
     secrets = _secrets(t)
     cluster = _cluster(t, project)
-    role = _instance_role(t, secrets)
+    role = _instance_role(t)
     launch_template = _launch_template(t, project, network, role, cluster=cluster, user_data=user_data)
     asg = _auto_scaling_group(t, network, launch_template)
     task_definition = _task_definition(t, secrets, retention)

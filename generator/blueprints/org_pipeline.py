@@ -68,6 +68,7 @@ from troposphere import (
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
 from generator.blueprints.parts.alerts import email_subscription, topic_policy
+from generator.blueprints.parts.break_glass_alarm import add_central_alarm
 from generator.blueprints.parts.buckets import artifact_objects, private_bucket
 from generator.blueprints.parts.iam import role_with_policy, service_trust
 from generator.blueprints.parts.kms_logs import (
@@ -80,6 +81,7 @@ from generator.blueprints.parts.kms_logs import (
     write_logs,
 )
 from generator.blueprints.parts.lambdas import python_function
+from generator.blueprints.parts.management_deployer import pass_deployer_role
 from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "org/pipeline.yaml"
@@ -521,6 +523,7 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
             ],
             Condition=Condition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"})),
         ),
+        pass_deployer_role(),
         # A direct plan reads the build artifact itself (CodePipeline jobs bring credentials).
         Statement(
             Sid="ReadArtifacts", Effect=Allow, Action=[s3_actions.GetObject], Resource=[bucket_objects]
@@ -1178,6 +1181,7 @@ def build_template() -> Template:
     pipeline = _pipeline(s, _build(s, retention), sync, topics.approval)
     _result_rule(t, pipeline, topics.notification)
     _watcher(t)
+    add_central_alarm(t, key)
     t.add_output(
         [
             Output("PipelineName", Value=Ref(pipeline)),

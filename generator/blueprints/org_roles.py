@@ -24,6 +24,7 @@ from generator.blueprints.base import (
     new_template,
     standard_tags,
 )
+from generator.blueprints.parts import break_glass_alarm, management_deployer
 from generator.org import iam as org_iam
 from generator.org.loader import load_org
 from generator.org.model import (
@@ -44,6 +45,7 @@ NAME = "org-roles"
 ROLES_DIR = "org/roles"
 LOGIN_TEMPLATE = "org/login-account.yaml"
 MANAGEMENT_TEMPLATE = "org/management-account.yaml"
+DEPLOYER_TEMPLATE = "org/management-deployer.yaml"
 MANIFEST = "org/manifest.json"
 CAPABILITY = "CAPABILITY_NAMED_IAM"
 ROLE_TAG = "OrgStackSetsRole"
@@ -144,6 +146,13 @@ def role_template(org: Org, role: Role) -> Template:
     )
     resource = _add_role(t, role, org.settings, "Role")
     t.add_output(Output("RoleArn", Value=GetAtt(resource, "Arn"), Description=f"ARN of {role.name}"))
+    if role.break_glass_reason:
+        s = org.settings
+        break_glass_alarm.add_forwarder(
+            t,
+            f":role{role.path}{role.name}",
+            break_glass_alarm.central_bus_arn(s.management_account_id, s.home_region, s.project),
+        )
     return apply_tags(t, standard_tags(project, {ROLE_TAG: role.name, **org.settings.tags}))
 
 
@@ -158,28 +167,29 @@ def login_template(org: Org) -> Template:
         "in the accounts of the OUs it is attached to",
         s.project,
     )
-    if s.organization_id:
-        t.add_parameter(
-            Parameter(
-                ORGANIZATION_PARAMETER,
-                Type="String",
-                Default=s.organization_id,
-                AllowedPattern="^o-[a-z0-9]{10,32}$",
-                Description="Only roles in accounts of this organization may be assumed",
-            )
+    t.add_parameter(
+        Parameter(
+            ORGANIZATION_PARAMETER,
+            Type="String",
+            Default=s.organization_id,
+            AllowedPattern="^o-[a-z0-9]{10,32}$",
+            Description="Only roles in accounts of this organization may be assumed",
         )
+    )
     for role in login_roles(org):
         policy = t.add_resource(
             iam.ManagedPolicy(
                 f"Assume{role.name}Policy",
                 ManagedPolicyName=Sub(f"${{{PROJECT_PARAMETER}}}-assume-{role.name}"),
                 Description=f"Assume {role.name} in the accounts of the OUs it is attached to",
-                PolicyDocument=org_iam.login_policy(role, s.organization_id),
+                PolicyDocument=org_iam.login_policy(role, s.session_tag_keys),
                 Metadata={"Source": role.file},
             )
         )
         t.add_output(Output(f"Assume{role.name}PolicyArn", Value=Ref(policy)))
-        if s.create_login_groups:
+        # A group's members are IAM users; a role whose trust names only roles (BreakGlass: the incident
+        # commander's role) could never be assumed by them, so it gets no group.
+        if s.create_login_groups and role.trust.login is not None and role.trust.login.admits_users:
             group = t.add_resource(
                 iam.Group(
                     f"{role.name}Group",
@@ -218,6 +228,27 @@ def management_template(org: Org) -> tuple[Template, dict[str, str]] | None:
             values[name if name == LOGIN_ACCOUNT_PARAMETER else f"{role.name}{name}"] = value.value
         t.add_output(Output(f"{role.name}RoleArn", Value=GetAtt(f"{role.name}Role", "Arn")))
     return apply_tags(t, standard_tags(project, dict(org.settings.tags))), dict(sorted(values.items()))
+
+
+def deployer_template(org: Org) -> Template | None:
+    """The bootstrap template an administrator deploys once in the management account: the CloudFormation
+    service role the sync passes to deploy the management-account stack, limited to exactly its roles."""
+    roles = [role for role, _ in management_roles(org)]
+    if not roles:
+        return None
+    t, project = new_template(
+        "Management account (deployed by an administrator, not by the sync): the CloudFormation service "
+        "role of the management-account stack, which may manage exactly that stack's roles",
+        org.settings.project,
+    )
+    management_deployer.add_deployer_role(
+        t,
+        org.settings.stackset_prefix,
+        [Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{r.path}{r.name}") for r in roles],
+        sorted({arn for r in roles for arn in r.managed_policies}),
+        sorted({r.permissions_boundary for r in roles if r.permissions_boundary}),
+    )
+    return apply_tags(t, standard_tags(project, dict(org.settings.tags)))
 
 
 def _sha(data: bytes) -> str:
@@ -347,9 +378,7 @@ def _role_stackset(org: Org, name: str, role: Role, path: str, data: bytes) -> c
 
 def _login_stackset(s: OrgSettings, data: bytes) -> contract.StackSetSpec:
     """The manifest entry of the login account's StackSet, deployed to that one account."""
-    params = {PROJECT_PARAMETER: s.project}
-    if s.organization_id:
-        params[ORGANIZATION_PARAMETER] = s.organization_id
+    params = {PROJECT_PARAMETER: s.project, ORGANIZATION_PARAMETER: s.organization_id}
     return contract.StackSetSpec(
         name=f"{s.stackset_prefix}-login-account",
         description="Login account: policies to assume the org roles",
@@ -376,6 +405,7 @@ def _management_stack(org: Org, values: dict[str, str], data: bytes) -> contract
         capabilities=(CAPABILITY,),
         region=s.home_region,
         roles=tuple(role.name for role, _ in management_roles(org)),
+        service_role_arn=management_deployer.deployer_role_arn(s.management_account_id, s.stackset_prefix),
         tags=_stackset_tags(s, None),
     )
 
@@ -400,6 +430,9 @@ def build_org(org: Org) -> dict[str, Rendered | bytes]:
         data = _yaml(template)
         files[MANAGEMENT_TEMPLATE] = data
         management_stack = _management_stack(org, values, data)
+        deployer = deployer_template(org)
+        assert deployer is not None  # the same roles as the management template
+        files[DEPLOYER_TEMPLATE] = _yaml(deployer)
     manifest = contract.Manifest(
         org=_org_settings(s),
         ous=tuple(contract.OuEntry(path=path, ou_id=ou.ou_id) for path, ou in sorted(org.ous.items())),
@@ -421,7 +454,7 @@ def build(ctx: RenderContext) -> Mapping[str, Rendered | bytes]:
 BLUEPRINT = Blueprint(
     name=NAME,
     description="Org roles from org_roles/: StackSet role templates, login and management account templates, manifest",
-    outputs=(f"{ROLES_DIR}/<Role>.yaml", LOGIN_TEMPLATE, MANAGEMENT_TEMPLATE, MANIFEST),
+    outputs=(f"{ROLES_DIR}/<Role>.yaml", LOGIN_TEMPLATE, MANAGEMENT_TEMPLATE, DEPLOYER_TEMPLATE, MANIFEST),
     build=build,
     module=__name__,
 )

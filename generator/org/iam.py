@@ -130,6 +130,14 @@ def trust_policy(role: Role) -> aws.PolicyDocument:
             principals_condition = {
                 "ArnLike": {"aws:PrincipalArn": [login_principal_arn(p) for p in login.principals]}
             }
+        if role.break_glass_reason:
+            # Every break-glass session says who is behind it: sts:SourceIdentity must be set, and it then
+            # stays on the session and on every role chained from it, in CloudTrail and in the alarm
+            # (Monitor and control actions taken with assumed roles,
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_monitor.html;
+            # Null "false": the key must be present, IAM JSON policy elements: Condition operators,
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_Null).
+            principals_condition = _merge(principals_condition, {"Null": {"sts:SourceIdentity": "false"}})
         statements.append(
             aws.Statement(
                 Sid="LoginAccount",
@@ -198,21 +206,45 @@ def role_arn_pattern(role: Role) -> Any:
     return Sub(f"arn:${{AWS::Partition}}:iam::*:role{role.path}{role.name}")
 
 
-def login_policy(role: Role, organization_id: str | None) -> aws.PolicyDocument:
-    """In the login account: may assume this role (and tag the session) in any account of the org."""
+def login_policy(role: Role, session_tag_keys: tuple[str, ...] = ()) -> aws.PolicyDocument:
+    """In the login account: may assume this role in any account of the organization, and tag the session
+    with the declared keys only.
+
+    aws:ResourceOrgID is the organization of the account that owns the resource, here the role being
+    assumed (AWS global condition context keys,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceorgid),
+    so a role of the same name in an account outside the organization cannot be assumed. sts:TagSession
+    carries the requested tag keys in aws:TagKeys; ForAllValues:StringEquals allows only the listed keys
+    (Passing session tags in AWS STS: "Controlling access to session tags",
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html#id_session-tags_permissions-required).
+    No declared keys: no sts:TagSession at all.
+    """
     login = role.trust.login
-    condition = mfa_condition(login.mfa if login else True, login.max_mfa_age_seconds if login else None)
-    if organization_id:
-        condition = _merge(condition, {"StringEquals": {"aws:ResourceOrgID": Ref(ORGANIZATION_PARAMETER)}})
-    kwargs: dict[str, Any] = {
-        "Sid": "AssumeRole",
-        "Effect": aws.Allow,
-        "Action": [sts.AssumeRole, sts.TagSession, sts.SetSourceIdentity],
-        "Resource": [role_arn_pattern(role)],
-    }
-    if condition:
-        kwargs["Condition"] = _condition(condition)
-    return aws.PolicyDocument(Version=POLICY_VERSION, Statement=[aws.Statement(**kwargs)])
+    condition = _merge(
+        mfa_condition(login.mfa if login else True, login.max_mfa_age_seconds if login else None),
+        {"StringEquals": {"aws:ResourceOrgID": Ref(ORGANIZATION_PARAMETER)}},
+    )
+    statements = [
+        aws.Statement(
+            Sid="AssumeRole",
+            Effect=aws.Allow,
+            Action=[sts.AssumeRole, sts.SetSourceIdentity],
+            Resource=[role_arn_pattern(role)],
+            Condition=_condition(condition),
+        )
+    ]
+    if session_tag_keys:
+        tagged = _merge(condition, {"ForAllValues:StringEquals": {"aws:TagKeys": list(session_tag_keys)}})
+        statements.append(
+            aws.Statement(
+                Sid="TagSessionWithDeclaredKeys",
+                Effect=aws.Allow,
+                Action=[sts.TagSession],
+                Resource=[role_arn_pattern(role)],
+                Condition=_condition(tagged),
+            )
+        )
+    return aws.PolicyDocument(Version=POLICY_VERSION, Statement=statements)
 
 
 def known_operator(operator: str) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import InputError
+from generator.lint import escalation
 from generator.lint.policies import action_grants
 from generator.org import iam
 from generator.org.model import (
@@ -46,6 +47,8 @@ class _Collector:
         self.org_dir = org_dir
         self.display_root = display_root
         self.problems: list[Problem] = []
+        # org.yaml's login_account.session_tag_keys, for measuring the login policies as rendered.
+        self.session_tag_keys: tuple[str, ...] = ()
 
     def display(self, path: Path) -> str:
         rel = path.relative_to(self.org_dir).as_posix()
@@ -68,6 +71,7 @@ def load_org(org_dir: Path, display_root: str | None = None) -> Org:
     if not org_dir.is_dir():
         raise InputError([Problem(display_root, "", "no such folder")])
     settings = _load_settings(c)
+    c.session_tag_keys = settings.session_tag_keys if settings else ()
     roles, broken = _load_roles(c)
     ous = _load_tree(c, roles, broken)
     if c.problems:
@@ -114,7 +118,7 @@ def _load_settings(c: _Collector) -> OrgSettings | None:
         management_account_id=d["management_account_id"],
         login_account_id=d["login_account_id"],
         home_region=d["home_region"],
-        organization_id=d.get("organization_id"),
+        organization_id=d["organization_id"],
         stackset_prefix=d.get("stackset_prefix", "org-roles"),
         project=d.get("project", "org-roles"),
         permission_model=model,
@@ -131,6 +135,7 @@ def _load_settings(c: _Collector) -> OrgSettings | None:
         deletion=DeletionPolicy(**deletion),
         sns_topic_arn=d.get("notifications", {}).get("sns_topic_arn"),
         create_login_groups=d.get("login_account", {}).get("create_groups", False),
+        session_tag_keys=tuple(sorted(d.get("login_account", {}).get("session_tag_keys", []))),
         tags=dict(sorted(d.get("tags", {}).items())),
         file=source.file,
     )
@@ -195,6 +200,8 @@ def _build_role(c: _Collector, source: Source, name: str) -> Role | None:
     trust = _build_trust(c, source)
     parameters = _build_parameters(c, source)
     statements = _build_statements(c, source, {p.name for p in parameters}, bool(d.get("break_glass")))
+    if not d.get("break_glass"):
+        _check_escalation(c, source, statements)
     if len(c.problems) > before or trust is None:
         return None
     role = Role(
@@ -369,6 +376,26 @@ def _build_statements(
     return tuple(out)
 
 
+def _check_escalation(c: _Collector, source: Source, statements: tuple[PolicyStatement, ...]) -> None:
+    """Known privilege-escalation action sets allowed on `Resource: "*"` (generator.lint.escalation, the
+    same list as lint rule E9106), reported at the statement that allows the set's first action."""
+    on_everything = [
+        (i, a)
+        for i, s in enumerate(statements)
+        if s.effect == "Allow" and "*" in s.resources
+        for a in s.actions
+    ]
+    for found in escalation.escalation_sets(a for _, a in on_everything):
+        where = next(i for i, a in on_everything if escalation.grants(a, found.actions[0]))
+        c.problems.append(
+            source.problem(
+                ("statements", where, "resources"),
+                f"privilege escalation: {escalation.describe(found)}; scope it to named resources "
+                f"(source: {found.source})",
+            )
+        )
+
+
 def _strings(key: KeyPath, value: Any) -> list[tuple[KeyPath, str]]:
     """Every string inside a nested value, with its key path."""
     if isinstance(value, str):
@@ -398,7 +425,7 @@ def _check_sizes(c: _Collector, source: Source, role: Role) -> None:
                 f"rendered inline policy is {inline} characters, over IAM's {limits.INLINE_POLICIES_PER_ROLE_CHARS} per role",
             )
         )
-    login = len(compact_json(iam.policy_dict(iam.login_policy(role, "o-placeholder00"))))
+    login = len(compact_json(iam.policy_dict(iam.login_policy(role, c.session_tag_keys))))
     if login > limits.MANAGED_POLICY_CHARS:
         c.problems.append(
             source.problem(

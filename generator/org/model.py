@@ -38,7 +38,8 @@ class OrgSettings:
     management_account_id: str
     login_account_id: str
     home_region: str
-    organization_id: str | None = None
+    # Required in org.yaml: every login-account policy carries aws:ResourceOrgID with it.
+    organization_id: str
     stackset_prefix: str = "org-roles"
     project: str = "org-roles"
     permission_model: str = "service_managed"
@@ -50,6 +51,8 @@ class OrgSettings:
     deletion: DeletionPolicy = field(default_factory=DeletionPolicy)
     sns_topic_arn: str | None = None
     create_login_groups: bool = False
+    # The only session tag keys the login-account policies let people pass (sts:TagSession).
+    session_tag_keys: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     file: str = "org_roles/org.yaml"
 
@@ -72,6 +75,12 @@ class LoginTrust:
     mfa_opt_out_reason: str | None = None
     max_mfa_age_seconds: int | None = None
     principals: tuple[str, ...] = ()
+
+    @property
+    def admits_users(self) -> bool:
+        """Whether an IAM user of the login account can pass the trust: no principal list, or one naming
+        users (a group is never a principal: aws:PrincipalArn of a user is its user ARN)."""
+        return not self.principals or any(p.startswith("user/") for p in self.principals)
 
 
 @dataclass(frozen=True)

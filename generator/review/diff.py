@@ -271,8 +271,8 @@ def org_views(org: Org | None) -> OuViews:
         views[path] = {}
         for r in org.effective_roles(path):
             params = {k: v.value for k, v in r.parameters.items()}
-            [view] = role_views(templates[r.role], params)
-            views[path][r.role] = view
+            # The role itself (a break-glass template also holds the forwarder role of its alarm).
+            views[path][r.role] = next(v for v in role_views(templates[r.role], params) if v.name == r.role)
     return views
 
 

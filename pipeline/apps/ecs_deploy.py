@@ -295,16 +295,41 @@ def _pick_container(request: DeployRequest, containers: Sequence[Mapping[str, An
     )
 
 
+def _check_registration(registration: Mapping[str, Any], family_prefix: str) -> None:
+    """What IAM cannot limit, limited here: ecs:RegisterTaskDefinition has no resource type and no
+    condition key on the family or on `privileged` in the Service Authorization Reference (Amazon Elastic
+    Container Service, https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html),
+    so the function's role holds it on '*'. The function registers only revisions of the families it was
+    given (TASK_FAMILY_PREFIX) and never a privileged container ("privileged": root on the host,
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html)."""
+    family = str(registration.get("family", ""))
+    if not family.startswith(family_prefix):
+        raise PlanError(
+            f"task definition family {excerpt(family)} is not one this function may register "
+            f"(families start with {excerpt(family_prefix)})"
+        )
+    privileged = [
+        str(c.get("name")) for c in registration.get("containerDefinitions", []) if c.get("privileged")
+    ]
+    if privileged:
+        raise PlanError(
+            f"task definition {excerpt(family)} runs privileged container(s) {', '.join(privileged)}; "
+            "this function never registers one"
+        )
+
+
 def plan_deploy(
     request: DeployRequest,
     current: Mapping[str, Any],
     tags: Sequence[Mapping[str, str]],
     registerable: Collection[str],
+    family_prefix: str = "",
 ) -> RegisterAndUpdate | NoChange:
     """A new revision equal to `current` except for one container's image; NoChange if it already runs it.
 
     `registerable` is the set of RegisterTaskDefinition request fields: every field of the described
-    task definition that the API accepts is copied, so fields ECS adds later are carried over too.
+    task definition that the API accepts is copied, so fields ECS adds later are carried over too. A family
+    outside `family_prefix`, or a privileged container, is refused (PlanError).
     """
     arn = str(current["taskDefinitionArn"])
     containers = current.get("containerDefinitions") or []
@@ -314,6 +339,7 @@ def plan_deploy(
             request.cluster, request.service, arn, f"container {name!r} already runs {request.image_ref}"
         )
     registration = {k: copy.deepcopy(v) for k, v in current.items() if k in registerable and k != "tags"}
+    _check_registration(registration, family_prefix)
     for container in registration["containerDefinitions"]:
         if container.get("name") == name:
             container["image"] = request.image_ref
@@ -371,14 +397,18 @@ def registerable_fields(ecs: Any) -> frozenset[str]:
     return frozenset(ecs.meta.service_model.operation_model("RegisterTaskDefinition").input_shape.members)
 
 
-def plan(request: Request, ecs: Any) -> Plan:
+def plan(request: Request, ecs: Any, family_prefix: str = "") -> Plan:
     current = current_task_definition(ecs, request.cluster, request.service)
     if isinstance(request, RollbackRequest):
         family, _ = family_revision(current)
         return plan_rollback(request, current, active_revisions(ecs, family))
     described = ecs.describe_task_definition(taskDefinition=current, include=["TAGS"])
     return plan_deploy(
-        request, described["taskDefinition"], described.get("tags") or [], registerable_fields(ecs)
+        request,
+        described["taskDefinition"],
+        described.get("tags") or [],
+        registerable_fields(ecs),
+        family_prefix,
     )
 
 
@@ -396,10 +426,45 @@ def apply(step: Plan, ecs: Any) -> dict[str, Any]:
     return {**result, "status": "updated", "to": target}
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one function may do, from its environment: the cluster, the image registries, the task
+    families, and the one topic its messages must come from (None: not checked, for the CLI's dry runs)."""
+
+    cluster: str | None = None
+    registries: Collection[str] | None = None
+    family_prefix: str = ""
+    topic_arn: str | None = None
+
+
+def _from_topic(i: int, record: Mapping[str, Any], sns: Mapping[str, Any], topic_arn: str | None) -> None:
+    """An SNS-delivered record names its topic in Sns.TopicArn (Invoking Lambda functions with Amazon SNS
+    notifications, event shape: https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html). A message from
+    any other topic, or an event that is not an SNS delivery, is refused. (The invoke permission admits only
+    the own topic; this check also refuses a hand-made event from someone allowed to invoke the function,
+    and the sample roles deny invoking it at all.)"""
+    if topic_arn is None:
+        return
+    if record.get("EventSource") != "aws:sns":
+        raise MessageError(
+            f"record {i} is not an SNS delivery (EventSource {excerpt(record.get('EventSource'))})"
+        )
+    if sns.get("TopicArn") != topic_arn:
+        raise MessageError(
+            f"record {i} comes from topic {excerpt(sns.get('TopicArn'), 120)}, not this function's topic"
+        )
+
+
 def handle(
-    event: Any, ecs: Any, allowed_cluster: str | None = None, registries: Collection[str] | None = None
+    event: Any,
+    ecs: Any,
+    allowed_cluster: str | None = None,
+    registries: Collection[str] | None = None,
+    limits: Limits | None = None,
 ) -> list[dict[str, Any]]:
     """Validate every SNS record first (a bad one rejects the event untouched), then plan and apply each."""
+    limits = limits or Limits(allowed_cluster, registries)
+    allowed_cluster, registries = limits.cluster, limits.registries
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list) or not records:
         raise MessageError("event has no SNS Records")
@@ -408,6 +473,7 @@ def handle(
         sns = record.get("Sns") if isinstance(record, dict) else None
         if not isinstance(sns, dict) or not isinstance(sns.get("Message"), str):
             raise MessageError(f"record {i} is not an SNS notification")
+        _from_topic(i, record, sns, limits.topic_arn)
         message_id = sns.get("MessageId", i)
         try:
             requests.append((str(message_id), parse_message(sns["Message"], allowed_cluster, registries)))
@@ -419,7 +485,7 @@ def handle(
             "message_id": message_id,
             "action": DEPLOY if isinstance(request, DeployRequest) else ROLLBACK,
         }
-        result.update(apply(plan(request, ecs), ecs))
+        result.update(apply(plan(request, ecs, limits.family_prefix), ecs))
         LOG.info("%s", json.dumps(result, sort_keys=True))
         results.append(result)
     return results
@@ -437,17 +503,22 @@ def _own_registries(context: Any, region: str, clients: Any) -> frozenset[str]:
 
 
 def handler(event: Any, context: Any) -> list[dict[str, Any]]:
-    """Lambda entry point: one ECS client, the cluster this function may touch and the registries it may
-    deploy from (its own account's ECR, plus ALLOWED_REGISTRIES) from its environment."""
+    """Lambda entry point: one ECS client, and from its environment the cluster this function may touch, the
+    registries it may deploy from (its own account's ECR, plus ALLOWED_REGISTRIES), the task families it
+    may register (TASK_FAMILY_PREFIX) and the topic its messages must come from (TOPIC_ARN)."""
     from pipeline.aws.clients import make_clients
 
     clients = make_clients(component="ecs-deploy")
     ecs = clients.client("ecs")
     try:
-        registries = _own_registries(context, ecs.meta.region_name, clients)
-        return handle(
-            event, ecs, allowed_cluster=os.environ.get("CLUSTER_NAME") or None, registries=registries
+        limits = Limits(
+            cluster=os.environ.get("CLUSTER_NAME") or None,
+            registries=_own_registries(context, ecs.meta.region_name, clients),
+            family_prefix=os.environ.get("TASK_FAMILY_PREFIX", ""),
+            # Set by the template; a function deployed without it accepts no message at all.
+            topic_arn=os.environ.get("TOPIC_ARN", "arn:none"),
         )
+        return handle(event, ecs, limits=limits)
     except (MessageError, PlanError) as exc:
         # Fail the invocation so the error alarm fires and the event lands in the dead-letter queue.
         LOG.error("%s", exc)

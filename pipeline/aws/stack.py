@@ -127,6 +127,10 @@ def deploy_stack(
             Capabilities=list(op.capabilities),
             Tags=[{"Key": k, "Value": v} for k, v in op.tags],
             Description=f"org-stacksets sync {token}",
+            # Without RoleARN the change set runs with the sync's own credentials, which hold no IAM
+            # permissions (CreateChangeSet, RoleARN:
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html).
+            RoleARN=op.role_arn,
         )
         emit(f"change set {change_set} created ({change_set_type})")
     if not _change_set_ready(client, name, change_set, backoff, poll, out_of_time):

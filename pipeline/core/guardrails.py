@@ -36,8 +36,13 @@ SESSION_DEFAULT, SESSION_MIN, SESSION_MAX = 3600, 3600, 43200
 # Transform) would run or grant something no rule below looks at: extending this list is a change to the
 # trusted, packaged code, not to the repository.
 DEPLOYABLE_TYPES = frozenset(
-    {"AWS::IAM::Role", "AWS::IAM::Group", "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"}
+    {"AWS::IAM::Role", "AWS::IAM::Group", "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::Events::Rule"}
 )
+# An EventBridge rule in a role template may only forward events to an event bus (the break-glass alarm
+# forwards AssumeRole of the break-glass role to the organization's alarm bus): a bus target runs no code
+# ("Sending and receiving events between AWS accounts in Amazon EventBridge",
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-account.html).
+EVENT_BUS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._-]+$")
 POLICY_TYPES = frozenset({"AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"})
 # AWS managed policies that grant every action ("Action": "*" on "*").
 ADMIN_POLICY_RE = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/AdministratorAccess$")
@@ -323,6 +328,25 @@ def _own_grants(t: _Template, logical_id: str, props: Mapping[str, Any]) -> list
     return problems
 
 
+def _rule_problems(t: _Template, logical_id: str, props: Mapping[str, Any]) -> list[str]:
+    """An EventBridge rule forwards to event buses only: no function, queue or other code it could run."""
+    where = f"{t.path}: Resources.{logical_id}"
+    targets = _items(props.get("Targets", []))
+    if not targets:
+        return [f"{where}.Targets: a rule here forwards to an event bus, and this one names none"]
+    problems: list[str] = []
+    for n, target in enumerate(targets):
+        arn = target.get("Arn") if isinstance(target, dict) else None
+        arns, unresolved = _resolved(arn, t.params, f"{where}.Targets[{n}].Arn", "target")
+        problems += unresolved
+        problems += [
+            f"{where}.Targets[{n}].Arn: {excerpt(a)} is not an event bus (rules here only forward events)"
+            for a in sorted(arns)
+            if not EVENT_BUS_ARN_RE.match(a)
+        ]
+    return problems
+
+
 def _type(resource: Any) -> str:
     return str(resource.get("Type")) if isinstance(resource, dict) else ""
 
@@ -407,6 +431,8 @@ def check_template(path: str, doc: Any, params: Params, rules: Guardrails) -> li
         elif kind == "AWS::IAM::Group":
             # A group in the login account: no break-glass exemption (people join groups).
             problems += _own_grants(t, logical_id, props)
+        elif kind == "AWS::Events::Rule":
+            problems += _rule_problems(t, logical_id, props)
         else:
             problems += _policy_problems(t, logical_id, props, rules)
     return problems

@@ -171,6 +171,9 @@ class ManagementStackSpec:
     capabilities: tuple[str, ...]
     region: str
     roles: tuple[str, ...] = ()
+    # The CloudFormation service role the change set runs with (the sync has no IAM permissions of its own):
+    # templates/org/management-deployer.yaml, deployed by an administrator.
+    service_role_arn: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -252,6 +255,7 @@ def _management_document(m: ManagementStackSpec) -> dict[str, Any]:
         "capabilities": list(m.capabilities),
         "region": m.region,
         "roles": list(m.roles),
+        "service_role_arn": m.service_role_arn,
         "tags": dict(m.tags),
     }
 
@@ -314,7 +318,17 @@ KEYS: Mapping[str, frozenset[str]] = {
         }
     ),
     "management_stack": frozenset(
-        {"name", "template", "template_sha256", "parameters", "capabilities", "region", "roles", "tags"}
+        {
+            "name",
+            "template",
+            "template_sha256",
+            "parameters",
+            "capabilities",
+            "region",
+            "roles",
+            "service_role_arn",
+            "tags",
+        }
     ),
 }
 
@@ -654,6 +668,17 @@ def _stackset(
     )
 
 
+# An IAM role ARN (IAM identifiers: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html).
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+def _service_role(r: _Reader, m: Mapping[str, Any], key: str) -> str:
+    arn = r.str_(m, "service_role_arn", key) or ""
+    if arn and not ROLE_ARN_RE.match(arn):
+        r.problem(f"{key}.service_role_arn", f"{excerpt(arn)} is not an IAM role ARN")
+    return arn
+
+
 def _management(r: _Reader, data: Any) -> ManagementStackSpec | None:
     if data is None:
         return None
@@ -668,6 +693,7 @@ def _management(r: _Reader, data: Any) -> ManagementStackSpec | None:
         capabilities=tuple(sorted(caps)),
         region=r.str_(m, "region", key) or "",
         roles=r.strings(m, "roles", key),
+        service_role_arn=_service_role(r, m, key),
         tags=_tags(r, m, key),
     )
 

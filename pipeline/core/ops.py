@@ -202,6 +202,8 @@ class DeployStack(Op):
     capabilities: tuple[str, ...]
     tags: Pairs
     change_set_type: str  # CREATE or UPDATE
+    # The CloudFormation service role the change set runs with; the sync's own role has no IAM rights.
+    role_arn: str = ""
 
     def describe(self) -> str:
         verb = "create" if self.change_set_type == "CREATE" else "update"

@@ -788,6 +788,7 @@ def plan_management(spec: ManagementStackSpec, live: LiveStack | None) -> StackS
         capabilities=spec.capabilities,
         tags=tags,
         change_set_type="CREATE",
+        role_arn=spec.service_role_arn,
     )
     if live is None or live.status == "REVIEW_IN_PROGRESS":
         return StackSetPlan(spec.name, "management-stack", CREATE, (create,), tag, None)

@@ -233,6 +233,31 @@ class S3BucketPolicy(_Model, CloudFormationModel):
 _installed = False
 
 
+class EventBusPolicy(_Model, CloudFormationModel):
+    """AWS::Events::EventBusPolicy with a Statement: the bus policy through moto's PutPermission (Policy)."""
+
+    TYPE = "AWS::Events::EventBusPolicy"
+
+    @classmethod
+    def create_in_backend(
+        cls, name: str, properties: dict[str, Any], account_id: str, region_name: str
+    ) -> Self:
+        from moto.events.models import events_backends
+
+        statement = {**properties["Statement"], "Sid": properties["StatementId"]}
+        # Ref of an AWS::Events::EventBus is its name; moto's resource map hands over the bus itself.
+        bus = properties.get("EventBusName", "default")
+        events_backends[account_id][region_name].put_permission(
+            getattr(bus, "name", bus),
+            "",
+            "",
+            "",
+            {},
+            json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+        )
+        return cls(name)
+
+
 def install() -> None:
     """Register the models with moto's CloudFormation parser and fix KMS key tags; idempotent."""
     global _installed  # noqa: PLW0603 - one-time patch of a third-party module

@@ -72,6 +72,8 @@ def layout_from_manifest(manifest: Manifest, per_ou: int = 2) -> OrgLayout:
     pinned = [e.ou_id for e in manifest.ous if e.ou_id and e.ou_id.startswith("ou-")]
     root = f"r-{pinned[0].split('-')[1]}" if pinned else "r-loca"
     layout = OrgLayout(org.management_account_id, root_id=root)
+    if org.organization_id:  # the organization org.yaml names (org.yaml requires one)
+        layout.org_id = org.organization_id
     for entry in manifest.ous:
         if entry.path != "Root":
             layout.add_ou(entry.path, entry.ou_id)

@@ -90,6 +90,8 @@ def test_deploy_walkthrough_against_local_serve(root: Path, tmp_path: Path) -> N
             "--parameter",
             "LoginAccountId=222222222222",
             "--parameter",
+            "BreakGlassOrganizationId=o-a1b2c3d4e5",
+            "--parameter",
             "SyncCodeBucket=org-stacksets-local-code",
             "--parameter",
             f"SyncCodeKey={key}",

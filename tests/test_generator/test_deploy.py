@@ -69,13 +69,15 @@ def test_deploy_org_pipeline_creates_then_reports_no_changes(
         "ConnectionArn=",
         "--parameter",
         "LoginAccountId=222222222222",
+        "--parameter",
+        "BreakGlassOrganizationId=o-a1b2c3d4e5",
         "--poll-seconds",
         "0.1",
     ]
     capsys.readouterr()
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "change set for org-pipeline: 20 change(s)" in out
+    assert "change set for org-pipeline: 27 change(s)" in out
     assert "Add     ArtifactBucket AWS::S3::Bucket" in out
     assert out.rstrip().endswith("org-pipeline: deployed")
 
@@ -140,14 +142,17 @@ def test_missing_parameters_are_named_before_any_call(root: Path) -> None:
     with pytest.raises(
         GeneratorError,
         match=re.escape(
-            "--parameter ConnectionArn=... --parameter LoginAccountId=... --parameter SyncCodeBucket=..."
+            "--parameter BreakGlassOrganizationId=... --parameter ConnectionArn=... "
+            "--parameter LoginAccountId=... --parameter SyncCodeBucket=..."
         ),
     ):
         parameter_list(body, {}, None)
     with pytest.raises(GeneratorError, match="the template has no parameter Nope"):
         parameter_list(body, {"Nope": "x"}, None)
     update = parameter_list(
-        body, {"SyncCodeBucket": "b"}, {"ConnectionArn", "LoginAccountId", "SyncCodeBucket"}
+        body,
+        {"SyncCodeBucket": "b"},
+        {"BreakGlassOrganizationId", "ConnectionArn", "LoginAccountId", "SyncCodeBucket"},
     )
     assert {"ParameterKey": "ConnectionArn", "UsePreviousValue": True} in update
     assert {"ParameterKey": "SyncCodeBucket", "ParameterValue": "b"} in update
@@ -335,3 +340,18 @@ def _stack_summary(status: str) -> dict[str, Any]:
     from datetime import datetime
 
     return {"StackName": "s", "CreationTime": datetime(2100, 1, 1, tzinfo=UTC), "StackStatus": status}
+
+
+def test_the_management_deployer_bootstrap_deploys_as_the_readme_says(
+    endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13 item 4: an administrator deploys the service role once; the sync passes it by this name."""
+    args = ["deploy", "org/management-deployer", "--endpoint-url", endpoint, "--region", "us-east-1", "--yes"]
+    args += ["--poll-seconds", "0.1"]
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().out.rstrip().endswith("org-management-deployer: deployed")
+    role = _client(endpoint, "iam").get_role(RoleName="org-roles-management-deployer")["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": ["cloudformation.amazonaws.com"]
+    }

@@ -135,11 +135,15 @@ def add_billing_alarm(
     *,
     description: str,
     condition: str | None = None,
+    alarm_name: Any = None,
 ) -> cloudwatch.Alarm:
-    """An alarm on the account's estimated charges for the month (USD) above `threshold`, notifying `topic`."""
+    """An alarm on the account's estimated charges for the month (USD) above `threshold`, notifying `topic`;
+    named `alarm_name` when given (so a policy can name it)."""
+    named = {"AlarmName": alarm_name} if alarm_name is not None else {}
     return t.add_resource(
         cloudwatch.Alarm(
             name,
+            **named,
             AlarmDescription=description,
             Namespace="AWS/Billing",
             MetricName="EstimatedCharges",

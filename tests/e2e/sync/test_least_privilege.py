@@ -249,3 +249,25 @@ def test_the_build_role_grants_no_plan_reads() -> None:
         a for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow" for a in _actions(s)
     }
     assert sorted(a for a in granted_to_build if a.startswith(("organizations:", "cloudformation:"))) == []
+
+
+def test_management_deployer_grants_exactly_what_the_role_handlers_call() -> None:
+    """The CloudFormation service role of the management-account stack (templates/org/management-deployer.yaml):
+    exactly the AWS::IAM::Role handler permissions the resource type schema declares, on exactly the
+    management template's roles (the sample's roles have no managed policy or boundary to attach)."""
+    from tests.test_generator.blueprints.test_management_deployer import role_handler_permissions
+
+    template = yaml.safe_load((ROOT / "templates" / "org" / "management-deployer.yaml").read_text())
+    role = template["Resources"]["DeployerRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert all(s["Effect"] == "Allow" for s in statements)
+    granted = {a for s in statements for a in _actions(s)}
+    assert granted == role_handler_permissions() - {"iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"}
+    management = yaml.safe_load((ROOT / "templates" / "org" / "management-account.yaml").read_text())
+    roles = sorted(
+        f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{r['Properties']['Path']}{r['Properties']['RoleName']}"
+        for r in management["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role"
+    )
+    for s in statements:
+        assert sorted(r["Fn::Sub"] for r in s["Resource"]) == roles

@@ -538,7 +538,8 @@ def test_refuses_another_organization(make_world: Any, tmp_path: Path) -> None:
     from pipeline.core.errors import WrongOrganizationError
 
     world = make_world(
-        write_variant(tmp_path / "pinned", lambda d: d["org"].update(organization_id="o-zzzzzzzzzz"))
+        write_variant(tmp_path / "pinned", lambda d: d["org"].update(organization_id="o-zzzzzzzzzz")),
+        layout=lambda org: setattr(org, "org_id", "o-loc4lorg01"),
     )
     with pytest.raises(
         WrongOrganizationError, match=r"reach organization o-loc4lorg01, but org\.yaml pins o-zzzzzzzzzz"

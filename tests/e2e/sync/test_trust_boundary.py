@@ -74,10 +74,13 @@ def forbidden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bytes]:
 
 def test_the_edited_generator_renders_the_forbidden_roles(forbidden: bytes) -> None:
     """The repository's own checks are gone: its render accepts what the guardrails must stop."""
-    archive = zipfile.ZipFile(io.BytesIO(forbidden))
-    developer = yaml.safe_load(archive.read("templates/org/roles/Developer.yaml"))
-    statements = developer["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    statements = _statements(forbidden, "Developer")
     assert {"Action": ["*"], "Effect": "Allow", "Resource": ["*"], "Sid": "Everything"} in statements
+
+
+def _statements(artifact: bytes, role: str) -> list[Any]:
+    rendered = yaml.safe_load(zipfile.ZipFile(io.BytesIO(artifact)).read(f"templates/org/roles/{role}.yaml"))
+    return list(rendered["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"])
 
 
 def test_the_trusted_sync_refuses_them_in_plan_and_sync(make_world: Any, forbidden: bytes) -> None:
@@ -95,8 +98,11 @@ def test_the_trusted_sync_refuses_them_in_plan_and_sync(make_world: Any, forbidd
     error = plan["error"]
     assert error.startswith("guardrails refused the artifact before any write: ")
     only = "(only the break-glass roles ['BreakGlass'] may)"
+    everything = _statements(forbidden, "Developer").index(
+        {"Action": ["*"], "Effect": "Allow", "Resource": ["*"], "Sid": "Everything"}
+    )
     for problem in (
-        f"org/roles/Developer.yaml: Resources.Role.Policies[0].Statement[3]: grants Action '*' {only}",
+        f"org/roles/Developer.yaml: Resources.Role.Policies[0].Statement[{everything}]: grants Action '*' {only}",
         "org/roles/Developer.yaml: Resources.Role.AssumeRolePolicyDocument.Statement[0]: trusts account "
         "999999999999, which is neither the login account (222222222222) nor in the trusted accounts",
         f"org/roles/ReadOnly.yaml: Resources.Role.Policies[0].Statement[1]: grants Action '*' {only}",

@@ -251,9 +251,27 @@ def test_topic_is_encrypted_and_the_function_subscribes_with_a_dead_letter_queue
         "Variables": {
             "ALLOWED_REGISTRIES": {"Ref": "AllowedRegistries"},
             "CLUSTER_NAME": {"Ref": "ClusterName"},
+            "TASK_FAMILY_PREFIX": {"Ref": "TaskFamilyPrefix"},
+            "TOPIC_ARN": {"Ref": "DeployTopic"},
         }
     }
     assert r["DeployFunctionInvokeConfig"]["Properties"]["MaximumRetryAttempts"] == 0
+
+
+def test_deploy_function_is_assumed_by_lambda_for_this_account_only_and_named_for_the_deny(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    """Issue 13 item 9: the execution role's trust carries aws:SourceAccount; the function's name matches
+    the sample roles' deny on direct invocation (function:*-ecs-deploy)."""
+    r = resources(templates, WORKLOAD)
+    trust = r["FunctionRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [(s["Principal"], s["Condition"]) for s in trust] == [
+        (
+            {"Service": ["lambda.amazonaws.com"]},
+            {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        )
+    ]
+    assert r["DeployFunction"]["Properties"]["FunctionName"] == {"Fn::Sub": "${Project}-ecs-deploy"}
 
 
 def test_error_alarm_watches_the_function(templates: dict[str, dict[str, Any]]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from generator.blueprints import ecs_web_service as blueprint
 from generator.blueprints.base import RenderContext
@@ -375,13 +376,33 @@ def test_instance_role_grants_exactly_volume_dns_secrets_and_the_ecs_policy(
                 }
             },
         },
+        # Issue 13 item 9: no GetSecretValue (the execution role injects the secrets); Session Manager.
         {
-            "Sid": "ReadTheStackSecrets",
+            "Sid": "SessionManagerAgent",
             "Effect": "Allow",
-            "Action": ["secretsmanager:GetSecretValue"],
-            "Resource": [{"Ref": "DbPasswordSecret"}, {"Ref": "AppSecret"}],
+            "Action": ["ssm:UpdateInstanceInformation"],
+            "Resource": [
+                {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*"}
+            ],
+        },
+        {
+            "Sid": "SessionManagerChannels",
+            "Effect": "Allow",
+            "Action": [
+                "ssmmessages:CreateControlChannel",
+                "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel",
+                "ssmmessages:OpenDataChannel",
+            ],
+            "Resource": ["*"],
         },
     ]
+
+
+def test_ssh_is_off_unless_asked_for(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    """Session Manager is the way in; SSH needs both a CIDR and a key pair, and neither is set by default."""
+    assert template["Parameters"]["SshCidr"]["Default"] == ""
+    assert template["Parameters"]["KeyPairName"]["Default"] == ""
 
 
 def test_execution_role_writes_its_log_groups_and_reads_the_stack_secrets(resources: dict[str, Any]) -> None:
@@ -428,7 +449,12 @@ def test_no_wildcard_actions_or_resources_beyond_describe_volumes(resources: dic
         for name, s in _all_policy_statements(resources)
         if "*" in s["Action"] or "*" in s.get("Resource", [])
     ]
-    assert wildcards == [("InstanceRole", "DescribeVolumes")]
+    # The ssmmessages channel actions have no resource types; the deny on Project tag changes covers all.
+    assert wildcards == [
+        ("InstanceRole", "DescribeVolumes"),
+        ("InstanceRole", "SessionManagerChannels"),
+        ("OperatorPolicy", "KeepProjectTags"),
+    ]
     managed = [
         arn for r in resources.values() for arn in r.get("Properties", {}).get("ManagedPolicyArns", [])
     ]
@@ -570,7 +596,11 @@ def test_billing_alarms_at_the_threshold_parameters_only_where_billing_metrics_e
 
 def test_operator_policy_acts_only_on_resources_tagged_with_the_project(resources: dict[str, Any]) -> None:
     document = props(resources, "OperatorPolicy")["PolicyDocument"]
-    grants = {s["Sid"]: (s["Action"], s["Resource"], s["Condition"]) for s in document["Statement"]}
+    grants = {
+        s["Sid"]: (s["Action"], s["Resource"], s["Condition"])
+        for s in document["Statement"]
+        if s["Effect"] == "Allow" and "Condition" in s
+    }
 
     def arn(service: str, resource: str) -> str:
         return f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"
@@ -601,12 +631,42 @@ def test_operator_policy_acts_only_on_resources_tagged_with_the_project(resource
             [{"Fn::Sub": arn("secretsmanager", "secret:*")}],
             PROJECT_TAG,
         ),
+        "Sessions": (["ssm:StartSession"], [{"Fn::Sub": arn("ec2", "instance/*")}], PROJECT_TAG),
         "Alarms": (
             ["cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions"],
             [{"Fn::Sub": arn("cloudwatch", "alarm:*")}],
             PROJECT_TAG,
         ),
     }
+
+
+def test_operators_cannot_silence_billing_alarms_or_retag_the_project(
+    resources: dict[str, Any],
+) -> None:
+    """Issue 13 item 9: explicit denies, so no other policy of an operator grants them back."""
+    by_sid = {s["Sid"]: s for s in props(resources, "OperatorPolicy")["PolicyDocument"]["Statement"]}
+    alarms = by_sid["KeepBillingAlarms"]
+    assert alarms["Effect"] == "Deny"
+    assert alarms["Action"] == [
+        "cloudwatch:DisableAlarmActions",
+        "cloudwatch:DeleteAlarms",
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:SetAlarmState",
+    ]
+    assert alarms["Resource"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:cloudwatch:us-east-1:${AWS::AccountId}:alarm:${Project}-billing-*"}
+    ]
+    names = {n: props(resources, n)["AlarmName"] for n in ("BillingWarningAlarm", "BillingCriticalAlarm")}
+    assert names == {
+        "BillingWarningAlarm": {"Fn::Sub": "${Project}-billing-warning"},
+        "BillingCriticalAlarm": {"Fn::Sub": "${Project}-billing-critical"},
+    }
+    tags = by_sid["KeepProjectTags"]
+    assert (tags["Effect"], tags["Resource"]) == ("Deny", ["*"])
+    assert tags["Condition"] == {"ForAnyValue:StringEquals": {"aws:TagKeys": ["Project"]}}
+    assert {"ec2:CreateTags", "ec2:DeleteTags", "ecs:TagResource", "autoscaling:CreateOrUpdateTags"} <= set(
+        tags["Action"]
+    )
 
 
 def test_resources_the_operators_act_on_carry_the_project_tag(resources: dict[str, Any]) -> None:
@@ -637,3 +697,9 @@ def test_only_budgets_and_this_accounts_alarms_may_publish_to_the_alert_topic(
             }
         },
     }
+
+
+def test_the_cost_guard_alarm_is_a_billing_alarm_the_operators_cannot_silence(root: Path) -> None:
+    template = yaml.safe_load((root / "templates" / "app" / "cost-guard.yaml").read_text())
+    alarm = template["Resources"]["CostGuardAlarm"]["Properties"]
+    assert alarm["AlarmName"] == {"Fn::Sub": "${Project}-billing-cost-guard"}

@@ -31,6 +31,19 @@ EXPECTED: dict[str, list[tuple[int, str]]] = {
         (12, "Deployer allows iam:PassRole on Resource '*'"),
         (16, "Deployer allows iam:PassRole on Resource '*'"),
     ],
+    "E9106": [
+        (23, "Developer allows ecs:RunTask on '*' (run any command as any task definition's role)"),
+        (
+            23,
+            "Developer allows lambda:UpdateFunctionConfiguration on '*' (add a layer that runs as any "
+            "function's role)",
+        ),
+        (
+            32,
+            "Splitter allows iam:UpdateAssumeRolePolicy + sts:AssumeRole on '*' (trust itself in any role, "
+            "then assume it)",
+        ),
+    ],
     "E9105": [
         (11, "Anyone trusts Principal '*'"),
         (20, "AnyAws trusts Principal '*'"),
@@ -73,3 +86,13 @@ def test_every_rule_file_has_fixtures_and_metadata() -> None:
         assert rule.tags, rule.id
         assert (FIXTURES / f"{rule.id}_good.yaml").is_file()
         assert (FIXTURES / f"{rule.id}_bad.yaml").is_file()
+
+
+def test_every_escalation_action_is_a_real_iam_action_with_a_cited_source() -> None:
+    from generator.lint.escalation import ESCALATION_SETS
+    from generator.org.iam import check_action
+
+    for found in ESCALATION_SETS:
+        assert found.source.startswith("https://"), found
+        for action in found.actions:
+            assert check_action(action) is None, action

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,7 @@ def test_developer_targets_and_per_ou_values(manifest: dict) -> None:
     assert dev["parameters"] == {
         "AllowedRegion": "us-east-1",
         "AppBucketPrefix": "app",
+        "AppPrefix": "app",
         "LoginAccountId": "222222222222",
         # The StackSet-level value is all AutoDeployment gives an account between joining and the next
         # sync: the shortest session of every OU (Prod's hour), never the role's 8-hour default.
@@ -146,11 +148,12 @@ def test_break_glass_is_marked_and_mfa_is_fresh(rendered: dict[str, bytes]) -> N
 def test_login_policy_mirrors_the_role_trust(rendered: dict[str, bytes]) -> None:
     resources = _template(rendered, "org/login-account.yaml")["Resources"]
     policy = resources["AssumeBreakGlassPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
-    assert policy["Action"] == ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
+    assert policy["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
     assert policy["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/emergency/BreakGlass"}]
     assert policy["Condition"] == {
         "Bool": {"aws:MultiFactorAuthPresent": "true"},
         "NumericLessThan": {"aws:MultiFactorAuthAge": "900"},
+        "StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}},
     }
     assert "AssumeDeployerPolicy" not in resources  # trusted by the CI account, not by people
     assert resources["DeveloperGroup"]["Properties"]["ManagedPolicyArns"] == [
@@ -207,3 +210,96 @@ def test_explain_role_lists_reach_and_exclusions(capsys: pytest.CaptureFixture[s
 def test_explain_unknown_names(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explain", *args]) == 2
     assert capsys.readouterr().err == message
+
+
+def _login_statements(rendered: dict[str, bytes]) -> list[dict]:
+    resources = _template(rendered, "org/login-account.yaml")["Resources"]
+    return [
+        s
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_every_login_policy_stays_inside_the_organization(rendered: dict[str, bytes]) -> None:
+    """Issue 13 item 8: every statement that lets people assume (or tag) a role names the organization
+    of the role's account, so a same-named role in a foreign account cannot be assumed."""
+    statements = _login_statements(rendered)
+    assert len(statements) == 6
+    for s in statements:
+        assert s["Condition"]["StringEquals"]["aws:ResourceOrgID"] == {"Ref": "OrganizationId"}, s
+    template = _template(rendered, "org/login-account.yaml")
+    assert template["Parameters"]["OrganizationId"]["Default"] == "o-a1b2c3d4e5"
+
+
+def test_no_session_tags_unless_declared(rendered: dict[str, bytes]) -> None:
+    """Without login_account.session_tag_keys nobody may tag a session at all."""
+    assert not any("sts:TagSession" in s["Action"] for s in _login_statements(rendered))
+
+
+def test_session_tags_only_with_declared_keys(root: Path, tmp_path: Path) -> None:
+    org_dir = tmp_path / "org_roles"
+    shutil.copytree(root / "tests" / "fixtures" / "orgs" / "minimal", org_dir)
+    org_yaml = org_dir / "org.yaml"
+    org_yaml.write_text(org_yaml.read_text() + "login_account:\n  session_tag_keys: [Team, CostCenter]\n")
+    rendered = render_all(RenderContext(root=root, org_dir=org_dir), [org_roles.BLUEPRINT])
+    tagging = [s for s in _login_statements(rendered) if "sts:TagSession" in s["Action"]]
+    assert [s["Action"] for s in tagging] == [["sts:TagSession"]]
+    assert tagging[0]["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["CostCenter", "Team"]}
+    assert tagging[0]["Condition"]["StringEquals"] == {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}
+
+
+def _role_statements(rendered: dict[str, bytes], role: str) -> list[dict]:
+    props = _template(rendered, f"org/roles/{role}.yaml")["Resources"]["Role"]["Properties"]
+    return [s for p in props.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+
+
+def test_sample_developer_cannot_run_code_as_other_roles(rendered: dict[str, bytes]) -> None:
+    """Issue 13 item 6: nothing on '*' that runs code as another identity, and no direct invocation of the
+    event-driven deploy function."""
+    statements = _role_statements(rendered, "Developer")
+    allowed_on_everything = {
+        a for s in statements if s["Effect"] == "Allow" and "*" in s["Resource"] for a in s["Action"]
+    }
+    assert allowed_on_everything == {"logs:StartQuery", "logs:GetQueryResults"}
+    granted = {a for s in statements if s["Effect"] == "Allow" for a in s["Action"]}
+    assert not granted & {"lambda:UpdateFunctionConfiguration", "lambda:UpdateFunctionCode", "ecs:RunTask"}
+    deny = next(s for s in statements if s["Sid"] == "NoDirectDeploys")
+    assert (deny["Effect"], deny["Action"]) == ("Deny", ["lambda:InvokeFunction"])
+    assert deny["Resource"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:lambda:*:${AWS::AccountId}:function:*-ecs-deploy"}
+    ]
+
+
+@pytest.mark.parametrize("role", ["Developer", "NetworkAdmin", "ReadOnly"])
+def test_read_only_access_never_reads_secret_values(rendered: dict[str, bytes], role: str) -> None:
+    """Every sample role carrying ReadOnlyAccess denies the secret and parameter reads ReadOnly denies."""
+    props = _template(rendered, f"org/roles/{role}.yaml")["Resources"]["Role"]["Properties"]
+    assert "arn:aws:iam::aws:policy/ReadOnlyAccess" in props["ManagedPolicyArns"]
+    denied = {
+        a
+        for s in _role_statements(rendered, role)
+        if s["Effect"] == "Deny" and s["Resource"] == ["*"]
+        for a in s["Action"]
+    }
+    assert denied >= {
+        "secretsmanager:GetSecretValue",
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:GetParametersByPath",
+        "ssm:GetParameterHistory",
+    }
+
+
+def test_billing_viewer_uses_the_current_billing_actions(rendered: dict[str, bytes]) -> None:
+    """Issue 13 item 9: the aws-portal actions were retired; the fine-grained ones replace them."""
+    actions = {a for s in _role_statements(rendered, "BillingViewer") for a in s["Action"]}
+    assert not any(a.startswith("aws-portal:") for a in actions)
+    assert {
+        "billing:GetBillingData",
+        "billing:GetBillingDetails",
+        "cur:GetUsageReport",
+        "invoicing:ListInvoiceSummaries",
+        "budgets:ViewBudget",
+    } <= actions

@@ -13,7 +13,10 @@ from generator.org.loader import load_org
 from tests.support.paths import FIXTURES
 
 MINIMAL = FIXTURES / "orgs" / "minimal"
-ORG = 'management_account_id: "111111111111"\nlogin_account_id: "222222222222"\nhome_region: eu-west-1\n'
+ORG = (
+    'management_account_id: "111111111111"\nlogin_account_id: "222222222222"\nhome_region: eu-west-1\n'
+    "organization_id: o-a1b2c3d4e5\n"
+)
 
 
 def _role(body: str) -> str:
@@ -26,19 +29,19 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     "unknown key": (
         {"org.yaml": ORG + "home_regoin: x\n"},
         [
-            "org_roles/org.yaml:4: home_regoin: unknown key 'home_regoin' (expected one of: call_as, deletion, "
+            "org_roles/org.yaml:5: home_regoin: unknown key 'home_regoin' (expected one of: call_as, deletion, "
             "home_region, login_account, login_account_id, management_account_id, notifications, "
             "operation_preferences, organization_id, permission_model, project, self_managed, stackset_prefix, tags)"
         ],
     ),
     "empty tag value": (
         {"org.yaml": ORG + 'tags:\n  CostCenter: ""\n'},
-        ["org_roles/org.yaml:5: tags.CostCenter: must not be empty"],
+        ["org_roles/org.yaml:6: tags.CostCenter: must not be empty"],
     ),
     "delegated admin of a self-managed StackSet": (
         {"org.yaml": ORG + "permission_model: self_managed\ncall_as: DELEGATED_ADMIN\n"},
         [
-            "org_roles/org.yaml:5: call_as: DELEGATED_ADMIN is valid only with permission_model: "
+            "org_roles/org.yaml:6: call_as: DELEGATED_ADMIN is valid only with permission_model: "
             "service_managed (CloudFormation's CallAs); use SELF"
         ],
     ),
@@ -151,6 +154,31 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         {f"Root/{'/'.join('ABCDEF'[: n + 1])}/ou.yaml": "" for n in range(6)},
         [
             "org_roles/Root/A/B/C/D/E/F: OU depth 6 is over the 5 levels AWS Organizations allows below the root"
+        ],
+    ),
+    "organization id missing": (
+        {"org.yaml": ORG.replace("organization_id: o-a1b2c3d4e5\n", "")},
+        ["org_roles/org.yaml:1: missing required key: 'organization_id'"],
+    ),
+    "privilege-escalation set on everything": (
+        {
+            "roles/Extra.yaml": _role(
+                LOGIN
+                + "statements:\n  - actions: [s3:GetObject, lambda:UpdateFunctionConfiguration]\n"
+                + '    resources: ["*"]\n'
+                + "  - actions: [iam:UpdateAssumeRolePolicy]\n    resources: ['*']\n"
+                + "  - actions: [sts:AssumeRole]\n    resources: ['*']\n"
+            )
+        },
+        [
+            "org_roles/roles/Extra.yaml:6: statements[0].resources: privilege escalation: "
+            "lambda:UpdateFunctionConfiguration on '*' (add a layer that runs as any function's role); "
+            "scope it to named resources (source: "
+            "https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionConfiguration.html)",
+            "org_roles/roles/Extra.yaml:8: statements[1].resources: privilege escalation: "
+            "iam:UpdateAssumeRolePolicy + sts:AssumeRole on '*' (trust itself in any role, then assume it); "
+            "scope it to named resources (source: "
+            "https://rhinosecuritylabs.com/aws/aws-privilege-escalation-methods-mitigation/)",
         ],
     ),
     "invalid account id": (

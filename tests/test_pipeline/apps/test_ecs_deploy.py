@@ -4,6 +4,7 @@ against moto's ECS in-process."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -243,11 +244,16 @@ def test_family_revision(text: str, expected: tuple[str, int]) -> None:
 # --- against moto's ECS -----------------------------------------------------------------------------------
 
 
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:app-deploy"
+
+
 def sns_event(*messages: dict[str, Any] | str) -> dict[str, Any]:
     records = []
     for i, message in enumerate(messages):
         body = message if isinstance(message, str) else json.dumps(message)
-        records.append({"EventSource": "aws:sns", "Sns": {"MessageId": f"m-{i}", "Message": body}})
+        records.append(
+            {"EventSource": "aws:sns", "Sns": {"MessageId": f"m-{i}", "Message": body, "TopicArn": TOPIC}}
+        )
     return {"Records": records}
 
 
@@ -258,6 +264,7 @@ def ecs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,
+        "TOPIC_ARN": TOPIC,
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -517,3 +524,61 @@ def test_allowed_registries_add_to_the_accounts_own_ecr(ecs: Any, monkeypatch: p
         MessageError, match=r"^message m-0 rejected: 'image' 'ghcr.io/team/web' is from registry ghcr.io"
     ):
         ecs_deploy.handler(sns_event({**DEPLOY, "image": "ghcr.io/team/web"}), LambdaContext())
+
+
+# --- issue 13 item 9: only its own topic, only its families, never a privileged container -------------
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (
+            lambda r: r["Sns"].update(TopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:other"),
+            f"record 0 comes from topic 'arn:aws:sns:{REGION}:{ACCOUNT}:other', not this function's topic",
+        ),
+        (lambda r: r["Sns"].pop("TopicArn"), "record 0 comes from topic None, not this function's topic"),
+        (
+            lambda r: r.update(EventSource="aws:sqs"),
+            "record 0 is not an SNS delivery (EventSource 'aws:sqs')",
+        ),
+    ],
+)
+def test_the_handler_accepts_only_messages_from_its_own_topic(
+    ecs: Any, monkeypatch: pytest.MonkeyPatch, mutate: Any, reason: str
+) -> None:
+    monkeypatch.setenv("CLUSTER_NAME", "app")
+    event = sns_event(DEPLOY)
+    mutate(event["Records"][0])
+    with pytest.raises(MessageError, match=re.escape(reason)):
+        ecs_deploy.handler(event, None)
+    assert running(ecs)[0] == "web:1"
+
+
+def test_a_function_without_its_topic_accepts_nothing(ecs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOPIC_ARN")
+    with pytest.raises(MessageError, match="not this function's topic"):
+        ecs_deploy.handler(sns_event(DEPLOY), None)
+    assert running(ecs)[0] == "web:1"
+
+
+def test_the_handler_registers_only_its_task_families(ecs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASK_FAMILY_PREFIX", "billing-")
+    with pytest.raises(
+        PlanError, match=re.escape("task definition family 'web' is not one this function may register")
+    ):
+        ecs_deploy.handler(sns_event(DEPLOY), None)
+    assert running(ecs)[0] == "web:1"
+    monkeypatch.setenv("TASK_FAMILY_PREFIX", "we")
+    assert [r["status"] for r in ecs_deploy.handler(sns_event(DEPLOY), None)] == ["updated"]
+
+
+def test_a_privileged_container_is_never_registered(ecs: Any) -> None:
+    ecs.register_task_definition(
+        family="web",
+        containerDefinitions=[{"name": "web", "image": f"{REPO}:v1", "memory": 256, "privileged": True}],
+    )
+    ecs.update_service(cluster="app", service="web", taskDefinition="web:2")
+    with pytest.raises(PlanError, match=re.escape("runs privileged container(s) web; this function never")):
+        handle(sns_event(DEPLOY), ecs, limits=ecs_deploy.Limits(cluster="app", topic_arn=TOPIC))
+    assert running(ecs)[0] == "web:2"
+    assert len(ecs.list_task_definitions()["taskDefinitionArns"]) == 2

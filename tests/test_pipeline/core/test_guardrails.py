@@ -185,6 +185,40 @@ def test_other_resource_types_and_transforms_are_refused() -> None:
     ]
 
 
+BUS = {"Fn::Sub": "arn:${AWS::Partition}:events:us-east-1:111111111111:event-bus/org-roles-break-glass"}
+
+
+@pytest.mark.parametrize(
+    ("targets", "expected"),
+    [
+        ([{"Id": "A", "Arn": BUS}], []),
+        (
+            [{"Id": "A", "Arn": BUS}, {"Id": "B", "Arn": "arn:aws:lambda:us-east-1:111111111111:function:f"}],
+            [
+                "t.yaml: Resources.Rule.Targets[1].Arn: 'arn:aws:lambda:us-east-1:111111111111:function:f' is "
+                "not an event bus (rules here only forward events)"
+            ],
+        ),
+        (
+            [{"Id": "A", "Arn": {"Fn::GetAtt": ["Queue", "Arn"]}}],
+            [
+                "t.yaml: Resources.Rule.Targets[0].Arn: target {'Fn::GetAtt': ['Queue', 'Arn']} cannot be "
+                "resolved to literal values, so it cannot be checked"
+            ],
+        ),
+        (
+            [],
+            ["t.yaml: Resources.Rule.Targets: a rule here forwards to an event bus, and this one names none"],
+        ),
+    ],
+    ids=["event bus", "a function", "unresolvable", "no target"],
+)
+def test_event_rules_may_only_forward_to_event_buses(targets: list[Any], expected: list[str]) -> None:
+    """The break-glass alarm's forwarding rule deploys; a rule that would run code does not."""
+    doc = {"Resources": {"Rule": {"Type": "AWS::Events::Rule", "Properties": {"Targets": targets}}}}
+    assert g.check_template("t.yaml", doc, {}, RULES) == expected
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [
