@@ -116,7 +116,10 @@ def _trust_paths(org: Org, role: Role) -> list[tuple[str, str, str, tuple[str, .
                 (EXTERNAL_PRINCIPAL, arn + p, "trust policy", tuple(conditions)) for p in account.principals
             ]
         else:
-            # Any principal of that account its own administrators allow to call sts:AssumeRole.
+            # An account principal trusts the account: any of its identities whose own (identity-based)
+            # policy allows sts:AssumeRole on the role, as that account's administrators decide (AWS JSON
+            # policy elements: Principal, "AWS account principals",
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html).
             paths.append((EXTERNAL_ACCOUNT, f"{arn}root", "trust policy", tuple(conditions)))
     paths += [(SERVICE, service, "trust policy", ()) for service in role.trust.services]
     return paths
