@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         from generator.errors import GeneratorError
 
         raise GeneratorError(f"--org {org}: no such organization folder")
-    a.check_filters(head, args.role, args.ou)
+    base, base_label = org_at(top, args.base, org) if args.base is not None else (None, "")
+    a.check_filters([head, base], args.role, args.ou)
     paths = a.select(a.access_paths(head), args.role, args.ou, args.principal)
     if args.base is None:
         formats = {
@@ -64,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
         }
         sys.stdout.write(formats[args.format](paths))
         return EXIT_OK
-    base, base_label = org_at(top, args.base, org)
     old = a.select(a.access_paths(base), args.role, args.ou, args.principal)
     diff = a.diff_access(old, paths, base_label, head_label)
     diff_formats = {

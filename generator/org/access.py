@@ -146,14 +146,18 @@ def access_paths(org: Org | None) -> list[AccessPath]:
     return sorted(out)
 
 
-def check_filters(org: Org | None, role: str | None, ou: str | None) -> None:
-    """A role or OU the organization does not have is a usage error, not an empty answer."""
-    if org is None:
+def check_filters(orgs: Iterable[Org | None], role: str | None, ou: str | None) -> None:
+    """A role or OU that none of the organizations has (head, and base with --base: a removed role is
+    still a good filter) is a usage error, not an empty answer."""
+    known = [o for o in orgs if o is not None]
+    if not known:
         return
-    if role is not None and role not in org.roles:
-        raise GeneratorError(f"no role '{role}' in the catalog{_closest(role, sorted(org.roles))}")
-    if ou is not None and ou.strip("/") not in org.ous:
-        raise GeneratorError(f"no OU '{ou}' in the organization{_closest(ou.strip('/'), sorted(org.ous))}")
+    roles = sorted({r for o in known for r in o.roles})
+    ous = sorted({p for o in known for p in o.ous})
+    if role is not None and role not in roles:
+        raise GeneratorError(f"no role '{role}' in the catalog{_closest(role, roles)}")
+    if ou is not None and ou.strip("/") not in ous:
+        raise GeneratorError(f"no OU '{ou}' in the organization{_closest(ou.strip('/'), ous)}")
 
 
 def select(

@@ -87,7 +87,10 @@ def format_graph_json(paths: Sequence[AccessPath]) -> str:
 def _dot(paths: Sequence[AccessPath], style: str = "") -> tuple[dict[str, str], dict[tuple[str, str], str]]:
     """Nodes and edges: principals (boxes) -> roles (ellipses, edges labelled with the conditions) -> OUs
     (folders); `style` is added to every edge."""
-    q = json.dumps  # a JSON string is a valid DOT string: quotes and \n escaped the same way
+
+    def q(text: str) -> str:  # a JSON string is a valid DOT string: quotes and \n escaped the same way
+        return json.dumps(text, ensure_ascii=False)
+
     nodes: dict[str, str] = {}
     edges: dict[tuple[str, str], str] = {}
     for p in paths:

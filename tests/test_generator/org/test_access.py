@@ -278,3 +278,20 @@ def test_the_readme_shows_what_the_command_prints(root: Path) -> None:
     assert f"1 access path(s) gained, 0 lost\n{GAINED}\n```" in section
     deployer = "\n".join(SAMPLE_TEXT.splitlines()[7:9])
     assert f"--role Deployer\n1 access path(s) into 1 role(s)\n{deployer}\n```" in section
+
+
+def test_a_role_removed_since_base_is_a_good_filter(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "org_roles" / "roles" / "Deployer.yaml").unlink()
+    (repo / "org_roles" / "Root" / "Infrastructure" / "SharedServices" / "ou.yaml").write_text("# no roles\n")
+    workloads = repo / "org_roles" / "Root" / "Workloads" / "ou.yaml"
+    workloads.write_text(workloads.read_text().replace("  - role: Deployer\n", ""))
+    _git(repo, "commit", "-qam", "no more Deployer")
+    assert main(["--root", str(repo), "access", "--base", "HEAD~1", "--role", "Deployer"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1:] == [
+        "0 access path(s) gained, 1 lost",
+        "- Deployer <- external principal arn:aws:iam::444444444444:role/ci-deployer, trust policy, when external id "
+        "org-stacksets-deploy; in Root/Infrastructure/SharedServices, Root/Workloads (+4 below)",
+    ]
+    assert main(["--root", str(repo), "access", "--role", "Deployer"]) == 2
+    assert capsys.readouterr().err == "error: no role 'Deployer' in the catalog; did you mean 'Developer'?\n"
