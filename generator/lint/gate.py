@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import multiprocessing
@@ -113,6 +114,18 @@ def _lint_uncached(
     """{path: (raw findings, whether they may be cached)}, from cfn-lint, in parallel where it pays."""
     if not paths:
         return {}
+    enabled = gc.isenabled()
+    gc.disable()  # see _lint_one; cfn-lint's import and rule loading gain as much
+    try:
+        return _lint_in_workers(paths, jobs, progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _lint_in_workers(
+    paths: Sequence[Path], jobs: int | None, progress: Progress | None
+) -> dict[Path, tuple[list[RawFinding], bool]]:
     # Imported here: cfn-lint takes about a second to import, and neither `render` nor a warm cache needs it.
     from cfnlint.runner import Runner
 
@@ -121,19 +134,18 @@ def _lint_uncached(
     jobs = min(len(order), jobs if jobs is not None else available_cores())
     results: dict[Path, tuple[list[RawFinding], bool]] = {}
     context = _fork_context() if jobs > 1 else None
+    names = [str(p) for p in order]
     try:
-        if context is None:
-            outcomes: Iterator[tuple[str, list[RawFinding], bool]] = map(_lint_one, map(str, order))
+        with contextlib.ExitStack() as stack:
+            outcomes: Iterator[tuple[str, list[RawFinding], bool]] = (
+                map(_lint_one, names)
+                if context is None
+                else stack.enter_context(context.Pool(jobs)).imap_unordered(_lint_one, names)
+            )
             for name, findings, cacheable in outcomes:
                 results[Path(name)] = (findings, cacheable)
                 if progress is not None:
                     progress.advance()
-        else:
-            with context.Pool(jobs) as pool:
-                for name, findings, cacheable in pool.imap_unordered(_lint_one, map(str, order)):
-                    results[Path(name)] = (findings, cacheable)
-                    if progress is not None:
-                        progress.advance()
     finally:
         _WORKER.clear()
     return {p: results[p] for p in paths}
@@ -160,14 +172,9 @@ def _lint_one(name: str) -> tuple[str, list[RawFinding], bool]:
     runner = _WORKER["runner"]
     runner.config = _config([name])
     # cfn-lint allocates many short-lived objects and few cycles; the collector's passes over them cost a
-    # fifth of the time. It runs again once the template is done.
-    enabled = gc.isenabled()
+    # fifth of the time, so it is off while cfn-lint runs (a worker inherits that) and on again after.
     gc.disable()
-    try:
-        matches = list(runner.run())
-    finally:
-        if enabled:
-            gc.enable()
+    matches = list(runner.run())
     findings = [
         (
             int(m.linenumber or 0),
