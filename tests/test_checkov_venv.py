@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.checkov import cache_home, checkov_venv
+from tests.support.checkov import checkov_venv
+from tests.support.paths import cache_home
 
 
 class Builds:

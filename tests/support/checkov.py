@@ -11,11 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-
-def cache_home() -> Path:
-    """Where the test suite keeps what outlives a clone: $XDG_CACHE_HOME (else ~/.cache)/org-stacksets."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "org-stacksets"
+from tests.support.paths import cache_home
 
 
 def checkov_venv(
