@@ -44,6 +44,12 @@ class Progress:
         self.done += count
         self._show(note)
 
+    def clear(self) -> None:
+        """Wipe the line (before printing something else); the next advance() draws it again."""
+        if self.live:
+            self.stream.write(CLEAR_LINE)
+            self.stream.flush()
+
     def finish(self) -> None:
         if self.live:
             self.stream.write(CLEAR_LINE)

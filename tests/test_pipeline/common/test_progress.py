@@ -51,3 +51,13 @@ def test_a_closed_stream_is_not_a_terminal() -> None:
     progress.advance()
     progress.finish()
     assert not progress.live
+
+
+def test_clear_wipes_the_line_for_other_output_and_advance_draws_it_again() -> None:
+    out = Terminal()
+    progress = Progress("deploying s", stream=out, clock=lambda: 0.0)
+    progress.clear()
+    progress.advance(note="CREATE_IN_PROGRESS")
+    progress.finish()
+    progress.clear()  # finished: nothing more
+    assert out.getvalue() == f"{CLEAR_LINE}{CLEAR_LINE}deploying s: 0 s CREATE_IN_PROGRESS{CLEAR_LINE}"
