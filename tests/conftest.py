@@ -11,6 +11,11 @@ from generator.blueprints import BLUEPRINTS
 from generator.blueprints.base import RenderContext
 from generator.render import render_all
 from tests.support.checkov import checkov_venv
+from tests.support.fixtures import fidelity_servers
+
+# make_world's per-module servers, seen by every test module that imports make_world from its conftest or
+# directly (tests/support/fixtures.py).
+__all__ = ["fidelity_servers"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKOV_REQUIREMENTS = ROOT / "tests" / "checkov-requirements.txt"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.fixtures import fidelity_servers, make_world, sync_env
+from tests.support.fixtures import make_world, sync_env
 
-__all__ = ["fidelity_servers", "make_world", "sync_env"]
+__all__ = ["make_world", "sync_env"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

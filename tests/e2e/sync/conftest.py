@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.support.fixtures import fidelity_servers, make_world, sync_env
+from tests.support.fixtures import make_world, sync_env
 
-__all__ = ["fidelity_servers", "make_world", "sync_env"]
+__all__ = ["make_world", "sync_env"]
