@@ -555,7 +555,8 @@ def _build_statements(s: _Stack, build_logs: logs.LogGroup) -> list[Statement]:
             Effect=Allow,
             Action=[
                 cfn_actions.DescribeStackSet,
-                cfn_actions.ListStackSetOperations,
+                # The operation named in a hash tag: did the rollout that wrote it succeed?
+                cfn_actions.DescribeStackSetOperation,
                 cfn_actions.ListStackInstances,
             ],
             Resource=stackset_arns(),

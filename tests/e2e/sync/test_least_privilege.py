@@ -3,7 +3,8 @@
 Every AWS call the Lambda makes is recorded while it runs its real entry points against the fidelity
 server: a CodePipeline job (first rollout, continued across invocations), a direct sync from an S3
 artifact that removes a target and deletes an orphaned StackSet, continuing by invoking itself, a job
-whose update meets a failing account, and a self-managed organization. The test fails on any call the role does
+whose update waits out someone else's operation and meets a failing account, and a self-managed
+organization. The test fails on any call the role does
 not grant, and on any grant no call used.
 """
 
@@ -183,6 +184,12 @@ def test_sync_role_grants_exactly_what_the_sync_calls(
     )
     failing = sorted(world.accounts_in("Root/Workloads/Dev"))[0]
     world.service.fail_accounts[failing] = "a service control policy denies iam:CreateRole"
+    # Someone else's operation holds Developer: the job finds it (ListStackSetOperations) and waits it out.
+    ticks, world.service.running_ticks = world.service.running_ticks, 12
+    world.client("cloudformation").detect_stack_set_drift(
+        StackSetName="org-roles-Developer", OperationId="someone-else"
+    )
+    world.service.running_ticks = ticks
     failed_job = job()
     failed_job["CodePipeline.job"]["id"] = "job-3"
     with cp_stub:
