@@ -29,8 +29,10 @@ from pipeline.core.org import OrgTree, OuStatus
 # StackSet operation of the same plan when it sends the tag (with the CreateStackSet or UpdateStackSet
 # that carries it), so the next run checks exactly that operation (DescribeStackSetOperation: one read,
 # whatever order ListStackSetOperations lists in). <operation> is empty when the plan ran no StackSet
-# operation. Older tag versions never match: the next run re-records the hash.
+# operation. A v1 tag (before one rollout per change) never matches: the next run re-records the hash with a
+# tag-only update of one instance, keeping the override digest it recorded.
 TAG_VERSION = "v2"
+LEGACY_VERSION = "v1"
 NO_OVERRIDES = "0" * 16
 UNKNOWN = "unknown"
 
@@ -45,6 +47,11 @@ class HashTag:
     @classmethod
     def parse(cls, value: str | None) -> HashTag:
         parts = (value or "").split(".")
+        if len(parts) == 3 and parts[0] == LEGACY_VERSION and parts[2]:
+            # "v1.<state or pending>.<overrides>", written last by a tag-only update: its state never
+            # matches (the hash covered other things), its override digest is computed as now.
+            applied = None if parts[2] == UNKNOWN else parts[2]
+            return cls(None, applied, applied, None)
         if len(parts) not in (4, 5) or parts[0] != TAG_VERSION or not all(parts[1:4]):
             return cls(None, None, None, None)
         operation = parts[4] if len(parts) == 5 and parts[4] else None

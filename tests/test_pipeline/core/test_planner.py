@@ -337,6 +337,13 @@ SCENARIOS = [
         id="everything in place but the hash: a tag-only update of one account",
     ),
     pytest.param(
+        # Upgrading from a v1 tag (written last by a tag-only update of every instance): its override digest
+        # is kept, so the hash is re-recorded once on one instance, nothing else.
+        lambda: plan_stackset(D, live_from(D, f"v1.old.{D.overrides_digest}", deployed(D)), tree(), POLICY),
+        Expected("update", (commit(D, "100000000000"),)),
+        id="a v1 tag is re-recorded once on one instance",
+    ),
+    pytest.param(
         lambda: plan_stackset(
             D,
             dataclasses.replace(
@@ -542,7 +549,8 @@ def test_management_stack_plans() -> None:
         ("v2.abc.def.0ld.", HashTag("abc", "def", "0ld", None)),
         ("v2.abc.def.0ld", HashTag("abc", "def", "0ld", None)),
         ("v2.abc.def", HashTag(None, None, None, None)),
-        ("v1.abc.def", HashTag(None, None, None, None)),
+        ("v1.abc.def", HashTag(None, "def", "def", None)),
+        ("v1.pending.unknown", HashTag(None, None, None, None)),
         ("v2..def.0ld.op", HashTag(None, None, None, None)),
         ("garbage", HashTag(None, None, None, None)),
         (None, HashTag(None, None, None, None)),
