@@ -8,6 +8,7 @@ directory entries, no __pycache__; so the same sources give the same sha256 on e
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import zipfile
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ SYNC_LAMBDA = (
     "pipeline/common/__init__.py",
     "pipeline/common/errors.py",
 )
+
+# Third-party code the Lambda runs, copied from the installed distribution (its .py files only, so the pure
+# Python implementation): PyYAML, with which the trusted guardrails read the templates they check before the
+# sync deploys them (pipeline/core/guardrails.py). The Lambda runtime ships boto3 but no YAML parser.
+VENDORED = ("yaml",)
 
 
 @dataclass(frozen=True)
@@ -62,11 +68,29 @@ def lambda_sources(root: Path, include: tuple[str, ...] = SYNC_LAMBDA) -> list[P
     return sorted(found)
 
 
-def build_zip(root: Path, files: list[Path]) -> bytes:
+def vendored_sources(names: tuple[str, ...] = VENDORED) -> list[tuple[str, Path]]:
+    """(name in the zip, file) for every .py file of the installed packages the Lambda ships."""
+    out: list[tuple[str, Path]] = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        if not locations:
+            raise GeneratorError(f"{name}: not installed, but the sync Lambda ships it (pip install -e .)")
+        base = Path(locations[0])
+        out += [
+            (f"{name}/{p.relative_to(base).as_posix()}", p)
+            for p in base.rglob("*.py")
+            if "__pycache__" not in p.parts
+        ]
+    return out
+
+
+def build_zip(root: Path, files: list[Path], extra: list[tuple[str, Path]] | None = None) -> bytes:
     buffer = io.BytesIO()
+    entries = sorted([(p.relative_to(root).as_posix(), p) for p in files] + list(extra or []))
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        for path in files:
-            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=ZIP_EPOCH)
+        for name, path in entries:
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
             info.external_attr = 0o100644 << 16  # regular file, rw-r--r--
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3  # Unix, whatever the building machine is
@@ -76,6 +100,7 @@ def build_zip(root: Path, files: list[Path]) -> bytes:
 
 def package_lambda(root: Path, out: Path) -> Package:
     files = lambda_sources(root)
-    data = build_zip(root, files)
+    extra = vendored_sources()
+    data = build_zip(root, files, extra)
     write_file(out, data)
-    return Package(out, hashlib.sha256(data).hexdigest(), len(data), len(files))
+    return Package(out, hashlib.sha256(data).hexdigest(), len(data), len(files) + len(extra))

@@ -1,5 +1,9 @@
-"""The sync Lambda: CodePipeline jobs, EventBridge Organizations events and direct invocations, each
-translated into one sync step (plan, guard, start or poll operations) and a result.
+"""The sync Lambda: CodePipeline jobs (the Plan and the Sync actions), EventBridge Organizations events and
+direct plans, each translated into one sync step (plan, guard, start or poll operations) and a result.
+
+It is the pipeline's trust boundary (trusted_artifact): the Plan action hashes the artifact, checks the org
+guardrails and plans; the Sync action runs only the artifact whose hash the approval carried, after the same
+guardrails. Nothing else syncs: a direct sync is refused.
 
 Inside CodePipeline a step returns a continuation token while operations run and polls them on the next
 invocation, so no invocation waits long; a crash is recovered by the next invocation from the live state
@@ -8,10 +12,12 @@ invocation, so no invocation waits long; a crash is recovered by the next invoca
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import os
+import re
 import time
 import zipfile
 import zlib
@@ -24,11 +30,12 @@ from pipeline.aws.clients import Clients, make_clients
 from pipeline.aws.retry import Backoff, PollPolicy, describe_error
 from pipeline.aws.tokens import KmsSigner
 from pipeline.common.errors import EXCERPT_CHARS, excerpt
-from pipeline.core import limits, tokens
+from pipeline.core import guardrails, limits, tokens
 from pipeline.core.errors import SyncError
+from pipeline.core.guard import check as deletion_guard
 from pipeline.core.manifest import MANIFEST_BYTES, Manifest, check_templates, loads_manifest
 from pipeline.core.outcomes import LaneResult
-from pipeline.core.report import Outcome, SyncReport
+from pipeline.core.report import Outcome, SyncReport, render_markdown
 from pipeline.sync import (
     SyncSession,
     apply_plan,
@@ -150,13 +157,17 @@ def classify(event: Any) -> str:
             raise EventError(f"Organizations event: 'detail' must be an object, got {_kind(event['detail'])}")
         return "organizations"
     if "action" in event:
-        if event["action"] not in ("plan", "sync"):
+        if event["action"] == "sync":
+            # No side door: only the pipeline syncs, and only the artifact whose plan it approved.
             raise EventError(
-                f"direct invocation: 'action' must be plan or sync, not {excerpt(event['action'])}"
+                "direct invocation: sync is refused; only the pipeline's Sync action syncs, and only the "
+                "artifact whose sha256 its approval carried (a direct plan changes nothing)"
             )
+        if event["action"] != "plan":
+            raise EventError(f"direct invocation: 'action' must be plan, not {excerpt(event['action'])}")
         return "direct"
     raise EventError(
-        'unknown event: expected a CodePipeline job, an Organizations event or {"action": "plan"|"sync"}'
+        'unknown event: expected a CodePipeline job, an Organizations event or {"action": "plan"}'
     )
 
 
@@ -205,11 +216,16 @@ def _read_s3(client: Any, bucket: str, key: str) -> bytes:
     return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-SETTINGS = ("manifest", "templates")
+SETTINGS = ("approved_sha256", "execution", "manifest", "mode", "templates")
+MODES = ("plan", "sync")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+EXECUTION_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+PLAN_SUMMARY_CHARS = 300
 
 
 def _settings(raw: Any) -> dict[str, str]:
-    """The action's UserParameters: a JSON object with optional string keys manifest and templates."""
+    """The action's UserParameters: a JSON object with optional string keys manifest and templates, mode
+    (plan or sync, the default), approved_sha256 (sync) and execution (plan)."""
     if not raw:
         return {}
     try:
@@ -226,6 +242,8 @@ def _settings(raw: Any) -> dict[str, str]:
             )
         if not isinstance(value[key], str) or not value[key]:
             raise SyncError(f"UserParameters: {key} must be a non-empty string, got {excerpt(value[key])}")
+    if value.get("mode", "sync") not in MODES:
+        raise SyncError(f"UserParameters: mode must be plan or sync, not {excerpt(value['mode'])}")
     return dict(value)
 
 
@@ -341,26 +359,137 @@ def _codepipeline(job: Mapping[str, Any], context: Any, deps: Deps) -> dict[str,
         run_id, pending = _unseal(data.get("continuationToken"), f"codepipeline:{bucket}/{key}", deps)
         run_id = run_id or job_id
         artifact = _read_artifact(deps.s3(data.get("artifactCredentials")), name, bucket, key)
-        manifest, templates = load_artifact(
-            artifact, settings.get("manifest", DEFAULT_MANIFEST), settings.get("templates", DEFAULT_TEMPLATES)
-        )
+        manifest, templates = trusted_artifact(artifact, settings, deps)
+        if settings.get("mode") == "plan":
+            return _plan_job(job_id, manifest, templates, artifact, settings, context, deps)
         report, still = _step(manifest, templates, run_id, pending, context, deps)
         token = (
             tokens.seal(run_id, still, f"codepipeline:{bucket}/{key}", deps.token_signer()) if still else ""
         )
     except Exception as exc:
-        error = _one_line(exc)
-        LOG.error("CodePipeline job %s failed: %s", job_id, error)
-        deps.codepipeline.put_job_failure_result(
-            jobId=job_id, failureDetails={"type": "JobFailed", "message": error[:5000]}
-        )
-        notify.publish(deps.sns, _topic(manifest, deps), None, error, f"CodePipeline job {job_id}")
-        return {"ok": False, "error": error}
+        return _fail_job(job_id, exc, manifest, deps)
     if token:
         deps.codepipeline.put_job_success_result(jobId=job_id, continuationToken=token)
         return {"ok": True, "continuation": token}
     assert report is not None
     return _finish_job(job_id, report, manifest, deps)
+
+
+def _fail_job(job_id: str, exc: BaseException, manifest: Manifest | None, deps: Deps) -> dict[str, Any]:
+    error = _one_line(exc)
+    LOG.error("CodePipeline job %s failed: %s", job_id, error)
+    deps.codepipeline.put_job_failure_result(
+        jobId=job_id, failureDetails={"type": "JobFailed", "message": error[:5000]}
+    )
+    notify.publish(deps.sns, _topic(manifest, deps), None, error, f"CodePipeline job {job_id}")
+    return {"ok": False, "error": error}
+
+
+# --- the trust boundary ------------------------------------------------------------------------------------
+
+
+def trusted_artifact(
+    artifact: bytes, settings: Mapping[str, str], deps: Deps
+) -> tuple[Manifest, dict[str, str]]:
+    """The one gate between the artifact a build produced and any write: in sync mode the artifact must be,
+    byte for byte, the one whose plan was approved (its sha256, computed by the Plan action and carried by
+    CodePipeline into this action's UserParameters); then the manifest and every template must pass the org
+    guardrails the pipeline stack sets (never the repository's)."""
+    digest = hashlib.sha256(artifact).hexdigest()
+    if settings.get("mode", "sync") == "sync":
+        approved = settings.get("approved_sha256", "")
+        if not SHA256_RE.match(approved):
+            raise SyncError(
+                "UserParameters has no approved_sha256 (64 hex digits): the Sync action must carry the "
+                "Plan action's ARTIFACT_SHA256 (redeploy templates/org/pipeline.yaml, which sets it)"
+            )
+        if digest != approved:
+            raise SyncError(
+                f"the input artifact's sha256 is {digest}, not the approved {approved}: it changed after its "
+                "plan was made, so nothing is synced"
+            )
+    rules = guardrails.from_settings(deps.env)
+    manifest, templates = load_artifact(
+        artifact, settings.get("manifest", DEFAULT_MANIFEST), settings.get("templates", DEFAULT_TEMPLATES)
+    )
+    guardrails.enforce(manifest, templates, rules)
+    return manifest, templates
+
+
+def plan_key(execution: str, job_id: str) -> str:
+    """Where a plan is kept: one folder per pipeline execution, one file per Plan job, never overwritten."""
+    return f"plans/{execution}/{job_id}/plan.md"
+
+
+def _plan_job(
+    job_id: str,
+    manifest: Manifest,
+    templates: Mapping[str, str],
+    artifact: bytes,
+    settings: Mapping[str, str],
+    context: Any,
+    deps: Deps,
+) -> dict[str, Any]:
+    """The Plan action: the plan of this exact artifact against the live organization, computed by this
+    trusted code, stored once under the execution's prefix, and handed to the approval and the Sync action
+    as output variables (PutJobSuccessResult outputVariables: "Key-value pairs produced as output by a job
+    worker that can be made available to a downstream action configuration"; only without a continuation
+    token: https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PutJobSuccessResult.html)."""
+    execution = settings.get("execution", "")
+    if not EXECUTION_RE.match(execution):
+        raise SyncError(
+            "UserParameters: the Plan action needs execution (#{codepipeline.PipelineExecutionId})"
+        )
+    bucket = deps.env.get("PLAN_BUCKET", "")
+    if not bucket:
+        raise SyncError("PLAN_BUCKET is not set (redeploy templates/org/pipeline.yaml, which sets it)")
+    digest = hashlib.sha256(artifact).hexdigest()
+    report, _ = _step(manifest, templates, job_id, {}, context, deps, apply=False)
+    assert report is not None and report.plan is not None
+    verdict = deletion_guard(report.plan, manifest.org.deletion)
+    lead = [
+        f"### {report.headline()}",
+        "",
+        f"Artifact sha256 `{digest}`: the Sync action refuses any other artifact.",
+        "Guardrails (the pipeline stack's, checked by the sync's packaged code): passed.",
+        *(
+            ["", *[f"> the deletion guard would stop the sync: {r}" for r in verdict.reasons]]
+            if verdict.reasons
+            else []
+        ),
+    ]
+    key = plan_key(execution, job_id)
+    _store_plan(deps.s3(None), bucket, key, render_markdown(report, lead=lead).encode())
+    summary = f"{report.headline()}; guardrails passed" + (
+        "; the deletion guard would stop it" if not verdict.ok else ""
+    )
+    # The approval's CustomData quotes the hash and the summary: 300 characters keep it well under the
+    # 1,000-character limit of an action configuration field (Variables reference, CodePipeline User Guide:
+    # https://docs.aws.amazon.com/codepipeline/latest/userguide/reference-variables.html).
+    variables = {
+        "ARTIFACT_SHA256": digest,
+        "PLAN_SUMMARY": summary[:PLAN_SUMMARY_CHARS],
+        "PLAN_URL": f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={key}",
+    }
+    deps.codepipeline.put_job_success_result(
+        jobId=job_id,
+        outputVariables=variables,
+        executionDetails={"summary": summary[: limits.EXECUTION_SUMMARY_CHARS], "percentComplete": 100},
+    )
+    return {"ok": True, "plan": key, "variables": variables}
+
+
+def _store_plan(client: Any, bucket: str, key: str, body: bytes) -> None:
+    """Write the plan once: If-None-Match "*" makes S3 refuse to replace an existing object (How to prevent
+    object overwrites with conditional writes, S3 User Guide:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html), and the bucket policy
+    lets no principal but the sync's role write under plans/."""
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/markdown", IfNoneMatch="*")
+    except Exception as exc:
+        raise SyncError(
+            f"the plan could not be stored at s3://{bucket}/{key}: {describe_error(exc)}"
+        ) from None
 
 
 def _finish_job(job_id: str, report: SyncReport, manifest: Manifest, deps: Deps) -> dict[str, Any]:
@@ -388,56 +517,36 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _organizations_event(event: Mapping[str, Any], context: Any, deps: Deps) -> dict[str, Any]:
-    """An OU or account changed: converge. Through the pipeline when PIPELINE_NAME is set (the approved
-    artifact, with its checks), else directly from ARTIFACT_URI (the last approved artifact in S3)."""
+    """An OU or account changed: converge, through the pipeline named by PIPELINE_NAME (the approved
+    artifact, with its checks). There is no other way: a sync from an artifact outside the pipeline would
+    skip the approval."""
     name = event.get("detail", {}).get("eventName", event.get("detail-type", ""))
     if not isinstance(name, str) or name not in ORG_EVENTS:
         shown = str(name) if len(str(name)) <= EXCERPT_CHARS else str(name)[:EXCERPT_CHARS] + "..."
         return {"ok": True, "ignored": shown}
     pipeline = deps.env.get("PIPELINE_NAME")
-    if pipeline:
-        execution = deps.codepipeline.start_pipeline_execution(name=pipeline)
-        return {"ok": True, "pipeline_execution": execution.get("pipelineExecutionId"), "event": name}
-    uri = deps.env.get("ARTIFACT_URI")
-    if not uri:
-        return {"ok": False, "error": "set PIPELINE_NAME or ARTIFACT_URI to act on Organizations events"}
-    return _direct({"action": "sync", "artifact_uri": uri, "run_id": event.get("id")}, context, deps)
+    if not pipeline:
+        return {"ok": False, "error": "set PIPELINE_NAME to act on Organizations events"}
+    execution = deps.codepipeline.start_pipeline_execution(name=pipeline)
+    return {"ok": True, "pipeline_execution": execution.get("pipelineExecutionId"), "event": name}
 
 
 def _direct(event: Mapping[str, Any], context: Any, deps: Deps) -> dict[str, Any]:
-    """{"action": "plan"|"sync", "artifact_uri": "s3://bucket/key.zip", "run_id"?, "continuation"?}"""
-    uri = event.get("artifact_uri") or deps.env.get("ARTIFACT_URI") or ""
+    """{"action": "plan", "artifact_uri": "s3://bucket/key.zip", "run_id"?}: what a sync of that artifact
+    would do. Read-only: a direct sync is refused (classify), so this is no way around the approval."""
+    uri = event.get("artifact_uri") or ""
     run_id = str(event.get("run_id") or getattr(context, "aws_request_id", "direct"))
-    manifest: Manifest | None = None
     try:
         if not isinstance(uri, str) or not uri.startswith("s3://") or "/" not in uri[5:]:
             raise SyncError("direct invocation needs artifact_uri: s3://bucket/key of the build artifact")
         bucket, _, key = uri[5:].partition("/")
-        deps.token_signer()
-        # A direct run's continuation is bound to its artifact and run id (both in the payload it sends itself).
-        _run, pending = _unseal(event.get("continuation"), f"direct:{uri}:{run_id}", deps)
         manifest, templates = load_artifact(
             _read_artifact(deps.s3(None), "artifact_uri", bucket, key), DEFAULT_MANIFEST, DEFAULT_TEMPLATES
         )
-        apply = event.get("action") == "sync"
-        report, still = _step(manifest, templates, run_id, pending, context, deps, apply=apply)
-        token = tokens.seal(run_id, still, f"direct:{uri}:{run_id}", deps.token_signer()) if still else ""
+        report, _still = _step(manifest, templates, run_id, {}, context, deps, apply=False)
     except Exception as exc:
         error = _one_line(exc)
-        LOG.error("direct %s %s failed: %s", event.get("action"), run_id, error)
-        if event.get("action") == "sync":
-            notify.publish(deps.sns, _topic(manifest, deps), None, error, f"direct sync {run_id}")
+        LOG.error("direct plan %s failed: %s", run_id, error)
         return {"ok": False, "error": error}
-    if token:
-        # Carry on in a fresh invocation: the operations run on while this one ends.
-        arn = getattr(context, "invoked_function_arn", None)
-        if arn:
-            payload = {"action": "sync", "artifact_uri": uri, "run_id": run_id, "continuation": token}
-            deps.lambda_client.invoke(
-                FunctionName=arn, InvocationType="Event", Payload=json.dumps(payload).encode()
-            )
-        return {"ok": True, "continuation": token}
     assert report is not None
-    if event.get("action") == "sync":
-        notify.publish(deps.sns, _topic(manifest, deps), report, context=f"direct sync {run_id}")
     return {"ok": report.ok, "report": report.to_dict()}

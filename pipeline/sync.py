@@ -28,6 +28,7 @@ from pipeline.core.planner import (
     StackSetPlan,
     SyncPlan,
     count_instances,
+    needs_exclusion_check,
     needs_health_check,
     needs_instances,
     needs_rollout_check,
@@ -88,7 +89,8 @@ def check_organization(manifest: Manifest, tree: OrgTree) -> None:
 
 def read_state(s: SyncSession) -> LiveState:
     """One org walk, one ListStackSets, one DescribeStackSet per StackSet; per StackSet whose hash matches,
-    the operation named in its tag (did that rollout succeed?) and, when all else matches, one filtered
+    the operation named in its tag (did that rollout succeed?), per excluded account that sits under its
+    target one ListStackInstances (did AutoDeployment reach it?) and, when all else matches, one filtered
     ListStackInstances per broken detailed status; the instances of a StackSet that differs or is broken,
     or whose targets are accounts."""
     m = s.manifest
@@ -112,6 +114,9 @@ def read_state(s: SyncSession) -> LiveState:
                 # RUNNING: the plan that wrote the tag is still under way; the next run checks it again.
                 failed, missing = state in ("FAILED", live_reader.MISSING), state == live_reader.MISSING
                 got = replace(got, rollout_failed=failed, rollout_missing=missing)
+            if excluded := needs_exclusion_check(desired[name], got):
+                reached = live_reader.accounts_with_instances(cfn, name, excluded, s.call_as, s.backoff)
+                got = replace(got, excluded_reached=reached)
             if needs_health_check(desired[name], got):
                 got = replace(got, unhealthy=live_reader.unhealthy_statuses(cfn, name, s.call_as, s.backoff))
             if needs_instances(desired[name], got):

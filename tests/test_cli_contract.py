@@ -38,6 +38,14 @@ NONEXISTENT: dict[tuple[str, str], list[str] | None] = {
     ("python -m pipeline", "plan"): ["plan", "--manifest", f"{MISSING}.json"],
     ("python -m pipeline", "sync"): ["sync", "--manifest", f"{MISSING}.json"],
     ("python -m pipeline", "local"): ["local", "show", "--manifest", f"{MISSING}.json"],
+    ("python -m pipeline", "doctor"): ["doctor", "--manifest", f"{MISSING}.json"],
+    ("python -m pipeline", "conformance"): [
+        "conformance",
+        "--ou",
+        "Root/Sandbox",
+        "--manifest",
+        f"{MISSING}.json",
+    ],
     ("python -m pipeline.app_deploy", "deploy"): None,
     ("python -m pipeline.app_deploy", "rollback"): None,
     ("python -m pipeline.app_deploy", "package"): None,
@@ -132,6 +140,21 @@ def test_the_readme_headings_name_every_command_and_only_real_options() -> None:
                 assert option in options, f"README heading `{cli} {name}` names {option}, which it lacks"
     expected = {(c, n) for c, n in NONEXISTENT if c != "python -m pipeline"}
     assert seen == expected
+
+
+def test_doctor_without_usable_credentials_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """doctor's exit codes: 0 all pass, 1 a check fails (tests/e2e/test_doctor.py), 2 bad usage, here a
+    profile that does not exist: one sentence, before any AWS call."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("AWS_CONFIG_FILE", MISSING)
+    assert pipeline_main(["doctor", "--profile", "no-such-profile"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: The config profile (no-such-profile) could not be found")
+        and err.count("\n") == 1
+    )
 
 
 # A file where a folder is expected, and a folder where a file is: (cli, argv with {file} or {folder},

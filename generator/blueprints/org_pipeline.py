@@ -1,16 +1,20 @@
 """Blueprint: the org roles pipeline: source -> build (render check, lint, tests, plan) -> approval -> sync.
 
 templates/org/pipeline.yaml holds the artifact bucket, CodePipeline (V2) with a GitHub (CodeConnections),
-CodeCommit or S3 source chosen by parameter, the CodeBuild project running buildspec.yml, an optional
-manual approval with the plan summary, the sync Lambda, notifications on success and failure, and the
-watcher that starts the pipeline when accounts move or OUs and accounts are created. Every role is
-least privilege: StackSet actions scoped to the prefix, S3 to the bucket, SNS to the topics.
+CodeCommit or S3 source chosen by parameter, the CodeBuild project with its buildspec embedded (never read
+from the repository), the Plan action (the packaged sync plans the exact artifact and checks the org
+guardrails), an optional manual approval carrying the plan and the artifact's sha256, the sync Lambda (which
+runs that artifact only), notifications on success and failure, and the watcher that starts the pipeline
+when accounts move or OUs and accounts are created. Every role is least privilege: StackSet actions scoped
+to the prefix, S3 to the bucket, SNS to the topics.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
 import awacs.awslambda as lambda_actions
@@ -19,6 +23,8 @@ import awacs.codebuild as cb_actions
 import awacs.codecommit as cc_actions
 import awacs.codeconnections as conn_actions
 import awacs.codepipeline as cp_actions
+import awacs.codestar_connections as codestar_conn_actions
+import awacs.events as events_actions
 import awacs.iam as iam_actions
 import awacs.kms as kms_actions
 import awacs.organizations as org_actions
@@ -35,12 +41,14 @@ from awacs.aws import (
     Principal,
     Statement,
     StringEquals,
+    StringEqualsIfExists,
 )
 from troposphere import (
     AWS_NO_VALUE,
     Equals,
     GetAtt,
     If,
+    Join,
     Not,
     Output,
     Parameter,
@@ -75,6 +83,7 @@ from generator.blueprints.parts.lambdas import python_function
 from generator.blueprints.parts.metadata import checkov_skips
 
 PATH = "org/pipeline.yaml"
+FORWARDER_PATH = "org/management-events.yaml"
 SYNC_LOG_GROUP = "/aws/lambda/${Project}-sync"
 BUILD_LOG_GROUP = "/aws/codebuild/${Project}-build"
 
@@ -155,6 +164,20 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "Default": "AWSCloudFormationStackSetAdministrationRole",
         "Description": "Self-managed StackSets only: the administration role the sync passes",
     },
+    "CallAs": {
+        "Type": "String",
+        "Default": "SELF",
+        "AllowedValues": ["SELF", "DELEGATED_ADMIN"],
+        "Description": "org.yaml call_as: SELF in the management account, DELEGATED_ADMIN in a delegated "
+        "administrator account",
+    },
+    "ManagementAccountId": {
+        "Type": "String",
+        "Default": "",
+        "AllowedPattern": "^$|^[0-9]{12}$",
+        "Description": "CallAs DELEGATED_ADMIN only: the management account, where the StackSets live and "
+        "where Organizations events are delivered",
+    },
     "BuildImage": {
         "Type": "String",
         "Default": "aws/codebuild/standard:7.0",
@@ -171,7 +194,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 
 
 def _parameters(t: Template) -> dict[str, Parameter]:
-    return {name: t.add_parameter(Parameter(name, **spec)) for name, spec in PARAMETERS.items()}
+    return {name: t.add_parameter(Parameter(name, **spec)) for name, spec in {**PARAMETERS, **TRUST}.items()}
 
 
 def _conditions(t: Template, p: Mapping[str, Parameter]) -> None:
@@ -214,7 +237,8 @@ def _bucket(t: Template, p: Mapping[str, Parameter], key: Any) -> s3.Bucket:
                         Action=[s3_actions.Action("*")],
                         Resource=[GetAtt(bucket, "Arn"), Sub("${ArtifactBucket.Arn}/*")],
                         Condition=Condition(Bool({"aws:SecureTransport": "false"})),
-                    )
+                    ),
+                    _plans_written_by_the_sync_only(),
                 ],
             ),
         )
@@ -237,15 +261,75 @@ def _role(t: Template, name: str, service: str, statements: list[Statement], des
     )
 
 
+DELEGATED_ADMIN = "DelegatedAdmin"
+
+
+def _delegated_admin(t: Template, p: Mapping[str, Parameter]) -> None:
+    """CallAs DELEGATED_ADMIN: a condition, and a rule that the management account is then named."""
+    t.add_condition(DELEGATED_ADMIN, Equals(Ref(p["CallAs"]), "DELEGATED_ADMIN"))
+    t.add_rule(
+        "ManagementAccountForDelegatedAdmin",
+        {
+            "RuleCondition": Equals(Ref(p["CallAs"]), "DELEGATED_ADMIN"),
+            "Assertions": [
+                {
+                    "Assert": Not(Equals(Ref(p["ManagementAccountId"]), "")),
+                    "AssertDescription": "CallAs DELEGATED_ADMIN needs ManagementAccountId",
+                }
+            ],
+        },
+    )
+
+
+def stackset_account() -> Any:
+    """The account the StackSets live in: service-managed StackSets are created in the management
+    account, also those a delegated administrator creates ("StackSets with service-managed permissions
+    are created in the management account, including StackSets that are created by delegated
+    administrators", https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackSet.html,
+    CallAs), so their ARNs carry its id, not the pipeline account's."""
+    return If(DELEGATED_ADMIN, Ref("ManagementAccountId"), Ref("AWS::AccountId"))
+
+
 def stackset_arns() -> list[Any]:
-    """The StackSets (and their targets and types) the sync may manage: only those with our prefix."""
+    """The StackSets (and their targets and types) the sync may manage: only those with our prefix.
+
+    ARN formats as the Service Authorization Reference lists them ("Actions, resources, and condition keys
+    for AWS CloudFormation", https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudformation.html):
+    stackset ${StackSetName}:${Id}, stackset-target ${StackSetTarget} (name:id/target). The resource
+    type ARN carries the account field as AWS's own managed policies write it, `*`
+    (arn:aws:cloudformation:*:*:type/resource/*, AmazonSSMServiceRolePolicy,
+    https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonSSMServiceRolePolicy.html):
+    public AWS types carry no account of ours, and `*` also matches an empty field.
+    """
+    account = {"StackSetAccount": stackset_account()}
     return [
-        Sub("arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stackset/${StackSetPrefix}-*:*"),
         Sub(
-            "arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stackset-target/${StackSetPrefix}-*:*/*"
+            "arn:${AWS::Partition}:cloudformation:*:${StackSetAccount}:stackset/${StackSetPrefix}-*:*",
+            account,
         ),
-        Sub("arn:${AWS::Partition}:cloudformation:*::type/resource/AWS-IAM-*"),
+        Sub(
+            "arn:${AWS::Partition}:cloudformation:*:${StackSetAccount}:stackset-target/${StackSetPrefix}-*:*",
+            account,
+        ),
+        Sub("arn:${AWS::Partition}:cloudformation:*:*:type/resource/AWS-IAM-*"),
     ]
+
+
+def _delegated_admin_check() -> Statement:
+    """As a delegated administrator, CloudFormation checks the caller's registration with Organizations
+    on its behalf: the caller needs organizations:ListDelegatedAdministrators (without it: "ValidationError:
+    Account used is not a delegated administrator"), which has no resource-level permissions
+    ("Register a delegated administrator",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-delegated-admin.html;
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html).
+    Granted in both modes (a policy document cannot hold a conditional statement): it reads only which
+    accounts administer which services."""
+    return Statement(
+        Sid="CheckDelegatedAdministrator",
+        Effect=Allow,
+        Action=[org_actions.ListDelegatedAdministrators],
+        Resource=["*"],
+    )
 
 
 # What the sync Lambda calls, by API. Kept in one list so the least-privilege test can compare it
@@ -293,21 +377,45 @@ def _read_organization(sid: str) -> Statement:
     )
 
 
-def _use_connection(sid: str, p: Mapping[str, Parameter]) -> Statement:
-    """Use the GitHub connection (the pipeline's source action and the build's git clone); with another
-    source provider, a connection ARN that names none, so the statement grants nothing."""
-    return Statement(
-        Sid=sid,
-        Effect=Allow,
-        Action=[conn_actions.UseConnection],
-        Resource=[
-            If(
-                "UseGitHub",
-                Ref(p["ConnectionArn"]),
-                Sub("arn:${AWS::Partition}:codeconnections:${AWS::Region}:${AWS::AccountId}:connection/none"),
-            )
-        ],
+def _use_connection(sid: str, p: Mapping[str, Parameter]) -> list[Statement]:
+    """Use the GitHub connection (the pipeline's source action and the build's git clone) for the one
+    repository, and for branch requests the one branch; with another source provider, a connection ARN
+    that names none, so the statements grant nothing.
+
+    AWS authorizes UseConnection under both service prefixes, codestar-connections (connections made
+    before the rename) and codeconnections, each with its own condition keys FullRepositoryId and
+    BranchName ("Actions, resources, and condition keys for AWS CodeStar Connections",
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscodestarconnections.html;
+    "... for AWS CodeConnections",
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscodeconnections.html),
+    so one statement per prefix: a key of the other prefix would be absent and never match. BranchName
+    is present only on requests for a branch, hence IfExists; the repository must always match.
+    """
+    connection = If(
+        "UseGitHub",
+        Ref(p["ConnectionArn"]),
+        Sub("arn:${AWS::Partition}:codeconnections:${AWS::Region}:${AWS::AccountId}:connection/none"),
     )
+    out = []
+    for prefix, action, suffix in (
+        ("codestar-connections", codestar_conn_actions.UseConnection, "CodeStar"),
+        ("codeconnections", conn_actions.UseConnection, ""),
+    ):
+        out.append(
+            Statement(
+                Sid=f"{sid}{suffix}",
+                Effect=Allow,
+                Action=[action],
+                Resource=[connection],
+                Condition=Condition(
+                    [
+                        StringEquals({f"{prefix}:FullRepositoryId": Ref(p["FullRepositoryId"])}),
+                        StringEqualsIfExists({f"{prefix}:BranchName": Ref(p["BranchName"])}),
+                    ]
+                ),
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -388,6 +496,7 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
         write_logs(sync_logs),
         use_key(s.key),
         _read_organization("ReadOrganization"),
+        _delegated_admin_check(),
         Statement(
             Sid="ManageOurStackSets",
             Effect=Allow,
@@ -412,19 +521,11 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
             ],
             Condition=Condition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"})),
         ),
-        # Direct invocations read the build artifact themselves (CodePipeline jobs bring credentials).
+        # A direct plan reads the build artifact itself (CodePipeline jobs bring credentials).
         Statement(
             Sid="ReadArtifacts", Effect=Allow, Action=[s3_actions.GetObject], Resource=[bucket_objects]
         ),
-        # A direct sync that outlives one invocation continues in a fresh one of itself.
-        Statement(
-            Sid="ContinueItself",
-            Effect=Allow,
-            Action=[lambda_actions.InvokeFunction],
-            Resource=[
-                Sub("arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${Project}-sync")
-            ],
-        ),
+        _write_plans(),
         # PutJobSuccessResult/PutJobFailureResult have no resource-level permissions
         # (Service Authorization Reference, AWS CodePipeline).
         Statement(
@@ -521,6 +622,7 @@ def _sync(s: _Stack, retention: Parameter, notify_topic: sns.Topic) -> awslambda
                 "NOTIFICATION_TOPIC_ARN": Ref(notify_topic),
                 "STACKSET_PREFIX": Ref(p["StackSetPrefix"]),
                 "TOKEN_KEY_ID": GetAtt(token_key, "Arn"),
+                **_trusted_settings(s),
             },
             FunctionName=Sub("${Project}-sync"),
             Timeout=300,
@@ -544,32 +646,14 @@ def _sync(s: _Stack, retention: Parameter, notify_topic: sns.Topic) -> awslambda
 
 
 def _build_statements(s: _Stack, build_logs: logs.LogGroup) -> list[Statement]:
-    """What the build may do: its logs and artifacts, and the reads the review plan makes."""
+    """What the build may do: its logs, its test reports, read the source and write its output artifact.
+    It runs the commit's own code, so it gets no organization or StackSet reads (the Plan action, run by
+    the packaged sync, plans) and may never write under plans/."""
     return [
         write_logs(build_logs),
         use_key(s.key),
         artifact_objects(s.bucket, write=True),
-        _read_organization("PlanReadsOrganization"),
-        Statement(
-            Sid="PlanReadsStackSets",
-            Effect=Allow,
-            Action=[
-                cfn_actions.DescribeStackSet,
-                # The operation named in a hash tag: did the rollout that wrote it succeed?
-                cfn_actions.DescribeStackSetOperation,
-                cfn_actions.ListStackInstances,
-            ],
-            Resource=stackset_arns(),
-        ),
-        Statement(Sid="PlanListsStackSets", Effect=Allow, Action=[cfn_actions.ListStackSets], Resource=["*"]),
-        Statement(
-            Sid="PlanReadsManagementStack",
-            Effect=Allow,
-            Action=[cfn_actions.DescribeStacks],
-            Resource=[
-                Sub("arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/${StackSetPrefix}-*/*")
-            ],
-        ),
+        _build_never_writes_plans(),
         Statement(
             Sid="Reports",
             Effect=Allow,
@@ -585,7 +669,7 @@ def _build_statements(s: _Stack, build_logs: logs.LogGroup) -> list[Statement]:
                 )
             ],
         ),
-        _use_connection("UseConnectionForGitClone", s.p),
+        *_use_connection("UseConnectionForGitClone", s.p),
     ]
 
 
@@ -598,24 +682,26 @@ def _build(s: _Stack, retention: Parameter) -> codebuild.Project:
         "BuildRole",
         "codebuild.amazonaws.com",
         _build_statements(s, build_logs),
-        "The org pipeline build: render check, lint, tests and the plan",
+        "The org pipeline build: branch check, render check, lint and tests",
     )
     return t.add_resource(
         codebuild.Project(
             "Build",
             Name=Sub("${Project}-build"),
-            Description="Render check, lint, tests and the review plan for the org roles",
+            Description="Branch check, render check, lint and tests for the org roles",
             ServiceRole=GetAtt(build_role, "Arn"),
             EncryptionKey=GetAtt(key, "Arn"),
-            Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec="buildspec.yml"),
+            # The buildspec is the template's, never the repository's (a file name here would be read from
+            # the commit under review).
+            Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec=org_buildspec()),
             Artifacts=codebuild.Artifacts(Type="CODEPIPELINE"),
             Environment=codebuild.Environment(
                 ComputeType="BUILD_GENERAL1_MEDIUM",
                 Image=Ref(p["BuildImage"]),
                 Type="LINUX_CONTAINER",
                 EnvironmentVariables=[
-                    codebuild.EnvironmentVariable(Name="ARTIFACT_BUCKET", Value=Ref(s.bucket)),
-                    codebuild.EnvironmentVariable(Name="STACKSET_PREFIX", Value=Ref(p["StackSetPrefix"])),
+                    codebuild.EnvironmentVariable(Name="BRANCH_NAME", Value=Ref(p["BranchName"])),
+                    codebuild.EnvironmentVariable(Name="SOURCE_PROVIDER", Value=Ref(p["SourceProvider"])),
                 ],
             ),
             LogsConfig=codebuild.LogsConfig(
@@ -687,8 +773,7 @@ def _build_stage(project_build: codebuild.Project) -> codepipeline.Stages:
         Name="Build",
         Actions=[
             codepipeline.Actions(
-                Name="RenderLintTestPlan",
-                Namespace="BuildVariables",
+                Name="BranchRenderLintTest",
                 ActionTypeId=codepipeline.ActionTypeId(
                     Category="Build", Owner="AWS", Provider="CodeBuild", Version="1"
                 ),
@@ -702,7 +787,8 @@ def _build_stage(project_build: codebuild.Project) -> codepipeline.Stages:
 
 
 def _approval_stage(approval_topic: sns.Topic) -> If:
-    """The manual approval with the plan summary, only when ApprovalRequired is true."""
+    """The manual approval with the trusted plan's summary, the artifact's sha256 and the link to the stored
+    plan, only when ApprovalRequired is true."""
     return If(
         "ApprovalEnabled",
         codepipeline.Stages(
@@ -713,11 +799,7 @@ def _approval_stage(approval_topic: sns.Topic) -> If:
                     ActionTypeId=codepipeline.ActionTypeId(
                         Category="Approval", Owner="AWS", Provider="Manual", Version="1"
                     ),
-                    Configuration={
-                        "NotificationArn": Ref(approval_topic),
-                        "CustomData": "#{BuildVariables.PLAN_SUMMARY}",
-                        "ExternalEntityLink": "#{BuildVariables.PLAN_URL}",
-                    },
+                    Configuration={"NotificationArn": Ref(approval_topic), **APPROVAL_MESSAGE},
                     RunOrder=1,
                 )
             ],
@@ -735,7 +817,7 @@ def _sync_stage(sync: awslambda.Function) -> codepipeline.Stages:
                 ActionTypeId=codepipeline.ActionTypeId(
                     Category="Invoke", Owner="AWS", Provider="Lambda", Version="1"
                 ),
-                Configuration={"FunctionName": Ref(sync)},
+                Configuration={"FunctionName": Ref(sync), "UserParameters": SYNC_PARAMETERS},
                 InputArtifacts=[codepipeline.InputArtifacts(Name="Build")],
                 RunOrder=1,
             )
@@ -784,7 +866,7 @@ def _pipeline_statements(
             Sid="Sync", Effect=Allow, Action=[lambda_actions.InvokeFunction], Resource=[GetAtt(sync, "Arn")]
         ),
         Statement(Sid="Approval", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(approval_topic)]),
-        _use_connection("GitHubSource", s.p),
+        *_use_connection("GitHubSource", s.p),
         Statement(
             Sid="CodeCommitSource",
             Effect=Allow,
@@ -830,6 +912,7 @@ def _pipeline(
             Stages=[
                 _source_stage(s.p),
                 _build_stage(project_build),
+                _plan_stage(sync),
                 _approval_stage(approval_topic),
                 _sync_stage(sync),
             ],
@@ -866,6 +949,14 @@ def _result_rule(t: Template, pipeline: codepipeline.Pipeline, notify_topic: sns
     )
 
 
+# What the watcher starts the pipeline on (the management account's CloudTrail events of Organizations).
+WATCHED_EVENTS = {
+    "source": ["aws.organizations"],
+    "detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
+    "detail": {"eventName": ["MoveAccount", "CreateOrganizationalUnit", "CreateAccountResult"]},
+}
+
+
 def _watcher(t: Template) -> None:
     """Start the pipeline when accounts move or OUs and accounts are created."""
     pipeline_arn = Sub("arn:${AWS::Partition}:codepipeline:${AWS::Region}:${AWS::AccountId}:${Pipeline}")
@@ -890,13 +981,183 @@ def _watcher(t: Template) -> None:
         events.Rule(
             "OrganizationWatcherRule",
             Description="An account moved, or an OU or account was created: run the pipeline to converge",
-            EventPattern={
-                "source": ["aws.organizations"],
-                "detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
-                "detail": {"eventName": ["MoveAccount", "CreateOrganizationalUnit", "CreateAccountResult"]},
-            },
+            EventPattern=WATCHED_EVENTS,
             Targets=[events.Target(Id="StartPipeline", Arn=pipeline_arn, RoleArn=GetAtt(events_role, "Arn"))],
         )
+    )
+    # Organizations events are delivered in the management account only (they are CloudTrail events of
+    # its API calls): a delegated administrator's pipeline receives them from a rule there
+    # (templates/org/management-events.yaml) on its default bus, which this policy opens to that one
+    # account ("Sending and receiving events between AWS accounts in Amazon EventBridge",
+    # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-account.html).
+    t.add_resource(
+        events.EventBusPolicy(
+            "ManagementAccountEvents",
+            Condition=DELEGATED_ADMIN,
+            EventBusName="default",
+            StatementId="OrgRolesManagementAccountEvents",
+            Statement={
+                "Effect": "Allow",
+                "Principal": {"AWS": Sub("arn:${AWS::Partition}:iam::${ManagementAccountId}:root")},
+                "Action": "events:PutEvents",
+                "Resource": Sub(
+                    "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+                ),
+            },
+        )
+    )
+
+
+def forwarder_template() -> Template:
+    """The management account's half of the watcher in delegated-admin mode: a rule that forwards the
+    Organizations events the pipeline watches to the pipeline account's default bus (us-east-1, where
+    Organizations events are delivered), through a role that may put events on that bus only."""
+    t, project = new_template(
+        "Management account (delegated-admin mode): forwards Organizations events (MoveAccount, "
+        "CreateOrganizationalUnit, CreateAccountResult) to the org pipeline account's default event bus",
+        project_default="org-roles",
+    )
+    account = t.add_parameter(
+        Parameter(
+            "PipelineAccountId",
+            Type="String",
+            AllowedPattern="^[0-9]{12}$",
+            Description="The delegated administrator account running the org pipeline",
+        )
+    )
+    bus = Sub("arn:${AWS::Partition}:events:${AWS::Region}:${PipelineAccountId}:event-bus/default")
+    role = _role(
+        t,
+        "ForwarderRole",
+        "events.amazonaws.com",
+        [Statement(Sid="PutOnPipelineBus", Effect=Allow, Action=[events_actions.PutEvents], Resource=[bus])],
+        "EventBridge forwards Organizations events to the org pipeline account",
+    )
+    t.add_resource(
+        events.Rule(
+            "OrganizationEventsForwarder",
+            Description="Organizations changes the org pipeline converges on, to the pipeline account",
+            EventPattern=WATCHED_EVENTS,
+            Targets=[events.Target(Id="PipelineAccountBus", Arn=bus, RoleArn=GetAtt(role, "Arn"))],
+        )
+    )
+    t.add_output(Output("ForwardsTo", Value=Ref(account)))
+    return apply_tags(t, standard_tags(project))
+
+
+# --- the trust boundary (issue 13): the plan is the packaged sync's, and binds the run ------------------------
+
+# The org guardrails, set here and never in the repository under review (pipeline/core/guardrails.py).
+TRUST: dict[str, dict[str, Any]] = {
+    "LoginAccountId": {
+        "Type": "String",
+        "AllowedPattern": "^[0-9]{12}$",
+        "ConstraintDescription": "a 12-digit account id",
+        "Description": "Guardrail: the login account every role may trust (org.yaml must name the same one)",
+    },
+    "TrustedAccountIds": {
+        "Type": "CommaDelimitedList",
+        "Default": "",
+        "Description": "Guardrail: other accounts roles may trust (for example a CI account), comma-separated",
+    },
+    "BreakGlassRoleNames": {
+        "Type": "CommaDelimitedList",
+        "Default": "BreakGlass",
+        "Description": "Guardrail: the only role names that may be granted Action '*'",
+    },
+    "MaxSessionDurationSeconds": {
+        "Type": "Number",
+        "Default": 43200,
+        "MinValue": 3600,
+        "MaxValue": 43200,
+        "Description": "Guardrail: the longest MaxSessionDuration a role may have",
+    },
+}
+BUILDSPEC = "org-pipeline.yml"
+# What the Plan action hands on: CodePipeline resolves #{namespace.variable} in action configuration at run
+# time (Variables reference, CodePipeline User Guide:
+# https://docs.aws.amazon.com/codepipeline/latest/userguide/reference-variables.html), and the Lambda sets
+# them with PutJobSuccessResult outputVariables. PipelineExecutionId names the plan's folder.
+PLAN_PARAMETERS = json.dumps(
+    {"execution": "#{codepipeline.PipelineExecutionId}", "mode": "plan"}, sort_keys=True
+)
+SYNC_PARAMETERS = json.dumps({"approved_sha256": "#{PlanVariables.ARTIFACT_SHA256}"}, sort_keys=True)
+APPROVAL_MESSAGE = {
+    "CustomData": "Approving runs exactly the artifact with sha256 #{PlanVariables.ARTIFACT_SHA256} "
+    "(the Sync action refuses any other). #{PlanVariables.PLAN_SUMMARY}",
+    "ExternalEntityLink": "#{PlanVariables.PLAN_URL}",
+}
+
+
+def org_buildspec() -> str:
+    """The org pipeline's buildspec, shipped with the generator (package data), embedded in the template."""
+    return files("generator.blueprints").joinpath("buildspecs").joinpath(BUILDSPEC).read_text("utf-8")
+
+
+def _plan_stage(sync: awslambda.Function) -> codepipeline.Stages:
+    """The packaged sync plans the build's exact artifact against the live organization, checks the
+    guardrails, stores the plan under plans/<execution>/ and hands ARTIFACT_SHA256, PLAN_SUMMARY and PLAN_URL
+    to the approval and the Sync action."""
+    return codepipeline.Stages(
+        Name="Plan",
+        Actions=[
+            codepipeline.Actions(
+                Name="PlanAndCheckGuardrails",
+                Namespace="PlanVariables",
+                ActionTypeId=codepipeline.ActionTypeId(
+                    Category="Invoke", Owner="AWS", Provider="Lambda", Version="1"
+                ),
+                Configuration={"FunctionName": Ref(sync), "UserParameters": PLAN_PARAMETERS},
+                InputArtifacts=[codepipeline.InputArtifacts(Name="Build")],
+                RunOrder=1,
+            )
+        ],
+    )
+
+
+def _trusted_settings(s: _Stack) -> dict[str, Any]:
+    """The sync Lambda's guardrail settings and the bucket it keeps plans in."""
+    p = s.p
+    return {
+        "PLAN_BUCKET": Ref(s.bucket),
+        "GUARDRAIL_LOGIN_ACCOUNT_ID": Ref(p["LoginAccountId"]),
+        "GUARDRAIL_TRUSTED_ACCOUNT_IDS": Join(",", Ref(p["TrustedAccountIds"])),
+        "GUARDRAIL_BREAK_GLASS_ROLES": Join(",", Ref(p["BreakGlassRoleNames"])),
+        "GUARDRAIL_MAX_SESSION_SECONDS": Ref(p["MaxSessionDurationSeconds"]),
+    }
+
+
+PLAN_OBJECTS = "${ArtifactBucket.Arn}/plans/*"
+PLAN_WRITES = [
+    s3_actions.PutObject,
+    s3_actions.DeleteObject,
+    s3_actions.DeleteObjectVersion,
+    s3_actions.PutObjectAcl,
+    s3_actions.PutObjectVersionAcl,
+]
+
+
+def _write_plans() -> Statement:
+    """The sync stores each plan once (If-None-Match), under plans/<execution>/<job>/."""
+    return Statement(
+        Sid="WritePlans", Effect=Allow, Action=[s3_actions.PutObject], Resource=[Sub(PLAN_OBJECTS)]
+    )
+
+
+def _build_never_writes_plans() -> Statement:
+    return Statement(Sid="NeverWritePlans", Effect=Deny, Action=PLAN_WRITES, Resource=[Sub(PLAN_OBJECTS)])
+
+
+def _plans_written_by_the_sync_only() -> Statement:
+    """A stored plan is what an approver read: no principal but the sync's role may write, replace or delete
+    one (a bucket policy deny, so no identity policy in the account can grant it)."""
+    return Statement(
+        Sid="PlansAreWrittenBySyncOnly",
+        Effect=Deny,
+        Principal=Principal("*"),
+        Action=PLAN_WRITES,
+        Resource=[Sub(PLAN_OBJECTS)],
+        Condition=Condition(ArnNotEquals({"aws:PrincipalArn": GetAtt("SyncRole", "Arn")})),
     )
 
 
@@ -908,6 +1169,7 @@ def build_template() -> Template:
     )
     p = _parameters(t)
     _conditions(t, p)
+    _delegated_admin(t, p)
     retention = log_retention_parameter(t)
     key = _key(t)
     s = _Stack(t=t, p=p, key=key, bucket=_bucket(t, p, key))
@@ -929,13 +1191,13 @@ def build_template() -> Template:
 
 
 def build(ctx: RenderContext) -> Mapping[str, Template]:
-    return {PATH: build_template()}
+    return {PATH: build_template(), FORWARDER_PATH: forwarder_template()}
 
 
 BLUEPRINT = Blueprint(
     name="org-pipeline",
     description="The org roles pipeline: source, build and plan, approval, sync Lambda, notifications, watcher",
-    outputs=(PATH,),
+    outputs=(PATH, FORWARDER_PATH),
     build=build,
     module=__name__,
 )

@@ -31,6 +31,7 @@ from generator.org.model import (
     MAX_SESSION_PARAMETER,
     ORGANIZATION_PARAMETER,
     PROJECT_PARAMETER,
+    Attachment,
     Org,
     OrgSettings,
     Role,
@@ -227,29 +228,62 @@ def _ou_id(org: Org, path: str) -> str | None:
     return org.ous[path].ou_id
 
 
+def _resolved(org: Org, attachment: Attachment, attached_at: str, at: str) -> dict[str, str]:
+    return {k: v.value for k, v in org.resolve_parameters(attachment, attached_at, at).items()}
+
+
+def window_values(org: Org, role: Role) -> dict[str, str]:
+    """The StackSet-level values: what an account gets from AutoDeployment between joining a target OU
+    and the next sync, because AutoDeployment ignores parameter overrides ("Accounts added to the target
+    OUs and their child OUs in the future won't use the overridden values",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html).
+
+    So that window never grants more than an OU allows, MaxSessionDuration (shorter is narrower) is the
+    shortest value of every OU the role reaches; every other parameter has no order the generator knows,
+    so it keeps the role's default, and the plan names the OUs where the window's value differs.
+    """
+    values = role.parameter_defaults(org.settings)
+    sessions = [
+        int(_resolved(org, a, ou.path, path)[MAX_SESSION_PARAMETER])
+        for ou, a in org.attachments()
+        if a.role == role.name
+        for path in org.descendants(ou.path)
+    ]
+    if sessions:
+        values[MAX_SESSION_PARAMETER] = str(min(sessions))
+    return values
+
+
 def _overrides(org: Org, role: Role, defaults: Mapping[str, str]) -> tuple[contract.Override, ...]:
-    """Per-OU parameter values: at each OU where the resolved values change, the complete set that
-    differs from the StackSet-level values there (so applying entries shallow to deep, or only the
-    deepest one for an account, gives the same result; an empty set resets to StackSet values)."""
+    """Per-OU parameter values: at each OU where the resolved values change, every value that differs
+    from the StackSet-level one there or that a shallower entry of the same attachment sets (so applying
+    entries shallow to deep, key by key, or only the deepest one for an account, gives the same result)."""
     out = []
     for ou, attachment in org.attachments():
         if attachment.role != role.name:
             continue
         previous: dict[str, str] = dict(defaults)
+        set_above: set[str] = set()
         for path in org.descendants(ou.path):
             parent = path.rsplit("/", 1)[0]
             if path != ou.path:
-                previous = {
-                    k: v.value for k, v in org.resolve_parameters(attachment, ou.path, parent).items()
+                previous = _resolved(org, attachment, ou.path, parent)
+                set_above = {
+                    k
+                    for above in org.ancestors(parent)[len(org.ancestors(ou.path)) - 1 :]
+                    for k, v in _resolved(org, attachment, ou.path, above).items()
+                    if defaults.get(k) != v
                 }
-            resolved = {k: v.value for k, v in org.resolve_parameters(attachment, ou.path, path).items()}
+            resolved = _resolved(org, attachment, ou.path, path)
             if resolved == previous:
                 continue
             out.append(
                 contract.Override(
                     ou_path=path,
                     ou_id=_ou_id(org, path),
-                    parameters={k: v for k, v in sorted(resolved.items()) if defaults.get(k) != v},
+                    parameters={
+                        k: v for k, v in sorted(resolved.items()) if defaults.get(k) != v or k in set_above
+                    },
                     source=org.ous[path].file if path != ou.path else attachment.file,
                 )
             )
@@ -284,7 +318,7 @@ def _org_settings(s: OrgSettings) -> contract.OrgSettings:
 def _role_stackset(org: Org, name: str, role: Role, path: str, data: bytes) -> contract.StackSetSpec:
     """The manifest entry of one role's StackSet: its template, defaults, OU targets and per-OU overrides."""
     s = org.settings
-    defaults = role.parameter_defaults(s)
+    defaults = window_values(org, role)
     targets = [
         contract.Target(
             ou_path=ou.path,

@@ -183,6 +183,15 @@ class Executor:
             return {"DeploymentTargets": {"Accounts": list(accounts)}}
         return {"Accounts": list(accounts)}
 
+    def _update_args(self, op: UpdateStackSet | CommitHash, vouch: str | None) -> dict[str, Any]:
+        """A content update carries the sealed tag; a commit is tag-only, limited to its accounts if any."""
+        if isinstance(op, UpdateStackSet):
+            return self._content_args(op.content, sealed(op.tag, vouch))
+        args = self._content_args(op.content, sealed(op.tag, vouch), tag_only=True)
+        if op.accounts:
+            args |= self._accounts(op.accounts) | {"Regions": list(op.regions)}
+        return args
+
     def _perform(self, op: Op, vouch: str | None = None) -> OpOutcome:
         if isinstance(op, CreateStackSet):
             return self._create_stackset(op, vouch)
@@ -191,17 +200,18 @@ class Executor:
         if isinstance(op, DeployStack):
             return self._deploy_stack(op)
         args: dict[str, Any] = {"StackSetName": op.stackset, **self._call_as}
-        if isinstance(op, UpdateStackSet):
+        if isinstance(op, UpdateStackSet | CommitHash):
             call = self.cfn.update_stack_set
-            args |= self._content_args(op.content, sealed(op.tag, vouch))
-        elif isinstance(op, CommitHash):
-            call = self.cfn.update_stack_set
-            args |= self._content_args(op.content, sealed(op.tag, vouch), tag_only=True)
-            if op.accounts:
-                args |= self._accounts(op.accounts) | {"Regions": list(op.regions)}
+            args |= self._update_args(op, vouch)
         elif isinstance(op, CreateInstances):
             call = self.cfn.create_stack_instances
             args |= self._targets(op.ou_ids, op.accounts, op.account_filter) | {"Regions": list(op.regions)}
+            if op.parameters:
+                # The new instances start with their per-OU values (API_CreateStackInstances,
+                # ParameterOverrides), never with the StackSet's first.
+                args["ParameterOverrides"] = [
+                    {"ParameterKey": k, "ParameterValue": v} for k, v in op.parameters
+                ]
         elif isinstance(op, DeleteInstances):
             call = self.cfn.delete_stack_instances
             args |= self._targets(op.ou_ids, op.accounts, op.account_filter)

@@ -144,6 +144,24 @@ def list_instances(cfn: Any, name: str, call_as: str, backoff: Backoff) -> tuple
     )
 
 
+def accounts_with_instances(
+    cfn: Any, name: str, accounts: tuple[str, ...], call_as: str, backoff: Backoff
+) -> tuple[str, ...]:
+    """Which of these accounts hold an instance: one ListStackInstances per account (StackInstanceAccount)."""
+    found = []
+    for account in accounts:
+        page = call_with_backoff(
+            cfn.list_stack_instances,
+            backoff,
+            StackSetName=name,
+            StackInstanceAccount=account,
+            **_call_as(call_as),
+        )
+        if page.get("Summaries"):
+            found.append(account)
+    return tuple(found)
+
+
 def describe_stack(cfn: Any, name: str, backoff: Backoff) -> LiveStack | None:
     try:
         stacks = call_with_backoff(cfn.describe_stacks, backoff, StackName=name)["Stacks"]

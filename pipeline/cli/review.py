@@ -15,11 +15,18 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pipeline.core.desired import NO_OVERRIDES, DesiredStackSet, HashTag, effective_overrides, live_overrides
+from pipeline.core.desired import (
+    NO_OVERRIDES,
+    DesiredStackSet,
+    HashTag,
+    effective_overrides,
+    live_overrides,
+    window_notes,
+)
 from pipeline.core.live import LiveStackSet, LiveState
 from pipeline.core.manifest import Kind, Override
 from pipeline.core.org import OrgTree
-from pipeline.core.planner import FAILED, ORPHAN, UNCHANGED, Change, StackSetPlan, SyncPlan
+from pipeline.core.planner import CREATE, FAILED, ORPHAN, UNCHANGED, UPDATE, Change, StackSetPlan, SyncPlan
 from pipeline.core.report import SyncReport, render_markdown, render_text
 from pipeline.sync import SyncSession
 
@@ -34,8 +41,13 @@ OVERRIDES_NOTE = (
     "the deployed side takes the manifest's per-OU values, or none, as the StackSet's recorded override hash says"
 )
 RETAIN_NOTE = (
-    "roles removed from OUs keep their stacks (deletion.retain_stacks in org.yaml): the roles stay in those "
-    "accounts, no longer managed"
+    "roles removed from OUs keep their stacks (deletion.retain_stacks: true in org.yaml, an opt-in): the roles "
+    "stay in those accounts, still assumable and no longer managed, and adding the role there again fails with "
+    "EntityAlreadyExists until the retained stack is deleted"
+)
+REVOKE_NOTE = (
+    "roles removed from OUs are deleted from their accounts (revocation: deletion.retain_stacks is false in "
+    "org.yaml), within the deletion limits"
 )
 
 Params = tuple[tuple[str, str], ...]
@@ -183,6 +195,8 @@ def scopes(templates: Mapping[str, str], state: LiveState, plan: SyncPlan) -> tu
                     "hash is current (changed outside the sync?): this plan does not change it"
                 )
         out.append(Scope(name, base, head, _reach(tree, d, live)))
+        if p.action in (CREATE, UPDATE):
+            notes.extend(f"{name}: {n}" for n in window_notes(d.spec))
     for name, live in sorted(state.orphans.items()):
         p = plans[name]
         if p.action != ORPHAN or not p.ops:
@@ -304,8 +318,8 @@ def review(
                     here[key] = view
                     reach[(path, key)] = scope.accounts.get(path, frozenset())
     diff = diff_views(base, head, DEPLOYED, head_label)
-    if retain_stacks and any(r.kind == "removed" for o in diff.ous for r in o.roles):
-        notes.append(RETAIN_NOTE)
+    if any(r.kind == "removed" for o in diff.ous for r in o.roles):
+        notes.append(RETAIN_NOTE if retain_stacks else REVOKE_NOTE)
     return PlanReview(diff, reach, tuple(notes))
 
 

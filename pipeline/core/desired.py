@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pipeline.core.manifest import (
     HASH_TAG,
+    WINDOW_SESSION_PARAMETER,
     Kind,
     Manifest,
     Override,
@@ -105,7 +106,8 @@ class DesiredStackSet:
     hold_removals: str | None  # why OU targets must not be removed this run, if they must not
     state_digest: str
     overrides_digest: str
-    # Excluded accounts that sit under their target now: AutoDeployment may have given them an instance.
+    # Excluded accounts under their target OU: AutoDeployment, which ignores account filters, may give them
+    # an instance at any time, so each sync looks for one (pipeline.core.planner.needs_exclusion_check).
     excluded_present: tuple[str, ...] = ()
 
     @property
@@ -129,7 +131,13 @@ def content_for(spec: StackSetSpec, manifest: Manifest) -> Content:
     if org.service_managed:
         # Roles follow accounts into and out of their OUs; the login-account StackSet targets one account, so
         # AutoDeployment (which would add every new account of that OU) stays off for it.
-        auto = (True, org.deletion.retain_stacks) if spec.kind == Kind.ROLE else (False, False)
+        # RetainStacksOnAccountRemoval is false even when deletion.retain_stacks opts in: AutoDeployment
+        # handles a move between two target OUs as a delete and a queued create ("Enable or disable automatic
+        # deployments for StackSets in AWS Organizations",
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-manage-auto-deployment.html),
+        # and a retained stack would keep the named role, so that create would fail with EntityAlreadyExists
+        # and leave the account with an unmanaged role. An account that leaves its OUs loses the role.
+        auto = (True, False) if spec.kind == Kind.ROLE else (False, False)
     return Content(
         template=spec.template,
         template_sha256=spec.template_sha256,
@@ -151,6 +159,41 @@ def effective_overrides(path: str, overrides: tuple[Override, ...]) -> dict[str,
         if is_at_or_below(path, o.ou_path):
             values.update(o.parameters)
     return values
+
+
+def window_notes(spec: StackSetSpec) -> tuple[str, ...]:
+    """Which values an account gets between joining a target OU and the next sync, for the plan.
+
+    AutoDeployment creates its instance with the StackSet-level values, never the overrides ("Accounts
+    added to the target OUs and their child OUs in the future won't use the overridden values",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html).
+    MaxSessionDuration has an order (shorter grants less) and must be the shortest of every OU; the other
+    parameters have none, so the plan names the value that applies in the window and where OUs differ.
+    """
+    differing: dict[str, list[str]] = {}
+    broader: list[str] = []
+    level_session = spec.parameters.get(WINDOW_SESSION_PARAMETER, "")
+    for o in spec.parameter_overrides:
+        for key, value in o.parameters.items():
+            if value != spec.parameters.get(key):
+                differing.setdefault(key, []).append(o.ou_path)
+            numbers = value.isdigit() and level_session.isdigit()
+            if key == WINDOW_SESSION_PARAMETER and numbers and int(value) < int(level_session):
+                broader.append(f"{o.ou_path} ({value})")
+    if not differing:
+        return ()
+    values = ", ".join(f"{k}={spec.parameters.get(k, '')}" for k in sorted(differing))
+    where = "; ".join(f"{k} at {', '.join(sorted(paths))}" for k, paths in sorted(differing.items()))
+    notes = [
+        f"between syncs, accounts that join a target OU get the StackSet-level values {values} "
+        f"(AutoDeployment ignores per-OU values) until the next sync sets the per-OU ones ({where})"
+    ]
+    if broader:
+        notes.append(
+            f"window broader than the OU: StackSet-level {WINDOW_SESSION_PARAMETER} {level_session} is longer "
+            f"than at {', '.join(broader)}; render the manifest with the generator, which takes the shortest"
+        )
+    return tuple(notes)
 
 
 def live_overrides(spec: StackSetSpec, statuses: Mapping[str, OuStatus]) -> tuple[Override, ...]:
@@ -226,11 +269,11 @@ def desire(
     groups = _groups(accounts, tree, spec, statuses) if spec.parameter_overrides else ()
     with_values = [(g.parameters, g.accounts) for g in groups if g.parameters]
     overrides_digest = digest(with_values) if with_values else NO_OVERRIDES
+    excluded_present = tuple(
+        sorted(a for t in targets for a in t.excluded if tree.account_path(a) and _under(tree, a, t.ou_id))
+    )
     # Only what UpdateStackSet writes: targets, regions and accounts are compared with the live StackSet.
     state: dict[str, object] = {"content": content.digest()}
-    excluded_present = sorted(
-        {a for t in targets for a in t.excluded if tree.account_path(a) and _under(tree, a, t.ou_id)}
-    )
     return DesiredStackSet(
         spec=spec,
         content=content,
@@ -244,7 +287,7 @@ def desire(
         hold_removals="; ".join(hold) or None,
         state_digest=digest(state),
         overrides_digest=overrides_digest,
-        excluded_present=tuple(excluded_present),
+        excluded_present=excluded_present if org.service_managed else (),
     )
 
 

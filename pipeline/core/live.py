@@ -50,6 +50,9 @@ class LiveStackSet:
     # Read only when everything else matches: detailed statuses (FAILED, INOPERABLE, CANCELLED) found on some
     # instance, whoever's operation left them (AutoDeployment's included).
     unhealthy: tuple[str, ...] = ()
+    # Read only when the hash matches and excluded accounts sit under their targets: those of them that hold
+    # an instance (AutoDeployment ignores account filters), so the StackSet is planned again.
+    excluded_reached: tuple[str, ...] = ()
     # DescribeStackSet returns it anyway: kept for the plan's IAM diff against what is deployed.
     template_body: str = field(default="", repr=False, compare=False)
 

@@ -51,6 +51,9 @@ KINDS = tuple(Kind)
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 # The tag the sync keeps its content hash in; the manifest must not set it.
 HASH_TAG = "OrgStackSetsHash"
+# The one parameter whose order is known: a shorter session grants less, so the StackSet-level value (all
+# that AutoDeployment gives accounts between syncs) is the shortest of every OU (desired.window_notes).
+WINDOW_SESSION_PARAMETER = "MaxSessionDuration"
 
 
 GENERATED_BY = "org-stacksets generator"
@@ -58,9 +61,13 @@ GENERATED_BY = "org-stacksets generator"
 
 @dataclass(frozen=True, kw_only=True)
 class DeletionPolicy:
-    """org.yaml `deletion:` and the manifest's org.deletion, with their one set of defaults."""
+    """org.yaml `deletion:` and the manifest's org.deletion, with their one set of defaults.
 
-    retain_stacks: bool = True
+    Removal revokes by default: a role that leaves an account is deleted there (RetainStacks false), because a
+    retained stack keeps the IAM role assumable and makes a later re-add fail with EntityAlreadyExists.
+    `retain_stacks: true` is the explicit opt-in to keep the stacks of the sync's own removals."""
+
+    retain_stacks: bool = False
     max_instance_deletions: int = 25
     max_instance_deletion_percentage: float = 10
     delete_orphaned_stacksets: bool = False

@@ -116,9 +116,12 @@ class CreateInstances(Op):
     accounts: tuple[str, ...] = ()
     account_filter: str = "NONE"
     paths: tuple[str, ...] = ()
+    parameters: Pairs = ()  # ParameterOverrides the new instances start with
 
     def describe(self) -> str:
-        return f"add {_where(self.ou_ids, self.paths, self.accounts, self.account_filter)}"
+        where = _where(self.ou_ids, self.paths, self.accounts, self.account_filter)
+        values = ", ".join(f"{k}={v}" for k, v in self.parameters)
+        return f"add {where} with parameter overrides {values}" if values else f"add {where}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,7 @@ from pipeline.core import limits
 from pipeline.core.desired import (
     NO_OVERRIDES,
     DesiredStackSet,
+    DesiredTarget,
     HashTag,
     chunks,
 )
@@ -35,6 +36,7 @@ from pipeline.core.ops import (
     DeleteStackSet,
     DeployStack,
     Op,
+    Pairs,
     UpdateOverrides,
     UpdateStackSet,
     digest,
@@ -65,6 +67,19 @@ class Change(StrEnum):
 
 
 CREATE, UPDATE, UNCHANGED, SKIPPED, ORPHAN, FAILED = Action
+
+# How long an excluded account can hold a role AutoDeployment gave it. AutoDeployment ignores account filters
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-manage-auto-deployment.html);
+# the watcher starts the pipeline on MoveAccount, but the sync runs only once its manual approval is given,
+# and an approval left unanswered fails after seven days
+# (https://docs.aws.amazon.com/codepipeline/latest/userguide/approvals-approve-or-reject.html).
+EXCLUSION_WINDOW = (
+    "excluded accounts ({accounts}) under {paths}: AutoDeployment ignores account filters, so an excluded "
+    "account that joins one of these OUs gets the role from AWS itself within minutes and keeps it until a "
+    "sync deletes it (deleted, never retained). The watcher starts the pipeline on MoveAccount, but the sync "
+    "runs only once the manual approval is given: the window lasts from the move until that run is approved "
+    "and applied, up to the approval timeout (7 days) for one run, and longer if runs are rejected or expire"
+)
 
 
 @dataclass(frozen=True)
@@ -188,7 +203,7 @@ def _needs_nothing_more(desired: DesiredStackSet, live: LiveStackSet) -> bool:
     return (
         _tag_matches(desired, live)
         and not live.rollout_failed
-        and not desired.excluded_present
+        and not live.excluded_reached
         and targets_match(desired, live)
     )
 
@@ -196,6 +211,14 @@ def _needs_nothing_more(desired: DesiredStackSet, live: LiveStackSet) -> bool:
 def looks_unchanged(desired: DesiredStackSet, live: LiveStackSet) -> bool:
     """Whether the reads so far prove the StackSet unchanged without listing its instances."""
     return _needs_nothing_more(desired, live) and not live.unhealthy
+
+
+def needs_exclusion_check(desired: DesiredStackSet, live: LiveStackSet | None) -> tuple[str, ...]:
+    """Excluded accounts to look up (one ListStackInstances each) although the hash matches: AutoDeployment,
+    which ignores account filters, may have given them an instance since the last sync."""
+    if live is None or not _same_model(desired, live):
+        return ()
+    return desired.excluded_present if _tag_matches(desired, live) else ()
 
 
 def needs_rollout_check(desired: DesiredStackSet, live: LiveStackSet | None) -> bool:
@@ -254,6 +277,26 @@ class _Builder:
         self.notes: list[str] = []
         self.service = desired.content.permission_model == PermissionModel.SERVICE_MANAGED
         self.regions = desired.spec.regions
+        self.values = {a: g.parameters for g in desired.groups for a in g.accounts}
+        self.created_with: dict[str, Pairs] = {}  # account -> the per-OU values its new instance starts with
+
+    def values_of(self, accounts: tuple[str, ...]) -> Pairs | None:
+        """The one set of per-OU values all these accounts get, or None when they differ."""
+        found = {self.values.get(a, ()) for a in accounts}
+        return found.pop() if len(found) == 1 else None
+
+    def _start_values(self, reached: tuple[str, ...]) -> Pairs:
+        """ParameterOverrides for a CreateStackInstances call that reaches these accounts.
+
+        CreateStackInstances takes ParameterOverrides for every instance it creates
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackInstances.html),
+        so where every account reached shares one set of per-OU values the instances start with them and
+        never run with the StackSet-level values first. Where they differ, the instances start with the
+        StackSet-level values (the narrowest, see generator window_values) and the overrides follow.
+        """
+        values = self.values_of(reached) or ()
+        self.created_with.update(dict.fromkeys(reached, values))
+        return values
 
     def create(
         self, ou_ids: tuple[str, ...], paths: tuple[str, ...], accounts: tuple[str, ...], flt: str
@@ -262,6 +305,10 @@ class _Builder:
             names = dict(zip(ou_ids, paths, strict=False))
             for part in chunks(ou_ids, limits.OUS_PER_INSTANCES_CALL):
                 part_paths = tuple(names[i] for i in part if i in names)
+                if flt == "INTERSECTION":
+                    reached = accounts
+                else:
+                    reached = tuple(a for t in self.d.targets if t.ou_id in part for a in t.accounts)
                 self.ops.append(
                     CreateInstances(
                         stackset=self.d.name,
@@ -270,18 +317,33 @@ class _Builder:
                         accounts=accounts,
                         account_filter=flt,
                         paths=part_paths,
+                        parameters=self._start_values(reached),
                     )
                 )
         else:
             for part in chunks(accounts, limits.ACCOUNTS_PER_INSTANCES_CALL):
                 self.ops.append(
-                    CreateInstances(stackset=self.d.name, regions=self.regions, accounts=part, paths=paths)
+                    CreateInstances(
+                        stackset=self.d.name,
+                        regions=self.regions,
+                        accounts=part,
+                        paths=paths,
+                        parameters=self._start_values(part),
+                    )
                 )
 
     def delete(
-        self, ou_ids: tuple[str, ...], paths: tuple[str, ...], accounts: tuple[str, ...], flt: str, count: int
+        self,
+        ou_ids: tuple[str, ...],
+        paths: tuple[str, ...],
+        accounts: tuple[str, ...],
+        flt: str,
+        count: int,
+        *,
+        revoke: bool = False,
     ) -> None:
-        retain = self.policy.retain_stacks
+        """DeleteStackInstances; revoke=True deletes the stacks whatever deletion.retain_stacks says."""
+        retain = self.policy.retain_stacks and not revoke
         if self.service:
             self.ops.append(
                 DeleteInstances(
@@ -323,6 +385,8 @@ class _Builder:
             if not changed:
                 # What was applied is what is wanted: only new instances still need their overrides.
                 accounts = tuple(a for a in accounts if a in created)
+            # New instances that started with these values (ParameterOverrides on the create) have them.
+            accounts = tuple(a for a in accounts if self.created_with.get(a) != group.parameters)
             if not group.parameters and (applied == NO_OVERRIDES or not changed):
                 # Setting back to the StackSet's values: needless when nothing was ever overridden, and
                 # new instances start with the StackSet's values.
@@ -343,8 +407,17 @@ class _Builder:
 IN_FLIGHT = frozenset({"PENDING", "RUNNING"})
 
 
+def _exclusion_note(b: _Builder, d: DesiredStackSet) -> None:
+    """Service-managed role StackSets with excluded accounts: say how long AutoDeployment's window lasts."""
+    excluded = sorted({a for t in d.targets for a in t.excluded})
+    if b.service and d.spec.kind == Kind.ROLE and excluded:
+        paths = ", ".join(sorted(t.path for t in d.targets if t.excluded))
+        b.notes.append(EXCLUSION_WINDOW.format(accounts=", ".join(excluded), paths=paths))
+
+
 def _plan_new(d: DesiredStackSet, policy: DeletionPolicy) -> StackSetPlan:
     b = _Builder(d, policy)
+    _exclusion_note(b, d)
     # The final tag goes with the creation: it is vouched for by the plan's last operation (the executor
     # appends that operation's id), so no later tag-only update is needed.
     b.ops.append(CreateStackSet(stackset=d.name, content=d.content, tag=d.tag_after(NO_OVERRIDES)))
@@ -358,8 +431,7 @@ def _plan_new(d: DesiredStackSet, policy: DeletionPolicy) -> StackSetPlan:
             )
             b.targets.extend(TargetChange(a, d.login_parent, Change.ADD, 1) for a in d.accounts)
     else:
-        for excluded in sorted({t.excluded for t in d.targets}):
-            group = [t for t in d.targets if t.excluded == excluded]
+        for excluded, group in _creation_groups(b, d.targets):
             b.create(
                 tuple(t.ou_id for t in group),
                 tuple(t.path for t in group),
@@ -508,6 +580,18 @@ def _commit(
     )
 
 
+def _creation_groups(
+    b: _Builder, targets: tuple[DesiredTarget, ...]
+) -> list[tuple[tuple[str, ...], list[DesiredTarget]]]:
+    """New OU targets, one CreateStackInstances per set of exclusions and per-OU values: a target whose
+    accounts share one set of values is created with them (mixed targets go together, without)."""
+    groups: dict[tuple[tuple[str, ...], Pairs | None], list[DesiredTarget]] = {}
+    for t in targets:
+        groups.setdefault((t.excluded, b.values_of(t.accounts)), []).append(t)
+    order = sorted(groups, key=lambda k: (k[0], k[1] is None, k[1] or ()))
+    return [(key[0], groups[key]) for key in order]
+
+
 def _accounts_of(op: CreateInstances, d: DesiredStackSet) -> set[str]:
     if op.account_filter == "INTERSECTION" or not op.ou_ids:
         return set(op.accounts)
@@ -533,13 +617,17 @@ def _plan_accounts(
             TargetChange(a, None, Change.HOLD, 1, f"removal held: {d.hold_removals}") for a in held
         )
         stray = []
-    if b.service:
-        for ou_id in sorted({i.ou_id or "" for i in stray}):
-            accts = tuple(sorted({i.account for i in stray if (i.ou_id or "") == ou_id}))
-            count = sum(1 for i in stray if (i.ou_id or "") == ou_id)
-            b.delete((ou_id,), (), accts, "INTERSECTION", count)
-    elif stray:
-        b.delete((), (), tuple(sorted({i.account for i in stray})), "NONE", len(stray))
+    # Excluded accounts never keep the role, even when deletion.retain_stacks opts in to retaining.
+    excluded = {a for t in d.targets for a in t.excluded}
+    for revoke in (True, False):
+        part = [i for i in stray if (i.account in excluded) == revoke]
+        if b.service:
+            for ou_id in sorted({i.ou_id or "" for i in part}):
+                accts = tuple(sorted({i.account for i in part if (i.ou_id or "") == ou_id}))
+                count = sum(1 for i in part if (i.ou_id or "") == ou_id)
+                b.delete((ou_id,), (), accts, "INTERSECTION", count, revoke=revoke)
+        elif part:
+            b.delete((), (), tuple(sorted({i.account for i in part})), "NONE", len(part), revoke=revoke)
     for acct in sorted({i.account for i in stray}):
         b.targets.append(TargetChange(acct, None, Change.REMOVE, 1, "no longer a target"))
     missing = tuple(a for a in d.accounts if not set(d.spec.regions) <= have.get(a, set()))
@@ -658,17 +746,25 @@ def _plan_ou_targets(
         if inst.ou_id not in removed:
             left.setdefault(inst.account, set()).add(inst.region)
     # Inside kept targets: accounts that should not hold an instance (excluded, or moved away while
-    # AutoDeployment kept them) go; accounts not ACTIVE are left alone.
+    # AutoDeployment kept them) go; accounts not ACTIVE are left alone. AutoDeployment ignores account
+    # filters, so an excluded account that joins a target OU gets an instance from AWS itself ("Automatic
+    # deployments do not consider account level targeting filters", Enable or disable automatic deployments
+    # for StackSets in AWS Organizations,
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-manage-auto-deployment.html):
+    # its stack is deleted, never retained, whatever deletion.retain_stacks says.
     for t in d.targets:
         if t.ou_id not in live_ids:
             continue
         stray = [i for i in instances if i.ou_id == t.ou_id and i.account not in keep]
-        if stray:
-            accts = tuple(sorted({i.account for i in stray}))
-            b.delete((t.ou_id,), (t.path,), accts, "INTERSECTION", len(stray))
+        for revoke in (True, False):
+            part = [i for i in stray if (i.account in t.excluded) == revoke]
+            if part:
+                accts = tuple(sorted({i.account for i in part}))
+                b.delete((t.ou_id,), (t.path,), accts, "INTERSECTION", len(part), revoke=revoke)
+                if revoke and not any(n.startswith("excluded accounts (") for n in b.notes):
+                    _exclusion_note(b, d)
     additions = [t for t in d.targets if t.ou_id not in live_ids]
-    for excluded in sorted({t.excluded for t in additions}):
-        group = [t for t in additions if t.excluded == excluded]
+    for excluded, group in _creation_groups(b, tuple(additions)):
         b.create(
             tuple(t.ou_id for t in group),
             tuple(t.path for t in group),
@@ -729,7 +825,8 @@ def _plan_stackset(
                 f"{d.content.permission_model}: a StackSet cannot switch; delete it (retaining stacks) first",
             ),
         )
-    if looks_unchanged(d, live):
+    if live.instances is None and looks_unchanged(d, live):
+        # Instances listed anyway are planned from: they are the surer read.
         return StackSetPlan(d.name, d.spec.kind, UNCHANGED, (), d.tag, live.hash_tag, unchanged_targets)
     plan = _plan_existing(d, live, tree, policy)
     if not plan.ops and plan.action == UPDATE:
@@ -740,6 +837,9 @@ def _plan_stackset(
         return replace(plan, notes=(note, *plan.notes))
     if live.rollout_failed:
         note = "the operation that wrote the hash failed or left failed instances: repairing"
+        return replace(plan, notes=(note, *plan.notes))
+    if live.excluded_reached:
+        note = f"excluded account(s) {', '.join(live.excluded_reached)} got an instance from AutoDeployment"
         return replace(plan, notes=(note, *plan.notes))
     if live.unhealthy:
         note = f"instances found {', '.join(live.unhealthy)} (AutoDeployment's or an earlier run's)"

@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.core.org import OrgTree
 from pipeline.core.outcomes import FAILED, PENDING, Failure, LaneResult, OpOutcome
 from pipeline.core.planner import CREATE, ORPHAN, UNCHANGED, UPDATE, Action, Change, StackSetPlan, SyncPlan
+from pipeline.core.retained import retained_stack_fix
 
 RESULTS = (
     "created",
@@ -246,6 +247,9 @@ def render_text(report: SyncReport, all_ous: bool = False, sections: Sequence[st
     for s in report.stacksets:
         for f in s.failures:
             lines.append(f"failed: {s.name} {f.account} {f.region}: {f.reason}")
+            fix = retained_stack_fix(s.name, f)
+            if fix:
+                lines.append(f"  fix: {fix}")
     notes = [(s.name, n) for s in report.stacksets for n in s.notes if s.result != "failed"]
     if notes:
         lines.append("")

@@ -20,7 +20,12 @@ def install() -> None:
       (DuplicateOrganizationalUnitException: "An OU with the same name already exists",
       https://docs.aws.amazon.com/organizations/latest/APIReference/API_UpdateOrganizationalUnit.html);
       moto creates duplicates, and refuses a rename to a name used anywhere in the organization.
-    - Accounts carry `State` only, never the retired `Status` (moto returns both)."""
+    - Accounts carry `State` only, never the retired `Status` (moto returns both).
+    - StackSets' principal is one a delegated administrator can be registered for, and listed by
+      (`register-delegated-administrator --service-principal member.org.stacksets.cloudformation.amazonaws.com`,
+      "Register a delegated administrator",
+      https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-delegated-admin.html);
+      moto refuses it as an unrecognized service principal."""
     global _installed  # noqa: PLW0603 - one-time patch of a third-party module
     if _installed:
         return
@@ -59,7 +64,12 @@ def install() -> None:
         ou.name = kwargs["Name"]
         return dict(ou.describe())
 
-    from moto.organizations.models import FakeAccount
+    from moto.organizations.models import FakeAccount, FakeDelegatedAdministrator
+
+    from pipeline.emulator.model import STACKSETS_PRINCIPAL
+
+    if STACKSETS_PRINCIPAL not in FakeDelegatedAdministrator.SUPPORTED_SERVICES:
+        FakeDelegatedAdministrator.SUPPORTED_SERVICES.append(STACKSETS_PRINCIPAL)
 
     original_describe = FakeAccount.describe
 

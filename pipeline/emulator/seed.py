@@ -118,6 +118,9 @@ def seed(layout: OrgLayout) -> None:
     org = backend.org
     assert org is not None
     org.id, org.root_id = layout.org_id, layout.root_id
+    # An organization ready for service-managed StackSets: trusted access is on, as `doctor` checks
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-activate-trusted-access.html).
+    backend.enable_aws_service_access(ServicePrincipal=STACKSETS_PRINCIPAL)
     backend.ou[0].id = layout.root_id
     backend.accounts[0].parent_id = layout.root_id
     for path in sorted(layout.ous, key=lambda p: (p.count("/"), p)):

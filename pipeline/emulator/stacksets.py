@@ -27,9 +27,16 @@ sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited wher
 - Parameter overrides: only parameters the StackSet specifies; a list without a parameter sets it back
   (API_UpdateStackInstances, ParameterOverrides); new accounts do not inherit them.
 - AutoDeployment adds instances for accounts that join a target OU and removes them (retaining the stack
-  when RetainStacksOnAccountRemoval) when they leave (API_AutoDeployment). Simplification: it happens at
-  the next API call, not asynchronously; an account moving between two targets of one StackSet keeps its
-  instance.
+  when RetainStacksOnAccountRemoval) when they leave (API_AutoDeployment). It ignores account filters: an
+  account a DIFFERENCE filter left out gets an instance when it joins a target OU ("Automatic deployments do
+  not consider account level targeting filters", UserGuide stacksets-orgs-manage-auto-deployment.html).
+  A move between two target OUs of one StackSet is a delete followed by a create, as for two StackSets
+  ("runs a delete operation ... and queues a create operation", same page): the harsher of the two readings
+  (the other keeps the instance). Simplification: it happens at the next API call, not asynchronously.
+- A retained stack keeps its named IAM role, and IAM names are unique per account (all regions): a new
+  instance of the same StackSet in that account fails with EntityAlreadyExists (inferred from
+  API_DeleteStackInstances, RetainStacks, and IAM's API_CreateRole: "role ... names must be unique within
+  the account").
 - Suspended accounts are skipped (API_StackInstanceComprehensiveStatus: SKIPPED_SUSPENDED_ACCOUNT).
 - A failed DeleteStackInstances leaves the instance INOPERABLE, UpdateStackSet skips INOPERABLE instances,
   and a DeleteStackInstances with RetainStacks removes them (API_StackInstanceSummary, Status: "Stacks in
@@ -45,7 +52,9 @@ sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited wher
   is the harsher reading for a reader hoping to widen (API_ListStackInstances, API_StackInstanceFilter).
 - DeleteStackSet needs an empty StackSet (StackSetNotEmptyException, API_DeleteStackSet).
 - CallAs DELEGATED_ADMIN needs a registered delegated administrator and a SERVICE_MANAGED StackSet
-  (API_CreateStackSet, CallAs: "Valid only if the stack set's permissions model is SERVICE_MANAGED").
+  (API_CreateStackSet, CallAs: "Valid only if the stack set's permissions model is SERVICE_MANAGED");
+  such StackSets live in the management account (their ARN carries its id), where SELF from the
+  management account finds them too (API_CreateStackSet, API_ListStackSets).
 All pages are under https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/.
 """
 
@@ -140,7 +149,7 @@ class StackSetService:
             self._auto_deploy()
             name = params.get("StackSetName")
             if name:
-                record = self.stacksets.get(f"{account}/{region}/{name}")
+                record = self.stacksets.get(f"{self._owner(account, params)}/{region}/{name}")
                 if record is not None:
                     self._tick(record)
             return self._handlers[action](account, region, params)
@@ -161,9 +170,19 @@ class StackSetService:
             raise ApiError("ValidationError", "AWS Organizations is not in use for this account")
         return snap
 
+    def _owner(self, account: str, params: dict[str, Any]) -> str:
+        """The account a StackSet lives in: the management account when a registered delegated
+        administrator calls as DELEGATED_ADMIN ("StackSets with service-managed permissions are created
+        in the management account, including StackSets that are created by delegated administrators",
+        API_CreateStackSet, CallAs), else the caller's."""
+        if params.get("CallAs") != "DELEGATED_ADMIN":
+            return account
+        snap = self.org.snapshot()
+        return snap.management_account if snap is not None and account in snap.delegated_admins else account
+
     def _record(self, account: str, region: str, params: dict[str, Any]) -> StackSetRecord:
         name = params.get("StackSetName", "")
-        record = self.stacksets.get(f"{account}/{region}/{name}")
+        record = self.stacksets.get(f"{self._owner(account, params)}/{region}/{name}")
         if record is None or record.status != "ACTIVE":
             raise ApiError("StackSetNotFoundException", f"StackSet {name} not found")
         self._check_call_as(account, record.permission_model, params)
@@ -299,6 +318,13 @@ class StackSetService:
     def _deploy(self, record: StackSetRecord, inst: Instance) -> str | None:
         params = self._effective(record, inst)
         key = f"{inst.account}/{inst.region}/{inst.stack_name}"
+        holder = self._retained_holder(record, inst)
+        if holder is not None and key not in self.stacks:
+            # The retained stack still owns the named role (IAM is global: any region of the account).
+            return (
+                f"EntityAlreadyExists: a role this template names already exists in account {inst.account} "
+                f"(held by stack {holder.name}, retained when an earlier instance of {record.name} was removed)"
+            )
         self.stacks[key] = Stack(
             inst.account, inst.region, inst.stack_name, record.name, _sha(record.template), dict(params)
         )
@@ -307,6 +333,17 @@ class StackSetService:
                 inst.account, inst.region, inst.stack_name, record.template, params
             )
         return None
+
+    def _retained_holder(self, record: StackSetRecord, inst: Instance) -> Stack | None:
+        """A stack of this StackSet retained in the instance's account, which holds the same named roles."""
+        return next(
+            (
+                s
+                for s in self.stacks.values()
+                if s.retained and s.account == inst.account and s.stackset == record.name
+            ),
+            None,
+        )
 
     def _remove_instance(self, record: StackSetRecord, inst: Instance, retain: bool) -> None:
         record.instances.pop(_key(inst.account, inst.region), None)
@@ -345,28 +382,31 @@ class StackSetService:
             ):
                 continue
             targets_now = {ou: snap.subtree(ou) for ou in record.ou_ids if ou in snap.parents}
+            retain = bool(auto.get("RetainStacksOnAccountRemoval"))
             for account in [*moved, *gone]:
                 if account == snap.management_account:
                     continue
                 parent = snap.accounts.get(account, ("", ""))[0]
-                new_target = next((ou for ou, units in targets_now.items() if parent in units), None)
+                reached = [ou for ou, units in targets_now.items() if parent in units]
                 for region in record.regions:
                     inst = record.instances.get(_key(account, region))
-                    if new_target and inst is not None:
-                        inst.ou_id = new_target
-                    elif new_target and inst is None:
-                        inst = self._new_instance(record, account, region, new_target)
-                        self._auto_deploy_one(record, inst)
-                    elif inst is not None and inst.ou_id in record.ou_ids:
-                        self._remove_instance(record, inst, bool(auto.get("RetainStacksOnAccountRemoval")))
+                    if inst is not None and inst.ou_id in reached:
+                        continue  # still under the target it was deployed through
+                    if inst is not None and (reached or inst.ou_id in record.ou_ids):
+                        # Left its target OU (for another target of this StackSet, or for none): a delete.
+                        self._remove_instance(record, inst, retain)
+                    if reached:
+                        # Joined a target OU (the create queued after that delete, on a move): a create.
+                        self._auto_create(record, account, region, reached[0])
 
-    def _auto_deploy_one(self, record: StackSetRecord, inst: Instance) -> None:
-        """One AutoDeployment deployment: CURRENT, or FAILED with its reason (no operation is listed)."""
-        error = self.fail_accounts.get(inst.account) or self._deploy(record, inst)
-        if error:
-            inst.status, inst.detailed, inst.reason = "OUTDATED", "FAILED", error
+    def _auto_create(self, record: StackSetRecord, account: str, region: str, ou_id: str) -> None:
+        inst = self._new_instance(record, account, region, ou_id)
+        # AutoDeployment's deployments fail like any other (fault injection), leaving a FAILED instance.
+        error = self.fail_accounts.get(account) or self._deploy(record, inst)
+        if error is None:
+            inst.status, inst.detailed = "CURRENT", "SUCCEEDED"
         else:
-            inst.status, inst.detailed, inst.reason = "CURRENT", "SUCCEEDED", ""
+            inst.status, inst.detailed, inst.reason = "OUTDATED", "FAILED", error
 
     # --- target resolution ---------------------------------------------------------------------------
 
@@ -457,7 +497,8 @@ class StackSetService:
 
     def _create_stack_set(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         name = p["StackSetName"]
-        key = f"{account}/{region}/{name}"
+        owner = self._owner(account, p)
+        key = f"{owner}/{region}/{name}"
         existing = self.stacksets.get(key)
         if existing is not None and existing.status == "ACTIVE":
             if p.get("ClientRequestToken") and existing.client_token == p.get("ClientRequestToken"):
@@ -474,7 +515,7 @@ class StackSetService:
         self.stacksets[key] = StackSetRecord(
             name=name,
             id=f"{name}:{uuid.uuid4()}",
-            admin_account=account,
+            admin_account=owner,
             region=region,
             description=p.get("Description", ""),
             template=p["TemplateBody"],
@@ -529,7 +570,11 @@ class StackSetService:
                 **({"AutoDeployment": r.auto_deployment} if r.auto_deployment else {}),
             }
             for key, r in sorted(self.stacksets.items())
-            if key.startswith(f"{account}/{region}/") and (wanted is None or r.status == wanted)
+            if key.startswith(f"{self._owner(account, p)}/{region}/")
+            and (wanted is None or r.status == wanted)
+            # API_ListStackSets: as DELEGATED_ADMIN, "all StackSets with service-managed permissions in
+            # the management account".
+            and (p.get("CallAs") != "DELEGATED_ADMIN" or r.permission_model == "SERVICE_MANAGED")
         ]
         return _page(rows, p, "Summaries")
 

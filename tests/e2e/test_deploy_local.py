@@ -88,6 +88,8 @@ def test_deploy_walkthrough_against_local_serve(root: Path, tmp_path: Path) -> N
             "--parameter",
             "ConnectionArn=",
             "--parameter",
+            "LoginAccountId=222222222222",
+            "--parameter",
             "SyncCodeBucket=org-stacksets-local-code",
             "--parameter",
             f"SyncCodeKey={key}",

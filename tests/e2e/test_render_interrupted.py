@@ -123,8 +123,8 @@ def test_two_renders_at_once_run_in_turn(tmp_path: Path) -> None:
     first_out, first_err = first.communicate(timeout=60)
     second_out, second_err = second.communicate(timeout=60)
     assert waiting == f"waiting for another render (pid {first.pid}) to finish writing templates/\n"
-    assert (first.returncode, first_out, first_err) == (0, "rendered 18 files to templates\n", "")
-    assert (second.returncode, second_out, second_err) == (0, "rendered 18 files to templates\n", "")
+    assert (first.returncode, first_out, first_err) == (0, "rendered 19 files to templates\n", "")
+    assert (second.returncode, second_out, second_err) == (0, "rendered 19 files to templates\n", "")
     check = subprocess.run(
         [sys.executable, "-m", "generator", *argv, "--check"],
         cwd=ROOT,
@@ -133,5 +133,5 @@ def test_two_renders_at_once_run_in_turn(tmp_path: Path) -> None:
         text=True,
         check=False,
     )
-    assert (check.returncode, check.stdout) == (0, "templates: 18 files up to date\n")
+    assert (check.returncode, check.stdout) == (0, "templates: 19 files up to date\n")
     assert sorted(p.name for p in repo.iterdir()) == [".templates.lock", "org_roles", "templates"]

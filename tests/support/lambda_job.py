@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,15 @@ from typing import Any
 BUCKET, KEY = "artifacts", "org/Build/artifact.zip"
 # What a job's continuation token is bound to: the run's input artifact (pipeline.job._codepipeline).
 BINDING = f"codepipeline:{BUCKET}/{KEY}"
+# The org guardrails the pipeline stack sets for the sample organization (pipeline/core/guardrails.py), and
+# the bucket the Plan action stores its plans in.
+GUARDRAIL_ENV = {
+    "GUARDRAIL_LOGIN_ACCOUNT_ID": "222222222222",
+    "GUARDRAIL_TRUSTED_ACCOUNT_IDS": "444444444444",
+    "GUARDRAIL_BREAK_GLASS_ROLES": "BreakGlass",
+    "GUARDRAIL_MAX_SESSION_SECONDS": "43200",
+    "PLAN_BUCKET": BUCKET,
+}
 
 
 def token_key(kms: Any) -> str:
@@ -19,7 +30,8 @@ def token_key(kms: Any) -> str:
 
 def world_deps(world: Any, **given: Any) -> Any:
     """The Lambda's Deps against a test World's moto server: the sync's clients, its S3 and KMS (a new HMAC
-    key), no waiting; `given` sets or replaces any field (codepipeline, sns, lambda_client, env, ...)."""
+    key), no waiting, the sample org's guardrails; `given` sets or replaces any field (codepipeline, sns,
+    lambda_client, ...; env is added to the guardrail settings)."""
     from pipeline.aws.clients import make_clients
     from pipeline.aws.retry import Backoff
     from pipeline.aws.tokens import KmsSigner
@@ -29,7 +41,7 @@ def world_deps(world: Any, **given: Any) -> Any:
     s3 = world.client("s3")
     kms = world.client("kms")
     fields: dict[str, Any] = {
-        "env": {},
+        "env": {**GUARDRAIL_ENV, **given.pop("env", {})},
         "codepipeline": None,
         "sns": world.client("sns"),
         "lambda_client": None,
@@ -63,9 +75,23 @@ def artifact(manifest_dir: Path, *, without: str = "") -> bytes:
     return data
 
 
-def job(continuation: str | None = None) -> dict[str, Any]:
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def job(
+    continuation: str | None = None, *, approve: bytes | None = None, job_id: str = "job-1", **params: str
+) -> dict[str, Any]:
+    """A Lambda invoke job as CodePipeline sends it; `approve`: the artifact whose sha256 the approval carried
+    (UserParameters approved_sha256); `params`: more UserParameters (mode, execution, ...)."""
+    user = dict(params)
+    if approve is not None:
+        user["approved_sha256"] = sha256(approve)
+    configuration: dict[str, Any] = {"FunctionName": "org-roles-sync"}
+    if user:
+        configuration["UserParameters"] = json.dumps(user, sort_keys=True)
     data: dict[str, Any] = {
-        "actionConfiguration": {"configuration": {"FunctionName": "org-roles-sync"}},
+        "actionConfiguration": {"configuration": configuration},
         "inputArtifacts": [
             {
                 "name": "Build",
@@ -77,7 +103,7 @@ def job(continuation: str | None = None) -> dict[str, Any]:
     }
     if continuation:
         data["continuationToken"] = continuation
-    return {"CodePipeline.job": {"id": "job-1", "accountId": "111111111111", "data": data}}
+    return {"CodePipeline.job": {"id": job_id, "accountId": "111111111111", "data": data}}
 
 
 class Ctx:

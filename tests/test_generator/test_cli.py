@@ -122,7 +122,7 @@ def test_render_only_keeps_the_other_blueprints_templates(
     after = {p: p.read_bytes() for p in (repo / "templates").rglob("*") if p.is_file()}
     assert after == before
     assert main(["--root", str(repo), "render", "--check", "--only", "cost-guard"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "templates: 18 files up to date"
+    assert capsys.readouterr().out.splitlines()[-1] == "templates: 19 files up to date"
 
 
 @pytest.mark.parametrize(
@@ -173,4 +173,4 @@ def test_render_check_from_a_subfolder(
     capsys.readouterr()
     monkeypatch.chdir(repo / "org_roles" / "Root" / "Workloads")
     assert main(["render", "--check"]) == 0
-    assert capsys.readouterr().out == "templates: 18 files up to date\n"
+    assert capsys.readouterr().out == "templates: 19 files up to date\n"

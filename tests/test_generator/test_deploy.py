@@ -67,6 +67,8 @@ def test_deploy_org_pipeline_creates_then_reports_no_changes(
         "SyncCodeBucket=sync-code",
         "--parameter",
         "ConnectionArn=",
+        "--parameter",
+        "LoginAccountId=222222222222",
         "--poll-seconds",
         "0.1",
     ]
@@ -136,12 +138,17 @@ def test_declined_change_set_is_deleted_and_nothing_created(endpoint: str, root:
 def test_missing_parameters_are_named_before_any_call(root: Path) -> None:
     body = (root / "templates" / "org" / "pipeline.yaml").read_text()
     with pytest.raises(
-        GeneratorError, match=re.escape("--parameter ConnectionArn=... --parameter SyncCodeBucket=...")
+        GeneratorError,
+        match=re.escape(
+            "--parameter ConnectionArn=... --parameter LoginAccountId=... --parameter SyncCodeBucket=..."
+        ),
     ):
         parameter_list(body, {}, None)
     with pytest.raises(GeneratorError, match="the template has no parameter Nope"):
         parameter_list(body, {"Nope": "x"}, None)
-    update = parameter_list(body, {"SyncCodeBucket": "b"}, {"ConnectionArn", "SyncCodeBucket"})
+    update = parameter_list(
+        body, {"SyncCodeBucket": "b"}, {"ConnectionArn", "LoginAccountId", "SyncCodeBucket"}
+    )
     assert {"ParameterKey": "ConnectionArn", "UsePreviousValue": True} in update
     assert {"ParameterKey": "SyncCodeBucket", "ParameterValue": "b"} in update
 

@@ -48,13 +48,13 @@ def test_codepipeline_job_continues_then_succeeds(lam: Any) -> None:
     world, deps, stub, queue = lam
     deps.step_seconds = 0  # the first invocation starts operations and hands over at once
     stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
-    first = handle(job(), Ctx(), deps)
+    first = handle(job(approve=artifact(world.manifest_dir)), Ctx(), deps)
     run, pending = tokens.unseal(first["continuation"], BINDING, deps.signer)
     assert run == "job-1" and pending
     assert notes(queue) == []  # nothing to tell yet
     deps.step_seconds = 600
     stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "executionDetails": ANY})
-    second = handle(job(first["continuation"]), Ctx(), deps)
+    second = handle(job(first["continuation"], approve=artifact(world.manifest_dir)), Ctx(), deps)
     assert second["ok"] and second["report"]["outcome"] == "success"
     [note] = notes(queue)
     assert note.startswith("CodePipeline job job-1\nsync success:")
@@ -77,7 +77,7 @@ def test_an_operation_that_failed_between_invocations_fails_the_job(lam: Any) ->
     world.service.fail_accounts[failing] = "a service control policy denies iam:CreateRole"
     deps.step_seconds = 0
     stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
-    first = handle(job(), Ctx(), deps)
+    first = handle(job(approve=artifact(world.manifest_dir)), Ctx(), deps)
     world.service.drain()  # the operations end (one failing) while no invocation runs
     world.service.fail_accounts.clear()
     deps.step_seconds = 600
@@ -86,7 +86,7 @@ def test_an_operation_that_failed_between_invocations_fails_the_job(lam: Any) ->
         {},
         {"jobId": "job-1", "failureDetails": {"type": "JobFailed", "message": ANY}},
     )
-    second = handle(job(first["continuation"]), Ctx(), deps)
+    second = handle(job(first["continuation"], approve=artifact(world.manifest_dir)), Ctx(), deps)
     assert not second["ok"]
     results = {s["name"]: s["result"] for s in second["report"]["stacksets"]}
     assert results == {
@@ -108,11 +108,11 @@ def test_a_failure_seen_while_other_operations_run_stays_in_the_token(lam: Any) 
     world.service.fail_accounts["100000000000"] = "a service control policy denies iam:CreateRole"
     deps.step_seconds = 0
     stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
-    first = handle(job(), Ctx(), deps)
+    first = handle(job(approve=artifact(world.manifest_dir)), Ctx(), deps)
     world.service.drain()
     world.service.fail_accounts.clear()
     stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
-    second = handle(job(first["continuation"]), Ctx(), deps)
+    second = handle(job(first["continuation"], approve=artifact(world.manifest_dir)), Ctx(), deps)
     _run, pending = tokens.unseal(second["continuation"], BINDING, deps.signer)
     assert sorted((name, op[:7]) for name, op in pending.items()) == [
         ("org-roles-Developer", "failed:"),
@@ -121,16 +121,15 @@ def test_a_failure_seen_while_other_operations_run_stays_in_the_token(lam: Any) 
     ]
     deps.step_seconds = 600
     stub.add_response("put_job_failure_result", {}, {"jobId": "job-1", "failureDetails": ANY})
-    third = handle(job(second["continuation"]), Ctx(), deps)
+    third = handle(job(second["continuation"], approve=artifact(world.manifest_dir)), Ctx(), deps)
     results = {s["name"]: s["result"] for s in third["report"]["stacksets"]}
     assert (results["org-roles-Developer"], results["org-roles-ReadOnly"]) == ("failed", "failed")
 
 
 def test_missing_manifest_fails_the_job_with_the_reason(lam: Any) -> None:
     world, deps, stub, queue = lam
-    world.client("s3").put_object(
-        Bucket=BUCKET, Key=KEY, Body=artifact(world.manifest_dir, without="templates/org/manifest.json")
-    )
+    broken = artifact(world.manifest_dir, without="templates/org/manifest.json")
+    world.client("s3").put_object(Bucket=BUCKET, Key=KEY, Body=broken)
     stub.add_response(
         "put_job_failure_result",
         {},
@@ -142,7 +141,7 @@ def test_missing_manifest_fails_the_job_with_the_reason(lam: Any) -> None:
             },
         },
     )
-    assert handle(job(), Ctx(), deps) == {
+    assert handle(job(approve=broken), Ctx(), deps) == {
         "ok": False,
         "error": "the input artifact has no templates/org/manifest.json",
     }
@@ -154,19 +153,17 @@ def test_missing_manifest_fails_the_job_with_the_reason(lam: Any) -> None:
 def test_guard_stop_fails_the_job_before_any_write(lam: Any, tmp_path: Path) -> None:
     world, deps, stub, _queue = lam
     stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "executionDetails": ANY})
-    handle(job(), Ctx(), deps)
+    handle(job(approve=artifact(world.manifest_dir)), Ctx(), deps)
 
     def shrink(data: dict[str, Any]) -> None:
         data["org"]["deletion"]["max_instance_deletions"] = 0
         edit(data, "org-roles-ReadOnly")["targets"][0]["ou_path"] = "Root/Security"
 
-    world.client("s3").put_object(
-        Bucket=BUCKET, Key=KEY, Body=artifact(write_variant(tmp_path / "v2", shrink))
-    )
+    shrunk = artifact(write_variant(tmp_path / "v2", shrink))
+    world.client("s3").put_object(Bucket=BUCKET, Key=KEY, Body=shrunk)
     writes = list(world.writes())
     stub.add_response("put_job_failure_result", {}, {"jobId": "job-2", "failureDetails": ANY})
-    event = job()
-    event["CodePipeline.job"]["id"] = "job-2"
+    event = job(approve=shrunk, job_id="job-2")
     result = handle(event, Ctx(), deps)
     assert result["error"].startswith(
         "the deletion guard stopped the run before any write: the plan deletes 12 stack"
@@ -250,5 +247,6 @@ def test_lambda_code_imports_only_the_standard_library_and_boto3() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 found.add(node.module)
     outside = {m for m in found if m.split(".")[0] not in sys.stdlib_module_names}
-    assert {m.split(".")[0] for m in outside} == {"boto3", "botocore", "pipeline"}
+    # yaml: PyYAML, shipped inside the zip for the guardrails (generator/package.py VENDORED).
+    assert {m.split(".")[0] for m in outside} == {"boto3", "botocore", "pipeline", "yaml"}
     assert [m for m in outside if m.startswith("pipeline.emulator")] == []

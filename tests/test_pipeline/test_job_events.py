@@ -5,6 +5,7 @@ with a line naming it, before any StackSet write."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from tests.support.sync import CREDS, World
 REFUSED: dict[str, tuple[Any, str]] = {
     "empty object": (
         {},
-        'unknown event: expected a CodePipeline job, an Organizations event or {"action": "plan"|"sync"}',
+        'unknown event: expected a CodePipeline job, an Organizations event or {"action": "plan"}',
     ),
     "list": ([], "unknown event: expected a JSON object, got a list"),
     "string": ("sync", "unknown event: expected a JSON object, got a string"),
@@ -51,7 +52,7 @@ REFUSED: dict[str, tuple[Any, str]] = {
     ),
     "unknown action": (
         {"action": "destroy"},
-        "direct invocation: 'action' must be plan or sync, not 'destroy'",
+        "direct invocation: 'action' must be plan, not 'destroy'",
     ),
 }
 
@@ -115,8 +116,16 @@ def _data(**changes: Any) -> Callable[[dict[str, Any], Deps], None]:
 
 
 def _location(key: str) -> Callable[[dict[str, Any], Deps], None]:
-    def change(data: dict[str, Any], _deps: Deps) -> None:
+    """Another input artifact, approved as it is (so the job gets as far as reading it)."""
+
+    def change(data: dict[str, Any], deps: Deps) -> None:
         data["inputArtifacts"][0]["location"]["s3Location"]["objectKey"] = key
+        try:
+            body = deps.s3(None).get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        except Exception:
+            return
+        approved = json.dumps({"approved_sha256": hashlib.sha256(body).hexdigest()})
+        data["actionConfiguration"]["configuration"]["UserParameters"] = approved
 
     return change
 
@@ -180,7 +189,8 @@ FAILED_JOBS: dict[str, tuple[Callable[[dict[str, Any], Deps], None], str]] = {
     "UserParameters a list": (_parameters("[1]"), "UserParameters must be a JSON object, got a list"),
     "unknown parameter": (
         _parameters('{"manifets": "m.json"}'),
-        "UserParameters: unknown parameter 'manifets' (expected one of: manifest, templates)",
+        "UserParameters: unknown parameter 'manifets' (expected one of: approved_sha256, execution, manifest, "
+        "mode, templates)",
     ),
     "parameter not a string": (
         _parameters('{"manifest": ["m.json"]}'),
@@ -202,7 +212,7 @@ FAILED_JOBS: dict[str, tuple[Callable[[dict[str, Any], Deps], None], str]] = {
 def test_a_bad_job_fails_in_one_line_before_any_write(case: str, jobs: Any) -> None:
     world, deps, stub = jobs
     change, error = FAILED_JOBS[case]
-    event = job()
+    event = job(approve=artifact(world.manifest_dir))
     change(event["CodePipeline.job"]["data"], deps)
     stub.add_response(
         "put_job_failure_result",
@@ -232,12 +242,31 @@ def test_without_the_token_key_a_job_fails_before_any_call(jobs: Any, with_token
     assert world.service.calls == []
 
 
-def test_a_forged_direct_continuation_is_refused_before_any_write(jobs: Any) -> None:
+def test_a_direct_sync_is_refused_before_any_call(jobs: Any) -> None:
+    """No side door: a direct invocation cannot sync an artifact, approved or not, with or without a token."""
     world, deps, _stub = jobs
     uri = f"s3://{BUCKET}/{KEY}"
-    other = tokens.seal("direct-2", {}, f"direct:{uri}:direct-2", deps.signer)
-    event = {"action": "sync", "artifact_uri": uri, "run_id": "direct-1", "continuation": other}
-    assert handle(event, Ctx(), deps) == {"ok": False, "error": FORGED}
+    error = (
+        "direct invocation: sync is refused; only the pipeline's Sync action syncs, and only the artifact "
+        "whose sha256 its approval carried (a direct plan changes nothing)"
+    )
+    for event in (
+        {"action": "sync", "artifact_uri": uri},
+        {"action": "sync", "artifact_uri": uri, "run_id": "direct-1", "continuation": "x"},
+    ):
+        assert handle(event, Ctx(), deps) == {"ok": False, "error": error}
+    assert world.service.calls == []
+
+
+def test_an_organizations_event_never_syncs_an_artifact_directly(jobs: Any) -> None:
+    """ARTIFACT_URI is no longer a way to sync: without PIPELINE_NAME the event is refused."""
+    world, deps, _stub = jobs
+    deps.env = {**deps.env, "ARTIFACT_URI": f"s3://{BUCKET}/{KEY}"}
+    event = {"source": "aws.organizations", "detail": {"eventName": "MoveAccount"}}
+    assert handle(event, Ctx(), deps) == {
+        "ok": False,
+        "error": "set PIPELINE_NAME to act on Organizations events",
+    }
     assert world.service.calls == []
 
 

@@ -92,12 +92,12 @@ def test_second_run_is_a_no_op_with_minimal_reads(make_world: Any) -> None:
     # One walk of the tree (DescribeOrganization, ListRoots, and per OU one page of OUs and one of
     # accounts: 6 OUs with the root), ListStackSets, per StackSet DescribeStackSet and the operation named
     # in its hash tag (did the rollout that wrote the hash succeed?), and for the management-account stack
-    # GetCallerIdentity (is this the management account?) and DescribeStacks. Instances: ReadOnly's health,
+    # GetCallerIdentity (is this the management account?) and DescribeStacks. Instances: per role StackSet
     # one ListStackInstances per broken detailed status (FAILED, INOPERABLE, CANCELLED: a filter takes one
-    # value); one page each of Developer's (an excluded account sits under its target: has AutoDeployment
-    # given it an instance?) and of the login-account StackSet's (its targets are accounts).
+    # value), one for Developer's excluded account, which sits under its target (did AutoDeployment reach
+    # it?), and one page of the login-account StackSet's (its targets are accounts).
     assert report.calls == {
-        "reads": 28,
+        "reads": 31,
         "writes": 0,
         "by_operation": {
             "DescribeOrganization": 1,
@@ -108,7 +108,7 @@ def test_second_run_is_a_no_op_with_minimal_reads(make_world: Any) -> None:
             "ListAccountsForParent": 6,
             "ListOrganizationalUnitsForParent": 6,
             "ListRoots": 1,
-            "ListStackInstances": 5,
+            "ListStackInstances": 8,
             "ListStackSets": 1,
         },
     }
@@ -189,17 +189,16 @@ def test_targets_added_and_removed(make_world: Any, tmp_path: Path) -> None:
     assert report.outcome == "success"
     assert kinds(report, DEV) == ["delete-instances", "create-instances"]
     delete = report.plan.stacksets[0].ops[0]
-    assert (delete.paths, delete.count, delete.retain_stacks) == (("Root/Sandbox",), 2, True)
+    assert (delete.paths, delete.count, delete.retain_stacks) == (("Root/Sandbox",), 2, False)
     assert set(world.instances(DEV)) == {LOGIN, *SECURITY, *WORKLOADS, *DEV_OU, *PROD_ACCTS}
-    retained = sorted((s.account, s.stackset) for s in world.service.stacks.values() if s.retained)
-    assert retained == [(a, DEV) for a in SANDBOX]
+    assert [s for s in world.service.stacks.values() if s.retained] == []
     rows = {o.path: o.stacksets for o in report.ous}
     assert rows["Root/Sandbox"] == (("org-roles-Developer", "remove", "updated"),)
     assert ("org-roles-Developer", "add", "updated") in rows["Root/Security"]
 
 
 def test_moving_an_attachment_down_replaces_the_stacks_it_keeps(make_world: Any, tmp_path: Path) -> None:
-    """ReadOnly moves from Root to Root/Workloads (retain_stacks: true). Workloads accounts lose their
+    """ReadOnly moves from Root to Root/Workloads (retain_stacks: true, the opt-in). Workloads accounts lose their
     instance and get a new one in the same plan: a retained stack would still own the named role (the new
     instance fails with EntityAlreadyExists, and the old role stays assumable), so their stacks are
     deleted; accounts that truly leave keep theirs."""
@@ -210,7 +209,9 @@ def test_moving_an_attachment_down_replaces_the_stacks_it_keeps(make_world: Any,
         edit(data, RO)["targets"] = [
             {"ou_path": "Root/Workloads", "ou_id": None, "excluded_accounts": [], "source": "x"}
         ]
-        data["org"]["deletion"].update(max_instance_deletions=100, max_instance_deletion_percentage=100)
+        data["org"]["deletion"].update(
+            retain_stacks=True, max_instance_deletions=100, max_instance_deletion_percentage=100
+        )
 
     world.use(write_variant(tmp_path / "v2", down))
     report = world.sync("second")
@@ -247,11 +248,10 @@ def test_account_moves_follow_autodeployment_and_overrides(make_world: Any) -> N
     got = world.instances(DEV)
     assert "100000000008" not in got
     assert got["100000000002"] == (ws, "CURRENT", {"MaxSessionDuration": "1800"})
+    # AutoDeployment deleted the stack of the account that left (RetainStacksOnAccountRemoval false).
     assert [
-        (s.account, s.retained)
-        for s in world.service.stacks.values()
-        if s.stackset == DEV and s.account == "100000000008"
-    ] == [("100000000008", True)]
+        s for s in world.service.stacks.values() if s.stackset == DEV and s.account == "100000000008"
+    ] == []
     assert kinds(report, RO) == []
     assert world.sync("third").counts() == {"unchanged": 4}
 
@@ -437,7 +437,21 @@ def test_delegated_admin(make_world: Any, tmp_path: Path) -> None:
     )
     report = apply_plan(session, plan_sync(session))
     assert report.outcome == "success"
-    assert {r.admin_account for r in world.service.stacksets.values()} == {admin}
+    # Service-managed StackSets live in the management account, also when a delegated admin creates them
+    # (API_CreateStackSet, CallAs): their ARN carries its id, and the management account sees them.
+    assert {r.admin_account for r in world.service.stacksets.values()} == {MGMT}
+    cfn = session.clients.cloudformation
+    arn = cfn.describe_stack_set(StackSetName=DEV, CallAs="DELEGATED_ADMIN")["StackSet"]["StackSetARN"]
+    assert arn.startswith(f"arn:aws:cloudformation:us-east-1:{MGMT}:stackset/{DEV}:")
+    as_management = world.client("cloudformation")
+    assert DEV in {s["StackSetName"] for s in as_management.list_stack_sets()["Summaries"]}
+    # The next run, still as the delegated admin, finds them where they are: nothing to do.
+    again = world.session("second")
+    again.clients.cloudformation.meta.events.register(
+        "before-sign.cloudformation.*",
+        lambda request, **_: request.headers.add_header("x-moto-account-id", admin),
+    )
+    assert apply_plan(again, plan_sync(again)).counts() == {"unchanged": 3}
 
 
 def test_management_stack_is_refused_to_a_delegated_admin(make_world: Any, tmp_path: Path) -> None:
@@ -519,7 +533,7 @@ def test_orphans_are_reported_then_deleted_when_allowed(make_world: Any, tmp_pat
     report = world.sync("third")
     assert next(s for s in report.stacksets if s.name == RO).result == "deleted"
     assert [r.status for r in world.service.stacksets.values() if r.name == RO] == ["DELETED"]
-    assert sum(1 for s in world.service.stacks.values() if s.stackset == RO and s.retained) == 12
+    assert [s for s in world.service.stacks.values() if s.stackset == RO] == []  # deleted, not retained
 
 
 def test_refuses_another_organization(make_world: Any, tmp_path: Path) -> None:

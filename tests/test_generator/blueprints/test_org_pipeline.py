@@ -1,9 +1,12 @@
-"""The org pipeline stack: stages, sources, approval, roles (least privilege), buildspec, packaging."""
+"""The org pipeline stack: stages, sources, the trusted plan and approval, roles (least privilege), the
+embedded buildspec (its branch check run for real), packaging."""
 
 from __future__ import annotations
 
 import io
+import json
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -28,8 +31,8 @@ def _stages(template: dict) -> list:
 
 def test_stages_in_order_with_optional_approval(template: dict) -> None:
     stages = _stages(template)
-    assert [s["Name"] for s in stages if "Name" in s] == ["Source", "Build", "Sync"]
-    approval = stages[2]["Fn::If"]
+    assert [s["Name"] for s in stages if "Name" in s] == ["Source", "Build", "Plan", "Sync"]
+    approval = stages[3]["Fn::If"]
     assert approval[0] == "ApprovalEnabled" and approval[2] == {"Ref": "AWS::NoValue"}
     assert approval[1]["Name"] == "Approve"
     action = approval[1]["Actions"][0]
@@ -40,13 +43,18 @@ def test_stages_in_order_with_optional_approval(template: dict) -> None:
         "Version": "1",
     }
     assert action["Configuration"]["NotificationArn"] == {"Ref": "ApprovalTopic"}
-    assert action["Configuration"]["CustomData"] == "#{BuildVariables.PLAN_SUMMARY}"
-    assert action["Configuration"]["ExternalEntityLink"] == "#{BuildVariables.PLAN_URL}"
+    # The approval carries the trusted plan's summary, link and the artifact's sha256, never the build's.
+    assert action["Configuration"]["CustomData"] == (
+        "Approving runs exactly the artifact with sha256 #{PlanVariables.ARTIFACT_SHA256} "
+        "(the Sync action refuses any other). #{PlanVariables.PLAN_SUMMARY}"
+    )
+    assert action["Configuration"]["ExternalEntityLink"] == "#{PlanVariables.PLAN_URL}"
+    assert "BuildVariables" not in json.dumps(template)
     assert template["Conditions"]["ApprovalEnabled"] == {"Fn::Equals": [{"Ref": "ApprovalRequired"}, "true"]}
 
 
-def test_artifacts_flow_source_to_build_to_sync(template: dict) -> None:
-    source, build, _, sync = _stages(template)
+def test_artifacts_flow_source_to_build_to_plan_to_sync(template: dict) -> None:
+    source, build, plan, _, sync = _stages(template)
     assert source["Actions"][0]["OutputArtifacts"] == [{"Name": "Source"}]
     assert build["Actions"][0]["InputArtifacts"] == [{"Name": "Source"}]
     assert build["Actions"][0]["OutputArtifacts"] == [{"Name": "Build"}]
@@ -58,7 +66,19 @@ def test_artifacts_flow_source_to_build_to_sync(template: dict) -> None:
         "Provider": "Lambda",
         "Version": "1",
     }
-    assert sync["Actions"][0]["Configuration"] == {"FunctionName": {"Ref": "SyncFunction"}}
+    # The Sync action runs only the artifact the Plan action hashed (and the approval showed).
+    assert sync["Actions"][0]["Configuration"] == {
+        "FunctionName": {"Ref": "SyncFunction"},
+        "UserParameters": '{"approved_sha256": "#{PlanVariables.ARTIFACT_SHA256}"}',
+    }
+    # The plan is the packaged sync's (the same trusted function), of the same Build artifact.
+    [action] = plan["Actions"]
+    assert (action["Namespace"], action["InputArtifacts"]) == ("PlanVariables", [{"Name": "Build"}])
+    assert action["ActionTypeId"] == sync["Actions"][0]["ActionTypeId"]
+    assert action["Configuration"] == {
+        "FunctionName": {"Ref": "SyncFunction"},
+        "UserParameters": '{"execution": "#{codepipeline.PipelineExecutionId}", "mode": "plan"}',
+    }
 
 
 def test_source_provider_is_chosen_by_parameter(template: dict) -> None:
@@ -84,10 +104,20 @@ def test_bucket_is_encrypted_versioned_private_tls_only_and_expires(template: di
     assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == {
         "Ref": "ArtifactRetentionDays"
     }
-    [statement] = template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statement, plans = template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
     assert statement["Effect"] == "Deny" and statement["Condition"] == {
         "Bool": {"aws:SecureTransport": "false"}
     }
+    # Plans are written by the sync's role only: nobody else may put, replace or delete one.
+    assert (plans["Effect"], plans["Principal"], plans["Resource"]) == (
+        "Deny",
+        "*",
+        [{"Fn::Sub": "${ArtifactBucket.Arn}/plans/*"}],
+    )
+    assert {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(plans["Action"])
+    assert plans["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["SyncRole", "Arn"]}}}
 
 
 def test_watchers_and_notifications(template: dict) -> None:
@@ -128,26 +158,121 @@ def test_stackset_actions_are_scoped_to_the_prefix(template: dict) -> None:
                 a.startswith("cloudformation:") and a != "cloudformation:ListStackSets" for a in s["Action"]
             ):
                 for resource in s["Resource"]:
-                    assert (
-                        "${StackSetPrefix}-" in resource["Fn::Sub"]
-                        or "type/resource/AWS-IAM-" in resource["Fn::Sub"]
-                    ), role
+                    sub = resource["Fn::Sub"]
+                    arn = sub[0] if isinstance(sub, list) else sub
+                    assert "${StackSetPrefix}-" in arn or "type/resource/AWS-IAM-" in arn, role
 
 
-def test_buildspec_checks_lints_tests_and_plans(root: Path) -> None:
-    spec = yaml.safe_load((root / "buildspec.yml").read_text())
-    commands = " && ".join(spec["phases"]["build"]["commands"])
-    for step in (
-        "generator render --check",
-        "generator lint",
-        "pytest",
-        "generator diff",
-        "pipeline plan",
-        "generator package",
-    ):
+def test_the_buildspec_is_the_templates_not_the_repositorys(template: dict, root: Path) -> None:
+    """CodeBuild gets the buildspec text from the stack; no buildspec file is read from the commit."""
+    spec_text = template["Resources"]["Build"]["Properties"]["Source"]["BuildSpec"]
+    assert spec_text == (root / "generator/blueprints/buildspecs/org-pipeline.yml").read_text()
+    assert not (root / "buildspec.yml").exists()
+    spec = yaml.safe_load(spec_text)
+    commands = " && ".join(c for phase in spec["phases"].values() for c in phase["commands"])
+    for step in ("merge-base --is-ancestor", "generator render --check", "generator lint", "pytest"):
         assert step in commands
-    assert spec["env"]["exported-variables"] == ["PLAN_SUMMARY", "PLAN_URL"]
-    assert "plan.md" in spec["artifacts"]["files"]
+    # The plan is no longer the build's: it neither plans nor exports a plan, nor writes plans/.
+    assert (
+        "pipeline plan" not in commands
+        and "plans/" not in commands
+        and "exported-variables" not in spec["env"]
+    )
+    assert spec["artifacts"]["files"] == ["templates/**/*", "diff.md", "lint.sarif"]
+    variables = template["Resources"]["Build"]["Properties"]["Environment"]["EnvironmentVariables"]
+    assert {v["Name"]: v["Value"] for v in variables} == {
+        "BRANCH_NAME": {"Ref": "BranchName"},
+        "SOURCE_PROVIDER": {"Ref": "SourceProvider"},
+    }
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A clone of a repository with a commit on main and one on an unmerged branch (a revision override)."""
+    origin = tmp_path_factory.mktemp("origin")
+    _git(origin, "init", "-q", "-b", "main")
+    _git(origin, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "main")
+    on_main = _git(origin, "rev-parse", "HEAD")
+    _git(origin, "checkout", "-q", "-b", "attacker")
+    _git(origin, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "evil")
+    unmerged = _git(origin, "rev-parse", "HEAD")
+    clone = tmp_path_factory.mktemp("clone") / "repo"
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+    _git(clone, "checkout", "-q", unmerged)
+    return clone, on_main, unmerged
+
+
+@pytest.mark.parametrize(
+    ("which", "provider", "ok"),
+    [
+        ("main", "GitHub", True),
+        ("unmerged", "GitHub", False),
+        ("unmerged", "CodeCommit", False),
+        ("unmerged", "S3", True),
+    ],
+)
+def test_the_build_fails_when_the_revision_is_not_on_the_branch(
+    template: dict, clone: tuple[Path, str, str], which: str, provider: str, ok: bool
+) -> None:
+    """The branch check, run as CodeBuild runs it: a commit of another branch (StartPipelineExecution with a
+    sourceRevisions override) fails the build before any of its code runs."""
+    repo, on_main, unmerged = clone
+    spec = yaml.safe_load(template["Resources"]["Build"]["Properties"]["Source"]["BuildSpec"])
+    check = spec["phases"]["install"]["commands"][0]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+        "BRANCH_NAME": "main",
+        "SOURCE_PROVIDER": provider,
+        "CODEBUILD_RESOLVED_SOURCE_VERSION": on_main if which == "main" else unmerged,
+    }
+    proc = subprocess.run(
+        ["bash", "-c", check], cwd=repo, env=env, capture_output=True, text=True, check=False
+    )
+    assert (proc.returncode == 0) == ok, proc.stderr
+    if not ok:
+        assert proc.stderr.strip() == f"refusing to build {unmerged}: it is not on branch main"
+
+
+def test_the_build_role_cannot_plan_or_write_plans(template: dict) -> None:
+    """The build runs the commit's code: no organization or StackSet reads (the plan is the Plan action's),
+    and an explicit deny on plans/."""
+    [policy] = template["Resources"]["BuildRole"]["Properties"]["Policies"]
+    statements = policy["PolicyDocument"]["Statement"]
+    actions = {a for s in statements if s["Effect"] == "Allow" for a in s["Action"]}
+    assert not [a for a in actions if a.startswith(("organizations:", "cloudformation:"))]
+    [deny] = [s for s in statements if s["Effect"] == "Deny"]
+    assert (
+        deny["Resource"] == [{"Fn::Sub": "${ArtifactBucket.Arn}/plans/*"}]
+        and "s3:PutObject" in deny["Action"]
+    )
+
+
+def test_the_guardrails_are_stack_parameters_handed_to_the_sync(template: dict) -> None:
+    params = template["Parameters"]
+    assert "Default" not in params["LoginAccountId"]  # no deploy without naming the login account
+    assert (
+        params["TrustedAccountIds"]["Type"] == params["BreakGlassRoleNames"]["Type"] == "CommaDelimitedList"
+    )
+    assert (
+        params["MaxSessionDurationSeconds"]["MinValue"],
+        params["MaxSessionDurationSeconds"]["MaxValue"],
+    ) == (
+        3600,
+        43200,
+    )
+    variables = template["Resources"]["SyncFunction"]["Properties"]["Environment"]["Variables"]
+    assert {k: v for k, v in variables.items() if k.startswith(("GUARDRAIL_", "PLAN_"))} == {
+        "GUARDRAIL_LOGIN_ACCOUNT_ID": {"Ref": "LoginAccountId"},
+        "GUARDRAIL_TRUSTED_ACCOUNT_IDS": {"Fn::Join": [",", {"Ref": "TrustedAccountIds"}]},
+        "GUARDRAIL_BREAK_GLASS_ROLES": {"Fn::Join": [",", {"Ref": "BreakGlassRoleNames"}]},
+        "GUARDRAIL_MAX_SESSION_SECONDS": {"Ref": "MaxSessionDurationSeconds"},
+        "PLAN_BUCKET": {"Ref": "ArtifactBucket"},
+    }
 
 
 def test_packaging_is_byte_identical(tmp_path: Path, root: Path) -> None:

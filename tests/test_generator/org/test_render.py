@@ -74,11 +74,16 @@ def test_developer_targets_and_per_ou_values(manifest: dict) -> None:
         "AllowedRegion": "us-east-1",
         "AppBucketPrefix": "app",
         "LoginAccountId": "222222222222",
-        "MaxSessionDuration": "28800",
+        # The StackSet-level value is all AutoDeployment gives an account between joining and the next
+        # sync: the shortest session of every OU (Prod's hour), never the role's 8-hour default.
+        "MaxSessionDuration": "3600",
         "Project": "org-roles",
     }
     assert [(o["ou_path"], o["parameters"]) for o in dev["parameter_overrides"]] == [
         ("Root/Sandbox", {"AppBucketPrefix": "sandbox", "MaxSessionDuration": "43200"}),
+        # The role's default where it is attached, as an override; Prod keeps its (equal) value, since
+        # Workloads' entry sets the key above it.
+        ("Root/Workloads", {"MaxSessionDuration": "28800"}),
         ("Root/Workloads/Dev", {"MaxSessionDuration": "43200"}),
         ("Root/Workloads/Prod", {"MaxSessionDuration": "3600"}),
         (
@@ -109,7 +114,7 @@ def test_org_settings_in_the_manifest(manifest: dict) -> None:
         "MaxConcurrentPercentage": 100,
         "RegionConcurrencyType": "PARALLEL",
     }
-    assert org["deletion"]["retain_stacks"] is True
+    assert org["deletion"]["retain_stacks"] is False  # revocation, the default
     assert [o["path"] for o in manifest["ous"]][:3] == [
         "Root",
         "Root/Infrastructure",

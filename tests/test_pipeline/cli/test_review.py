@@ -121,7 +121,14 @@ def test_unchanged_org_has_no_iam_changes(make_world: Any, capsys: pytest.Captur
     # rollout which wrote that hash succeeded is one ListStackSetOperations per StackSet).
     stacks = {k: v for k, v in data["calls"]["by_operation"].items() if "Stack" in k}
     assert (stacks, data["calls"]["writes"]) == (
-        {"DescribeStackSet": 3, "DescribeStacks": 1, "ListStackSetOperations": 3, "ListStackSets": 1},
+        # ListStackInstances: Developer's excluded account sits under its target (did AutoDeployment reach it?)
+        {
+            "DescribeStackSet": 3,
+            "DescribeStacks": 1,
+            "ListStackInstances": 1,
+            "ListStackSetOperations": 3,
+            "ListStackSets": 1,
+        },
         0,
     )
 
@@ -130,7 +137,25 @@ def test_role_removed_from_an_ou(make_world: Any, tmp_path: Path, capsys: pytest
     world = synced(make_world)
     out = plan(world, variant(tmp_path / "v2", change=without_sandbox), capsys, "--format", "markdown")
     assert iam_table(out) == ["| `Root/Sandbox` | 2 | Developer | removed | narrowed | removed |"]
-    assert "> note: roles removed from OUs keep their stacks (deletion.retain_stacks in org.yaml)" in out
+    assert "> note: roles removed from OUs are deleted from their accounts (revocation" in out
+    assert "keep their stacks" not in out
+
+
+def test_role_removed_from_an_ou_when_the_org_retains_stacks(
+    make_world: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = synced(make_world)
+
+    def retaining(data: dict[str, Any]) -> None:
+        without_sandbox(data)
+        data["org"]["deletion"]["retain_stacks"] = True
+
+    out = plan(world, variant(tmp_path / "v2", change=retaining), capsys, "--format", "markdown")
+    assert (
+        "> note: roles removed from OUs keep their stacks (deletion.retain_stacks: true in org.yaml, an opt-in)"
+        in out
+    )
+    assert "fails with EntityAlreadyExists until the retained stack is deleted" in out
 
 
 def test_json_follows_the_diff_schema_and_lists_accounts_on_request(

@@ -123,8 +123,9 @@ PROD_OVERRIDE = UpdateOverrides(
 
 def test_content_of_a_role_stackset() -> None:
     c = content_for(M.stackset(DEV), M)
+    # RetainStacksOnAccountRemoval false: an account that leaves its OUs loses the role (revocation).
     assert (c.auto_deployment, c.permission_model, c.capabilities) == (
-        (True, True),
+        (True, False),
         "SERVICE_MANAGED",
         ("CAPABILITY_NAMED_IAM",),
     )
@@ -210,9 +211,18 @@ ORPHAN_DELETE = DeleteInstances(
     ou_ids=(SB,),
     accounts=(),
     account_filter="NONE",
-    retain_stacks=True,
+    retain_stacks=False,
     count=1,
     paths=("Root/Sandbox",),
+)
+RETAIN = DeletionPolicy(retain_stacks=True)
+WINDOW_NOTE = (
+    "excluded accounts (333333333333) under Root/Workloads: AutoDeployment ignores account filters, so an "
+    "excluded account that joins one of these OUs gets the role from AWS itself within minutes and keeps it "
+    "until a sync deletes it (deleted, never retained). The watcher starts the pipeline on MoveAccount, but the "
+    "sync runs only once the manual approval is given: the window lasts from the move until that run is "
+    "approved and applied, up to the approval timeout (7 days) for one run, and longer if runs are rejected or "
+    "expire"
 )
 
 # (scenario id, situation: the planner call on a built live state and org, the exact plan it must return)
@@ -241,6 +251,7 @@ SCENARIOS = [
                 ),
                 PROD_OVERRIDE,
             ),
+            notes=(WINDOW_NOTE,),
         ),
         id="new stackset carries its hash from the start: targets, overrides, no commit",
     ),
@@ -411,6 +422,26 @@ SCENARIOS = [
                     ou_ids=(SEC,),
                     accounts=(),
                     account_filter="NONE",
+                    retain_stacks=False,
+                    count=1,
+                    paths=("Root/Security",),
+                ),
+            ),
+            deletions=1,
+        ),
+        id="removed target is deleted, its stacks with it (revocation)",
+    ),
+    pytest.param(
+        lambda: plan_stackset(D, live_from(D, vouched(D), (*deployed(D), IN_SECURITY)), tree(), RETAIN),
+        Expected(
+            "update",
+            (
+                DeleteInstances(
+                    stackset=DEV,
+                    regions=REGIONS,
+                    ou_ids=(SEC,),
+                    accounts=(),
+                    account_filter="NONE",
                     retain_stacks=True,
                     count=1,
                     paths=("Root/Security",),
@@ -418,7 +449,7 @@ SCENARIOS = [
             ),
             deletions=1,
         ),
-        id="removed target is deleted retaining stacks, with no UpdateStackSet",
+        id="removed target keeps its stacks when the org opts in to retaining",
     ),
     pytest.param(
         lambda: plan_stackset(
@@ -448,14 +479,37 @@ SCENARIOS = [
                     ou_ids=(WS,),
                     accounts=("333333333333",),
                     account_filter="INTERSECTION",
-                    retain_stacks=True,
+                    retain_stacks=False,
                     count=1,
                     paths=("Root/Workloads",),
                 ),
             ),
+            notes=(WINDOW_NOTE,),
             deletions=1,
         ),
         id="excluded account found under its target is removed alone",
+    ),
+    pytest.param(
+        # AutoDeployment gave the excluded account the role; it is deleted even when the org retains stacks.
+        lambda: plan_stackset(D, live_from(D, vouched(D), (*deployed(D), EXCLUDED_UNDER_WS)), tree(), RETAIN),
+        Expected(
+            "update",
+            (
+                DeleteInstances(
+                    stackset=DEV,
+                    regions=REGIONS,
+                    ou_ids=(WS,),
+                    accounts=("333333333333",),
+                    account_filter="INTERSECTION",
+                    retain_stacks=False,
+                    count=1,
+                    paths=("Root/Workloads",),
+                ),
+            ),
+            notes=(WINDOW_NOTE,),
+            deletions=1,
+        ),
+        id="excluded account is deleted, never retained, even when the org retains stacks",
     ),
     pytest.param(
         lambda: plan_stackset(

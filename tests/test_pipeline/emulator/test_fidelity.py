@@ -295,6 +295,59 @@ def test_other_requests_still_reach_moto(env: Any) -> None:
     assert world.client("organizations").describe_organization()["Organization"]["MasterAccountId"] == MGMT
 
 
+def test_autodeployment_ignores_account_filters(env: Any) -> None:
+    """UserGuide stacksets-orgs-manage-auto-deployment: "Automatic deployments do not consider account level
+    targeting filters": an account a DIFFERENCE filter left out gets an instance when it joins the OU."""
+    world, cfn = env
+    sandbox = world.layout.ou_id("Root/Sandbox")
+    wait(cfn, create(cfn, [sandbox], "op-1", AccountFilterType="DIFFERENCE", Accounts=["100000000002"]))
+    assert set(instances(cfn)) == {"100000000000", "100000000001"}
+    world.move("100000000002", "Root/Sandbox")
+    assert instances(cfn)["100000000002"] == ("CURRENT", sandbox)
+
+
+def stacks_of(world: Any, account: str) -> list[tuple[str, bool]]:
+    return sorted((s.name, s.retained) for s in world.service.stacks.values() if s.account == account)
+
+
+def test_a_move_between_two_targets_deletes_then_creates(env: Any) -> None:
+    """UserGuide stacksets-orgs-manage-auto-deployment: a move between target OUs "runs a delete operation"
+    and "queues a create operation". The harsher reading for two targets of one StackSet: the instance is
+    deleted and created again through the new OU, its stack replaced."""
+    world, cfn = env
+    cfn.update_stack_set(
+        StackSetName=NAME,
+        UsePreviousTemplate=True,
+        Parameters=PARAMS,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False},
+        OperationId="op-0",
+    )
+    world.service.drain()
+    sandbox, security = world.layout.ou_id("Root/Sandbox"), world.layout.ou_id("Root/Security")
+    wait(cfn, create(cfn, [sandbox, security], "op-1"))
+    before = stacks_of(world, "100000000000")
+    world.move("100000000000", "Root/Security")
+    assert instances(cfn)["100000000000"] == ("CURRENT", security)
+    after = stacks_of(world, "100000000000")
+    assert len(before) == len(after) == 1 and before != after and after[0][1] is False
+
+
+def test_a_retained_stack_makes_the_new_instance_fail_with_entity_already_exists(env: Any) -> None:
+    """A move between two targets with RetainStacksOnAccountRemoval: the retained stack keeps the named
+    role (IAM names are unique per account), so the queued create fails with EntityAlreadyExists."""
+    world, cfn = env
+    sandbox, security = world.layout.ou_id("Root/Sandbox"), world.layout.ou_id("Root/Security")
+    wait(cfn, create(cfn, [sandbox, security], "op-1"))
+    world.move("100000000000", "Root/Security")
+    row = next(
+        r for r in cfn.list_stack_instances(StackSetName=NAME)["Summaries"] if r["Account"] == "100000000000"
+    )
+    assert (row["Status"], row["StackInstanceStatus"]["DetailedStatus"]) == ("OUTDATED", "FAILED")
+    assert row["StatusReason"].startswith("EntityAlreadyExists: a role this template names already exists")
+    assert [retained for _name, retained in stacks_of(world, "100000000000")] == [True]
+
+
 def test_operations_are_listed_oldest_first(env: Any) -> None:
     """API_ListStackSetOperations specifies no order: the emulator lists oldest first, so a reader that
     takes the first entry for the newest breaks here (the sync finds its operation by id instead)."""
