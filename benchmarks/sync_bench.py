@@ -1,12 +1,19 @@
-"""Benchmark: the org sync on 500 OUs, 5,000 accounts and 10 role StackSets, first sync and no-op sync.
+"""Benchmark: the org sync on 500 OUs, 5,000 accounts and 10 role StackSets: first sync, no-op sync, and
+one rollout per change.
 
 Run: .venv/bin/python benchmarks/sync_bench.py
 Against moto's server on 127.0.0.1 with the StackSet fidelity layer (operations finish on their next poll,
-no real resources). Prints API calls by kind, wall time, and reads against the minimum: one walk of the tree
-(DescribeOrganization, ListRoots, and per OU its pages of child OUs and of accounts, 20 a page) plus one
-read per StackSet. A no-op sync must make zero writes and stay within 10% of that minimum. Then the plan's
-IAM review (diff against the deployed templates, accounts per OU, Markdown), timed apart from the plan, for
-the no-op and for Role0 (attached at the root) gaining s3:* on *.
+no real resources). Prints API calls by kind, wall time, and reads against the minimum a correct no-op can
+make: one walk of the tree (DescribeOrganization, ListRoots, and per OU its pages of child OUs and of
+accounts, 20 a page), ListStackSets (orphans), and per StackSet DescribeStackSet, the operation its hash
+tag names (DescribeStackSetOperation: did the rollout that wrote the hash succeed?) and one
+ListStackInstances per broken detailed status (FAILED, INOPERABLE, CANCELLED; a filter takes one value),
+which finds what AutoDeployment left failed. A no-op sync must make zero writes and stay within 10% of that
+minimum. Then one sync changing three StackSets at once (Role0's template, Role1's per-OU value, Role2's
+targets) prints UpdateStackSet calls per changed StackSet and the instances each redeployed (goal: 1 for a
+content change, none of its own for a change of targets), and a no-op after it. Then the plan's IAM review
+(diff against the deployed templates, accounts per OU, Markdown), timed apart from the plan, for the no-op
+and for Role0 (attached at the root) gaining s3:* on *.
 """
 
 from __future__ import annotations
@@ -128,7 +135,11 @@ def minimum_reads(layout: seeding.OrgLayout, stacksets: int) -> int:
         accounts[a.path] = accounts.get(a.path, 0) + 1
     pages = sum(max(1, math.ceil(n / 20)) for n in children.values())
     pages += sum(max(1, math.ceil(accounts.get(u, 0) / 20)) for u in children)
-    return 2 + pages + stacksets
+    return 2 + pages + 1 + stacksets * PER_STACKSET
+
+
+# DescribeStackSet, DescribeStackSetOperation, and ListStackInstances for FAILED, INOPERABLE and CANCELLED.
+PER_STACKSET = 5
 
 
 def session(server: FidelityServer, manifest_dir: Path, run_id: str) -> SyncSession:
@@ -160,6 +171,65 @@ def grant_s3_to_role0(manifest_dir: Path) -> None:
     (manifest_dir / "manifest.json").write_text(json.dumps(manifest))
 
 
+def change_three(manifest_dir: Path) -> None:
+    """Role1's per-OU value changes, and Role2 gains a target (Role0's template changes apart)."""
+    manifest = json.loads((manifest_dir / "manifest.json").read_text())
+    manifest["stacksets"][1]["parameter_overrides"][0]["parameters"]["MaxSessionDuration"] = "5400"
+    manifest["stacksets"][2]["targets"].append(
+        {"ou_path": "Root/Unit03", "ou_id": None, "excluded_accounts": [], "source": ""}
+    )
+    (manifest_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
+def rollout_rows(server: FidelityServer, manifest_dir: Path) -> bool:
+    """One sync changing three StackSets: UpdateStackSet calls and the instances they redeployed, per
+    StackSet; then a no-op. True when the content change took exactly one rollout, the others none of
+    their own beyond a tag-only update of one instance, and the no-op wrote nothing."""
+    since = len(server.service.calls)
+    s = session(server, manifest_dir, "bench-3")
+    changes = plan_sync(s)
+    report = apply_plan(s, changes)
+    ex = s.executor()
+    # redeployed: instances the UpdateStackSet calls deployed; all ops: instances every operation deployed.
+    print(
+        f"{'changed StackSet':<18} {'change':<10} {'UpdateStackSet':>14} {'redeployed':>10} {'all ops':>9}  kinds"
+    )
+    ok = report.outcome == "success"
+    for name, change in (
+        ("org-roles-Role0", "template"),
+        ("org-roles-Role1", "overrides"),
+        ("org-roles-Role2", "targets"),
+    ):
+        plan = next(p for p in changes.stacksets if p.name == name)
+        record = server.service.record(name)
+        updates = sum(1 for a, n in server.service.calls[since:] if a == "UpdateStackSet" and n == name)
+        redeployed = sum(
+            len(record.operations[ex.operation_id(op)].targets)
+            for op in plan.ops
+            if op.kind in ("update-stackset", "commit")
+        )
+        touched = sum(len(record.operations[ex.operation_id(op)].targets) for op in plan.ops)
+        kinds = ", ".join(sorted({op.kind for op in plan.ops}))
+        print(f"{name:<18} {change:<10} {updates:>14} {redeployed:>10} {touched:>9}  {kinds}")
+        if change == "template":
+            ok = ok and updates == 1 and redeployed == len(record.instances)
+        elif change == "targets":
+            ok = ok and updates == 0
+        else:
+            ok = ok and updates == 1 and redeployed == 1
+    print(
+        "rollouts (UpdateStackSet on every instance) per changed StackSet: 1 for the template change, 0 else"
+    )
+    after = session(server, manifest_dir, "bench-4")
+    again = apply_plan(after, plan_sync(after))
+    reads, writes = again.calls["reads"], again.calls["writes"]
+    print(
+        f"no-op after the changes: {', '.join(f'{v} {k}' for k, v in again.counts().items())}, {reads} reads, "
+        f"{writes} writes"
+    )
+    return ok and writes == 0 and again.counts() == {"unchanged": 10}
+
+
 def review_row(server: FidelityServer, manifest_dir: Path, name: str) -> str:
     """A plan, then its IAM review (python -m pipeline plan's extra work) timed on its own."""
     from pipeline.cli.review import render_plan, review_session
@@ -188,7 +258,11 @@ def main() -> int:
             ous, accounts = len(layout.ous), len(layout.accounts) - 1
             minimum = minimum_reads(layout, 10)
             print(f"organization: {ous} OUs, {accounts} member accounts, 10 role StackSets")
-            print(f"minimum reads for a no-op: {minimum} (one walk of the tree + one read per StackSet)")
+            print(
+                f"minimum reads for a no-op: {minimum} (one walk of the tree, ListStackSets, and per StackSet "
+                f"{PER_STACKSET}: DescribeStackSet, the operation its hash names, and ListStackInstances for "
+                "FAILED, INOPERABLE and CANCELLED)"
+            )
             print()
             print(f"{'run':<10} {'result':<28} {'reads':>6} {'writes':>6} {'seconds':>8} {'reads/min':>9}")
             ok = True
@@ -214,7 +288,11 @@ def main() -> int:
             print(review_row(server, manifest_dir, "no-op"))
             grant_s3_to_role0(manifest_dir)
             print(review_row(server, manifest_dir, "role change"))
-            return 0 if ok else 1
+            print()
+            change_three(manifest_dir)
+            rolled = rollout_rows(server, manifest_dir)
+            print("one rollout per change:", "yes" if rolled else "NO")
+            return 0 if ok and rolled else 1
         finally:
             server.stop()
 

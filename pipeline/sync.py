@@ -16,7 +16,7 @@ from pipeline.aws.executor import Executor
 from pipeline.aws.organizations import read_org
 from pipeline.aws.retry import Backoff, PollPolicy
 from pipeline.aws.stack import caller_account
-from pipeline.core.desired import desire
+from pipeline.core.desired import HashTag, desire
 from pipeline.core.errors import GuardError, WrongOrganizationError
 from pipeline.core.guard import check
 from pipeline.core.live import LiveStackSet, LiveState
@@ -29,6 +29,7 @@ from pipeline.core.planner import (
     SyncPlan,
     count_instances,
     needs_exclusion_check,
+    needs_health_check,
     needs_instances,
     needs_rollout_check,
     plan_management,
@@ -87,9 +88,11 @@ def check_organization(manifest: Manifest, tree: OrgTree) -> None:
 
 
 def read_state(s: SyncSession) -> LiveState:
-    """One org walk, one ListStackSets, one DescribeStackSet per StackSet, and per StackSet either its
-    latest operation (hash unchanged: did that rollout succeed?) or its instances (hash changed), and per
-    excluded account that sits under its target one ListStackInstances (did AutoDeployment reach it?)."""
+    """One org walk, one ListStackSets, one DescribeStackSet per StackSet; per StackSet whose hash matches,
+    the operation named in its tag (did that rollout succeed?), per excluded account that sits under its
+    target one ListStackInstances (did AutoDeployment reach it?) and, when all else matches, one filtered
+    ListStackInstances per broken detailed status; the instances of a StackSet that differs or is broken,
+    or whose targets are accounts."""
     m = s.manifest
     tree = read_org(s.clients.organizations, s.backoff)
     check_organization(m, tree)
@@ -105,12 +108,17 @@ def read_state(s: SyncSession) -> LiveState:
             got = live_reader.describe_stackset(cfn, name, s.call_as, s.backoff)
             if got is None:
                 continue
-            if needs_rollout_check(desired[name], got):
-                ok = live_reader.last_rollout_ok(cfn, name, s.call_as, s.backoff)
-                got = replace(got, rollout_failed=not ok)
+            operation = HashTag.parse(got.hash_tag).operation
+            if operation and needs_rollout_check(desired[name], got):
+                state = live_reader.operation_state(cfn, name, operation, s.call_as, s.backoff)
+                # RUNNING: the plan that wrote the tag is still under way; the next run checks it again.
+                failed, missing = state in ("FAILED", live_reader.MISSING), state == live_reader.MISSING
+                got = replace(got, rollout_failed=failed, rollout_missing=missing)
             if excluded := needs_exclusion_check(desired[name], got):
                 reached = live_reader.accounts_with_instances(cfn, name, excluded, s.call_as, s.backoff)
                 got = replace(got, excluded_reached=reached)
+            if needs_health_check(desired[name], got):
+                got = replace(got, unhealthy=live_reader.unhealthy_statuses(cfn, name, s.call_as, s.backoff))
             if needs_instances(desired[name], got):
                 got = replace(got, instances=live_reader.list_instances(cfn, name, s.call_as, s.backoff))
             stacksets[name] = got

@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline.aws.retry import Backoff, PollPolicy, call_with_backoff, describe_error, error_code, paginate
 from pipeline.aws.stack import StackPending, deploy_stack
+from pipeline.core.desired import sealed
 from pipeline.core.manifest import HASH_TAG, Manifest
 from pipeline.core.ops import (
     CommitHash,
@@ -92,8 +93,9 @@ class Executor:
                 waited = self._wait(plan.name, resume, None)
                 if waited.status != SUCCEEDED:
                     return LaneResult(plan.name, FAILED, (waited,))
+            vouch = self.vouching_id(plan)
             for op in plan.ops:
-                outcome = self._perform(op)
+                outcome = self._perform(op, vouch)
                 outcomes.append(outcome)
                 if outcome.status != SUCCEEDED:
                     return LaneResult(plan.name, FAILED, tuple(outcomes))
@@ -101,6 +103,13 @@ class Executor:
             self._emit(plan.name, f"operation {pending.operation_id} still running; continuing later")
             return LaneResult(plan.name, PENDING, tuple(outcomes), pending.operation_id)
         return LaneResult(plan.name, SUCCEEDED, tuple(outcomes))
+
+    def vouching_id(self, plan: StackSetPlan) -> str | None:
+        """The OperationId of the plan's last StackSet operation, sent inside the hash tag: a lane stops at
+        its first failure, so that operation succeeding proves the whole plan did, and the next run checks it
+        with one DescribeStackSetOperation. Its id derives from its key, which never includes this id."""
+        last = next((op for op in reversed(plan.ops) if op.stackset_operation), None)
+        return self.operation_id(last) if last is not None else None
 
     def poll_pending(self, stackset: str, operation_id: str) -> OpOutcome | None:
         """One look at an operation carried over from a previous invocation: None while it runs, else
@@ -132,14 +141,22 @@ class Executor:
         }
         return dict(self.manifest.org.operation_preferences) or defaults
 
-    def _content_args(self, content: Content, tag: str) -> dict[str, Any]:
+    def _content_args(self, content: Content, tag: str, *, tag_only: bool = False) -> dict[str, Any]:
         args: dict[str, Any] = {
             "Description": content.description,
-            "TemplateBody": self.templates[content.template],
-            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in content.parameters],
             "Capabilities": list(content.capabilities),
             "Tags": [{"Key": k, "Value": v} for k, v in content.tags] + [{"Key": HASH_TAG, "Value": tag}],
         }
+        if tag_only:
+            # Neither template nor parameters change, so AWS leaves the instances outside the update's
+            # accounts as they are (API_UpdateStackSet, Accounts).
+            args["UsePreviousTemplate"] = True
+            args["Parameters"] = [
+                {"ParameterKey": k, "UsePreviousValue": True} for k, _v in content.parameters
+            ]
+        else:
+            args["TemplateBody"] = self.templates[content.template]
+            args["Parameters"] = [{"ParameterKey": k, "ParameterValue": v} for k, v in content.parameters]
         if content.auto_deployment is not None:
             enabled, retain = content.auto_deployment
             args["AutoDeployment"] = (
@@ -160,9 +177,24 @@ class Executor:
             return {"DeploymentTargets": targets}
         return {"Accounts": list(accounts)}
 
-    def _perform(self, op: Op) -> OpOutcome:
+    def _accounts(self, accounts: tuple[str, ...]) -> dict[str, Any]:
+        if self.manifest.org.service_managed:
+            # As for UpdateStackInstances, an update's DeploymentTargets may name accounts directly.
+            return {"DeploymentTargets": {"Accounts": list(accounts)}}
+        return {"Accounts": list(accounts)}
+
+    def _update_args(self, op: UpdateStackSet | CommitHash, vouch: str | None) -> dict[str, Any]:
+        """A content update carries the sealed tag; a commit is tag-only, limited to its accounts if any."""
+        if isinstance(op, UpdateStackSet):
+            return self._content_args(op.content, sealed(op.tag, vouch))
+        args = self._content_args(op.content, sealed(op.tag, vouch), tag_only=True)
+        if op.accounts:
+            args |= self._accounts(op.accounts) | {"Regions": list(op.regions)}
+        return args
+
+    def _perform(self, op: Op, vouch: str | None = None) -> OpOutcome:
         if isinstance(op, CreateStackSet):
-            return self._create_stackset(op)
+            return self._create_stackset(op, vouch)
         if isinstance(op, DeleteStackSet):
             return self._delete_stackset(op)
         if isinstance(op, DeployStack):
@@ -170,7 +202,7 @@ class Executor:
         args: dict[str, Any] = {"StackSetName": op.stackset, **self._call_as}
         if isinstance(op, UpdateStackSet | CommitHash):
             call = self.cfn.update_stack_set
-            args |= self._content_args(op.content, op.tag)
+            args |= self._update_args(op, vouch)
         elif isinstance(op, CreateInstances):
             call = self.cfn.create_stack_instances
             args |= self._targets(op.ou_ids, op.accounts, op.account_filter) | {"Regions": list(op.regions)}
@@ -317,8 +349,9 @@ class Executor:
 
     # --- StackSet-level calls without an operation ----------------------------------------------------
 
-    def _create_stackset(self, op: CreateStackSet) -> OpOutcome:
-        args = {"StackSetName": op.stackset, **self._call_as, **self._content_args(op.content, op.tag)}
+    def _create_stackset(self, op: CreateStackSet, vouch: str | None) -> OpOutcome:
+        tag = sealed(op.tag, vouch)
+        args = {"StackSetName": op.stackset, **self._call_as, **self._content_args(op.content, tag)}
         args["PermissionModel"] = op.content.permission_model
         # The request token makes a retried CreateStackSet idempotent.
         args["ClientRequestToken"] = self.operation_id(op)

@@ -10,6 +10,7 @@ from pipeline.aws.retry import Backoff, call_with_backoff, error_code, paginate
 from pipeline.core.live import LiveInstance, LiveStack, LiveStackSet
 
 RUNNING_STATES = frozenset({"RUNNING", "QUEUED", "STOPPING"})
+MISSING = "MISSING"
 
 
 def _call_as(call_as: str) -> dict[str, str]:
@@ -55,22 +56,62 @@ def describe_stackset(cfn: Any, name: str, call_as: str, backoff: Backoff) -> Li
     )
 
 
-def last_rollout_ok(cfn: Any, name: str, call_as: str, backoff: Backoff) -> bool:
-    """Whether the StackSet's latest finished rollout (drift detection aside) succeeded with no failed
-    stack instance. One page of ListStackSetOperations, which lists the most recent operations first
-    (https://docs.aws.amazon.com/cli/latest/reference/cloudformation/list-stack-set-operations.html).
+def operation_state(cfn: Any, name: str, operation_id: str, call_as: str, backoff: Backoff) -> str:
+    """How the operation named in the StackSet's hash tag stands: SUCCEEDED (with no failed stack
+    instance), RUNNING, FAILED (or succeeded with failed instances, or stopped) or MISSING. One
+    DescribeStackSetOperation of that id, never the "latest" entry of ListStackSetOperations, whose order
+    the documentation does not specify
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListStackSetOperations.html).
 
-    Needed because the sync's hash tag cannot prove it: UpdateStackSet keeps its changes, the tag
-    included, even when its operation fails
+    Needed because the hash tag alone cannot prove it: UpdateStackSet keeps its changes, the tag included,
+    even when its operation fails
     (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackSet.html).
     """
-    page = call_with_backoff(cfn.list_stack_set_operations, backoff, StackSetName=name, **_call_as(call_as))
-    for op in page.get("Summaries", []):
-        if op.get("Status") in RUNNING_STATES or op.get("Action") == "DETECT_DRIFT":
-            continue
-        failed = int(op.get("StatusDetails", {}).get("FailedStackInstancesCount", 0) or 0)
-        return op.get("Status") == "SUCCEEDED" and not failed
-    return True
+    try:
+        op = call_with_backoff(
+            cfn.describe_stack_set_operation,
+            backoff,
+            StackSetName=name,
+            OperationId=operation_id,
+            **_call_as(call_as),
+        )["StackSetOperation"]
+    except Exception as exc:
+        if error_code(exc) == "OperationNotFoundException":
+            return MISSING
+        raise
+    status = str(op.get("Status", ""))
+    if status in RUNNING_STATES:
+        return "RUNNING"
+    failed = int(op.get("StatusDetails", {}).get("FailedStackInstancesCount", 0) or 0)
+    return "SUCCEEDED" if status == "SUCCEEDED" and not failed else "FAILED"
+
+
+# Detailed statuses of an instance left broken by any operation, AutoDeployment's included
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackInstanceComprehensiveStatus.html).
+UNHEALTHY = ("FAILED", "INOPERABLE", "CANCELLED")
+
+
+def unhealthy_statuses(cfn: Any, name: str, call_as: str, backoff: Backoff) -> tuple[str, ...]:
+    """The first of UNHEALTHY that some instance has, or (): one ListStackInstances per status, each
+    filtered by DETAILED_STATUS and one result long, so the cost is bounded whatever the StackSet's size.
+
+    A StackInstanceFilter takes one value (Values is a single string), and the documentation does not say
+    whether a repeated filter name widens or narrows the result
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackInstanceFilter.html), so
+    each status gets its own call, which is right under either reading.
+    """
+    for status in UNHEALTHY:
+        page = call_with_backoff(
+            cfn.list_stack_instances,
+            backoff,
+            StackSetName=name,
+            Filters=[{"Name": "DETAILED_STATUS", "Values": status}],
+            MaxResults=1,
+            **_call_as(call_as),
+        )
+        if page.get("Summaries"):
+            return (status,)
+    return ()
 
 
 def _instance_pages(cfn: Any, name: str, call_as: str, backoff: Backoff) -> Iterator[dict[str, Any]]:
@@ -94,6 +135,7 @@ def list_instances(cfn: Any, name: str, call_as: str, backoff: Backoff) -> tuple
                     ou_id=i.get("OrganizationalUnitId"),
                     status=i.get("Status", "CURRENT"),
                     detailed_status=i.get("StackInstanceStatus", {}).get("DetailedStatus", ""),
+                    reason=i.get("StatusReason", ""),
                 )
                 for i in _instance_pages(cfn, name, call_as, backoff)
             ),

@@ -1,8 +1,9 @@
-"""Pure: what each StackSet should look like against this organization, and its content hash.
+"""Pure: what each StackSet should look like against this organization, and its hash tag.
 
-The hash covers the template, parameters and settings, the resolved OU targets and excluded accounts, the
-per-account parameter overrides, and (self-managed) the account list. Accounts that merely join or leave a
-targeted OU are left out for service-managed StackSets: AutoDeployment already covers them.
+The hash tag covers only what an UpdateStackSet writes (the template, parameters and settings) and the
+per-account parameter overrides applied with it: it is sent with the update itself, so a content change
+costs exactly one rollout. Targets (OUs, regions, accounts) are compared with the live StackSet directly
+each run, so a target-only change needs no UpdateStackSet at all.
 """
 
 from __future__ import annotations
@@ -23,33 +24,48 @@ from pipeline.core.manifest import (
 from pipeline.core.ops import Content, Pairs, digest
 from pipeline.core.org import OrgTree, OuStatus
 
-# Tag values: "v1.<state>.<overrides>" once committed, "v1.pending.<overrides>" while a rollout is under
-# way (<overrides> is then the last committed override digest, so a resumed run knows what is applied).
-TAG_VERSION = "v1"
-PENDING = "pending"
+# Tag values: "v2.<state>.<overrides>.<before>.<operation>". <overrides> is the override digest the plan
+# that wrote the tag applies, <before> the one applied before it (what a run finds applied if that plan
+# never finished). The planner's tag stops at <before>; the executor appends the OperationId of the last
+# StackSet operation of the same plan when it sends the tag (with the CreateStackSet or UpdateStackSet
+# that carries it), so the next run checks exactly that operation (DescribeStackSetOperation: one read,
+# whatever order ListStackSetOperations lists in). <operation> is empty when the plan ran no StackSet
+# operation. A v1 tag (before one rollout per change) never matches: the next run re-records the hash with a
+# tag-only update of one instance, keeping the override digest it recorded.
+TAG_VERSION = "v2"
+LEGACY_VERSION = "v1"
 NO_OVERRIDES = "0" * 16
 UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
 class HashTag:
-    committed: bool
     state: str | None
     overrides: str | None
+    before: str | None  # overrides applied before the plan that wrote the tag; None: unknown
+    operation: str | None  # the OperationId whose success vouches for the tag; None: nothing to check
 
     @classmethod
     def parse(cls, value: str | None) -> HashTag:
         parts = (value or "").split(".")
-        if len(parts) != 3 or parts[0] != TAG_VERSION:
-            return cls(False, None, None)
-        state, overrides = parts[1], parts[2]
-        committed = state != PENDING
-        return cls(committed, state if committed else None, None if overrides == UNKNOWN else overrides)
+        if len(parts) == 3 and parts[0] == LEGACY_VERSION and parts[2]:
+            # "v1.<state or pending>.<overrides>", written last by a tag-only update: its state never
+            # matches (the hash covered other things), its override digest is computed as now.
+            applied = None if parts[2] == UNKNOWN else parts[2]
+            return cls(None, applied, applied, None)
+        if len(parts) not in (4, 5) or parts[0] != TAG_VERSION or not all(parts[1:4]):
+            return cls(None, None, None, None)
+        operation = parts[4] if len(parts) == 5 and parts[4] else None
+        return cls(parts[1], parts[2], None if parts[3] == UNKNOWN else parts[3], operation)
+
+    def matches(self, desired: DesiredStackSet) -> bool:
+        """Whether the tag records the desired content and overrides (its operation checked apart)."""
+        return self.state == desired.state_digest and self.overrides == desired.overrides_digest
 
 
-def pending_tag(previous: str | None) -> str:
-    """The tag a rollout writes while it runs, keeping the last committed override digest."""
-    return f"{TAG_VERSION}.{PENDING}.{HashTag.parse(previous).overrides or UNKNOWN}"
+def sealed(tag: str, operation: str | None) -> str:
+    """The tag as sent: the planner's tag and the OperationId that will vouch for it."""
+    return f"{tag}.{operation or ''}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,10 @@ class DesiredStackSet:
     @property
     def tag(self) -> str:
         return f"{TAG_VERSION}.{self.state_digest}.{self.overrides_digest}"
+
+    def tag_after(self, applied: str | None) -> str:
+        """The planner's tag for a plan that starts with `applied` overrides in place (None: unknown)."""
+        return f"{self.tag}.{applied or UNKNOWN}"
 
     @property
     def name(self) -> str:
@@ -252,16 +272,8 @@ def desire(
     excluded_present = tuple(
         sorted(a for t in targets for a in t.excluded if tree.account_path(a) and _under(tree, a, t.ou_id))
     )
-    state: dict[str, object] = {
-        "content": content.digest(),
-        "regions": spec.regions,
-        "targets": [(t.path, t.ou_id, t.excluded) for t in targets],
-        # Excluded accounts that sit under their target now: AutoDeployment may have added them.
-        "excluded_present": list(excluded_present),
-        "overrides": overrides_digest,
-    }
-    if not org.service_managed or spec.kind == Kind.LOGIN_ACCOUNT:
-        state["accounts"] = accounts
+    # Only what UpdateStackSet writes: targets, regions and accounts are compared with the live StackSet.
+    state: dict[str, object] = {"content": content.digest()}
     return DesiredStackSet(
         spec=spec,
         content=content,

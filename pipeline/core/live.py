@@ -18,12 +18,14 @@ class LiveInstance:
     ou_id: str | None
     status: str = "CURRENT"  # CURRENT | OUTDATED | INOPERABLE
     detailed_status: str = "SUCCEEDED"
+    reason: str = ""
 
 
 @dataclass(frozen=True)
 class LiveStackSet:
-    """DescribeStackSet of one StackSet; its latest operation when the hash matches, its instances
-    (ListStackInstances) when the hash differs or that operation failed."""
+    """DescribeStackSet of one StackSet; when its hash tag matches, the operation that vouches for the tag
+    and whether any instance is failed, cancelled or inoperable; its instances (ListStackInstances) when
+    anything differs or is broken."""
 
     name: str
     permission_model: str
@@ -39,9 +41,15 @@ class LiveStackSet:
     execution_role_name: str | None = None
     status: str = "ACTIVE"
     instances: tuple[LiveInstance, ...] | None = None
-    # Read only when the hash matches: the latest rollout failed or left failed instances, so the hash
-    # (kept by AWS whatever the outcome) proves nothing and the StackSet is planned again.
+    # Read only when the hash matches: the operation named in the tag failed, left failed instances or is
+    # unknown, so the hash (kept by AWS whatever the outcome) proves nothing and the StackSet is planned again.
     rollout_failed: bool = False
+    # The operation named in the tag never ran (the plan that wrote the tag stopped before its end) or AWS no
+    # longer knows it; rollout_failed is then set too.
+    rollout_missing: bool = False
+    # Read only when everything else matches: detailed statuses (FAILED, INOPERABLE, CANCELLED) found on some
+    # instance, whoever's operation left them (AutoDeployment's included).
+    unhealthy: tuple[str, ...] = ()
     # Read only when the hash matches and excluded accounts sit under their targets: those of them that hold
     # an instance (AutoDeployment ignores account filters), so the StackSet is planned again.
     excluded_reached: tuple[str, ...] = ()

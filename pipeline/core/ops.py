@@ -86,7 +86,8 @@ class CreateStackSet(Op):
 
 @dataclass(frozen=True, kw_only=True)
 class UpdateStackSet(Op):
-    """Template, parameters, tags, description or settings changed: rolls out to every instance."""
+    """Template, parameters, tags, description or settings changed: rolls out to every instance, carrying
+    the new hash tag (one rollout per change)."""
 
     kind: ClassVar[str] = "update-stackset"
     content: Content
@@ -162,19 +163,24 @@ class UpdateOverrides(Op):
 
 @dataclass(frozen=True, kw_only=True)
 class CommitHash(Op):
-    """Last operation of a changed StackSet: records the content hash, so the next run can skip it.
+    """A tag-only UpdateStackSet, only where no content update carries the tag: after a change of overrides
+    alone, or to repair a failed rollout. Limited to `accounts` (every instance when empty): with neither
+    template nor parameters changed AWS updates only those instances and leaves the others as they are
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackSet.html, Accounts).
 
-    It is written only after everything before it succeeded: UpdateStackSet changes the StackSet even
-    when its operation fails (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackSet.html),
-    so a hash written together with the changes could claim a rollout that never completed.
+    UpdateStackSet keeps its changes, the tag included, even when its operation fails, so the tag names the
+    operation that vouches for it and the next run trusts it only when that operation succeeded.
     """
 
     kind: ClassVar[str] = "commit"
     content: Content
     tag: str
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        return "record the content hash (tag-only update)"
+        where = f"{len(self.accounts)} account(s)" if self.accounts else "every instance"
+        return f"record the hash (tag-only update of {where})"
 
 
 @dataclass(frozen=True, kw_only=True)

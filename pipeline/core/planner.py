@@ -2,9 +2,12 @@
 
 No boto3, no clock, no environment: the live state comes in as records, the plan goes out as data
 (to_dict() for JSON, Markdown or text). Per changed StackSet the operations run in this order: remove
-targets, update the StackSet, add targets, per-OU parameter overrides, then the commit that records the
-content hash. A StackSet whose recorded hash equals the desired one, written by a rollout that succeeded,
-is unchanged: two reads (the StackSet, its latest operation), no write.
+targets, update the StackSet (carrying the new hash tag: one rollout per content change), add targets,
+per-OU parameter overrides. Targets are compared with the live StackSet directly, so a change of targets
+alone costs no UpdateStackSet; only a change of overrides alone, or the repair of a failed rollout, ends
+with a tag-only update limited to the accounts it concerns. A StackSet whose hash tag matches, vouched for
+by an operation that succeeded, with matching targets and no failed, cancelled or inoperable instance, is
+unchanged: a few reads, no write.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from pipeline.core.desired import (
     DesiredTarget,
     HashTag,
     chunks,
-    pending_tag,
 )
 from pipeline.core.live import LiveInstance, LiveStack, LiveStackSet
 from pipeline.core.manifest import HASH_TAG, DeletionPolicy, Kind, ManagementStackSpec, PermissionModel
@@ -165,30 +167,78 @@ class SyncPlan:
         }
 
 
-def needs_instances(desired: DesiredStackSet, live: LiveStackSet | None) -> bool:
-    """Whether the planner needs ListStackInstances for this StackSet (never when its hash matches)."""
+def _account_level(d: DesiredStackSet) -> bool:
+    """Targets are accounts (self-managed, or the login-account StackSet): only the instance listing shows
+    whether they match."""
+    return d.spec.kind == Kind.LOGIN_ACCOUNT or d.content.permission_model != PermissionModel.SERVICE_MANAGED
+
+
+def targets_match(d: DesiredStackSet, live: LiveStackSet) -> bool:
+    """Service-managed OU targets compared directly: DescribeStackSet returns the StackSet's
+    OrganizationalUnitIds and Regions (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackSet.html),
+    so no hash has to record them and a target-only change needs no UpdateStackSet."""
+    if _account_level(d):
+        return False
+    wanted = {t.ou_id for t in d.targets}
+    held = {s.ou_id for s in d.skipped if s.ou_id}
+    live_ids, regions = set(live.ou_ids), set(live.regions)
     return (
-        live is not None
-        and live.permission_model == desired.content.permission_model
-        and (live.hash_tag != desired.tag or live.rollout_failed or bool(live.excluded_reached))
+        wanted <= live_ids
+        and not live_ids - wanted - held
+        and regions <= set(d.spec.regions)
+        and (not wanted or set(d.spec.regions) <= regions)
     )
+
+
+def _same_model(desired: DesiredStackSet, live: LiveStackSet | None) -> bool:
+    return live is not None and live.permission_model == desired.content.permission_model
+
+
+def _tag_matches(desired: DesiredStackSet, live: LiveStackSet) -> bool:
+    return HashTag.parse(live.hash_tag).matches(desired)
+
+
+def _needs_nothing_more(desired: DesiredStackSet, live: LiveStackSet) -> bool:
+    """Everything but the instances' health says unchanged."""
+    return (
+        _tag_matches(desired, live)
+        and not live.rollout_failed
+        and not live.excluded_reached
+        and targets_match(desired, live)
+    )
+
+
+def looks_unchanged(desired: DesiredStackSet, live: LiveStackSet) -> bool:
+    """Whether the reads so far prove the StackSet unchanged without listing its instances."""
+    return _needs_nothing_more(desired, live) and not live.unhealthy
 
 
 def needs_exclusion_check(desired: DesiredStackSet, live: LiveStackSet | None) -> tuple[str, ...]:
     """Excluded accounts to look up (one ListStackInstances each) although the hash matches: AutoDeployment,
     which ignores account filters, may have given them an instance since the last sync."""
-    if live is None or live.permission_model != desired.content.permission_model:
+    if live is None or not _same_model(desired, live):
         return ()
-    return desired.excluded_present if live.hash_tag == desired.tag else ()
+    return desired.excluded_present if _tag_matches(desired, live) else ()
 
 
 def needs_rollout_check(desired: DesiredStackSet, live: LiveStackSet | None) -> bool:
-    """Whether a matching hash needs the latest operation's outcome before it is trusted (one read)."""
-    return (
-        live is not None
-        and live.permission_model == desired.content.permission_model
-        and live.hash_tag == desired.tag
-    )
+    """Whether a matching hash needs the operation named in its tag checked before it is trusted (one read:
+    DescribeStackSetOperation of that id, whatever order ListStackSetOperations lists in)."""
+    if live is None or not _same_model(desired, live) or not _tag_matches(desired, live):
+        return False
+    return HashTag.parse(live.hash_tag).operation is not None
+
+
+def needs_health_check(desired: DesiredStackSet, live: LiveStackSet | None) -> bool:
+    """Whether the instances' detailed statuses are the last thing to check (ListStackInstances filtered by
+    DETAILED_STATUS: bounded, whatever the StackSet's size). AutoDeployment's runs need not show among the
+    StackSet's operations, so its failed instances are found this way."""
+    return live is not None and _same_model(desired, live) and _needs_nothing_more(desired, live)
+
+
+def needs_instances(desired: DesiredStackSet, live: LiveStackSet | None) -> bool:
+    """Whether the planner needs ListStackInstances for this StackSet (never when it looks unchanged)."""
+    return live is not None and _same_model(desired, live) and not looks_unchanged(desired, live)
 
 
 def content_changes(content: Content, live: LiveStackSet) -> tuple[str, ...]:
@@ -319,7 +369,7 @@ class _Builder:
                     )
                 )
 
-    def overrides(self, live_tag: str | None, created: set[str], with_instances: set[str]) -> None:
+    def overrides(self, applied: str | None, created: set[str], with_instances: set[str]) -> None:
         """Re-apply overrides when what was applied differs from what is wanted.
 
         Overrides do not follow accounts that join an OU later
@@ -328,7 +378,7 @@ class _Builder:
         values"), so new accounts with overrides get them here, and accounts that left an overridden OU are
         set back to the StackSet's values.
         """
-        applied = HashTag.parse(live_tag).overrides  # None: unknown
+        # applied: the override digest in place (None: unknown).
         changed = applied != self.d.overrides_digest
         for group in self.d.groups:
             accounts = tuple(a for a in group.accounts if a in with_instances)
@@ -353,6 +403,10 @@ class _Builder:
                 )
 
 
+# Detailed statuses of instances that wait on an operation still running: not broken, just not done yet.
+IN_FLIGHT = frozenset({"PENDING", "RUNNING"})
+
+
 def _exclusion_note(b: _Builder, d: DesiredStackSet) -> None:
     """Service-managed role StackSets with excluded accounts: say how long AutoDeployment's window lasts."""
     excluded = sorted({a for t in d.targets for a in t.excluded})
@@ -364,11 +418,9 @@ def _exclusion_note(b: _Builder, d: DesiredStackSet) -> None:
 def _plan_new(d: DesiredStackSet, policy: DeletionPolicy) -> StackSetPlan:
     b = _Builder(d, policy)
     _exclusion_note(b, d)
-    b.ops.append(
-        CreateStackSet(
-            stackset=d.name, content=d.content, tag=pending_tag(f"v1.{NO_OVERRIDES}.{NO_OVERRIDES}")
-        )
-    )
+    # The final tag goes with the creation: it is vouched for by the plan's last operation (the executor
+    # appends that operation's id), so no later tag-only update is needed.
+    b.ops.append(CreateStackSet(stackset=d.name, content=d.content, tag=d.tag_after(NO_OVERRIDES)))
     if d.spec.kind == Kind.LOGIN_ACCOUNT:
         if d.accounts:
             b.create(
@@ -387,8 +439,7 @@ def _plan_new(d: DesiredStackSet, policy: DeletionPolicy) -> StackSetPlan:
                 "DIFFERENCE" if excluded and b.service else "NONE",
             )
         b.targets.extend(TargetChange(t.path, t.ou_id, Change.ADD, len(t.accounts)) for t in d.targets)
-    b.overrides(f"v1.{NO_OVERRIDES}.{NO_OVERRIDES}", set(d.accounts), set(d.accounts))
-    b.ops.append(CommitHash(stackset=d.name, content=d.content, tag=d.tag))
+    b.overrides(NO_OVERRIDES, set(d.accounts), set(d.accounts))
     b.targets.extend(TargetChange(s.path, s.ou_id, Change.SKIP, 0, s.reason) for s in d.skipped)
     return StackSetPlan(
         d.name, d.spec.kind, CREATE, tuple(b.ops), d.tag, None, tuple(b.targets), tuple(b.notes)
@@ -407,6 +458,10 @@ def _plan_existing(
         have.setdefault(inst.account, set()).add(inst.region)
     keep_accounts = set(d.accounts) | set(d.inactive)
     changes = content_changes(d.content, live)
+    tag = HashTag.parse(live.hash_tag)
+    # The overrides in place: the tag's own once its operation succeeded (or still runs), else those in
+    # place before the plan that wrote it, which may have stopped before its overrides.
+    applied = tag.before if live.rollout_failed else tag.overrides
 
     if d.spec.kind == Kind.LOGIN_ACCOUNT or not b.service:
         _plan_accounts(b, d, instances, keep_accounts, have)
@@ -435,24 +490,93 @@ def _plan_existing(
         # Content goes before additions, so new instances get the new template directly, and before
         # overrides, which may only name parameters the StackSet already has.
         first_add = next((i for i, op in enumerate(b.ops) if not isinstance(op, DeleteInstances)), len(b.ops))
+        # One rollout per content change: the update carries the final tag itself.
         b.ops.insert(
             first_add,
-            UpdateStackSet(
-                stackset=d.name, content=d.content, tag=pending_tag(live.hash_tag), changes=changes
-            ),
+            UpdateStackSet(stackset=d.name, content=d.content, tag=d.tag_after(applied), changes=changes),
         )
 
     created = {a for op in b.ops if isinstance(op, CreateInstances) for a in _accounts_of(op, d)}
     with_instances = {a for a, r in have.items() if r & regions} | created
-    b.overrides(live.hash_tag, created, with_instances)
-    outdated = sorted({i.account for i in instances if i.status != "CURRENT" and i.account in keep_accounts})
-    if outdated:
-        b.notes.append(f"{len(outdated)} instance(s) not CURRENT: the commit retries them")
-    b.ops.append(CommitHash(stackset=d.name, content=d.content, tag=d.tag))
+    b.overrides(applied, created, with_instances)
+    inoperable = _inoperable(d, instances)
+    if not changes:
+        _commit(b, d, live, instances, created, applied)
+    b.notes.extend(inoperable)
     b.targets.extend(TargetChange(s.path, s.ou_id, Change.SKIP, 0, s.reason) for s in d.skipped)
-    action = UPDATE
+    # An inoperable instance is never recorded as done: the StackSet reports failed until it is fixed.
+    action = FAILED if inoperable else UPDATE
     return StackSetPlan(
         d.name, d.spec.kind, action, tuple(b.ops), d.tag, live.hash_tag, tuple(b.targets), tuple(b.notes)
+    )
+
+
+def _is_inoperable(i: LiveInstance) -> bool:
+    return "INOPERABLE" in (i.status, i.detailed_status)
+
+
+def _inoperable(d: DesiredStackSet, instances: tuple[LiveInstance, ...]) -> list[str]:
+    """INOPERABLE instances, each reported with its reason and the fix. A DeleteStackInstances failed and
+    left the stack unstable; UpdateStackSet skips it, and AWS's own fix is a DeleteStackInstances with
+    RetainStacks true, then deleting the stack by hand
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackInstanceSummary.html, Status).
+    The sync cannot delete a stack in a member account itself, and re-creating the instance over a retained
+    stack would fail on the role's name (EntityAlreadyExists), so it reports."""
+    service = d.content.permission_model == PermissionModel.SERVICE_MANAGED
+    where = "--deployment-targets Accounts={a}" if service else "--accounts {a}"
+    return [
+        f"instance {i.account} {i.region} is INOPERABLE ({i.reason or 'a DeleteStackInstances failed'}): "
+        f"UpdateStackSet skips it; run aws cloudformation delete-stack-instances --stack-set-name {d.name} "
+        f"{where.format(a=i.account)} --regions {i.region} --retain-stacks, delete the stack it leaves in "
+        f"account {i.account}, then sync again"
+        for i in instances
+        if _is_inoperable(i)
+    ]
+
+
+def _commit(
+    b: _Builder,
+    d: DesiredStackSet,
+    live: LiveStackSet,
+    instances: tuple[LiveInstance, ...],
+    created: set[str],
+    applied: str | None,
+) -> None:
+    """Without a content change, the tag is rewritten only when it must be: overrides changed, it records
+    something else, its operation failed, or instances are broken. An operation that never ran belongs to a
+    plan that stopped early: this plan redoes the rest, and a rerun of the same run issues the same last
+    operation, which then vouches for the tag; only when nothing is left to do is the tag rewritten (the
+    plan that stopped was another run's). Then a tag-only update limited to the
+    broken instances (it redeploys them: the repair), else to one account this plan already touches: AWS
+    leaves every other instance as it is when neither template nor parameters change
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackSet.html, Accounts and
+    DeploymentTargets)."""
+    regions = set(d.spec.regions)
+    broken = sorted(
+        {
+            i.account
+            for i in instances
+            if i.status != "CURRENT"
+            and i.account in d.accounts
+            and i.region in regions
+            and i.detailed_status not in IN_FLIGHT
+            and not _is_inoperable(i)
+        }
+    )
+    unfinished = live.rollout_missing and bool(b.ops)
+    if _tag_matches(d, live) and not broken and (not live.rollout_failed or unfinished):
+        return
+    if broken:
+        b.notes.append(f"{len(broken)} instance(s) failed or not CURRENT: the commit redeploys them")
+        accounts = tuple(broken)
+    else:
+        touched = [a for op in b.ops if isinstance(op, UpdateOverrides) for a in op.accounts]
+        current = sorted(i.account for i in instances if i.account in d.accounts and not _is_inoperable(i))
+        accounts = tuple((touched or sorted(created) or current)[:1])
+    b.ops.append(
+        CommitHash(
+            stackset=d.name, content=d.content, tag=d.tag_after(applied), accounts=accounts, regions=b.regions
+        )
     )
 
 
@@ -701,14 +825,24 @@ def _plan_stackset(
                 f"{d.content.permission_model}: a StackSet cannot switch; delete it (retaining stacks) first",
             ),
         )
-    if live.hash_tag == d.tag and not live.rollout_failed and not live.excluded_reached:
+    if live.instances is None and looks_unchanged(d, live):
+        # Instances listed anyway are planned from: they are the surer read.
         return StackSetPlan(d.name, d.spec.kind, UNCHANGED, (), d.tag, live.hash_tag, unchanged_targets)
     plan = _plan_existing(d, live, tree, policy)
-    if live.hash_tag == d.tag and live.excluded_reached and not live.rollout_failed:
+    if not plan.ops and plan.action == UPDATE:
+        # Read in full (account-level targets, or an excluded account under its target) and in place.
+        return replace(plan, action=UNCHANGED)
+    if live.rollout_missing:
+        note = "the plan that wrote the hash stopped before its last operation: finishing it"
+        return replace(plan, notes=(note, *plan.notes))
+    if live.rollout_failed:
+        note = "the operation that wrote the hash failed or left failed instances: repairing"
+        return replace(plan, notes=(note, *plan.notes))
+    if live.excluded_reached:
         note = f"excluded account(s) {', '.join(live.excluded_reached)} got an instance from AutoDeployment"
         return replace(plan, notes=(note, *plan.notes))
-    if live.hash_tag == d.tag:
-        note = "the last rollout failed or left failed instances: rolling out again"
+    if live.unhealthy:
+        note = f"instances found {', '.join(live.unhealthy)} (AutoDeployment's or an earlier run's)"
         return replace(plan, notes=(note, *plan.notes))
     return plan
 

@@ -38,6 +38,18 @@ sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited wher
   API_DeleteStackInstances, RetainStacks, and IAM's API_CreateRole: "role ... names must be unique within
   the account").
 - Suspended accounts are skipped (API_StackInstanceComprehensiveStatus: SKIPPED_SUSPENDED_ACCOUNT).
+- A failed DeleteStackInstances leaves the instance INOPERABLE, UpdateStackSet skips INOPERABLE instances,
+  and a DeleteStackInstances with RetainStacks removes them (API_StackInstanceSummary, Status: "Stacks in
+  this state are excluded from further UpdateStackSet operations. You might need to perform a
+  DeleteStackInstances operation, with RetainStacks set to true").
+- AutoDeployment's deployments fail like any other (fault injection: fail_accounts) and leave FAILED
+  instances, but are not listed among the StackSet's operations: the documentation does not say they are,
+  so the harsher reading (API_ListStackSetOperations).
+- ListStackSetOperations lists oldest first: the documentation specifies no order, and oldest first is the
+  reading that breaks a reader assuming newest first (API_ListStackSetOperations).
+- ListStackInstances takes at most 3 filters, each with one value; filters narrow together, so a repeated
+  name matches only instances having both values, i.e. none: the documentation does not say, and narrowing
+  is the harsher reading for a reader hoping to widen (API_ListStackInstances, API_StackInstanceFilter).
 - DeleteStackSet needs an empty StackSet (StackSetNotEmptyException, API_DeleteStackSet).
 - CallAs DELEGATED_ADMIN needs a registered delegated administrator and a SERVICE_MANAGED StackSet
   (API_CreateStackSet, CallAs: "Valid only if the stack set's permissions model is SERVICE_MANAGED");
@@ -260,9 +272,16 @@ class StackSetService:
                 inst.detailed, inst.status = "SKIPPED_SUSPENDED_ACCOUNT", "OUTDATED"
                 op.results[key] = ["SUCCEEDED", "Account is suspended", inst.ou_id or ""]
                 continue
+            if op.action == "DELETE" and op.retain_stacks:
+                # Retaining touches no stack: it succeeds wherever the stack is, INOPERABLE ones included.
+                self._remove_instance(record, inst, True)
+                op.results[key] = ["SUCCEEDED", "", inst.ou_id or ""]
+                continue
             if account in self.fail_accounts:
                 reason = self.fail_accounts[account]
-                inst.status, inst.detailed, inst.reason = "OUTDATED", "FAILED", reason
+                # A failed delete leaves the stack unstable: INOPERABLE (API_StackInstanceSummary, Status).
+                left = ("INOPERABLE", "INOPERABLE") if op.action == "DELETE" else ("OUTDATED", "FAILED")
+                inst.status, inst.detailed, inst.reason = (*left, reason)
                 op.results[key] = ["FAILED", reason, inst.ou_id or ""]
                 op.failed += 1
                 continue
@@ -382,7 +401,8 @@ class StackSetService:
 
     def _auto_create(self, record: StackSetRecord, account: str, region: str, ou_id: str) -> None:
         inst = self._new_instance(record, account, region, ou_id)
-        error = self._deploy(record, inst)
+        # AutoDeployment's deployments fail like any other (fault injection), leaving a FAILED instance.
+        error = self.fail_accounts.get(account) or self._deploy(record, inst)
         if error is None:
             inst.status, inst.detailed = "CURRENT", "SUCCEEDED"
         else:
@@ -564,16 +584,8 @@ class StackSetService:
         template = r.template if p.get("UsePreviousTemplate") else p.get("TemplateBody")
         if template is None:
             raise ApiError("ValidationError", "Specify TemplateBody, TemplateURL or UsePreviousTemplate")
-        changed = "TemplateBody" in p
-        parameters = dict(r.parameters)
-        if p.get("Parameters") is not None:
-            parameters = {}
-            for x in p["Parameters"]:
-                if x.get("UsePreviousValue"):
-                    parameters[x["ParameterKey"]] = r.parameters.get(x["ParameterKey"], "")
-                else:
-                    parameters[x["ParameterKey"]] = str(x.get("ParameterValue", ""))
-                    changed = True
+        parameters, new_values = self._new_parameters(r, p.get("Parameters"))
+        changed = "TemplateBody" in p or new_values
         capabilities = list(p.get("Capabilities") or [])
         self._check_template(template, parameters, capabilities)
         # The StackSet takes the changes now, whatever the operation's outcome (API_UpdateStackSet).
@@ -590,10 +602,27 @@ class StackSetService:
             targets = [(a, rg) for a, rg, _o in self._targets(r, p, existing=True)]
         else:
             targets = sorted((i.account, i.region) for i in r.instances.values())
+        # INOPERABLE instances are excluded from UpdateStackSet (API_StackInstanceSummary, Status).
+        targets = [t for t in targets if r.instances[_key(*t)].status != "INOPERABLE"]
         if changed:
             for inst in r.instances.values():
-                inst.status = "OUTDATED"
+                if inst.status != "INOPERABLE":
+                    inst.status = "OUTDATED"
         return self._start(r, op_id, "UPDATE", targets, p)
+
+    @staticmethod
+    def _new_parameters(r: StackSetRecord, given: list[dict[str, Any]] | None) -> tuple[dict[str, str], bool]:
+        """UpdateStackSet's parameters, and whether any value is given rather than UsePreviousValue."""
+        if given is None:
+            return dict(r.parameters), False
+        parameters, new_values = {}, False
+        for x in given:
+            if x.get("UsePreviousValue"):
+                parameters[x["ParameterKey"]] = r.parameters.get(x["ParameterKey"], "")
+            else:
+                parameters[x["ParameterKey"]] = str(x.get("ParameterValue", ""))
+                new_values = True
+        return parameters, new_values
 
     def _delete_stack_set(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         r = self._record(account, region, p)
@@ -706,16 +735,23 @@ class StackSetService:
     def _list_stack_instances(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         r = self._record(account, region, p)
         rows = []
-        filters = {f["Name"]: f["Values"] for f in p.get("Filters") or []}
+        filters = [(f["Name"], f["Values"]) for f in p.get("Filters") or []]
+        if len(filters) > 3:
+            # API_ListStackInstances, Filters: "Maximum number of 3 items."
+            raise ApiError("ValidationError", "At most 3 filters")
         for key in sorted(r.instances):
             inst = r.instances[key]
             if p.get("StackInstanceAccount") not in (None, inst.account):
                 continue
             if p.get("StackInstanceRegion") not in (None, inst.region):
                 continue
-            if "DETAILED_STATUS" in filters and inst.detailed != filters["DETAILED_STATUS"]:
-                continue
-            if "LAST_OPERATION_ID" in filters and inst.last_op != filters["LAST_OPERATION_ID"]:
+            # Every filter must hold: a repeated name narrows (the harsher reading; the docs are silent).
+            values = {
+                "DETAILED_STATUS": inst.detailed,
+                "LAST_OPERATION_ID": inst.last_op,
+                "DRIFT_STATUS": "NOT_CHECKED",
+            }
+            if any(values.get(name, "") != value for name, value in filters):
                 continue
             rows.append(self._instance_summary(r, inst))
         return _page(rows, p, "Summaries")
@@ -763,7 +799,8 @@ class StackSetService:
 
     def _list_operations(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         r = self._record(account, region, p)
-        ops = sorted(r.operations.values(), key=lambda o: -o.seq)
+        # Oldest first: the order is unspecified (API_ListStackSetOperations); readers must not rely on it.
+        ops = sorted(r.operations.values(), key=lambda o: o.seq)
         rows = [
             {
                 k: v

@@ -3,7 +3,8 @@
 Every AWS call the Lambda makes is recorded while it runs its real entry points against the fidelity
 server: the Plan action (the trusted plan: reads the org and the StackSets, stores the plan once), a
 CodePipeline job (first rollout, continued across invocations), a job of a changed artifact that removes a
-target and deletes an orphaned StackSet, a job whose update meets a failing account, and a self-managed
+target and deletes an orphaned StackSet, a job whose update waits out someone
+else's operation and meets a failing account, and a self-managed
 organization. The test fails on any call the role does not grant, and on any grant no call used.
 """
 
@@ -193,6 +194,12 @@ def test_sync_role_grants_exactly_what_the_sync_calls(
     world.client("s3").put_object(Bucket=BUCKET, Key=KEY, Body=third)
     failing = sorted(world.accounts_in("Root/Workloads/Dev"))[0]
     world.service.fail_accounts[failing] = "a service control policy denies iam:CreateRole"
+    # Someone else's operation holds Developer: the job finds it (ListStackSetOperations) and waits it out.
+    ticks, world.service.running_ticks = world.service.running_ticks, 12
+    world.client("cloudformation").detect_stack_set_drift(
+        StackSetName="org-roles-Developer", OperationId="someone-else"
+    )
+    world.service.running_ticks = ticks
     failed_job = job(approve=third, job_id="job-3")
     with cp_stub:
         cp_stub.add_response("put_job_failure_result", {}, {"jobId": "job-3", "failureDetails": ANY})

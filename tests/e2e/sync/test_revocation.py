@@ -43,7 +43,7 @@ def test_removing_an_attachment_deletes_the_role_and_adding_it_back_works(
     assert [s for s in world.service.stacks.values() if s.retained] == []
     world.use(original)
     report = world.sync("third")
-    assert (report.outcome, kinds(report, DEV)) == ("success", ["create-instances", "commit"])
+    assert (report.outcome, kinds(report, DEV)) == ("success", ["create-instances"])
     assert roles_of(world, *SANDBOX) == {a: {"Developer", "ReadOnly"} for a in SANDBOX}
     assert world.sync("fourth").counts() == {"unchanged": 4}
 
@@ -175,6 +175,6 @@ def test_an_excluded_account_that_leaves_and_rejoins_between_two_syncs_has_no_ro
     assert "Developer" in iam_roles(world, EXCLUDED)
     report = world.sync("second")
     assert report.outcome == "success"
-    assert kinds(report, DEV) == ["delete-instances", "commit"]
+    assert kinds(report, DEV) == ["delete-instances"]
     assert iam_roles(world, EXCLUDED) == {"ReadOnly": 3600}
     assert world.sync("third").counts() == {"unchanged": 4}

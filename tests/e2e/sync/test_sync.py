@@ -90,23 +90,25 @@ def test_second_run_is_a_no_op_with_minimal_reads(make_world: Any) -> None:
     assert report.counts() == {"unchanged": 4}
     assert world.writes() == before
     # One walk of the tree (DescribeOrganization, ListRoots, and per OU one page of OUs and one of
-    # accounts: 6 OUs with the root), ListStackSets, per StackSet DescribeStackSet and one page of its
-    # operations (did the rollout that wrote the hash succeed?), and for the management-account stack
-    # GetCallerIdentity (is this the management account?) and DescribeStacks; and for Developer's one
-    # excluded account, which sits under its target, one ListStackInstances (did AutoDeployment reach it?).
+    # accounts: 6 OUs with the root), ListStackSets, per StackSet DescribeStackSet and the operation named
+    # in its hash tag (did the rollout that wrote the hash succeed?), and for the management-account stack
+    # GetCallerIdentity (is this the management account?) and DescribeStacks. Instances: per role StackSet
+    # one ListStackInstances per broken detailed status (FAILED, INOPERABLE, CANCELLED: a filter takes one
+    # value), one for Developer's excluded account, which sits under its target (did AutoDeployment reach
+    # it?), and one page of the login-account StackSet's (its targets are accounts).
     assert report.calls == {
-        "reads": 24,
+        "reads": 31,
         "writes": 0,
         "by_operation": {
             "DescribeOrganization": 1,
             "DescribeStackSet": 3,
+            "DescribeStackSetOperation": 3,
             "DescribeStacks": 1,
             "GetCallerIdentity": 1,
             "ListAccountsForParent": 6,
             "ListOrganizationalUnitsForParent": 6,
             "ListRoots": 1,
-            "ListStackInstances": 1,
-            "ListStackSetOperations": 3,
+            "ListStackInstances": 8,
             "ListStackSets": 1,
         },
     }
@@ -137,7 +139,7 @@ def test_role_change_updates_only_that_stackset(make_world: Any, tmp_path: Path)
     )
     report = world.sync("second")
     assert report.counts() == {"updated": 1, "unchanged": 3}
-    assert kinds(report, DEV) == ["update-stackset", "commit"]
+    assert kinds(report, DEV) == ["update-stackset"]
     assert template.read_text() != body
     assert iam_roles(world, "100000000006")["Developer"] == 7200
     assert iam_roles(world, "100000000008")["Developer"] == 1800  # the Prod override still wins
@@ -146,27 +148,28 @@ def test_role_change_updates_only_that_stackset(make_world: Any, tmp_path: Path)
     }
 
 
-def test_a_failed_commit_is_repaired_by_the_next_run(make_world: Any, tmp_path: Path) -> None:
-    """The commit (the UpdateStackSet that records the hash) fails on one account: AWS keeps the tag
-    anyway (API_UpdateStackSet), so the next run must not trust it, and repairs the failed instance."""
+def test_a_failed_rollout_is_repaired_by_the_next_run(make_world: Any, tmp_path: Path) -> None:
+    """The update that carries the hash fails on one account: AWS keeps the tag anyway (API_UpdateStackSet),
+    so the next run must not trust it, and repairs the failed instance."""
     world = make_world()
     assert world.sync("first").outcome == "success"
-
-    def add_security(data: dict[str, Any]) -> None:
-        edit(data, DEV)["targets"].append(
-            {"ou_path": "Root/Security", "ou_id": None, "excluded_accounts": [], "source": "x"}
-        )
-
-    world.use(write_variant(tmp_path / "v2", add_security))
+    changed = write_variant(tmp_path / "v2")
+    body = (
+        (changed / "templates/org/roles/Developer.yaml").read_text().replace("Default: 3600", "Default: 7200")
+    )
+    (changed / "templates/org/roles/Developer.yaml").write_text(body)
+    world.use(write_variant(tmp_path / "v3", base=changed))
     world.service.fail_accounts[SANDBOX[0]] = "a service control policy denies iam:UpdateRole"
     report = world.sync("second")
-    assert kinds(report, DEV) == ["create-instances", "commit"]
+    assert kinds(report, DEV) == ["update-stackset"]
     dev = next(s for s in report.stacksets if s.name == DEV)
     assert (dev.result, [f.account for f in dev.failures]) == ("failed", [SANDBOX[0]])
     assert world.instances(DEV)[SANDBOX[0]][1] == "OUTDATED"
     world.service.fail_accounts.clear()
     report = world.sync("third")
     assert {s.name: s.result for s in report.stacksets}[DEV] == "updated"
+    commit = next(s for s in report.plan.stacksets if s.name == DEV).ops[-1]
+    assert (commit.kind, getattr(commit, "accounts", None)) == ("commit", (SANDBOX[0],))
     assert {status for _ou, status, _o in world.instances(DEV).values()} == {"CURRENT"}
     assert world.sync("fourth").counts() == {"unchanged": 4}
 
@@ -184,7 +187,7 @@ def test_targets_added_and_removed(make_world: Any, tmp_path: Path) -> None:
     world.use(write_variant(tmp_path / "v2", _developer(move_target)))
     report = world.sync("second")
     assert report.outcome == "success"
-    assert kinds(report, DEV) == ["delete-instances", "create-instances", "commit"]
+    assert kinds(report, DEV) == ["delete-instances", "create-instances"]
     delete = report.plan.stacksets[0].ops[0]
     assert (delete.paths, delete.count, delete.retain_stacks) == (("Root/Sandbox",), 2, False)
     assert set(world.instances(DEV)) == {LOGIN, *SECURITY, *WORKLOADS, *DEV_OU, *PROD_ACCTS}
@@ -219,7 +222,6 @@ def test_moving_an_attachment_down_replaces_the_stacks_it_keeps(make_world: Any,
         ("delete-instances", tuple(staying), False),
         ("delete-instances", (), True),
         ("create-instances", (), None),
-        ("commit", (), None),
     ]
     assert set(world.instances(RO)) == set(staying)
     retained = sorted(s.account for s in world.service.stacks.values() if s.stackset == RO and s.retained)
@@ -276,7 +278,7 @@ def test_configured_ou_missing_is_skipped_then_added(make_world: Any) -> None:
         AccountId="100000000003", SourceParentId=world.layout.ou_id("Root/Security"), DestinationParentId=new
     )
     report = world.sync("second")
-    assert kinds(report, DEV) == ["create-instances", "commit"]
+    assert kinds(report, DEV) == ["create-instances"]
     assert world.instances(DEV)["100000000003"] == (new, "CURRENT", {})
 
 
@@ -385,7 +387,7 @@ def test_self_managed_targets_accounts(make_world: Any, tmp_path: Path) -> None:
     world.move("100000000000", "Root/Security")  # no AutoDeployment: the sync removes and adds by account
     world.move("100000000002", "Root/Workloads/Dev")
     report = world.sync("second")
-    assert kinds(report, DEV) == ["delete-instances", "create-instances", "commit"]
+    assert kinds(report, DEV) == ["delete-instances", "create-instances"]
     assert set(world.instances(DEV)) == {"100000000001", "100000000002", *WORKLOADS, *DEV_OU, *PROD_ACCTS}
 
 

@@ -118,15 +118,16 @@ def test_unchanged_org_has_no_iam_changes(make_world: Any, capsys: pytest.Captur
     assert (data["iam_diff"]["ous"], data["accounts_affected"]) == ([], {"total": 0, "ous": []})
     # One DescribeStackSet per StackSet, as before the review: Developer's Prod override (1800) is known
     # to be applied from its recorded hash, not from DescribeStackInstance (the plan's own check that the
-    # rollout which wrote that hash succeeded is one ListStackSetOperations per StackSet).
+    # rollout which wrote that hash succeeded is one DescribeStackSetOperation per StackSet, and its health
+    # one ListStackInstances per broken status per role StackSet).
     stacks = {k: v for k, v in data["calls"]["by_operation"].items() if "Stack" in k}
     assert (stacks, data["calls"]["writes"]) == (
         # ListStackInstances: Developer's excluded account sits under its target (did AutoDeployment reach it?)
         {
             "DescribeStackSet": 3,
             "DescribeStacks": 1,
-            "ListStackInstances": 1,
-            "ListStackSetOperations": 3,
+            "DescribeStackSetOperation": 3,
+            "ListStackInstances": 8,
             "ListStackSets": 1,
         },
         0,

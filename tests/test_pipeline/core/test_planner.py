@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipeline.cli.files import load_manifest
-from pipeline.core.desired import NO_OVERRIDES, DesiredStackSet, HashTag, content_for, desire, pending_tag
+from pipeline.core.desired import NO_OVERRIDES, DesiredStackSet, HashTag, content_for, desire
 from pipeline.core.guard import check
 from pipeline.core.live import LiveInstance, LiveStack, LiveStackSet
 from pipeline.core.manifest import HASH_TAG, DeletionPolicy, Manifest
@@ -154,8 +154,14 @@ class Expected:
         return cls(plan.action, plan.ops, plan.notes, plan.deletions, held)
 
 
-def commit(d: DesiredStackSet) -> CommitHash:
-    return CommitHash(stackset=DEV, content=d.content, tag=d.tag)
+def commit(d: DesiredStackSet, *accounts: str, applied: str | None = None) -> CommitHash:
+    tag = d.tag_after(applied or d.overrides_digest)
+    return CommitHash(stackset=DEV, content=d.content, tag=tag, accounts=accounts, regions=REGIONS)
+
+
+def vouched(d: DesiredStackSet) -> str:
+    """The tag of a plan that reached d with nothing to change in the overrides, vouched for by op-1."""
+    return f"{d.tag_after(d.overrides_digest)}.op-1"
 
 
 D = desired()
@@ -168,11 +174,25 @@ DEV_SUSPENDED = tree(suspended=("100000000006",))
 D_DEV_SUSPENDED = desired(org=DEV_SUSPENDED)
 IN_SECURITY = LiveInstance("100000000002", "us-east-1", SEC)
 EXCLUDED_UNDER_WS = LiveInstance("333333333333", "us-east-1", WS)
+INOPERABLE_IN_SANDBOX = tuple(
+    dataclasses.replace(i, status="INOPERABLE", detailed_status="INOPERABLE", reason="delete failed")
+    if i.account == "100000000000"
+    else i
+    for i in deployed(D)
+)
+D_RO = desired("org-roles-ReadOnly")
+SET_BACK = UpdateOverrides(
+    stackset=DEV,
+    regions=REGIONS,
+    accounts=("100000000000", "100000000001", "100000000004", "100000000006"),
+    parameters=(),
+    paths=("Root/Sandbox", "Root/Workloads", "Root/Workloads/Dev"),
+)
 FAILED_IN_SANDBOX = tuple(
     dataclasses.replace(i, status="OUTDATED", detailed_status="FAILED") if i.account == "100000000000" else i
     for i in deployed(D)
 )
-STALE_TEMPLATE = live_from(D, "v1.old.x", deployed(D), template_sha256="0" * 64)
+STALE_TEMPLATE = live_from(D, "v2.old.x.x.op-1", deployed(D), template_sha256="0" * 64)
 ORPHAN = LiveStackSet(
     "org-roles-Old",
     "SERVICE_MANAGED",
@@ -212,7 +232,7 @@ SCENARIOS = [
         Expected(
             "create",
             (
-                CreateStackSet(stackset=DEV, content=D.content, tag=f"v1.pending.{NO_OVERRIDES}"),
+                CreateStackSet(stackset=DEV, content=D.content, tag=D.tag_after(NO_OVERRIDES)),
                 CreateInstances(
                     stackset=DEV,
                     regions=REGIONS,
@@ -230,43 +250,119 @@ SCENARIOS = [
                     paths=("Root/Workloads",),
                 ),
                 PROD_OVERRIDE,
-                commit(D),
             ),
             notes=(WINDOW_NOTE,),
         ),
-        id="new stackset creates targets, overrides, then commits",
-    ),
-    pytest.param(
-        lambda: plan_stackset(D, live_from(D, D.tag, instances=None), tree(), POLICY),
-        Expected("unchanged"),
-        id="matching hash is unchanged without reading instances",
-    ),
-    pytest.param(
-        # AWS keeps an UpdateStackSet's tags even when its operation fails: a matching hash whose rollout
-        # failed is not trusted; the commit rolls out to every instance again, the failed one included.
-        lambda: plan_stackset(D, live_from(D, D.tag, FAILED_IN_SANDBOX, rollout_failed=True), tree(), POLICY),
-        Expected(
-            "update",
-            (commit(D),),
-            notes=(
-                "the last rollout failed or left failed instances: rolling out again",
-                "1 instance(s) not CURRENT: the commit retries them",
-            ),
-        ),
-        id="matching hash after a failed rollout rolls out again",
+        id="new stackset carries its hash from the start: targets, overrides, no commit",
     ),
     pytest.param(
         lambda: plan_stackset(
-            D, live_from(D, f"v1.pending.{D.overrides_digest}", deployed(D)), tree(), POLICY
+            D_RO, live_from(D_RO, vouched(D_RO), instances=None, ou_ids=(ROOT_ID,)), tree(), POLICY
         ),
-        Expected("update", (commit(D),)),
-        id="everything in place but the hash only commits",
+        Expected("unchanged"),
+        id="matching hash and targets are unchanged without reading instances",
+    ),
+    pytest.param(
+        lambda: plan_stackset(D, live_from(D, vouched(D), deployed(D)), tree(), POLICY),
+        Expected("unchanged"),
+        id="an excluded account under its target is looked for, and absent it is unchanged",
+    ),
+    pytest.param(
+        # AWS keeps an UpdateStackSet's tags even when its operation fails: a matching hash whose operation
+        # failed is not trusted: a tag-only update limited to the failed instance redeploys it and records
+        # the hash. The overrides in place are those before that plan, here the same.
+        lambda: plan_stackset(
+            D, live_from(D, vouched(D), FAILED_IN_SANDBOX, rollout_failed=True), tree(), POLICY
+        ),
+        Expected(
+            "update",
+            (commit(D, "100000000000"),),
+            notes=(
+                "the operation that wrote the hash failed or left failed instances: repairing",
+                "1 instance(s) failed or not CURRENT: the commit redeploys them",
+            ),
+        ),
+        id="matching hash after a failed rollout repairs the failed instance",
+    ),
+    pytest.param(
+        # The plan that wrote the tag stopped before its last operation (a crash): the overrides in place are
+        # those before it, so they are applied again; a rerun of the same run ends with the same operation,
+        # which then vouches for the tag, so no commit.
+        lambda: plan_stackset(
+            D,
+            live_from(
+                D,
+                f"{D.tag_after('f' * 16)}.op-1",
+                deployed(D),
+                rollout_failed=True,
+                rollout_missing=True,
+            ),
+            tree(),
+            POLICY,
+        ),
+        Expected(
+            "update",
+            (SET_BACK, PROD_OVERRIDE),
+            notes=("the plan that wrote the hash stopped before its last operation: finishing it",),
+        ),
+        id="an unfinished plan is finished without a commit",
+    ),
+    pytest.param(
+        lambda: plan_stackset(
+            D, live_from(D, vouched(D), FAILED_IN_SANDBOX, unhealthy=("FAILED",)), tree(), POLICY
+        ),
+        Expected(
+            "update",
+            (commit(D, "100000000000"),),
+            notes=(
+                "instances found FAILED (AutoDeployment's or an earlier run's)",
+                "1 instance(s) failed or not CURRENT: the commit redeploys them",
+            ),
+        ),
+        id="a failed instance found by its status is redeployed alone",
+    ),
+    pytest.param(
+        lambda: plan_stackset(
+            D, live_from(D, vouched(D), INOPERABLE_IN_SANDBOX, unhealthy=("INOPERABLE",)), tree(), POLICY
+        ),
+        Expected(
+            "failed",
+            notes=(
+                "instances found INOPERABLE (AutoDeployment's or an earlier run's)",
+                "instance 100000000000 us-east-1 is INOPERABLE (delete failed): UpdateStackSet skips it; run "
+                "aws cloudformation delete-stack-instances --stack-set-name org-roles-Developer "
+                "--deployment-targets Accounts=100000000000 --regions us-east-1 --retain-stacks, delete the "
+                "stack it leaves in account 100000000000, then sync again",
+            ),
+        ),
+        id="an inoperable instance is reported with its fix, never unchanged",
+    ),
+    pytest.param(
+        lambda: plan_stackset(
+            D,
+            live_from(D, f"v2.old.{D.overrides_digest}.{D.overrides_digest}.op-1", deployed(D)),
+            tree(),
+            POLICY,
+        ),
+        Expected("update", (commit(D, "100000000000"),)),
+        id="everything in place but the hash: a tag-only update of one account",
+    ),
+    pytest.param(
+        # Upgrading from a v1 tag (written last by a tag-only update of every instance): its override digest
+        # is kept, so the hash is re-recorded once on one instance, nothing else.
+        lambda: plan_stackset(D, live_from(D, f"v1.old.{D.overrides_digest}", deployed(D)), tree(), POLICY),
+        Expected("update", (commit(D, "100000000000"),)),
+        id="a v1 tag is re-recorded once on one instance",
     ),
     pytest.param(
         lambda: plan_stackset(
             D,
             dataclasses.replace(
-                STALE_TEMPLATE, tags={**STALE_TEMPLATE.tags, HASH_TAG: f"v1.old.{D.overrides_digest}"}
+                STALE_TEMPLATE,
+                tags={
+                    **STALE_TEMPLATE.tags,
+                    HASH_TAG: f"v2.old.{D.overrides_digest}.{D.overrides_digest}.op-1",
+                },
             ),
             tree(),
             POLICY,
@@ -277,19 +373,18 @@ SCENARIOS = [
                 UpdateStackSet(
                     stackset=DEV,
                     content=D.content,
-                    tag=f"v1.pending.{D.overrides_digest}",
+                    tag=D.tag_after(D.overrides_digest),
                     changes=("template",),
                 ),
-                commit(D),
             ),
         ),
-        id="template change updates then commits",
+        id="template change is one update carrying the hash",
     ),
     pytest.param(
         lambda: plan_stackset(
             D_MOVED,
             live_from(
-                D_MOVED, D.tag, tuple(LiveInstance(i.account, "us-east-1", i.ou_id) for i in deployed(D))
+                D_MOVED, vouched(D), tuple(LiveInstance(i.account, "us-east-1", i.ou_id) for i in deployed(D))
             ),
             tree(MOVED),
             POLICY,
@@ -311,15 +406,13 @@ SCENARIOS = [
                     parameters=(("MaxSessionDuration", "1800"),),
                     paths=("Root/Workloads/Prod",),
                 ),
-                commit(D_MOVED),
+                commit(D_MOVED, "100000000000", applied=D.overrides_digest),
             ),
         ),
-        id="overrides follow accounts",
+        id="overrides follow accounts, then a tag-only update of one of their accounts",
     ),
     pytest.param(
-        lambda: plan_stackset(
-            D, live_from(D, "v1.old." + D.overrides_digest, (*deployed(D), IN_SECURITY)), tree(), POLICY
-        ),
+        lambda: plan_stackset(D, live_from(D, vouched(D), (*deployed(D), IN_SECURITY)), tree(), POLICY),
         Expected(
             "update",
             (
@@ -333,16 +426,13 @@ SCENARIOS = [
                     count=1,
                     paths=("Root/Security",),
                 ),
-                commit(D),
             ),
             deletions=1,
         ),
         id="removed target is deleted, its stacks with it (revocation)",
     ),
     pytest.param(
-        lambda: plan_stackset(
-            D, live_from(D, "v1.old." + D.overrides_digest, (*deployed(D), IN_SECURITY)), tree(), RETAIN
-        ),
+        lambda: plan_stackset(D, live_from(D, vouched(D), (*deployed(D), IN_SECURITY)), tree(), RETAIN),
         Expected(
             "update",
             (
@@ -356,7 +446,6 @@ SCENARIOS = [
                     count=1,
                     paths=("Root/Security",),
                 ),
-                commit(D),
             ),
             deletions=1,
         ),
@@ -367,23 +456,20 @@ SCENARIOS = [
             D_NO_SANDBOX,
             live_from(
                 D_NO_SANDBOX,
-                "v1.old." + D_NO_SANDBOX.overrides_digest,
+                vouched(D_NO_SANDBOX),
                 (*deployed(D_NO_SANDBOX), IN_SECURITY),
             ),
             NO_SANDBOX,
             POLICY,
         ),
         Expected(
-            "update",
-            (commit(D_NO_SANDBOX),),
+            "unchanged",
             held=(("Root/Security", "removal held: target Root/Sandbox is not in the organization"),),
         ),
         id="removals are held while a target is missing",
     ),
     pytest.param(
-        lambda: plan_stackset(
-            D, live_from(D, "v1.old." + D.overrides_digest, (*deployed(D), EXCLUDED_UNDER_WS)), tree(), POLICY
-        ),
+        lambda: plan_stackset(D, live_from(D, vouched(D), (*deployed(D), EXCLUDED_UNDER_WS)), tree(), POLICY),
         Expected(
             "update",
             (
@@ -397,7 +483,6 @@ SCENARIOS = [
                     count=1,
                     paths=("Root/Workloads",),
                 ),
-                commit(D),
             ),
             notes=(WINDOW_NOTE,),
             deletions=1,
@@ -406,9 +491,7 @@ SCENARIOS = [
     ),
     pytest.param(
         # AutoDeployment gave the excluded account the role; it is deleted even when the org retains stacks.
-        lambda: plan_stackset(
-            D, live_from(D, "v1.old." + D.overrides_digest, (*deployed(D), EXCLUDED_UNDER_WS)), tree(), RETAIN
-        ),
+        lambda: plan_stackset(D, live_from(D, vouched(D), (*deployed(D), EXCLUDED_UNDER_WS)), tree(), RETAIN),
         Expected(
             "update",
             (
@@ -422,7 +505,6 @@ SCENARIOS = [
                     count=1,
                     paths=("Root/Workloads",),
                 ),
-                commit(D),
             ),
             notes=(WINDOW_NOTE,),
             deletions=1,
@@ -432,11 +514,11 @@ SCENARIOS = [
     pytest.param(
         lambda: plan_stackset(
             D_DEV_SUSPENDED,
-            live_from(D_DEV_SUSPENDED, "v1.old." + D_DEV_SUSPENDED.overrides_digest, deployed(D)),
+            live_from(D_DEV_SUSPENDED, vouched(D_DEV_SUSPENDED), deployed(D)),
             DEV_SUSPENDED,
             POLICY,
         ),
-        Expected("update", (commit(D_DEV_SUSPENDED),)),
+        Expected("unchanged"),
         id="suspended accounts keep their instances",
     ),
     pytest.param(
@@ -491,7 +573,7 @@ def test_desired_accounts_leave_out_the_excluded_and_management_accounts() -> No
 
 
 def test_a_failed_rollout_needs_the_instances_read() -> None:
-    live = live_from(D, D.tag, FAILED_IN_SANDBOX, rollout_failed=True)
+    live = live_from(D, vouched(D), FAILED_IN_SANDBOX, rollout_failed=True)
     assert needs_instances(D, dataclasses.replace(live, instances=None))
 
 
@@ -516,20 +598,20 @@ def test_management_stack_plans() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("v1.abc.def", HashTag(True, "abc", "def")),
-        ("v1.pending.def", HashTag(False, None, "def")),
-        ("v1.pending.unknown", HashTag(False, None, None)),
-        ("garbage", HashTag(False, None, None)),
-        (None, HashTag(False, None, None)),
+        ("v2.abc.def.0ld.op-1", HashTag("abc", "def", "0ld", "op-1")),
+        ("v2.abc.def.unknown.op-1", HashTag("abc", "def", None, "op-1")),
+        ("v2.abc.def.0ld.", HashTag("abc", "def", "0ld", None)),
+        ("v2.abc.def.0ld", HashTag("abc", "def", "0ld", None)),
+        ("v2.abc.def", HashTag(None, None, None, None)),
+        ("v1.abc.def", HashTag(None, "def", "def", None)),
+        ("v1.pending.unknown", HashTag(None, None, None, None)),
+        ("v2..def.0ld.op", HashTag(None, None, None, None)),
+        ("garbage", HashTag(None, None, None, None)),
+        (None, HashTag(None, None, None, None)),
     ],
 )
 def test_hash_tag_parsing(value: str | None, expected: HashTag) -> None:
     assert HashTag.parse(value) == expected
-
-
-def test_pending_tag_keeps_the_applied_overrides() -> None:
-    assert pending_tag("v1.abc.def") == "v1.pending.def"
-    assert pending_tag(None) == "v1.pending.unknown"
 
 
 def _plan_with(deletions: int, total: int, warnings: tuple[str, ...] = ()) -> SyncPlan:

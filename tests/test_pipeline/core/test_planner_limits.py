@@ -45,7 +45,7 @@ def test_removing_more_than_50_ou_targets_takes_one_call_per_50() -> None:
     org = _wide_tree()
     d = desired(org=org)
     kept = tuple(LiveInstance(a, "us-east-1", t.ou_id) for t in d.targets for a in t.accounts)
-    live = live_from(d, "v1.old." + d.overrides_digest, kept + _extra_instances())
+    live = live_from(d, f"v2.old.{d.overrides_digest}.{d.overrides_digest}.op-1", kept + _extra_instances())
     deletes = _deletes(plan_stackset(d, live, org, POLICY).ops)
     assert [len(op.ou_ids) for op in deletes] == [50, 50, 20]
     assert [op.count for op in deletes] == [50, 50, 20]

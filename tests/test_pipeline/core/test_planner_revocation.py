@@ -17,18 +17,18 @@ from tests.test_pipeline.core.test_planner import (
     WS,
     D,
     M,
-    commit,
     deployed,
     desired,
     live_from,
     tree,
+    vouched,
 )
 
 
 @pytest.mark.parametrize(("retain", "kept"), [(False, False), (True, True)], ids=["default", "opt-in"])
 def test_a_region_no_longer_wanted_is_deleted_unless_the_org_retains(retain: bool, kept: bool) -> None:
     west = (LiveInstance("100000000000", "us-west-2", SB), LiveInstance("100000000004", "us-west-2", WS))
-    live = live_from(D, "v1.old." + D.overrides_digest, (*deployed(D), *west))
+    live = live_from(D, vouched(D), (*deployed(D), *west))
     plan = plan_stackset(D, live, tree(), DeletionPolicy(retain_stacks=retain))
     assert plan.ops == (
         DeleteInstances(
@@ -40,7 +40,6 @@ def test_a_region_no_longer_wanted_is_deleted_unless_the_org_retains(retain: boo
             retain_stacks=kept,
             count=2,
         ),
-        commit(D),
     )
     assert plan.notes == ("region us-west-2 is no longer wanted",)
 
@@ -54,7 +53,7 @@ def test_excluded_accounts_under_their_target_are_looked_up_even_when_the_hash_m
     """AutoDeployment may give an excluded account an instance at any time: a matching hash is trusted only
     once those accounts are found to hold none."""
     assert D.excluded_present == ("333333333333",)  # EXCLUDED sits in Root/Workloads, excluded there
-    matching = live_from(D, D.tag, instances=None)
+    matching = live_from(D, vouched(D), instances=None, ou_ids=(SB, WS))
     assert needs_exclusion_check(D, matching) == ("333333333333",)
     assert needs_exclusion_check(D, live_from(D, "v1.old.x", instances=None)) == ()  # planned anyway
     assert plan_stackset(D, matching, tree(), DeletionPolicy()).action == "unchanged"
@@ -64,7 +63,7 @@ def test_excluded_accounts_under_their_target_are_looked_up_even_when_the_hash_m
     plan = plan_stackset(
         D, dataclasses.replace(reached, instances=(*deployed(D), stray)), tree(), DeletionPolicy()
     )
-    assert (plan.action, [op.kind for op in plan.ops]) == ("update", ["delete-instances", "commit"])
+    assert (plan.action, [op.kind for op in plan.ops]) == ("update", ["delete-instances"])
     assert plan.notes[0] == "excluded account(s) 333333333333 got an instance from AutoDeployment"
 
 

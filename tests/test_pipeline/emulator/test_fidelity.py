@@ -346,3 +346,113 @@ def test_a_retained_stack_makes_the_new_instance_fail_with_entity_already_exists
     assert (row["Status"], row["StackInstanceStatus"]["DetailedStatus"]) == ("OUTDATED", "FAILED")
     assert row["StatusReason"].startswith("EntityAlreadyExists: a role this template names already exists")
     assert [retained for _name, retained in stacks_of(world, "100000000000")] == [True]
+
+
+def test_operations_are_listed_oldest_first(env: Any) -> None:
+    """API_ListStackSetOperations specifies no order: the emulator lists oldest first, so a reader that
+    takes the first entry for the newest breaks here (the sync finds its operation by id instead)."""
+    world, cfn = env
+    wait(cfn, create(cfn, [world.layout.ou_id("Root/Sandbox")], "op-1"))
+    wait(cfn, create(cfn, [world.layout.ou_id("Root/Security")], "op-2"))
+    listed = cfn.list_stack_set_operations(StackSetName=NAME)["Summaries"]
+    assert [o["OperationId"] for o in listed] == ["op-1", "op-2"]
+    assert listed[0]["CreationTimestamp"] < listed[1]["CreationTimestamp"]
+
+
+def _detailed(cfn: Any, *filters: tuple[str, str]) -> set[str]:
+    rows = cfn.list_stack_instances(
+        StackSetName=NAME, Filters=[{"Name": n, "Values": v} for n, v in filters]
+    )["Summaries"]
+    return {r["Account"] for r in rows}
+
+
+def test_instance_filters_take_one_value_each_and_narrow_together(env: Any) -> None:
+    """API_StackInstanceFilter: Values is one string; API_ListStackInstances: at most 3 filters. Whether a
+    repeated name widens is not documented: the emulator narrows (every filter must hold), so asking for two
+    statuses in one call finds nothing, and the sync asks one status per call."""
+    world, cfn = env
+    world.service.fail_accounts["100000000000"] = "denied"
+    wait(cfn, create(cfn, [world.layout.ou_id("Root/Sandbox")], "op-1"))
+    assert _detailed(cfn, ("DETAILED_STATUS", "FAILED")) == {"100000000000"}
+    assert _detailed(cfn, ("DETAILED_STATUS", "SUCCEEDED")) == {"100000000001"}
+    assert _detailed(cfn, ("DETAILED_STATUS", "FAILED"), ("DETAILED_STATUS", "SUCCEEDED")) == set()
+    with pytest.raises(ClientError) as exc:
+        _detailed(cfn, *[("DETAILED_STATUS", "FAILED")] * 4)
+    assert code(exc) == "ValidationError"
+
+
+def test_a_failed_delete_leaves_the_instance_inoperable_and_updates_skip_it(env: Any) -> None:
+    """API_StackInstanceSummary (Status INOPERABLE): a failed DeleteStackInstances leaves the stack unstable,
+    further UpdateStackSet operations skip it, and DeleteStackInstances with RetainStacks removes it."""
+    world, cfn = env
+    sandbox = world.layout.ou_id("Root/Sandbox")
+    wait(cfn, create(cfn, [sandbox], "op-1"))
+    world.service.fail_accounts["100000000000"] = "the role is in use"
+    cfn.delete_stack_instances(
+        StackSetName=NAME,
+        DeploymentTargets={"OrganizationalUnitIds": [sandbox]},
+        Regions=["us-east-1"],
+        RetainStacks=False,
+        OperationId="op-2",
+        OperationPreferences=PREFS,
+    )
+    assert wait(cfn, "op-2")[0] == "FAILED"
+    assert instances(cfn) == {"100000000000": ("INOPERABLE", sandbox)}
+    assert _detailed(cfn, ("DETAILED_STATUS", "INOPERABLE")) == {"100000000000"}
+    world.service.fail_accounts.clear()
+    cfn.update_stack_set(
+        StackSetName=NAME,
+        TemplateBody=TEMPLATE,
+        Parameters=PARAMS,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        OperationId="op-3",
+    )
+    assert wait(cfn, "op-3")[0] == "SUCCEEDED"
+    assert world.service.record(NAME).operations["op-3"].targets == []
+    assert instances(cfn) == {"100000000000": ("INOPERABLE", sandbox)}
+    cfn.delete_stack_instances(
+        StackSetName=NAME,
+        DeploymentTargets={"Accounts": ["100000000000"]},
+        Regions=["us-east-1"],
+        RetainStacks=True,
+        OperationId="op-4",
+    )
+    assert wait(cfn, "op-4")[0] == "SUCCEEDED"
+    assert instances(cfn) == {}
+
+
+def test_autodeployment_failures_leave_failed_instances_and_no_listed_operation(env: Any) -> None:
+    """API_AutoDeployment deploys to accounts that join a target OU; whether those runs are listed by
+    ListStackSetOperations is not documented, so the emulator lists none, and a failed one shows only as a
+    FAILED instance (API_StackInstanceComprehensiveStatus)."""
+    world, cfn = env
+    wait(cfn, create(cfn, [world.layout.ou_id("Root/Sandbox")], "op-1"))
+    world.service.fail_accounts["100000000002"] = "denied"
+    world.move("100000000002", "Root/Sandbox")
+    assert _detailed(cfn, ("DETAILED_STATUS", "FAILED")) == {"100000000002"}
+    assert [o["OperationId"] for o in cfn.list_stack_set_operations(StackSetName=NAME)["Summaries"]] == [
+        "op-1"
+    ]
+
+
+def test_a_tag_only_update_limited_to_accounts_leaves_the_others_alone(env: Any) -> None:
+    """API_UpdateStackSet (Accounts, DeploymentTargets): with neither template nor parameters changed, only
+    the given accounts' instances are updated and every other keeps its status; with the template given,
+    every instance is marked OUTDATED first."""
+    world, cfn = env
+    wait(cfn, create(cfn, [world.layout.ou_id("Root/Sandbox")], "op-1"))
+    cfn.update_stack_set(
+        StackSetName=NAME,
+        UsePreviousTemplate=True,
+        Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in PARAMS],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Tags=[{"Key": "OrgStackSetsHash", "Value": "v2.a.b.c.op-2"}],
+        DeploymentTargets={"Accounts": ["100000000000"]},
+        Regions=["us-east-1"],
+        OperationId="op-2",
+    )
+    assert instances(cfn)["100000000001"][0] == "CURRENT"
+    assert wait(cfn, "op-2")[0] == "SUCCEEDED"
+    assert world.service.record(NAME).operations["op-2"].targets == [("100000000000", "us-east-1")]
+    tags = cfn.describe_stack_set(StackSetName=NAME)["StackSet"]["Tags"]
+    assert {"Key": "OrgStackSetsHash", "Value": "v2.a.b.c.op-2"} in tags
