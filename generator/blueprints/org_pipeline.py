@@ -67,7 +67,7 @@ from troposphere import (
 )
 
 from generator.blueprints.base import Blueprint, RenderContext, apply_tags, new_template, standard_tags
-from generator.blueprints.parts.alerts import email_subscription, topic_policy
+from generator.blueprints.parts.alerts import email_subscription, events_publish, topic_policy
 from generator.blueprints.parts.break_glass_alarm import add_central_alarm
 from generator.blueprints.parts.buckets import artifact_objects, private_bucket
 from generator.blueprints.parts.iam import role_with_policy, service_trust
@@ -476,16 +476,7 @@ def _topics(s: _Stack) -> _Topics:
     t.add_resource(
         topic_policy(
             notify_topic,
-            [
-                Statement(
-                    Sid="EventBridgePublishes",
-                    Effect=Allow,
-                    Principal=Principal("Service", ["events.amazonaws.com"]),
-                    Action=[sns_actions.Publish],
-                    Resource=[Ref(notify_topic)],
-                    Condition=Condition(StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})),
-                )
-            ],
+            [events_publish(notify_topic)],
         )
     )
     return _Topics(approval=approval_topic, notification=notify_topic)

@@ -29,6 +29,19 @@ def topic_policy(topic: sns.Topic, statements: list[Statement]) -> sns.TopicPoli
     )
 
 
+def events_publish(topic: sns.Topic) -> Statement:
+    """EventBridge rules of this account may publish to `topic` (aws:SourceAccount against confused deputies:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html)."""
+    return Statement(
+        Sid="EventBridgePublishes",
+        Effect=Allow,
+        Principal=Principal("Service", ["events.amazonaws.com"]),
+        Action=[sns_actions.Publish],
+        Resource=[Ref(topic)],
+        Condition=Condition(StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})),
+    )
+
+
 def email_subscription(
     title: str, topic: sns.Topic, email: Parameter, condition: str | None = None
 ) -> sns.SubscriptionResource:

@@ -26,11 +26,10 @@ from __future__ import annotations
 from typing import Any
 
 import awacs.events as events_actions
-import awacs.sns as sns_actions
-from awacs.aws import Allow, Condition, Principal, Statement, StringEquals
+from awacs.aws import Allow, Statement
 from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template, events, sns
 
-from generator.blueprints.parts.alerts import email_subscription, topic_policy
+from generator.blueprints.parts.alerts import email_subscription, events_publish, topic_policy
 from generator.blueprints.parts.iam import role_with_policy, service_trust
 
 BUS_NAME = "{project}-break-glass"
@@ -138,16 +137,7 @@ def _topic(t: Template, key: Any, email: Parameter) -> sns.Topic:
     t.add_resource(
         topic_policy(
             topic,
-            [
-                Statement(
-                    Sid="EventBridgePublishes",
-                    Effect=Allow,
-                    Principal=Principal("Service", ["events.amazonaws.com"]),
-                    Action=[sns_actions.Publish],
-                    Resource=[Ref(topic)],
-                    Condition=Condition(StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")})),
-                )
-            ],
+            [events_publish(topic)],
         )
     )
     return topic
