@@ -568,6 +568,32 @@ def delete_retained(kit: Kit, account: str, stack: str) -> None:
     kit.retained.remove(f"{account}/{stack}")
 
 
+LIVE = [
+    "CREATE_COMPLETE",
+    "CREATE_FAILED",
+    "ROLLBACK_COMPLETE",
+    "ROLLBACK_FAILED",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "DELETE_FAILED",
+]
+
+
+def retained_leftovers(kit: Kit) -> list[str]:
+    """ "account/stack" of stacks an earlier, killed run retained in the OU's member accounts: named as a
+    StackSet names its stacks, StackSet-<StackSet name>-<id>, with the kit's StackSet prefix (only a kit
+    StackSet has such a name). One AssumeRole and ListStacks per member account."""
+    if kit.member_cfn is None:
+        raise KitError("no --member-role to reach the member accounts")
+    start = f"StackSet-{kit_prefix(kit.prefix)}"
+    out = []
+    for account in sorted(kit.members()):
+        there = kit.member_cfn(account)
+        listed = paginate(there, "list_stacks", "StackSummaries", ONCE, {"StackStatusFilter": LIVE})
+        out += [f"{account}/{s['StackName']}" for s in listed if s["StackName"].startswith(start)]
+    return out
+
+
 def row_retain(kit: Kit) -> Row:
     """DeleteStackInstances with RetainStacks removes the instance and keeps its stack in the account
     (API_DeleteStackInstances, RetainStacks: "Removes the stack instances from the specified stack set, but

@@ -94,8 +94,7 @@ def resolve_ou(tree: OrgTree, given: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.aws.clients import make_clients
-    from pipeline.aws.conformance import Kit, leftovers, member_clients, remove, run_kit
+    from pipeline.aws.conformance import Kit, delete_retained, leftovers, remove, retained_leftovers, run_kit
     from pipeline.aws.organizations import read_org
 
     manifest = load_manifest(Path(args.manifest))
@@ -106,23 +105,20 @@ def run(args: argparse.Namespace) -> int:
         ou = resolve_ou(tree, args.ou)
         cfn = clients.cloudformation
         pace: dict[str, Any] = {} if local else {"sleep": time.sleep}
+        member = _member_option(args, clients, region)
         for name in leftovers(cfn, manifest.org.stackset_prefix, call_as):
             remove(Kit(cfn, region, tree, ou, manifest.org.stackset_prefix, call_as, name=name, **pace))
             print(f"removed {name}, left by an earlier run", file=sys.stderr)
+        if member is not None:
+            sweep = Kit(
+                cfn, region, tree, ou, manifest.org.stackset_prefix, call_as, member_cfn=member, **pace
+            )
+            for held in retained_leftovers(sweep):
+                account, stack = held.split("/", 1)
+                sweep.retained.append(held)
+                delete_retained(sweep, account, stack)
+                print(f"removed stack {stack} in {account}, retained by an earlier run", file=sys.stderr)
         move = _move_option(args, tree, ou)
-        member = None
-        if args.member_role is not None:
-            if not ROLE_NAME.fullmatch(args.member_role):
-                raise UsageError(
-                    f"--member-role {args.member_role!r}: not an IAM role name (a name, not an ARN)"
-                )
-            endpoint = clients.endpoint_url
-
-            def cfn_with(creds: dict[str, str]) -> Any:
-                made = make_clients(region, component="conformance", endpoint_url=endpoint, credentials=creds)
-                return made.cloudformation
-
-            member = member_clients(clients.sts, args.member_role, cfn_with)
         kit = Kit(
             cfn,
             region,
@@ -144,6 +140,25 @@ def run(args: argparse.Namespace) -> int:
         rows = run_kit(kit, lambda r: print(f"  {r.status}  {r.behaviour}", file=sys.stderr), keep=args.keep)
     sys.stdout.write(render(rows, kit.name, args.format, kept=args.keep))
     return EXIT_FAILED if any(r.status == "FAIL" for r in rows) else EXIT_OK
+
+
+def _member_option(args: argparse.Namespace, clients: Any, region: str) -> Any:
+    """--member-role: account -> a CloudFormation client there, through that role; None without it."""
+    from pipeline.aws.clients import make_clients
+    from pipeline.aws.conformance import member_clients
+
+    if args.member_role is None:
+        return None
+    if not ROLE_NAME.fullmatch(args.member_role):
+        raise UsageError(f"--member-role {args.member_role!r}: not an IAM role name (a name, not an ARN)")
+    endpoint = clients.endpoint_url
+
+    def cfn_with(creds: dict[str, str]) -> Any:
+        return make_clients(
+            region, component="conformance", endpoint_url=endpoint, credentials=creds
+        ).cloudformation
+
+    return member_clients(clients.sts, args.member_role, cfn_with)
 
 
 def _move_option(args: argparse.Namespace, tree: OrgTree, ou: str) -> tuple[str, str] | None:

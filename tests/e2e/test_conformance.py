@@ -311,6 +311,56 @@ def test_keep_leaves_the_stackset_and_a_rerun_removes_it(
     assert TAG not in {t["Key"] for t in tags}
 
 
+def test_a_rerun_with_the_member_role_deletes_a_stack_a_killed_run_retained(
+    make_world: Callable[..., World], capsys: Any, monkeypatch: Any
+) -> None:
+    """A run whose clean-up could not delete its retained stack (the member account refused every
+    DeleteStack: a killed run leaves the same) leaves only that stack; the next run with --member-role finds
+    it by name in the OU's member accounts and deletes it there, and leaves alone a stack of another
+    StackSet."""
+    world = make_world(layout=sandbox)
+    reach = member_cfn(world)
+
+    class Refusing:
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        def delete_stack(self, **kw: Any) -> Any:
+            raise KitError("the member account refused")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.client, name)
+
+    killed = kit_for(world, member_cfn=lambda account: Refusing(reach(account)))
+    with pytest.raises(KitError):
+        run_kit(killed)
+    [held] = [s for s in left_behind(world) if s.startswith("stack ")]
+    account = held.split()[1].split("/")[0]
+    other = reach(account)
+    queue = '{"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}'  # a type moto models: no warning
+    other.create_stack(StackName="StackSet-someone-else-1", TemplateBody=queue)
+    monkeypatch.setattr("time.sleep", lambda _s: None)
+    argv = [
+        "conformance",
+        "--endpoint-url",
+        world.server.url,
+        "--manifest",
+        str(world.manifest_dir / "manifest.json"),
+        "--ou",
+        "Root/Sandbox",
+        "--yes",
+        "--member-role",
+        ROLE,
+    ]
+    assert main(argv) == 0
+    assert f"in {account}, retained by an earlier run" in capsys.readouterr().err
+    assert left_behind(world) == []
+    assert (
+        other.describe_stacks(StackName="StackSet-someone-else-1")["Stacks"][0]["StackStatus"]
+        == "CREATE_COMPLETE"
+    )
+
+
 _TEMPLATE = '{"Resources": {"N": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}'
 
 
