@@ -41,7 +41,8 @@ sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited wher
   API_DeleteStackInstances, RetainStacks: the instance goes, the stack stays). With a `keeper` (moto's CloudFormation, see
   pipeline.emulator.server) a stack retained without a materializer is created in moto in that account when
   its instance goes, so DescribeStacks/DeleteStack with that account's credentials (an assumed role) see it;
-  the server reports a DeleteStack there through stack_deleted(), which forgets the retained record.
+  the server reports a DeleteStack there through stack_deleted(), which forgets the retained record;
+  load_json() (--local's restart from its state file) makes them real in moto again.
 - Suspended accounts are skipped (API_StackInstanceComprehensiveStatus: SKIPPED_SUSPENDED_ACCOUNT).
 - DeleteStackSet needs an empty StackSet (StackSetNotEmptyException, API_DeleteStackSet).
 - CallAs DELEGATED_ADMIN needs a registered delegated administrator and a SERVICE_MANAGED StackSet
@@ -858,6 +859,16 @@ class StackSetService:
             self.stacks = {k: Stack(**v) for k, v in data.get("stacks", {}).items()}
             self._seq = int(data.get("seq", 0))
             self._last_org = _snapshot_from_json(data.get("last_org"))
+            self._keep_retained()
+
+    def _keep_retained(self) -> None:
+        """Make the retained stacks real in their accounts again (--local restarts moto from a state file)."""
+        if self.materializer is not None or self.keeper is None:
+            return
+        templates = {r.name: r.template for r in self.stacksets.values()}
+        for s in self.stacks.values():
+            if s.retained and s.stackset in templates:
+                self.keeper.apply(s.account, s.region, s.name, templates[s.stackset], s.parameters)
 
 
 def _filter(

@@ -364,6 +364,45 @@ def test_a_rerun_with_the_member_role_deletes_a_stack_a_killed_run_retained(
 _TEMPLATE = '{"Resources": {"N": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}'
 
 
+def test_a_retained_stack_stays_in_its_account_across_local_commands(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """--local restarts moto from its state file for every command: a stack retained in one command is
+    still in its account in the next, and deleting it there makes the emulator forget it."""
+    from pipeline.cli.files import load_manifest
+    from pipeline.emulator.local import LocalEnvironment
+
+    monkeypatch.chdir(ROOT)
+    manifest = load_manifest(ROOT / "templates/org/manifest.json")
+    state = tmp_path / "state.json"
+    with LocalEnvironment(manifest, state) as env:
+        clients = env.clients()
+        tree = read_org(clients.organizations)
+        sandbox_ou = tree.by_path("Root/Sandbox")
+        assert sandbox_ou is not None
+        kit = Kit(clients.cloudformation, "us-east-1", tree, sandbox_ou.id, PREFIX)
+        kit.create()
+        kit.run_op("create_stack_instances", DeploymentTargets=kit.targets(), Regions=["us-east-1"])
+        account = kit.members()[0]
+        kit.run_op(
+            "delete_stack_instances",
+            DeploymentTargets=kit.targets([account], "INTERSECTION"),
+            Regions=["us-east-1"],
+            RetainStacks=True,
+        )
+        [stack] = [s.name for s in env.service.stacks.values() if s.retained]
+    with LocalEnvironment(manifest, state) as env:
+        clients = env.clients()
+
+        def client(creds: dict[str, str]) -> Any:
+            return make_clients("us-east-1", endpoint_url=env.url, credentials=creds).cloudformation
+
+        there = member_clients(clients.sts, ROLE, client)(account)
+        assert there.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+        there.delete_stack(StackName=stack)
+        assert [s for s in env.service.stacks.values() if s.retained] == []
+
+
 def test_the_command_runs_on_the_local_organization(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
     monkeypatch.chdir(ROOT)
     state = str(tmp_path / "state.json")
