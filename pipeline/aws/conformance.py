@@ -540,8 +540,10 @@ def _member_call(kit: Kit, account: str, operation: str, **params: Any) -> dict[
 
 
 def stack_status(kit: Kit, account: str, stack: str) -> str | None:
-    """The stack's status in its account, None when there is none (DescribeStacks by name raises a
-    ValidationError "does not exist" for a deleted stack, API_DescribeStacks)."""
+    """The stack's status in its account, None when there is none. "Deleted stacks don't show up in the
+    DescribeStacks operation if the deletion has been completed successfully" (API_DeleteStack): asked by
+    name, DescribeStacks then fails with a ValidationError "does not exist"; a DELETE_COMPLETE answer is
+    taken as gone too, so either reading ends the wait."""
     try:
         stacks = _member_call(kit, account, "describe_stacks", StackName=stack)["Stacks"]
     except Exception as exc:
@@ -575,8 +577,11 @@ LIVE = [
     "ROLLBACK_FAILED",
     "UPDATE_COMPLETE",
     "UPDATE_ROLLBACK_COMPLETE",
+    "UPDATE_ROLLBACK_FAILED",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",
     "DELETE_FAILED",
-]
+]  # every settled status but DELETE_COMPLETE (API_ListStacks, StackStatusFilter)
 
 
 def retained_leftovers(kit: Kit) -> list[str]:
