@@ -118,7 +118,10 @@ def deploy(
     poll_seconds: float = 2.0,
     timeout_seconds: float = 3600.0,
     tags: Mapping[str, str] | None = None,
+    waiting: Callable[[str], None] = lambda _status: None,
 ) -> Outcome:
+    """Create a change set, confirm it, execute it and wait for the stack; `progress` gets each new stack
+    event, `waiting` the status at each poll that finds the change set or the stack still in progress."""
     if len(body.encode()) > limits.TEMPLATE_BODY_BYTES:
         raise GeneratorError(
             f"the template is {len(body.encode())} bytes, over the {limits.TEMPLATE_BODY_BYTES}-byte TemplateBody limit"
@@ -153,7 +156,7 @@ def deploy(
         raise
     executed = False
     try:
-        outcome = _review(cfn, stack_name, name, confirm, poll_seconds, timeout_seconds)
+        outcome = _review(cfn, stack_name, name, confirm, poll_seconds, timeout_seconds, waiting)
         if outcome.status != "EXECUTED":
             return outcome
         started = time.time()
@@ -164,7 +167,7 @@ def deploy(
         # none is left behind for someone to execute by mistake. (An executed one CloudFormation removes.)
         if not executed:
             _discard(cfn, stack_name, name)
-    _wait_stack(cfn, stack_name, started, progress, poll_seconds, timeout_seconds)
+    _wait_stack(cfn, stack_name, started, (progress, waiting), poll_seconds, timeout_seconds)
     return outcome
 
 
@@ -175,9 +178,10 @@ def _review(
     confirm: Callable[[Sequence[Change]], bool],
     poll_seconds: float,
     timeout_seconds: float,
+    waiting: Callable[[str], None],
 ) -> Outcome:
     """Wait for the change set, then: NO_CHANGES, DECLINED, or EXECUTED meaning "to execute"."""
-    described = _wait_change_set(cfn, stack_name, name, poll_seconds, timeout_seconds)
+    described = _wait_change_set(cfn, stack_name, name, poll_seconds, timeout_seconds, waiting)
     changes = tuple(
         Change(
             c["ResourceChange"].get("Action", ""),
@@ -205,7 +209,9 @@ def _discard(cfn: Any, stack_name: str, name: str) -> None:
         cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
 
 
-def _wait_change_set(cfn: Any, stack: str, name: str, poll: float, timeout: float) -> dict[str, Any]:
+def _wait_change_set(
+    cfn: Any, stack: str, name: str, poll: float, timeout: float, waiting: Callable[[str], None]
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         described: dict[str, Any] = cfn.describe_change_set(StackName=stack, ChangeSetName=name)
@@ -215,12 +221,19 @@ def _wait_change_set(cfn: Any, stack: str, name: str, poll: float, timeout: floa
             raise DeployError(
                 f"change set {name} for {stack} still {described['Status']} after {timeout:.0f} s"
             )
+        waiting(f"change set {described['Status']}")
         time.sleep(poll)
 
 
 def _wait_stack(
-    cfn: Any, stack: str, started: float, progress: Callable[[str], None], poll: float, timeout: float
+    cfn: Any,
+    stack: str,
+    started: float,
+    report: tuple[Callable[[str], None], Callable[[str], None]],
+    poll: float,
+    timeout: float,
 ) -> None:
+    progress, waiting = report
     seen: set[str] = set()
     deadline = time.monotonic() + timeout
     while True:
@@ -247,4 +260,5 @@ def _wait_stack(
             raise DeployError(f"stack {stack} ended {status}: {detail}")
         if time.monotonic() > deadline:
             raise DeployError(f"stack {stack} still {status} after {timeout:.0f} s")
+        waiting(status)
         time.sleep(poll)

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
-
-
-class _TemplateDumper(yaml.SafeDumper):
-    """SafeDumper that never emits anchors and writes multi-line strings as literal blocks."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
 
 
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
@@ -21,7 +15,40 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
 
 
-_TemplateDumper.add_representer(str, _represent_str)
+def _template_dumper(base: type[yaml.SafeDumper]) -> type[yaml.SafeDumper]:
+    """`base` never emitting anchors and writing multi-line strings as literal blocks."""
+
+    class TemplateDumper(base):  # type: ignore[valid-type,misc]
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    TemplateDumper.add_representer(str, _represent_str)
+    return TemplateDumper
+
+
+# libyaml's emitter when PyYAML has it (about 6x faster), the pure-Python one otherwise. They write the
+# same bytes except for characters libyaml does not count as printable and escapes (outside the Basic
+# Multilingual Plane, and U+0085) and for keys that are empty or need quoting beyond printable ASCII: data
+# holding any of those goes through the pure-Python emitter, so the output never depends on how PyYAML was
+# built (tests/test_generator/test_output.py pins it, with random text too).
+PURE_DUMPER = _template_dumper(yaml.SafeDumper)
+_TemplateDumper = _template_dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper))
+_LIBYAML_ESCAPES = re.compile("[\x85\U00010000-\U0010ffff]")
+_PLAIN_KEY = re.compile("[\x20-\x7e]+")
+
+
+def _libyaml_writes_it_alike(data: Any) -> bool:
+    if isinstance(data, str):
+        return data.isascii() or not _LIBYAML_ESCAPES.search(data)
+    if isinstance(data, dict):
+        return all(
+            (_PLAIN_KEY.fullmatch(k) if isinstance(k, str) else _libyaml_writes_it_alike(k))
+            and _libyaml_writes_it_alike(v)
+            for k, v in data.items()
+        )
+    if isinstance(data, list | tuple):
+        return all(_libyaml_writes_it_alike(v) for v in data)
+    return True
 
 
 def header_lines(blueprint: str, source: str) -> list[str]:
@@ -31,11 +58,13 @@ def header_lines(blueprint: str, source: str) -> list[str]:
     ]
 
 
-def dump_yaml(data: dict[str, Any], header: list[str]) -> bytes:
+def dump_yaml(data: dict[str, Any], header: list[str], dumper: type[yaml.SafeDumper] | None = None) -> bytes:
     """A CloudFormation template as YAML with sorted keys and a comment header."""
+    if dumper is None:
+        dumper = _TemplateDumper if _libyaml_writes_it_alike(data) else PURE_DUMPER
     body = yaml.dump(
         data,
-        Dumper=_TemplateDumper,
+        Dumper=dumper,
         sort_keys=True,
         default_flow_style=False,
         allow_unicode=True,

@@ -31,6 +31,7 @@ NONEXISTENT: dict[tuple[str, str], list[str] | None] = {
     ("python -m generator", "render"): ["render", "--org", MISSING],
     ("python -m generator", "lint"): ["lint", f"{MISSING}.yaml"],
     ("python -m generator", "explain"): ["explain", "--org", MISSING, "--ou", "Root"],
+    ("python -m generator", "access"): ["access", "--org", MISSING],
     ("python -m generator", "diff"): ["diff", "--base", MISSING],
     ("python -m generator", "package"): ["--root", MISSING, "package"],
     ("python -m generator", "deploy"): ["deploy", "org-pipeline", "--templates", MISSING],

@@ -1,4 +1,4 @@
-"""Command line: `python -m generator render|lint|list|explain|diff|package|deploy`; main(argv) returns the
+"""Command line: `python -m generator render|lint|list|explain|access|diff|package|deploy`; main(argv) returns the
 exit code.
 
 One module per command, the helpers they share in options.py, and the product's one runner
@@ -11,10 +11,10 @@ import argparse
 from collections.abc import Sequence
 
 from generator import __version__
-from generator.cli import deploy, diff, explain, lint, listing, package, render
+from generator.cli import access, deploy, diff, explain, lint, listing, package, render
 from pipeline.common.cli import Parser, run
 
-COMMANDS = (render, lint, explain, diff, package, deploy, listing)
+COMMANDS = (render, lint, explain, access, diff, package, deploy, listing)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from generator.cli.options import aws_client
 from generator.errors import GeneratorError
 from pipeline.common.cli import RootPath, add_aws_options, input_folder
 from pipeline.common.errors import EXIT_OK, UsageError
+from pipeline.common.progress import Progress
 
 
 def add_parser(sub: Any) -> None:
@@ -81,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--parameter takes KEY=VALUE, not '{item}'")
         given[key] = value
 
+    waiting = Progress(f"deploying {stack_name}")  # on a terminal only: the seconds and the status
+
     def confirm(changes: Sequence[object]) -> bool:
+        waiting.clear()
         print(f"change set for {stack_name}: {len(changes)} change(s)")
         for change in changes:
             print(f"  {change}")
@@ -91,16 +95,22 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("refusing to execute without --yes: standard input is not a terminal")
         return input("execute this change set? [y/N] ").strip().lower() in ("y", "yes")
 
+    def event(line: str) -> None:
+        waiting.clear()
+        print(f"  {line}", flush=True)
+
     try:
-        outcome = deploy(
-            aws_client(args, "cloudformation"),
-            stack_name,
-            template.read_text("utf-8"),
-            given,
-            confirm,
-            progress=lambda line: print(f"  {line}", flush=True),
-            poll_seconds=args.poll_seconds,
-        )
+        with waiting:
+            outcome = deploy(
+                aws_client(args, "cloudformation"),
+                stack_name,
+                template.read_text("utf-8"),
+                given,
+                confirm,
+                progress=event,
+                poll_seconds=args.poll_seconds,
+                waiting=lambda status: waiting.advance(note=status),
+            )
     except ClientError as exc:
         error = exc.response.get("Error", {})
         raise DeployError(f"{error.get('Code', 'Error')}: {error.get('Message', exc)}") from exc

@@ -6,11 +6,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generator.cli.options import org_dir, root
 from pipeline.common.cli import RootPath, output_file, write_file
 from pipeline.common.errors import EXIT_FAILED, EXIT_OK
+
+if TYPE_CHECKING:
+    from generator.org.model import Org
 
 
 def add_parser(sub: Any) -> None:
@@ -33,6 +36,14 @@ def add_parser(sub: Any) -> None:
     diff.set_defaults(func=run)
 
 
+def _access_markdown(base: Org | None, head: Org | None, base_label: str, head_label: str) -> str:
+    """The review's second section: who gains or loses the ability to assume which role, and where."""
+    from generator.org.access import access_paths, diff_access
+    from generator.review.access_report import format_diff_markdown
+
+    return format_diff_markdown(diff_access(access_paths(base), access_paths(head), base_label, head_label))
+
+
 def run(args: argparse.Namespace) -> int:
     from generator.review.diff import diff_orgs
     from generator.review.report import format_json, format_markdown, format_text
@@ -49,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         out = format_json(report)
     elif args.format == "markdown":
-        out = format_markdown(report)
+        out = format_markdown(report) + "\n" + _access_markdown(base, head, base_label, head_label)
     else:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not args.output
         out = format_text(report, color=color)

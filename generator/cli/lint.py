@@ -1,16 +1,21 @@
-"""`python -m generator lint`: cfn-lint (with informational checks) and the project's rules, in one process."""
+"""`python -m generator lint`: cfn-lint (with informational checks) and the project's rules, rules loaded
+once, templates linted in parallel, unchanged templates answered from the cache."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generator.cli.options import root
 from generator.errors import GeneratorError
-from pipeline.common.cli import input_folder
+from pipeline.common.cli import find_root, input_folder
 from pipeline.common.errors import EXIT_FAILED, EXIT_OK
+from pipeline.common.progress import Progress
+
+if TYPE_CHECKING:
+    from generator.lint.cache import LintCache
 
 
 def add_parser(sub: Any) -> None:
@@ -33,7 +38,25 @@ def add_parser(sub: Any) -> None:
         default="text",
         help="output format (default: text)",
     )
+    lint.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="lint every template again, neither reading nor writing the cache (.cache/lint under the "
+        "repository root, keyed by each template's bytes, the cfn-lint version and the project rules)",
+    )
+    lint.add_argument(
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="worker processes for the templates the cache does not know (default: one per core)",
+    )
     lint.set_defaults(func=run)
+
+
+def _jobs(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number of at least 1")
+    return int(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +74,17 @@ def run(args: argparse.Namespace) -> int:
         base = root(args)
         folder = input_folder(Path(args.templates) if args.templates else base / "templates", "--templates")
         paths = sorted(folder.rglob("*.yaml"))
-    findings = lint_templates(paths, root=base)
+    with Progress("lint", total=len(paths)) as progress:
+        findings = lint_templates(paths, root=base, cache=_cache(args), jobs=args.jobs, progress=progress)
     sys.stdout.write(FORMATTERS[args.format](findings, len(paths)))
     return EXIT_FAILED if findings else EXIT_OK
+
+
+def _cache(args: argparse.Namespace) -> LintCache | None:
+    """The repository's lint cache; none with --no-cache or outside any repository."""
+    from generator.lint.gate import repository_cache
+
+    where = Path(args.root).resolve() if args.root else find_root(Path.cwd().resolve())
+    if args.no_cache or where is None:
+        return None
+    return repository_cache(where)

@@ -6,7 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from generator.blueprints import BLUEPRINTS
 from pipeline.common.errors import EXIT_OK
 
 
@@ -21,6 +20,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from generator.blueprints import BLUEPRINTS
+
     if args.format == "json":
         data = [
             {"name": b.name, "description": b.description, "outputs": list(b.outputs), "source": b.source}

@@ -7,12 +7,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from generator.blueprints import BLUEPRINTS
-from generator.blueprints.base import Blueprint, RenderContext
 from pipeline.common.cli import repository_root
 from pipeline.common.errors import UsageError
+
+if TYPE_CHECKING:  # the blueprints are imported when a command needs them, not to parse arguments
+    from generator.blueprints.base import Blueprint, RenderContext
 
 
 def root(args: argparse.Namespace) -> Path:
@@ -33,10 +34,14 @@ def shown(args: argparse.Namespace, where: Path) -> str:
 
 
 def context(args: argparse.Namespace) -> RenderContext:
+    from generator.blueprints.base import RenderContext
+
     return RenderContext(root=root(args), org_dir=org_dir(args))
 
 
 def selected(names: Sequence[str] | None) -> tuple[Blueprint, ...]:
+    from generator.blueprints import BLUEPRINTS
+
     if not names:
         return BLUEPRINTS
     known = {b.name: b for b in BLUEPRINTS}

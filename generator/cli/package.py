@@ -10,6 +10,7 @@ from generator.cli.options import aws_client, root, shown
 from generator.errors import GeneratorError
 from pipeline.common.cli import RootPath, add_aws_options, output_file
 from pipeline.common.errors import EXIT_OK
+from pipeline.common.progress import Progress
 
 
 def add_parser(sub: Any) -> None:
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         # Content-addressed key: new code gets a new key, so CloudFormation sees the change.
         key = f"org-sync-lambda-{result.sha256[:16]}.zip"
         try:
-            aws_client(args, "s3").put_object(Bucket=args.upload, Key=key, Body=out.read_bytes())
+            with Progress(f"uploading s3://{args.upload}/{key}"):  # on a terminal only
+                aws_client(args, "s3").put_object(Bucket=args.upload, Key=key, Body=out.read_bytes())
         except (ClientError, BotoCoreError) as exc:
             raise GeneratorError(f"upload to s3://{args.upload}/{key} failed: {exc}") from exc
         print(

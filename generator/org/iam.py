@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
+import keyword
 import pkgutil
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
@@ -40,6 +42,27 @@ def action_catalogue() -> dict[str, dict[str, str]]:
     return catalogue
 
 
+@cache
+def _module_actions(prefix: str) -> frozenset[str]:
+    """The lower-case actions of the one awacs module named after `prefix` (lower case), if it has one.
+
+    Importing all of awacs for action_catalogue() takes about half a second; most actions are found in
+    the module of their own name. A subset of the catalogue's actions for `prefix`, so an action found
+    here is found there too."""
+    name = prefix.replace("-", "_")
+    name = f"aws{name}" if keyword.iskeyword(name) else name  # lambda is awacs.awslambda
+    if not name.isidentifier() or importlib.util.find_spec(f"awacs.{name}") is None:
+        return frozenset()
+    module = importlib.import_module(f"awacs.{name}")
+    if str(getattr(module, "prefix", "")).lower() != prefix:
+        return frozenset()
+    return frozenset(
+        value.action.lower()
+        for value in vars(module).values()
+        if isinstance(value, aws.Action) and value.action
+    )
+
+
 def check_action(action: str) -> str | None:
     """None when `action` names a real IAM action (or a wildcard that matches one); else why not."""
     if action == "*":
@@ -47,6 +70,10 @@ def check_action(action: str) -> str | None:
     if action.count(":") != 1:
         return f"'{action}' is not an IAM action (expected service:Action)"
     prefix, name = action.split(":")
+    lowered = name.lower()
+    known = _module_actions(prefix.lower())
+    if lowered in known or (("*" in name or "?" in name) and any(fnmatchcase(a, lowered) for a in known)):
+        return None  # the catalogue would say so too; anything else is answered from the whole catalogue
     catalogue = action_catalogue()
     actions = catalogue.get(prefix.lower())
     if actions is None:
@@ -55,7 +82,6 @@ def check_action(action: str) -> str | None:
         close = [p for p in close if name.lower() in catalogue[p]] or close
         hint = f"; did you mean '{close[0]}:{name}'?" if close else ""
         return f"unknown IAM service prefix '{prefix}' in '{action}'{hint}"
-    lowered = name.lower()
     if "*" in name or "?" in name:
         if any(fnmatchcase(a, lowered) for a in actions):
             return None

@@ -17,6 +17,7 @@ from pipeline.cli.files import load_manifest
 from pipeline.cli.options import DEFAULT_LOCAL_STATE, DEFAULT_MANIFEST
 from pipeline.common.cli import RootPath
 from pipeline.common.errors import EXIT_OK, UsageError
+from pipeline.common.progress import Progress
 from pipeline.core.manifest import Manifest
 
 # `local serve` keeps its own organization, so a deploy against it never shows up in `plan --local`.
@@ -117,8 +118,10 @@ def _serve(local: Any, manifest: Manifest, state: Path, port: int) -> int:
 
     from pipeline.emulator.local import CODE_BUCKET
 
-    with local(manifest, state, port=port) as env:
+    starting = Progress("starting the local AWS")  # on a terminal only; moto takes seconds to import
+    with starting, local(manifest, state, port=port) as env:
         env.clients().client("s3").create_bucket(Bucket=CODE_BUCKET)
+        starting.finish()
         stop = threading.Event()
         # Background jobs of a non-interactive shell ignore SIGINT: stop on SIGTERM too.
         signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())

@@ -1,5 +1,6 @@
 """Fixtures for the org sync tests: fake credentials, and make_world, which seeds an organization and
-starts moto's server with the StackSet fidelity layer on 127.0.0.1 (stopped and reset afterwards).
+serves it from moto's server with the StackSet fidelity layer on 127.0.0.1 (one server per test module,
+reset for each world).
 Imported by the conftest.py of tests/test_pipeline and tests/e2e/sync."""
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from moto.core.base_backend import BackendDict
 
 from pipeline.cli.files import load_manifest
 from pipeline.emulator import seed as seeding
-from pipeline.emulator.server import FidelityServer, start
+from pipeline.emulator.server import (
+    FidelityServer,
+    MotoMaterializer,
+    MotoOrgView,
+    StackSetMiddleware,
+    start,
+)
+from pipeline.emulator.stacksets import StackSetService
 from tests.support.sync import MGMT, World, write_variant
 
 
@@ -28,9 +36,30 @@ def sync_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
-@pytest.fixture
-def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
+@pytest.fixture(scope="module")
+def fidelity_servers() -> Iterator[list[FidelityServer]]:
+    """The module's fidelity servers, shared by its tests: a test's first world answers from the first,
+    its second (a test may hold two organizations at once) from the second, and so on. Starting and
+    stopping one costs about half a second (werkzeug polls for shutdown twice a second), and a world
+    brings its own state: moto's backends are reset and the StackSet emulator is a new one."""
     servers: list[FidelityServer] = []
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def _serve(server: FidelityServer, service: StackSetService) -> None:
+    """`server` answers StackSet calls from `service` from now on (its WSGI app is the StackSetMiddleware
+    that start() put in front of moto)."""
+    server.service = service
+    middleware = server._server.app if server._server is not None else None
+    assert isinstance(middleware, StackSetMiddleware), "the fidelity server's app changed shape"
+    middleware.service = service
+
+
+@pytest.fixture
+def make_world(tmp_path: Path, fidelity_servers: list[FidelityServer]) -> Iterator[Callable[..., World]]:
+    used = 0
 
     def make(
         manifest_dir: Path | None = None,
@@ -40,6 +69,7 @@ def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
         running_ticks: int = 3,
         per_ou: int = 2,
     ) -> World:
+        nonlocal used
         BackendDict.reset()
         manifest_dir = manifest_dir or write_variant(tmp_path / "manifest")
         m = load_manifest(manifest_dir / "manifest.json")
@@ -47,11 +77,17 @@ def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
         if layout is not None:
             layout(org)
         seeding.seed(org)
-        server = start(MGMT, running_ticks=running_ticks, materialize=materialize)
-        servers.append(server)
-        return World(manifest_dir, org, server.service, server)
+        service = StackSetService(
+            MotoOrgView(MGMT),
+            running_ticks=running_ticks,
+            materializer=MotoMaterializer() if materialize else None,
+        )
+        if used == len(fidelity_servers):
+            fidelity_servers.append(start(MGMT))
+        server = fidelity_servers[used]
+        used += 1
+        _serve(server, service)
+        return World(manifest_dir, org, service, server)
 
     yield make
-    for server in servers:
-        server.stop()
     BackendDict.reset()

@@ -10,7 +10,7 @@ import pytest
 
 from generator.cli import main
 
-COMMANDS = ["render", "lint", "list", "explain", "diff", "package", "deploy"]
+COMMANDS = ["render", "lint", "list", "explain", "access", "diff", "package", "deploy"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -77,7 +77,7 @@ def test_deploy_org_pipeline_creates_then_reports_no_changes(
     capsys.readouterr()
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "change set for org-pipeline: 27 change(s)" in out
+    assert "change set for org-pipeline: 28 change(s)" in out
     assert "Add     ArtifactBucket AWS::S3::Bucket" in out
     assert out.rstrip().endswith("org-pipeline: deployed")
 
@@ -355,3 +355,36 @@ def test_the_management_deployer_bootstrap_deploys_as_the_readme_says(
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
         "Service": ["cloudformation.amazonaws.com"]
     }
+
+
+def test_each_poll_in_progress_reports_its_status_to_waiting() -> None:
+    """What `deploy` shows on a terminal between stack events: the change set's, then the stack's status."""
+    from datetime import datetime
+
+    from botocore.stub import ANY, Stubber
+
+    cfn = boto3.client(
+        "cloudformation", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    body = "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  Topic:\n    Type: AWS::SNS::Topic\n"
+    change = {"Type": "Resource", "ResourceChange": {"Action": "Add", "LogicalResourceId": "Topic"}}
+    names = {"StackName": "s", "ChangeSetName": ANY}
+    stack = {"StackName": "s", "CreationTime": datetime(2100, 1, 1, tzinfo=UTC)}
+    with Stubber(cfn) as stub:
+        stub.add_client_error("describe_stacks", "ValidationError", "Stack with id s does not exist")
+        stub.add_response("create_change_set", {"Id": "cs", "StackId": "s"})
+        stub.add_response("describe_change_set", {"Status": "CREATE_PENDING"}, names)
+        stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "Changes": [change]}, names)
+        stub.add_response("execute_change_set", {}, names)
+        for status in ("CREATE_IN_PROGRESS", "CREATE_COMPLETE"):
+            stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": "s"})
+            stub.add_response(
+                "describe_stacks", {"Stacks": [{**stack, "StackStatus": status}]}, {"StackName": "s"}
+            )
+        waiting: list[str] = []
+        outcome = deploy(
+            cfn, "s", body, {}, confirm=lambda c: True, progress=print, poll_seconds=0, waiting=waiting.append
+        )
+        stub.assert_no_pending_responses()
+    assert outcome.status == "EXECUTED"
+    assert waiting == ["change set CREATE_PENDING", "CREATE_IN_PROGRESS"]

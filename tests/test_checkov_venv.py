@@ -1,0 +1,60 @@
+"""The checkov environment's cache outside the clone: keyed by the requirements, built once, rebuilt when
+missing or left half-built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.checkov import checkov_venv
+from tests.support.paths import cache_home
+
+
+class Builds:
+    def __init__(self) -> None:
+        self.built: list[Path] = []
+        self.fail = False
+
+    def __call__(self, venv: Path, requirements: bytes) -> None:
+        self.built.append(venv)
+        venv.mkdir(parents=True, exist_ok=True)
+        if self.fail:
+            raise RuntimeError("pip failed")
+        (venv / "requirements.txt").write_bytes(requirements)
+
+
+def test_built_once_then_reused(tmp_path: Path) -> None:
+    build = Builds()
+    first = checkov_venv(b"checkov==1\n", tmp_path, build)
+    assert checkov_venv(b"checkov==1\n", tmp_path, build) == first
+    assert build.built == [first]
+    assert first.parent == tmp_path and first.name.startswith("checkov-")
+
+
+def test_a_requirements_change_builds_another(tmp_path: Path) -> None:
+    build = Builds()
+    one = checkov_venv(b"checkov==1\n", tmp_path, build)
+    two = checkov_venv(b"checkov==2\n", tmp_path, build)
+    assert one != two and build.built == [one, two]
+    assert (two / "requirements.txt").read_bytes() == b"checkov==2\n"
+
+
+def test_missing_or_half_built_is_built_again(tmp_path: Path) -> None:
+    build = Builds()
+    build.fail = True
+    with pytest.raises(RuntimeError):
+        checkov_venv(b"checkov==1\n", tmp_path, build)
+    build.fail = False
+    venv = checkov_venv(b"checkov==1\n", tmp_path, build)
+    assert build.built == [venv, venv]
+    (venv / "org-stacksets-complete").unlink()  # as on a machine where the cache was cleared
+    assert checkov_venv(b"checkov==1\n", tmp_path, build) == venv
+    assert len(build.built) == 3
+
+
+def test_the_cache_is_outside_the_clone(root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_home() == tmp_path / "org-stacksets"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert not cache_home().is_relative_to(root)
