@@ -70,6 +70,8 @@ class Kit:
     max_polls: int = 720
     org: Any = None  # Organizations client: only for --move-account
     move: tuple[str, str] | None = None  # (account, OU id outside the target) for the AutoDeployment row
+    member_cfn: Callable[[str], Any] | None = None  # account -> CloudFormation client there (--member-role)
+    retained: list[str] = field(default_factory=list)  # "account/stack name" the run retained, until deleted
     name: str = ""
     ids: list[str] = field(default_factory=list)
     operations: list[str] = field(default_factory=list)  # every operation the run started
@@ -145,7 +147,17 @@ class Kit:
 
 
 def remove(kit: Kit) -> None:
-    """Delete every instance (stacks deleted, not retained) and the StackSet; waits out a running operation."""
+    """Delete every instance (stacks deleted, not retained) and the StackSet, waiting out a running
+    operation, and then (also when that fails) the stacks the run retained, in their accounts."""
+    try:
+        _remove_stackset(kit)
+    finally:
+        for held in list(kit.retained):
+            account, stack = held.split("/", 1)
+            delete_retained(kit, account, stack)
+
+
+def _remove_stackset(kit: Kit) -> None:
     for op in _running(kit):
         kit.wait(op)
     try:
@@ -478,6 +490,152 @@ def row_move(kit: Kit) -> list[Row]:
     return [move_row, value_row]
 
 
+# --- RetainStacks: the stack stays in the member account, where only that account can delete it -------------
+
+SESSION = "org-stacksets-conformance"
+RETAIN = "RetainStacks on delete keeps the stack in its account"
+RETAIN_SKIP = "not run (pass --member-role NAME, e.g. OrganizationAccountAccessRole)"
+
+
+def member_clients(
+    sts: Any, role: str, client: Callable[[dict[str, str]], Any], partition: str = "aws"
+) -> Callable[[str], Any]:
+    """account -> a CloudFormation client in that account, from sts:AssumeRole of `role` there (one session
+    per account, one hour: the default maximum of a role, API_AssumeRole DurationSeconds,
+    https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html). Organizations creates
+    OrganizationAccountAccessRole, trusting the management account, in every account it creates
+    (API_CreateAccount, RoleName: "If you do not specify this parameter, the role name defaults to
+    OrganizationAccountAccessRole", https://docs.aws.amazon.com/organizations/latest/APIReference/API_CreateAccount.html);
+    an invited account has it only if someone made it."""
+    made: dict[str, Any] = {}
+
+    def get(account: str) -> Any:
+        if account not in made:
+            arn = f"arn:{partition}:iam::{account}:role/{role}"
+            creds = sts.assume_role(RoleArn=arn, RoleSessionName=SESSION, DurationSeconds=3600)["Credentials"]
+            made[account] = client(
+                {
+                    "aws_access_key_id": creds["AccessKeyId"],
+                    "aws_secret_access_key": creds["SecretAccessKey"],
+                    "aws_session_token": creds["SessionToken"],
+                }
+            )
+        return made[account]
+
+    return get
+
+
+def _member_call(kit: Kit, account: str, operation: str, **params: Any) -> dict[str, Any]:
+    if kit.member_cfn is None:
+        raise KitError(f"no --member-role to reach account {account}")
+    try:
+        got: dict[str, Any] = getattr(kit.member_cfn(account), operation)(**params)
+    except Exception as exc:
+        rid = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("RequestId")
+        kit.ids.extend([rid] if rid else [])
+        raise
+    rid = got.get("ResponseMetadata", {}).get("RequestId")
+    kit.ids.extend([rid] if rid else [])
+    return got
+
+
+def stack_status(kit: Kit, account: str, stack: str) -> str | None:
+    """The stack's status in its account, None when there is none. "Deleted stacks don't show up in the
+    DescribeStacks operation if the deletion has been completed successfully" (API_DeleteStack): asked by
+    name, DescribeStacks then fails with a ValidationError "does not exist"; a DELETE_COMPLETE answer is
+    taken as gone too, so either reading ends the wait."""
+    try:
+        stacks = _member_call(kit, account, "describe_stacks", StackName=stack)["Stacks"]
+    except Exception as exc:
+        if error_code(exc) == "ValidationError" and "does not exist" in str(exc):
+            return None
+        raise
+    status = str(stacks[0]["StackStatus"]) if stacks else None
+    return None if status == "DELETE_COMPLETE" else status
+
+
+def delete_retained(kit: Kit, account: str, stack: str) -> None:
+    """Delete a stack the run retained, in its account, and wait until it is gone."""
+    if stack_status(kit, account, stack) is not None:
+        _member_call(kit, account, "delete_stack", StackName=stack)
+        for _ in range(kit.max_polls):
+            status = stack_status(kit, account, stack)
+            if status is None:
+                break
+            if status == "DELETE_FAILED":
+                raise KitError(f"the retained stack {stack} in {account} could not be deleted: {status}")
+            kit.sleep(kit.poll_seconds)
+        else:
+            raise KitError(f"the retained stack {stack} in {account} was not deleted in time")
+    kit.retained.remove(f"{account}/{stack}")
+
+
+LIVE = [
+    "CREATE_COMPLETE",
+    "CREATE_FAILED",
+    "ROLLBACK_COMPLETE",
+    "ROLLBACK_FAILED",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "UPDATE_ROLLBACK_FAILED",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",
+    "DELETE_FAILED",
+]  # every settled status but DELETE_COMPLETE (API_ListStacks, StackStatusFilter)
+
+
+def retained_leftovers(kit: Kit) -> list[str]:
+    """ "account/stack" of stacks an earlier, killed run retained in the OU's member accounts: named as a
+    StackSet names its stacks, StackSet-<StackSet name>-<id>, with the kit's StackSet prefix (only a kit
+    StackSet has such a name). One AssumeRole and ListStacks per member account."""
+    if kit.member_cfn is None:
+        raise KitError("no --member-role to reach the member accounts")
+    start = f"StackSet-{kit_prefix(kit.prefix)}"
+    out = []
+    for account in sorted(kit.members()):
+        there = kit.member_cfn(account)
+        listed = paginate(there, "list_stacks", "StackSummaries", ONCE, {"StackStatusFilter": LIVE})
+        out += [f"{account}/{s['StackName']}" for s in listed if s["StackName"].startswith(start)]
+    return out
+
+
+def row_retain(kit: Kit) -> Row:
+    """DeleteStackInstances with RetainStacks removes the instance and keeps its stack in the account
+    (API_DeleteStackInstances, RetainStacks: "Removes the stack instances from the specified stack set, but
+    doesn't delete the stacks"). Observed in the member account through --member-role, where the kit then
+    deletes the stack itself: nothing in the administrator account can."""
+    start = len(kit.ids)
+    if kit.member_cfn is None:
+        return _row(kit, start, RETAIN, "-", RETAIN_SKIP, "SKIP")
+    kw = {"CallAs": kit.call_as} if kit.call_as != "SELF" else {}
+    pages = paginate(kit.cfn, "list_stack_instances", "Summaries", ONCE, {"StackSetName": kit.name, **kw})
+    ids = {s["Account"]: str(s.get("StackId") or "") for s in pages}
+    if not any(ids.values()):
+        return _row(kit, start, RETAIN, "-", "no stack instance to delete", "SKIP")
+    account = max(a for a, i in ids.items() if i)
+    stack = ids[account].split(":stack/", 1)[1].split("/", 1)[0]
+    others = sorted(set(ids) - {account})
+    kit.retained.append(f"{account}/{stack}")  # from here on the clean-up deletes it, whatever happens
+    kit.run_op(
+        "delete_stack_instances",
+        DeploymentTargets=kit.targets(others, "DIFFERENCE") if others else kit.targets(),
+        Regions=[kit.region],
+        RetainStacks=True,
+    )
+    gone = account not in kit.instances()
+    status = stack_status(kit, account, stack)
+    delete_retained(kit, account, stack)
+    observed = f"instance {'removed' if gone else 'kept'}; stack {stack} in {account}: {status or 'absent'}"
+    return _row(
+        kit,
+        start,
+        RETAIN,
+        f"instance removed; stack {stack} still in {account}",
+        observed + "; deleted by the kit through the member role",
+        "PASS" if gone and status is not None else "FAIL",
+    )
+
+
 ROWS: tuple[Callable[[Kit], Row | list[Row]], ...] = (
     row_reach,
     row_management,
@@ -486,6 +644,7 @@ ROWS: tuple[Callable[[Kit], Row | list[Row]], ...] = (
     row_in_progress,
     row_operations_order,
     row_filters,
+    row_retain,
     row_over_50,
 )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,9 @@ from pipeline.core.manifest import Manifest
 from pipeline.core.org import OrgTree
 
 FORMATS = ("text", "markdown", "json")
+# IAM role names: 1 to 64 of [\w+=,.@-] (IAM API_CreateRole, RoleName,
+# https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
+ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 
 
 def add_parser(sub: Any) -> None:
@@ -46,6 +50,12 @@ def add_parser(sub: Any) -> None:
         help="also check AutoDeployment: move this account of the sandbox OU to --to-ou and back",
     )
     p.add_argument("--to-ou", metavar="OU", help="with --move-account: a second sandbox OU, outside --ou")
+    p.add_argument(
+        "--member-role",
+        metavar="NAME",
+        help="also check RetainStacks on delete: assume this role (e.g. OrganizationAccountAccessRole) in the "
+        "member account to see the retained stack and delete it",
+    )
     p.add_argument("--yes", action="store_true", help="do not ask before creating the StackSet")
     p.add_argument("--keep", action="store_true", help="leave the StackSet and its instances for inspection")
     p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
@@ -84,7 +94,7 @@ def resolve_ou(tree: OrgTree, given: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.aws.conformance import Kit, leftovers, remove, run_kit
+    from pipeline.aws.conformance import Kit, delete_retained, leftovers, remove, retained_leftovers, run_kit
     from pipeline.aws.organizations import read_org
 
     manifest = load_manifest(Path(args.manifest))
@@ -95,9 +105,19 @@ def run(args: argparse.Namespace) -> int:
         ou = resolve_ou(tree, args.ou)
         cfn = clients.cloudformation
         pace: dict[str, Any] = {} if local else {"sleep": time.sleep}
+        member = _member_option(args, clients, region)
         for name in leftovers(cfn, manifest.org.stackset_prefix, call_as):
             remove(Kit(cfn, region, tree, ou, manifest.org.stackset_prefix, call_as, name=name, **pace))
             print(f"removed {name}, left by an earlier run", file=sys.stderr)
+        if member is not None:
+            sweep = Kit(
+                cfn, region, tree, ou, manifest.org.stackset_prefix, call_as, member_cfn=member, **pace
+            )
+            for held in retained_leftovers(sweep):
+                account, stack = held.split("/", 1)
+                sweep.retained.append(held)
+                delete_retained(sweep, account, stack)
+                print(f"removed stack {stack} in {account}, retained by an earlier run", file=sys.stderr)
         move = _move_option(args, tree, ou)
         kit = Kit(
             cfn,
@@ -108,15 +128,37 @@ def run(args: argparse.Namespace) -> int:
             call_as,
             org=clients.organizations,
             move=move,
+            member_cfn=member,
             **pace,
         )
         what = f"create the throwaway StackSet {kit.name} on {tree.path_of(ou)} ({len(kit.members())} account(s))"
         if move:
             what += f", and move account {move[0]} to {tree.path_of(move[1])} and back"
+        if member:
+            what += f", and retain one stack, then delete it as {args.member_role} in its account"
         _confirm(args, what)
         rows = run_kit(kit, lambda r: print(f"  {r.status}  {r.behaviour}", file=sys.stderr), keep=args.keep)
     sys.stdout.write(render(rows, kit.name, args.format, kept=args.keep))
     return EXIT_FAILED if any(r.status == "FAIL" for r in rows) else EXIT_OK
+
+
+def _member_option(args: argparse.Namespace, clients: Any, region: str) -> Any:
+    """--member-role: account -> a CloudFormation client there, through that role; None without it."""
+    from pipeline.aws.clients import make_clients
+    from pipeline.aws.conformance import member_clients
+
+    if args.member_role is None:
+        return None
+    if not ROLE_NAME.fullmatch(args.member_role):
+        raise UsageError(f"--member-role {args.member_role!r}: not an IAM role name (a name, not an ARN)")
+    endpoint = clients.endpoint_url
+
+    def cfn_with(creds: dict[str, str]) -> Any:
+        return make_clients(
+            region, component="conformance", endpoint_url=endpoint, credentials=creds
+        ).cloudformation
+
+    return member_clients(clients.sts, args.member_role, cfn_with)
 
 
 def _move_option(args: argparse.Namespace, tree: OrgTree, ou: str) -> tuple[str, str] | None:

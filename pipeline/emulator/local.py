@@ -17,7 +17,7 @@ from pipeline.core.manifest import Manifest
 from pipeline.emulator import seed as seeding
 from pipeline.emulator.cfn_models import install as install_cfn_models
 from pipeline.emulator.org_models import install as install_org_models
-from pipeline.emulator.server import FidelityServer, MotoOrgView
+from pipeline.emulator.server import FidelityServer, MotoMaterializer, MotoOrgView
 from pipeline.emulator.stacksets import StackSetService
 
 STATE_VERSION = 1
@@ -33,7 +33,9 @@ class LocalEnvironment:
         self.manifest = manifest
         self.state_path = state_path
         self.management = manifest.org.management_account_id
-        self.service = StackSetService(MotoOrgView(self.management), running_ticks=2)
+        self.service = StackSetService(
+            MotoOrgView(self.management), running_ticks=2, keeper=MotoMaterializer()
+        )
         self.server = FidelityServer(self.service, self.management, port=port)
         self.created = False
 

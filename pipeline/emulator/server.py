@@ -2,8 +2,11 @@
 
 A small WSGI middleware takes the CloudFormation StackSet actions (query protocol) off the wire, parses them
 with botocore's own service model, hands them to the emulator and serialises its answer as AWS would;
-every other request goes on to moto untouched. Requests without an account header are answered as the
-organization's management account.
+every other request goes on to moto untouched. A request without an account header is answered in the
+account of its access key when the key is one moto's STS issued by AssumeRole (sts:AssumeRole into a member
+account, e.g. the conformance kit's --member-role), else as the organization's management account. A
+DeleteStack is also reported to the emulator (StackSetService.stack_deleted), so deleting a retained stack
+in its account forgets it there too.
 """
 
 from __future__ import annotations
@@ -168,8 +171,8 @@ class StackSetMiddleware:
         self.model = botocore.session.get_session().get_service_model("cloudformation")
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        environ.setdefault("HTTP_X_MOTO_ACCOUNT_ID", self.default_account)
         auth = environ.get("HTTP_AUTHORIZATION", "")
+        environ.setdefault("HTTP_X_MOTO_ACCOUNT_ID", self._account(auth))
         if environ.get("REQUEST_METHOD") == "POST" and "/cloudformation/aws4_request" in auth:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length)
@@ -178,8 +181,21 @@ class StackSetMiddleware:
             if action in self.service.actions:
                 region = auth.split("Credential=")[1].split("/")[2]
                 return self._answer(start_response, environ["HTTP_X_MOTO_ACCOUNT_ID"], region, action, form)
+            if action == "DeleteStack" and form.get("StackName"):
+                region = auth.split("Credential=")[1].split("/")[2]
+                self.service.stack_deleted(environ["HTTP_X_MOTO_ACCOUNT_ID"], region, form["StackName"])
             environ["wsgi.input"] = io.BytesIO(body)
         return self.app(environ, start_response)
+
+    def _account(self, auth: str) -> str:
+        """The account of an access key moto issued by AssumeRole; the management account for any other."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.iam.models import get_account_id_from
+
+        if "Credential=" not in auth:
+            return self.default_account
+        found = get_account_id_from(auth.split("Credential=")[1].split("/", maxsplit=1)[0])
+        return self.default_account if found == DEFAULT_ACCOUNT_ID else found
 
     def _answer(
         self, start_response: Callable[..., Any], account: str, region: str, action: str, form: dict[str, str]
@@ -238,11 +254,13 @@ class FidelityServer(ThreadedMotoServer):
 
 
 def start(management_account: str, *, running_ticks: int = 3, materialize: bool = False) -> FidelityServer:
-    """A started server whose emulator sees moto's organization of `management_account`."""
+    """A started server whose emulator sees moto's organization of `management_account`; retained stacks
+    are real moto stacks in their accounts either way (the keeper)."""
     service = StackSetService(
         MotoOrgView(management_account),
         running_ticks=running_ticks,
         materializer=MotoMaterializer() if materialize else None,
+        keeper=MotoMaterializer(),
     )
     server = FidelityServer(service, management_account)
     server.start()

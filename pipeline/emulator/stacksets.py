@@ -37,6 +37,12 @@ sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited wher
   instance of the same StackSet in that account fails with EntityAlreadyExists (inferred from
   API_DeleteStackInstances, RetainStacks, and IAM's API_CreateRole: "role ... names must be unique within
   the account").
+- A retained stack is a stack of its account, which its own CloudFormation lists and deletes (inferred from
+  API_DeleteStackInstances, RetainStacks: the instance goes, the stack stays). With a `keeper` (moto's CloudFormation, see
+  pipeline.emulator.server) a stack retained without a materializer is created in moto in that account when
+  its instance goes, so DescribeStacks/DeleteStack with that account's credentials (an assumed role) see it;
+  the server reports a DeleteStack there through stack_deleted(), which forgets the retained record;
+  load_json() (--local's restart from its state file) makes them real in moto again.
 - Suspended accounts are skipped (API_StackInstanceComprehensiveStatus: SKIPPED_SUSPENDED_ACCOUNT).
 - A failed DeleteStackInstances leaves the instance INOPERABLE, UpdateStackSet skips INOPERABLE instances,
   and a DeleteStackInstances with RetainStacks removes them (API_StackInstanceSummary, Status: "Stacks in
@@ -109,10 +115,12 @@ class StackSetService:
         *,
         running_ticks: int = 3,
         materializer: Materializer | None = None,
+        keeper: Materializer | None = None,
     ) -> None:
         self.org = org
         self.running_ticks = running_ticks
         self.materializer = materializer
+        self.keeper = keeper  # makes retained stacks real in their account when no materializer did
         self.stacksets: dict[str, StackSetRecord] = {}  # "account/region/name"
         self.stacks: dict[str, Stack] = {}  # "account/region/stack name"
         self.fail_accounts: dict[str, str] = {}  # account -> reason: instances there fail (fault injection)
@@ -353,10 +361,24 @@ class StackSetService:
             return
         if retain:
             stack.retained = True
+            if self.materializer is None and self.keeper is not None:
+                # Best effort: a template the keeper cannot create stays an emulator-only record.
+                self.keeper.apply(
+                    inst.account, inst.region, inst.stack_name, record.template, stack.parameters
+                )
         else:
             del self.stacks[key]
             if self.materializer is not None:
                 self.materializer.delete(inst.account, inst.region, inst.stack_name)
+
+    def stack_deleted(self, account: str, region: str, stack: str) -> None:
+        """The account deleted a stack through CloudFormation (name or stack ARN): a retained stack of that
+        name is gone. Stacks of live instances are the StackSet's and are not touched here."""
+        name = stack.split(":stack/", 1)[1].split("/", 1)[0] if ":stack/" in stack else stack
+        with self._lock:
+            held = self.stacks.get(f"{account}/{region}/{name}")
+            if held is not None and held.retained:
+                del self.stacks[f"{account}/{region}/{name}"]
 
     def _new_instance(self, record: StackSetRecord, account: str, region: str, ou_id: str | None) -> Instance:
         inst = Instance(account, region, ou_id, f"StackSet-{record.name}-{uuid.uuid4()}")
@@ -874,6 +896,16 @@ class StackSetService:
             self.stacks = {k: Stack(**v) for k, v in data.get("stacks", {}).items()}
             self._seq = int(data.get("seq", 0))
             self._last_org = _snapshot_from_json(data.get("last_org"))
+            self._keep_retained()
+
+    def _keep_retained(self) -> None:
+        """Make the retained stacks real in their accounts again (--local restarts moto from a state file)."""
+        if self.materializer is not None or self.keeper is None:
+            return
+        templates = {r.name: r.template for r in self.stacksets.values()}
+        for s in self.stacks.values():
+            if s.retained and s.stackset in templates:
+                self.keeper.apply(s.account, s.region, s.name, templates[s.stackset], s.parameters)
 
 
 def _filter(

@@ -9,10 +9,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from pipeline.aws.clients import make_clients
-from pipeline.aws.conformance import KIT, TAG, Kit, KitError, Row, run_kit
+from pipeline.aws.conformance import (
+    KIT,
+    RETAIN,
+    RETAIN_SKIP,
+    TAG,
+    Kit,
+    KitError,
+    Row,
+    member_clients,
+    run_kit,
+)
 from pipeline.aws.organizations import read_org
 from pipeline.cli import main
 from pipeline.emulator.seed import OrgLayout, SeedAccount
@@ -22,6 +33,7 @@ from tests.support.sync import CREDS, MGMT, World
 
 __all__ = ["make_world", "sync_env"]
 PREFIX = "org-roles"
+ROLE = "OrganizationAccountAccessRole"
 
 
 def sandbox(layout: OrgLayout) -> None:
@@ -41,18 +53,46 @@ def kit_for(world: World, **kw: Any) -> Kit:
     return Kit(clients.cloudformation, "us-east-1", tree, ou, PREFIX, org=clients.organizations, **kw)
 
 
+def member_cfn(world: World) -> Callable[[str], Any]:
+    """CloudFormation in a member account, through sts:AssumeRole of ROLE there (moto's STS, on 127.0.0.1)."""
+
+    def client(creds: dict[str, str]) -> Any:
+        return boto3.client("cloudformation", region_name="us-east-1", endpoint_url=world.server.url, **creds)
+
+    return member_clients(world.client("sts"), ROLE, client)
+
+
 def left_behind(world: World) -> list[str]:
-    """Kit StackSets still ACTIVE, and any stack instance of a kit StackSet, in the emulator."""
+    """Kit StackSets still ACTIVE, any stack instance of a kit StackSet, any retained stack of one the
+    emulator holds, and any stack of one in any account of moto's CloudFormation."""
+    from moto.cloudformation.models import cloudformation_backends
+
     out = []
     for record in world.service.stacksets.values():
         if record.name.startswith(f"{PREFIX}-{KIT}-") and (record.status == "ACTIVE" or record.instances):
             out.append(f"{record.name} ({record.status}, {len(record.instances)} instance(s))")
+    stack_prefix = f"StackSet-{PREFIX}-{KIT}-"
+    out += [
+        f"retained {k}"
+        for k, s in world.service.stacks.items()
+        if s.retained and s.name.startswith(stack_prefix)
+    ]
+    for account, regions in cloudformation_backends.items():
+        for backend in regions.values():
+            out += [
+                f"stack {account}/{s.name} ({s.status})"
+                for s in backend.stacks.values()
+                if s.name.startswith(stack_prefix) and s.status != "DELETE_COMPLETE"
+            ]
     return out
 
 
 def test_every_row_passes_on_the_emulator_and_nothing_is_left(make_world: Callable[..., World]) -> None:
     world = make_world(layout=sandbox)
-    rows = run_kit(kit_for(world, move=("100000000091", world.layout.ous["Root/Parking"])))
+    kit = kit_for(
+        world, move=("100000000091", world.layout.ous["Root/Parking"]), member_cfn=member_cfn(world)
+    )
+    rows = run_kit(kit)
     assert [(r.behaviour, r.status) for r in rows] == [
         ("An OU target reaches child-OU accounts", "PASS"),
         ("The management account is never targeted", "PASS"),
@@ -63,6 +103,7 @@ def test_every_row_passes_on_the_emulator_and_nothing_is_left(make_world: Callab
         ("ListStackSetOperations lists every operation (order reported)", "PASS"),
         ("DIFFERENCE filter on DeleteStackInstances", "PASS"),
         ("INTERSECTION filter on CreateStackInstances", "PASS"),
+        (RETAIN, "PASS"),
         ("More than 50 OU ids in one call are refused", "PASS"),
     ]
     reads_only = (
@@ -84,6 +125,93 @@ def test_without_move_account_the_move_rows_are_skipped(make_world: Callable[...
     rows = {r.behaviour: r for r in run_kit(kit_for(world))}
     moved = rows["AutoDeployment on an account move"]
     assert (moved.status, moved.observed) == ("SKIP", "not run (pass --move-account ID --to-ou OU)")
+    assert (rows[RETAIN].status, rows[RETAIN].observed) == ("SKIP", RETAIN_SKIP)
+
+
+def test_a_retained_stack_is_a_stack_of_its_account_only(make_world: Callable[..., World]) -> None:
+    """The emulator's retained stack: after DeleteStackInstances with RetainStacks, the member account's own
+    CloudFormation (assumed-role credentials) describes it, the management account's does not, and deleting
+    it there makes the emulator forget it."""
+    world = make_world(layout=sandbox)
+    kit = kit_for(world, member_cfn=member_cfn(world))
+    kit.create()
+    kit.run_op("create_stack_instances", DeploymentTargets=kit.targets(), Regions=["us-east-1"])
+    account = "100000000091"
+    stack = (
+        next(
+            s["StackId"]
+            for s in kit.cfn.list_stack_instances(StackSetName=kit.name)["Summaries"]
+            if s["Account"] == account
+        )
+        .split(":stack/")[1]
+        .split("/")[0]
+    )
+    kit.run_op(
+        "delete_stack_instances",
+        DeploymentTargets=kit.targets([account], "INTERSECTION"),
+        Regions=["us-east-1"],
+        RetainStacks=True,
+    )
+    assert account not in kit.instances()
+    there = kit.member_cfn(account)  # type: ignore[misc]
+    assert there.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    with pytest.raises(Exception, match="does not exist"):
+        world.client("cloudformation").describe_stacks(StackName=stack)
+    assert [s.retained for s in world.service.stacks.values() if s.name == stack] == [True]
+    there.delete_stack(StackName=stack)
+    assert [s for s in world.service.stacks.values() if s.name == stack] == []
+    kit.run_op(
+        "delete_stack_instances", DeploymentTargets=kit.targets(), Regions=["us-east-1"], RetainStacks=False
+    )
+    kit.call("delete_stack_set", StackSetName=kit.name)
+    assert left_behind(world) == []
+
+
+def test_an_interruption_while_a_stack_is_retained_deletes_it_in_its_account(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(layout=sandbox)
+    reach = member_cfn(world)
+    seen = {"n": 0}
+
+    class Interrupting:
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "describe_stacks" and seen["n"] == 0:
+                seen["n"] += 1
+                raise KeyboardInterrupt  # Ctrl-C right after the instance went and its stack stayed
+            return getattr(self.client, name)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_kit(kit_for(world, member_cfn=lambda account: Interrupting(reach(account))))
+    assert seen["n"] == 1
+    assert left_behind(world) == []
+
+
+def test_a_failure_while_a_stack_is_retained_still_deletes_it(make_world: Callable[..., World]) -> None:
+    world = make_world(layout=sandbox)
+    reach = member_cfn(world)
+    calls: list[str] = []
+
+    class Failing:
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        def delete_stack(self, **kw: Any) -> Any:
+            calls.append(kw["StackName"])
+            if len(calls) == 1:
+                raise KitError("the member account refused")
+            return self.client.delete_stack(**kw)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.client, name)
+
+    with pytest.raises(KitError):
+        run_kit(kit_for(world, member_cfn=lambda account: Failing(reach(account))))
+    assert len(calls) == 2 and calls[0] == calls[1]  # the clean-up tried again, and succeeded
+    assert left_behind(world) == []
 
 
 def test_an_interruption_while_the_account_is_away_moves_it_back(make_world: Callable[..., World]) -> None:
@@ -183,7 +311,96 @@ def test_keep_leaves_the_stackset_and_a_rerun_removes_it(
     assert TAG not in {t["Key"] for t in tags}
 
 
+def test_a_rerun_with_the_member_role_deletes_a_stack_a_killed_run_retained(
+    make_world: Callable[..., World], capsys: Any, monkeypatch: Any
+) -> None:
+    """A run whose clean-up could not delete its retained stack (the member account refused every
+    DeleteStack: a killed run leaves the same) leaves only that stack; the next run with --member-role finds
+    it by name in the OU's member accounts and deletes it there, and leaves alone a stack of another
+    StackSet."""
+    world = make_world(layout=sandbox)
+    reach = member_cfn(world)
+
+    class Refusing:
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        def delete_stack(self, **kw: Any) -> Any:
+            raise KitError("the member account refused")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.client, name)
+
+    killed = kit_for(world, member_cfn=lambda account: Refusing(reach(account)))
+    with pytest.raises(KitError):
+        run_kit(killed)
+    [held] = [s for s in left_behind(world) if s.startswith("stack ")]
+    account = held.split()[1].split("/")[0]
+    other = reach(account)
+    queue = '{"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}'  # a type moto models: no warning
+    other.create_stack(StackName="StackSet-someone-else-1", TemplateBody=queue)
+    monkeypatch.setattr("time.sleep", lambda _s: None)
+    argv = [
+        "conformance",
+        "--endpoint-url",
+        world.server.url,
+        "--manifest",
+        str(world.manifest_dir / "manifest.json"),
+        "--ou",
+        "Root/Sandbox",
+        "--yes",
+        "--member-role",
+        ROLE,
+    ]
+    assert main(argv) == 0
+    assert f"in {account}, retained by an earlier run" in capsys.readouterr().err
+    assert left_behind(world) == []
+    assert (
+        other.describe_stacks(StackName="StackSet-someone-else-1")["Stacks"][0]["StackStatus"]
+        == "CREATE_COMPLETE"
+    )
+
+
 _TEMPLATE = '{"Resources": {"N": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}'
+
+
+def test_a_retained_stack_stays_in_its_account_across_local_commands(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """--local restarts moto from its state file for every command: a stack retained in one command is
+    still in its account in the next, and deleting it there makes the emulator forget it."""
+    from pipeline.cli.files import load_manifest
+    from pipeline.emulator.local import LocalEnvironment
+
+    monkeypatch.chdir(ROOT)
+    manifest = load_manifest(ROOT / "templates/org/manifest.json")
+    state = tmp_path / "state.json"
+    with LocalEnvironment(manifest, state) as env:
+        clients = env.clients()
+        tree = read_org(clients.organizations)
+        sandbox_ou = tree.by_path("Root/Sandbox")
+        assert sandbox_ou is not None
+        kit = Kit(clients.cloudformation, "us-east-1", tree, sandbox_ou.id, PREFIX)
+        kit.create()
+        kit.run_op("create_stack_instances", DeploymentTargets=kit.targets(), Regions=["us-east-1"])
+        account = kit.members()[0]
+        kit.run_op(
+            "delete_stack_instances",
+            DeploymentTargets=kit.targets([account], "INTERSECTION"),
+            Regions=["us-east-1"],
+            RetainStacks=True,
+        )
+        [stack] = [s.name for s in env.service.stacks.values() if s.retained]
+    with LocalEnvironment(manifest, state) as env:
+        clients = env.clients()
+
+        def client(creds: dict[str, str]) -> Any:
+            return make_clients("us-east-1", endpoint_url=env.url, credentials=creds).cloudformation
+
+        there = member_clients(clients.sts, ROLE, client)(account)
+        assert there.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+        there.delete_stack(StackName=stack)
+        assert [s for s in env.service.stacks.values() if s.retained] == []
 
 
 def test_the_command_runs_on_the_local_organization(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
@@ -232,6 +449,7 @@ def test_without_yes_and_without_a_terminal_nothing_is_created(
 def _normal(text: str, account: str) -> list[str]:
     text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "REQUEST", text)
     text = re.sub(rf"{PREFIX}-{KIT}-[0-9a-f]{{8}}", "STACKSET", text)
+    text = re.sub(r"`[A-Za-z0-9]{52}`", "`REQUEST`", text)  # moto's request ids (the member account's calls)
     text = re.sub(r"\bou-[0-9a-z]{4}-[0-9a-z]{8}\b", "OU", text)
     return (text.replace(account, "ACCOUNT") if account else text).splitlines()
 
@@ -274,6 +492,11 @@ def test_the_readme_shows_what_conformance_local_prints(
             "not an active member account under",
         ),
         (["--move-account", "100000000006", "--to-ou", "Root/Sandbox"], "inside --ou Root/Sandbox"),
+        (
+            ["--member-role", "arn:aws:iam::100000000006:role/OrganizationAccountAccessRole"],
+            "not an IAM role name (a name, not an ARN)",
+        ),
+        (["--member-role", ""], "--member-role '': not an IAM role name"),
     ],
 )
 def test_bad_move_options_are_one_line_and_create_nothing(
@@ -290,4 +513,6 @@ def test_bad_move_options_are_one_line_and_create_nothing(
         "--yes",
     ]
     assert main([*argv, *extra]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert f"{PREFIX}-{KIT}-" not in (tmp_path / "s.json").read_text().split('"stacksets"', 1)[1]

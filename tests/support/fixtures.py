@@ -81,6 +81,7 @@ def make_world(tmp_path: Path, fidelity_servers: list[FidelityServer]) -> Iterat
             MotoOrgView(MGMT),
             running_ticks=running_ticks,
             materializer=MotoMaterializer() if materialize else None,
+            keeper=MotoMaterializer(),  # retained stacks are moto stacks in their accounts, as start() makes them
         )
         if used == len(fidelity_servers):
             fidelity_servers.append(start(MGMT))
