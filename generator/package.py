@@ -33,6 +33,9 @@ SYNC_LAMBDA = (
     "pipeline/common/__init__.py",
     "pipeline/common/errors.py",
 )
+# Workstation-only modules inside the folders above: the doctor's checks and reads and the conformance kit
+# run from `python -m pipeline`, never in the Lambda.
+SYNC_LAMBDA_LEAVES_OUT = ("pipeline/aws/conformance.py", "pipeline/aws/doctor.py", "pipeline/core/checks.py")
 
 # Third-party code the Lambda runs, copied from the installed distribution (its .py files only, so the pure
 # Python implementation): PyYAML, with which the trusted guardrails read the templates they check before the
@@ -48,8 +51,11 @@ class Package:
     files: int
 
 
-def lambda_sources(root: Path, include: tuple[str, ...] = SYNC_LAMBDA) -> list[Path]:
-    """The files of the include list under `root`: named files, and the .py files of named folders."""
+def lambda_sources(
+    root: Path, include: tuple[str, ...] = SYNC_LAMBDA, leave_out: tuple[str, ...] = SYNC_LAMBDA_LEAVES_OUT
+) -> list[Path]:
+    """The files of the include list under `root`: named files, and the .py files of named folders but the
+    ones left out."""
     if not (root / "pipeline" / "__init__.py").is_file():
         raise GeneratorError(f"pipeline/: no such Python package under {root}")
     found: set[Path] = set()
@@ -65,7 +71,7 @@ def lambda_sources(root: Path, include: tuple[str, ...] = SYNC_LAMBDA) -> list[P
             found.add(path)
         else:
             raise GeneratorError(f"{entry}: listed for the sync Lambda but missing under {root}")
-    return sorted(found)
+    return sorted(found - {root / entry for entry in leave_out})
 
 
 def vendored_sources(names: tuple[str, ...] = VENDORED) -> list[tuple[str, Path]]:

@@ -76,7 +76,16 @@ def test_the_lambda_zip_holds_only_what_the_sync_lambda_runs(lambda_zip: Path) -
     # PyYAML, vendored: the trusted guardrails parse the templates they check (generator/package.py VENDORED).
     assert [n for n in outside if not n.startswith("yaml/")] == []
     assert "yaml/__init__.py" in names
-    for unwanted in ("emulator/", "apps/", "cli/", "common/cli.py", "review", "app_deploy/"):
+    unwanted_modules = ("aws/doctor.py", "aws/conformance.py", "core/checks.py")
+    for unwanted in (
+        "emulator/",
+        "apps/",
+        "cli/",
+        "common/cli.py",
+        "review",
+        "app_deploy/",
+        *unwanted_modules,
+    ):
         assert [n for n in names if unwanted in n] == [], unwanted
     assert all(n.endswith(".py") for n in names)
 
