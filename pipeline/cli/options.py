@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -72,11 +73,16 @@ class ProgressLines:
     latest step (pipeline.common.progress; nothing at all when stderr is not a terminal)."""
 
     def __init__(
-        self, quiet: bool, stream: TextIO | None = None, clock: Callable[[], float] | None = None
+        self,
+        quiet: bool,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] | None = None,
+        columns: Callable[[], int] = lambda: shutil.get_terminal_size().columns,
     ) -> None:
         self.quiet = quiet
         self._stream = stream
         self._clock = clock
+        self._columns = columns
         self._lock = threading.Lock()  # StackSets run in parallel: one whole line at a time
         self._line: Progress | None = None
 
@@ -113,9 +119,12 @@ class ProgressLines:
                 with self._lock:
                     self._line = None
 
-    @staticmethod
-    def _note(line: Progress, event: Event) -> str:
-        return f"operations, {line.elapsed():.0f} s; {event.stackset}: {event.message}"
+    def _note(self, line: Progress, event: Event) -> str:
+        """The note after `sync: done/total`, cut to the terminal's width: a line that wraps cannot be
+        redrawn in place."""
+        note = f"operations, {line.elapsed():.0f} s; {event.stackset}: {event.message}"
+        room = self._columns() - len(f"{line.label}: {line.done + 1}/{line.total} ") - 1
+        return note if len(note) <= room else note[: max(0, room - 3)] + "..."
 
 
 def progress(quiet: bool) -> ProgressLines:

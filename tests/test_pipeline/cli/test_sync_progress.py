@@ -17,7 +17,7 @@ ENDED = Event("org-roles-A", "update StackSet: succeeded", ended=True)
 
 def test_on_a_terminal_one_line_counts_the_operations_below_the_step_lines() -> None:
     out = Terminal()
-    lines = ProgressLines(quiet=False, stream=out, clock=lambda: 0.0)
+    lines = ProgressLines(quiet=False, stream=out, clock=lambda: 0.0, columns=lambda: 120)
     with lines.running(2):
         lines(STARTED)
         lines(ENDED)
@@ -34,7 +34,7 @@ def test_on_a_terminal_one_line_counts_the_operations_below_the_step_lines() -> 
 
 def test_not_a_terminal_only_the_step_lines() -> None:
     out = io.StringIO()
-    lines = ProgressLines(quiet=False, stream=out, clock=lambda: 0.0)
+    lines = ProgressLines(quiet=False, stream=out, clock=lambda: 0.0, columns=lambda: 120)
     with lines.running(2):
         lines(STARTED)
         lines(ENDED)
@@ -43,8 +43,18 @@ def test_not_a_terminal_only_the_step_lines() -> None:
 
 def test_quiet_writes_nothing_even_on_a_terminal() -> None:
     out = Terminal()
-    lines = ProgressLines(quiet=True, stream=out, clock=lambda: 0.0)
+    lines = ProgressLines(quiet=True, stream=out, clock=lambda: 0.0, columns=lambda: 120)
     with lines.running(1):
         lines(STARTED)
         lines(ENDED)
     assert out.getvalue() == ""
+
+
+def test_the_line_is_cut_to_the_terminal_width_so_it_can_be_redrawn() -> None:
+    out = Terminal()
+    lines = ProgressLines(quiet=False, stream=out, clock=lambda: 0.0, columns=lambda: 40)
+    with lines.running(2):
+        lines(ENDED)
+    drawn = out.getvalue().split(CLEAR_LINE)[2]
+    assert drawn == "sync: 1/2 operations, 0 s; org-roles..."
+    assert len(drawn) == 39
