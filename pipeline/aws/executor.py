@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.aws.retry import Backoff, PollPolicy, call_with_backoff, describe_error, error_code, paginate
 from pipeline.aws.stack import StackPending, deploy_stack
 from pipeline.core.desired import sealed
-from pipeline.core.manifest import HASH_TAG, Manifest
+from pipeline.core.manifest import HASH_TAG, Manifest, OperationPreferences
 from pipeline.core.ops import (
     CommitHash,
     Content,
@@ -97,6 +97,7 @@ class Executor:
             for op in plan.ops:
                 outcome = self._perform(op, vouch)
                 outcomes.append(outcome)
+                self.on_event(Event(plan.name, f"{op.describe()}: {outcome.status.lower()}", ended=True))
                 if outcome.status != SUCCEEDED:
                     return LaneResult(plan.name, FAILED, tuple(outcomes))
         except _Pending as pending:
@@ -130,16 +131,9 @@ class Executor:
         return {"CallAs": self.manifest.org.call_as}
 
     def _preferences(self) -> dict[str, Any]:
-        # Fast and safe unless org.yaml says otherwise: regions in parallel, every account at once, and
-        # soft failure tolerance so one failing account does not stop the others.
+        # org.yaml's, or the one set of defaults (OperationPreferences: the fastest within the tolerance).
         # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-concepts.html#stackset-ops-options
-        defaults = {
-            "RegionConcurrencyType": "PARALLEL",
-            "MaxConcurrentPercentage": 100,
-            "FailureTolerancePercentage": 10,
-            "ConcurrencyMode": "SOFT_FAILURE_TOLERANCE",
-        }
-        return dict(self.manifest.org.operation_preferences) or defaults
+        return dict(self.manifest.org.operation_preferences) or OperationPreferences().to_api()
 
     def _content_args(self, content: Content, tag: str, *, tag_only: bool = False) -> dict[str, Any]:
         args: dict[str, Any] = {

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pipeline.aws.retry import Backoff, PollPolicy
 from pipeline.cli.files import load_templates
 from pipeline.common.cli import RootPath, add_aws_options
+from pipeline.common.progress import Progress
 from pipeline.core.manifest import Manifest
 from pipeline.core.outcomes import Event
 from pipeline.core.report import RENDERERS, SyncReport, render_text
@@ -65,16 +67,68 @@ def add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def progress(quiet: bool) -> Callable[[Event], None]:
-    lock = threading.Lock()  # StackSets run in parallel: one whole line at a time
+class ProgressLines:
+    """The sync's events on stderr unless --quiet: one line per operation step, and while `running()`, on a
+    terminal only, one line redrawn below them: the operations ended out of the plan's, the seconds, and the
+    latest step (pipeline.common.progress; nothing at all when stderr is not a terminal)."""
 
-    def emit(event: Event) -> None:
-        if not quiet:
-            with lock:
-                sys.stderr.write(f"  {event.stackset}: {event.message}\n")
-                sys.stderr.flush()
+    def __init__(
+        self,
+        quiet: bool,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] | None = None,
+        columns: Callable[[], int] = lambda: shutil.get_terminal_size().columns,
+    ) -> None:
+        self.quiet = quiet
+        self._stream = stream
+        self._clock = clock
+        self._columns = columns
+        self._lock = threading.Lock()  # StackSets run in parallel: one whole line at a time
+        self._line: Progress | None = None
 
-    return emit
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stderr  # pytest swaps sys.stderr
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            line = self._line
+            if event.ended:
+                if line is not None:
+                    line.advance(note=self._note(line, event))
+                return
+            if not self.quiet:
+                if line is not None:
+                    line.clear()
+                self.stream.write(f"  {event.stackset}: {event.message}\n")
+                self.stream.flush()
+            if line is not None:
+                line.advance(0, self._note(line, event))
+
+    @contextlib.contextmanager
+    def running(self, operations: int) -> Iterator[None]:
+        if self.quiet:
+            yield
+            return
+        clock = {"clock": self._clock} if self._clock is not None else {}
+        with Progress("sync", total=operations, stream=self.stream, **clock) as line:
+            self._line = line
+            try:
+                yield
+            finally:
+                with self._lock:
+                    self._line = None
+
+    def _note(self, line: Progress, event: Event) -> str:
+        """The note after `sync: done/total`, cut to the terminal's width: a line that wraps cannot be
+        redrawn in place."""
+        note = f"operations, {line.elapsed():.0f} s; {event.stackset}: {event.message}"
+        room = self._columns() - len(f"{line.label}: {line.done + 1}/{line.total} ") - 1
+        return note if len(note) <= room else note[: max(0, room - 3)] + "..."
+
+
+def progress(quiet: bool) -> ProgressLines:
+    return ProgressLines(quiet)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cli.files import load_manifest
-from pipeline.cli.options import add_common, print_report, session
+from pipeline.cli.options import ProgressLines, add_common, print_report, session
 from pipeline.common.cli import INTERRUPTED
 from pipeline.common.errors import EXIT_FAILED, EXIT_OK, UsageError
 from pipeline.core.outcomes import BUSY_PREFIX, FAILED_PREFIX
@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
             if not _confirm(len(plan.ops)):
                 print("nothing changed", file=sys.stderr)
                 return EXIT_FAILED
-        with _interruptible(s) as interrupted:
+        lines = s.on_event if isinstance(s.on_event, ProgressLines) else None
+        running = lines.running(len(plan.ops)) if lines is not None else contextlib.nullcontext()
+        with _interruptible(s) as interrupted, running:
             report = apply_plan(s, plan)
     print_report(report, args)
     if interrupted.is_set():

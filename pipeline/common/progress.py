@@ -44,6 +44,9 @@ class Progress:
         self.done += count
         self._show(note)
 
+    def elapsed(self) -> float:
+        return self._clock() - self._start
+
     def clear(self) -> None:
         """Wipe the line (before printing something else); the next advance() draws it again."""
         if self.live:

@@ -83,15 +83,19 @@ class DeletionPolicy:
 
 @dataclass(frozen=True, kw_only=True)
 class OperationPreferences:
-    """org.yaml `operation_preferences:` with their one set of defaults: every account of a region at once,
-    every region in parallel, and a soft failure tolerance (one failed account does not stop the others)
+    """org.yaml `operation_preferences:` with their one set of defaults: every region in parallel, and the
+    fastest rollout that keeps the failure tolerance: STRICT_FAILURE_TOLERANCE at 100% starts
+    FailureToleranceCount + 1 accounts at a time (501 of 5,000 at 10%), so a change that fails everywhere
+    fails in at most that many accounts before the operation stops; SOFT at 100% would be 10x faster at
+    5,000 accounts but would deploy (and fail) everywhere at once, leaving the tolerance nothing to stop.
+    The choice is the AWS time model's (pipeline/core/timing.py; benchmarks/sync_bench.py prints it)
     (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackSetOperationPreferences.html).
     The manifest carries them as the API's OperationPreferences."""
 
     region_concurrency: str = "PARALLEL"
     max_concurrent_percentage: int = 100
     failure_tolerance_percentage: int = 10
-    concurrency_mode: str = "SOFT_FAILURE_TOLERANCE"
+    concurrency_mode: str = "STRICT_FAILURE_TOLERANCE"
 
     def to_api(self) -> dict[str, Any]:
         return {

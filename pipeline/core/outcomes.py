@@ -75,5 +75,8 @@ class LaneResult:
 
 @dataclass(frozen=True)
 class Event:
+    """A step of a lane for the log; `ended`: one of the plan's operations ended (progress counts these)."""
+
     stackset: str
     message: str
+    ended: bool = False

@@ -38,8 +38,11 @@ def test_local_walkthrough(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert (report["counts"], report["calls"]["writes"]) == ({"unchanged": 4}, 0)
     local = ["--manifest", str(v1 / "manifest.json"), "--local-state", str(state)]
     assert main(["local", "move-account", "100000000008", "Root/Security", *local]) == 0
-    assert main(["sync", *common, "--yes"]) == 0
-    assert "sync success: 1 updated, 3 unchanged" in capsys.readouterr().out
+    assert main(["sync", *common[:-1], "--yes"]) == 0  # without --quiet, and stderr is not a terminal
+    moved = capsys.readouterr()
+    assert "sync success: 1 updated, 3 unchanged" in moved.out
+    # The step lines, and no progress line (pipeline.common.progress draws it on a terminal only).
+    assert "  org-roles-" in moved.err and ": succeeded\n" in moved.err and "\r" not in moved.err
     assert main(["local", "show", *local]) == 0
     shown = capsys.readouterr().out
     assert "  100000000008 prod-1: ReadOnly\n" in shown

@@ -111,7 +111,7 @@ def test_org_settings_in_the_manifest(manifest: dict) -> None:
     org = manifest["org"]
     assert org["permission_model"] == "SERVICE_MANAGED"
     assert org["operation_preferences"] == {
-        "ConcurrencyMode": "SOFT_FAILURE_TOLERANCE",
+        "ConcurrencyMode": "STRICT_FAILURE_TOLERANCE",
         "FailureTolerancePercentage": 10,
         "MaxConcurrentPercentage": 100,
         "RegionConcurrencyType": "PARALLEL",

@@ -17,7 +17,7 @@ from pipeline.cli.files import load_manifest
 from pipeline.core.ops import CreateInstances
 from pipeline.core.outcomes import PENDING, SUCCEEDED
 from pipeline.core.planner import StackSetPlan
-from pipeline.sync import poll_pending
+from pipeline.sync import apply_plan, plan_sync, poll_pending
 from tests.support.sync import FIXTURE, NO_WAIT
 
 NAME = "org-roles-Developer"
@@ -149,3 +149,14 @@ def test_a_busy_stackset_carried_over_is_retried_by_the_next_plan_not_polled(mak
     calls = len(world.service.calls)
     assert poll_pending(session, {NAME: "busy:0b7f5c1e-0000-5000-8000-000000000000"}) == ({}, {})
     assert world.service.calls[calls:] == []
+
+
+def test_every_operation_of_the_plan_ends_with_one_ended_event(make_world: Any) -> None:
+    """What `sync`'s progress line counts: one `ended` event per operation of the plan, in its lane."""
+    world = make_world()
+    session = world.session("run-1")
+    plan = plan_sync(session)
+    apply_plan(session, plan)
+    ended = sorted((e.stackset, e.message) for e in world.events if e.ended)
+    assert ended == sorted((op.stackset, f"{op.describe()}: succeeded") for op in plan.ops)
+    assert len(ended) > 1
