@@ -101,9 +101,10 @@ def _summary(report: DriftReport) -> str:
     checked = len(report.instances)
     drifted = len(report.drifted)
     accounts = len({i.account for i in report.drifted})
+    unknown = sum(1 for i in report.instances if i.status in ("UNKNOWN", "NOT_CHECKED"))
     return (
         f"{len(report.stacksets)} StackSet(s), {checked} instance(s) checked: "
-        f"{drifted} drifted in {accounts} account(s)"
+        f"{drifted} drifted in {accounts} account(s)" + (f", {unknown} unknown" if unknown else "")
     )
 
 

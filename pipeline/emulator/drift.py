@@ -7,7 +7,9 @@ StackResourceDriftStatus); each difference carries PropertyPath, ExpectedValue, 
 ADD | REMOVE | NOT_EQUAL (API_PropertyDifference). The expected values here are the role's properties right
 after moto created the stack from the template (so intrinsics are resolved as CloudFormation resolves them);
 only the properties CloudFormation's AWS::IAM::Role drift covers that people edit by hand are compared:
-trust policy, inline policies, managed policy ARNs, max session duration, path.
+trust policy, inline policies, max session duration, path. Not ManagedPolicyArns: moto's CloudFormation
+ignores that property (its roles never get the template's managed policies) and moto's IAM holds no AWS
+managed policies to attach, so the emulator cannot see that drift; real AWS reports it.
 Pages: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_PropertyDifference.html,
 https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackInstanceResourceDriftsSummary.html
 """
@@ -41,7 +43,6 @@ def role_properties(role: Any) -> dict[str, Any]:
         "Policies": [
             {"PolicyDocument": _doc(doc), "PolicyName": name} for name, doc in sorted(role.policies.items())
         ],
-        "ManagedPolicyArns": sorted(role.managed_policies),
         "MaxSessionDuration": int(role.max_session_duration or 3600),
         "Path": role.path,
     }
@@ -137,13 +138,9 @@ def restore_roles(account: str, states: Mapping[str, Any]) -> None:
             role = iam.get_role(name)
         except Exception:  # moto's NotFoundException: the re-created stack has no such role
             continue
-        want = set(props["ManagedPolicyArns"]) if props is not None else set()
-        for arn in sorted(set(role.managed_policies) - want):
-            iam.detach_role_policy(arn, name)
-        for arn in sorted(want - set(role.managed_policies)):
-            iam.attach_role_policy(arn, name)
         if props is None:
             role.policies.clear()
+            role.managed_policies.clear()
             iam.delete_role(name)
             continue
         role.assume_role_policy_document = json.dumps(props["AssumeRolePolicyDocument"])
