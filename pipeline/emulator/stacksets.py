@@ -61,6 +61,13 @@ sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited wher
   (API_CreateStackSet, CallAs: "Valid only if the stack set's permissions model is SERVICE_MANAGED");
   such StackSets live in the management account (their ARN carries its id), where SELF from the
   management account finds them too (API_CreateStackSet, API_ListStackSets).
+- DetectStackSetDrift is an operation over every instance (one operation at a time, OperationInProgressException
+  otherwise, API_DetectStackSetDrift) that changes no instance status; when it ends each instance has a
+  DriftStatus (API_StackInstanceSummary) and ListStackInstanceResourceDrifts, given that OperationId, account
+  and region, returns its resources MODIFIED with PropertyDifferences or DELETED
+  (API_ListStackInstanceResourceDrifts, API_PropertyDifference). With a materializer the roles compared are
+  those moto's IAM holds in the account against what the template gave them (pipeline.emulator.drift);
+  without one there is nothing to compare: UNKNOWN, never IN_SYNC.
 All pages are under https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/.
 """
 
