@@ -935,7 +935,7 @@ class StackSetService:
         with self._lock:
             if self.materializer is not None:
                 for s in self.stacks.values():
-                    if not s.retained and s.expected:
+                    if s.expected:
                         s.live = self.materializer.roles(s.account, s.region, s.name)
             return {
                 "stacksets": {k: asdict(v) for k, v in self.stacksets.items()},
@@ -964,12 +964,13 @@ class StackSetService:
 
     def _rematerialize(self) -> None:
         """With a materializer, re-create every instance's stack in moto (--local restarts moto from its
-        state file) and give its roles the properties they had when saved: out-of-band edits survive."""
+        state file), retained ones included, and give their roles the properties they had when saved:
+        out-of-band edits survive."""
         if self.materializer is None:
             return
         templates = {r.name: r.template for r in self.stacksets.values()}
-        for s in self.stacks.values():
-            if not s.retained and s.stackset in templates:
+        for s in self.stacks.values():  # retained stacks too: they stay in their accounts
+            if s.stackset in templates:
                 self.materializer.apply(s.account, s.region, s.name, templates[s.stackset], s.parameters)
                 if s.live is not None:
                     restore_roles(s.account, s.live)
