@@ -139,6 +139,13 @@ def test_local_edit_role_then_drift(tmp_path: Path, capsys: pytest.CaptureFixtur
         "added s3:DeleteBucket to inline policy OutOfBand of role Developer in account 100000000008 "
         "(outside the pipeline)\n"
     )
+    assert (
+        main(["drift", *local, "--format", "markdown"]) == 0
+    )  # drift alone is no failure without --exit-code
+    assert (
+        "| Root/Workloads/Prod | 100000000008 | Developer | MODIFIED /Policies/0 added "
+        in capsys.readouterr().out
+    )
     assert main(["drift", *local, "--exit-code", "--format", "json"]) == 1
     report = json.loads(capsys.readouterr().out)
     drifted = [i for i in report["instances"] if i["status"] == "DRIFTED"]
