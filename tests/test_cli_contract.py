@@ -38,6 +38,7 @@ NONEXISTENT: dict[tuple[str, str], list[str] | None] = {
     ("python -m generator", "list"): None,
     ("python -m pipeline", "plan"): ["plan", "--manifest", f"{MISSING}.json"],
     ("python -m pipeline", "sync"): ["sync", "--manifest", f"{MISSING}.json"],
+    ("python -m pipeline", "drift"): ["drift", "--manifest", f"{MISSING}.json"],
     ("python -m pipeline", "local"): ["local", "show", "--manifest", f"{MISSING}.json"],
     ("python -m pipeline", "doctor"): ["doctor", "--manifest", f"{MISSING}.json"],
     ("python -m pipeline", "conformance"): [

@@ -1,6 +1,6 @@
-"""Command line: `python -m pipeline plan|sync|local|doctor|conformance ...`; main(argv) returns the exit code.
+"""Command line: `python -m pipeline plan|sync|drift|local|doctor|conformance ...`; main(argv) returns the exit code.
 
-One module per command (plan, sync, local, doctor, conformance), the options they share in options.py, and the product's one
+One module per command (plan, sync, drift, local, doctor, conformance), the options they share in options.py, and the product's one
 runner (pipeline.common.cli): exit codes 0 success (or no changes), 1 failure, changes with --exit-code,
 or a guard stop, 2 bad input or usage; errors are one sentence on stderr; --debug shows the traceback.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from pipeline.cli import conformance, doctor, local, plan, sync
+from pipeline.cli import conformance, doctor, drift, local, plan, sync
 from pipeline.common.cli import Parser, run
 
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         "one up, holding org_roles/org.yaml or .git)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for command in (plan, sync, local, doctor, conformance):
+    for command in (plan, sync, drift, local, doctor, conformance):
         command.add_parser(sub)
     return parser
 

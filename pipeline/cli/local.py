@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import re
 import signal
 import sys
 import threading
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from pipeline.cli.files import load_manifest
 from pipeline.cli.options import DEFAULT_LOCAL_STATE, DEFAULT_MANIFEST
@@ -38,10 +41,16 @@ ACTIONS = (
     Action("rename-ou", ("OU_PATH", "NEW_NAME"), "rename an OU; its id, accounts and child OUs stay"),
     Action("delete-ou", ("OU_PATH",), "delete an empty OU (Organizations refuses one with accounts or OUs)"),
     Action("create-account", ("NAME", "OU_PATH"), "create an ACTIVE account with a new id in an OU"),
+    Action(
+        "edit-role",
+        ("ACCOUNT_ID", "ROLE"),
+        "change a deployed role by hand, as someone in that account would (--add-action ACTION): drift",
+    ),
     Action("reset", (), "remove the state file: the next command starts a new organization"),
     Action("serve", (), "run the local AWS on 127.0.0.1:PORT until Ctrl-C or SIGTERM (own state file)"),
 )
 BY_NAME = {a.name: a for a in ACTIONS}
+ACTION_PATTERN = re.compile(r"[a-z0-9-]+:[A-Za-z0-9*]+")
 
 
 def add_parser(sub: Any) -> None:
@@ -69,6 +78,11 @@ def add_parser(sub: Any) -> None:
         help=f"the state file (default: {DEFAULT_LOCAL_STATE}, shared with --local; serve: {DEFAULT_SERVE_STATE})",
     )
     local.add_argument(
+        "--add-action",
+        metavar="ACTION",
+        help="edit-role: the IAM action to allow, e.g. s3:DeleteBucket (default: none; edit-role needs it)",
+    )
+    local.add_argument(
         "--port", type=int, default=4566, help="serve: the loopback port (default: %(default)s)"
     )
     # RootPath defaults are resolved against the repository root by the runner, like every other default.
@@ -82,6 +96,14 @@ def run(args: argparse.Namespace) -> int:
     if len(args.args) != len(action.arguments):
         wanted = " ".join(action.arguments) or "no arguments"
         raise UsageError(f"local {action.name} takes {wanted} (got {len(args.args)} argument(s))")
+    if (args.add_action is not None) != (action.name == "edit-role"):
+        raise UsageError(
+            "--add-action goes with edit-role, and edit-role needs it (e.g. --add-action s3:DeleteBucket)"
+        )
+    if args.add_action is not None and not ACTION_PATTERN.fullmatch(args.add_action):
+        raise UsageError(
+            f"--add-action {args.add_action!r} is not an IAM action (service:Action, e.g. s3:GetObject)"
+        )
     default = args.serve_state_default if action.name == "serve" else args.state_default
     state = Path(args.local_state or default)
     if action.name == "reset":
@@ -95,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
     with local(manifest, state) as env:
         if action.name == "show":
             _show(env, manifest)
+        elif action.name == "edit-role":
+            account, role = args.args
+            _edit_role(env, account, role, args.add_action)
         else:
             org = Organization(env.clients().organizations)
             CHANGES[action.name](org, *args.args)
@@ -110,6 +135,44 @@ def _show(env: Any, manifest: Manifest) -> None:
             print(f"  {acct} {name}{flag}: {roles}")
     for acct, stackset in env.retained_stacks():
         print(f"retained stack of {stackset} in {acct} (no longer managed)")
+
+
+def _edit_role(env: Any, account: str, role: str, action: str) -> None:
+    """Allow one more action in the role's first inline policy (a new inline policy when it has none), with
+    that account's own credentials (an assumed role), as a person editing it in the console would."""
+    from pipeline.aws.clients import make_clients
+
+    sts = env.clients().sts
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="edit-role"
+    )["Credentials"]
+    keys = {
+        "aws_access_key_id": creds["AccessKeyId"],
+        "aws_secret_access_key": creds["SecretAccessKey"],
+        "aws_session_token": creds["SessionToken"],
+    }
+    iam = make_clients("us-east-1", component="local", endpoint_url=env.url, credentials=keys).client("iam")
+    try:
+        names = sorted(iam.list_role_policies(RoleName=role)["PolicyNames"])
+    except iam.exceptions.NoSuchEntityException as exc:
+        raise UsageError(f"no role {role} in account {account} of the local organization") from exc
+    if names:
+        policy = names[0]
+        doc = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+        doc = json.loads(unquote(doc)) if isinstance(doc, str) else doc
+        statement = next(s for s in doc["Statement"] if s.get("Effect") == "Allow")
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        statement["Action"] = [*actions, action]
+    else:
+        policy = "OutOfBand"
+        doc = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": [action], "Resource": "*"}],
+        }
+    iam.put_role_policy(RoleName=role, PolicyName=policy, PolicyDocument=json.dumps(doc))
+    print(
+        f"added {action} to inline policy {policy} of role {role} in account {account} (outside the pipeline)"
+    )
 
 
 def _serve(local: Any, manifest: Manifest, state: Path, port: int) -> int:

@@ -34,7 +34,10 @@ class LocalEnvironment:
         self.state_path = state_path
         self.management = manifest.org.management_account_id
         self.service = StackSetService(
-            MotoOrgView(self.management), running_ticks=2, keeper=MotoMaterializer()
+            MotoOrgView(self.management),
+            running_ticks=2,
+            materializer=MotoMaterializer(),
+            keeper=MotoMaterializer(),
         )
         self.server = FidelityServer(self.service, self.management, port=port)
         self.created = False

@@ -70,6 +70,10 @@ class Materializer(Protocol):
 
     def delete(self, account: str, region: str, stack: str) -> None: ...
 
+    def roles(self, account: str, region: str, stack: str) -> dict[str, Any]:
+        """The stack's IAM roles as they are now (pipeline.emulator.drift.RoleStates), for drift."""
+        ...
+
 
 @dataclass
 class Instance:
@@ -82,6 +86,7 @@ class Instance:
     detailed: str = "PENDING"
     reason: str = ""
     last_op: str = ""
+    drift: str = "NOT_CHECKED"  # DriftStatus after the last drift detection (API_StackInstanceSummary)
 
 
 @dataclass
@@ -95,6 +100,9 @@ class Stack:
     template_sha: str
     parameters: dict[str, str]
     retained: bool = False
+    # The roles as the template made them when the stack deployed (pipeline.emulator.drift.RoleStates).
+    expected: dict[str, Any] = field(default_factory=dict)
+    live: dict[str, Any] | None = None  # the roles as they were when --local saved its state
 
 
 @dataclass
@@ -113,6 +121,7 @@ class Operation:
     results: dict[str, list[str]] = field(default_factory=dict)  # "account/region" -> [status, reason, ou]
     failed: int = 0
     reason: str = ""
+    drifts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # DETECT_DRIFT: rows per instance
 
 
 @dataclass

@@ -27,6 +27,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from pipeline.emulator.drift import stack_roles
 from pipeline.emulator.model import STACKSETS_PRINCIPAL, ApiError, OrgSnapshot
 from pipeline.emulator.org_models import install as install_org_models
 from pipeline.emulator.stacksets import StackSetService
@@ -65,6 +66,7 @@ class MotoMaterializer:
         from moto.cloudformation.models import cloudformation_backends
 
         backend = cloudformation_backends[account][region]
+        logging.getLogger("moto").setLevel(logging.ERROR)  # it logs each resource type it does not model
         try:
             # moto warns (and prints) about resource types it does not model, such as AWS::IAM::Group.
             with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
@@ -84,6 +86,9 @@ class MotoMaterializer:
         except Exception as exc:
             return f"{type(exc).__name__}: {exc}"
         return None
+
+    def roles(self, account: str, region: str, stack: str) -> dict[str, Any]:
+        return dict(stack_roles(account, region, stack))
 
     def delete(self, account: str, region: str, stack: str) -> None:
         from moto.cloudformation.models import cloudformation_backends

@@ -61,6 +61,13 @@ sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited wher
   (API_CreateStackSet, CallAs: "Valid only if the stack set's permissions model is SERVICE_MANAGED");
   such StackSets live in the management account (their ARN carries its id), where SELF from the
   management account finds them too (API_CreateStackSet, API_ListStackSets).
+- DetectStackSetDrift is an operation over every instance (one operation at a time, OperationInProgressException
+  otherwise, API_DetectStackSetDrift) that changes no instance status; when it ends each instance has a
+  DriftStatus (API_StackInstanceSummary) and ListStackInstanceResourceDrifts, given that OperationId, account
+  and region, returns its resources MODIFIED with PropertyDifferences or DELETED
+  (API_ListStackInstanceResourceDrifts, API_PropertyDifference). With a materializer the roles compared are
+  those moto's IAM holds in the account against what the template gave them (pipeline.emulator.drift);
+  without one there is nothing to compare: UNKNOWN, never IN_SYNC.
 All pages are under https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/.
 """
 
@@ -75,6 +82,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
+from pipeline.emulator.drift import resource_drifts, restore_roles
 from pipeline.emulator.model import (
     EPOCH,
     ApiError,
@@ -143,6 +151,7 @@ class StackSetService:
             "ListStackSetOperations": self._list_operations,
             "ListStackSetOperationResults": self._list_operation_results,
             "DetectStackSetDrift": self._detect_drift,
+            "ListStackInstanceResourceDrifts": self._list_resource_drifts,
         }
 
     @property
@@ -251,7 +260,7 @@ class StackSetService:
         record.operations[op_id] = op
         for account, region in targets:
             inst = record.instances.get(_key(account, region))
-            if inst is not None:
+            if inst is not None and action != "DETECT_DRIFT":  # drift detection changes no instance
                 inst.status, inst.detailed, inst.last_op = "OUTDATED", "PENDING", op_id
         if self.running_ticks <= 0:
             self._finish(record, op)
@@ -269,6 +278,9 @@ class StackSetService:
         return {**record.parameters, **inst.overrides}
 
     def _finish(self, record: StackSetRecord, op: Operation) -> None:
+        if op.action == "DETECT_DRIFT":
+            self._finish_drift(record, op)
+            return
         snap = self._snapshot()
         for account, region in op.targets:
             key = _key(account, region)
@@ -337,9 +349,14 @@ class StackSetService:
             inst.account, inst.region, inst.stack_name, record.name, _sha(record.template), dict(params)
         )
         if self.materializer is not None:
-            return self.materializer.apply(
+            error = self.materializer.apply(
                 inst.account, inst.region, inst.stack_name, record.template, params
             )
+            if error is None:
+                self.stacks[key].expected = self.materializer.roles(
+                    inst.account, inst.region, inst.stack_name
+                )
+            return error
         return None
 
     def _retained_holder(self, record: StackSetRecord, inst: Instance) -> Stack | None:
@@ -750,7 +767,7 @@ class StackSetService:
             "StatusReason": inst.reason,
             "StackInstanceStatus": {"DetailedStatus": inst.detailed},
             **({"OrganizationalUnitId": inst.ou_id} if inst.ou_id else {}),
-            "DriftStatus": "NOT_CHECKED",
+            "DriftStatus": inst.drift,
             "LastOperationId": inst.last_op,
         }
 
@@ -771,7 +788,7 @@ class StackSetService:
             values = {
                 "DETAILED_STATUS": inst.detailed,
                 "LAST_OPERATION_ID": inst.last_op,
-                "DRIFT_STATUS": "NOT_CHECKED",
+                "DRIFT_STATUS": inst.drift,
             }
             if any(values.get(name, "") != value for name, value in filters):
                 continue
@@ -862,10 +879,52 @@ class StackSetService:
         return _page(rows, p, "Summaries")
 
     def _detect_drift(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
-        """Drift detection is an operation too: a convenient 'outside' operation for tests."""
+        """Drift detection is an operation like any other (one at a time per StackSet, API_DetectStackSetDrift)
+        over every instance; it changes no instance status, only their DriftStatus when it ends."""
         r = self._record(account, region, p)
         op_id = self._begin(r, p)
-        return self._start(r, op_id, "DETECT_DRIFT", [], p)
+        targets = [(i.account, i.region) for _k, i in sorted(r.instances.items())]
+        return self._start(r, op_id, "DETECT_DRIFT", targets, p)
+
+    def _finish_drift(self, record: StackSetRecord, op: Operation) -> None:
+        """Each instance's roles in moto's IAM against the template's (pipeline.emulator.drift). Without a
+        materializer the roles exist nowhere to compare: UNKNOWN, never a made-up IN_SYNC."""
+        for account, region in op.targets:
+            key = _key(account, region)
+            inst = record.instances.get(key)
+            if inst is None:
+                continue
+            stack = self.stacks.get(f"{account}/{region}/{inst.stack_name}")
+            if self.materializer is None or stack is None or not stack.expected:
+                inst.drift = "UNKNOWN"
+            else:
+                rows = resource_drifts(
+                    stack.expected, self.materializer.roles(account, region, inst.stack_name)
+                )
+                op.drifts[key] = rows
+                inst.drift = (
+                    "IN_SYNC" if all(r["StackResourceDriftStatus"] == "IN_SYNC" for r in rows) else "DRIFTED"
+                )
+            op.results[key] = ["SUCCEEDED", "", inst.ou_id or ""]
+        op.status = "SUCCEEDED"
+        op.end_seq = self._seq + 1
+
+    def _list_resource_drifts(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        """API_ListStackInstanceResourceDrifts: the resources of one instance in the given drift operation,
+        narrowed to StackInstanceResourceDriftStatuses when given."""
+        r = self._record(account, region, p)
+        op = self._operation(r, p)
+        inst = r.instances.get(_key(p["StackInstanceAccount"], p["StackInstanceRegion"]))
+        if inst is None:
+            raise ApiError("StackInstanceNotFoundException", "Stack instance not found")
+        wanted = set(p.get("StackInstanceResourceDriftStatuses") or [])
+        stack_id = self._instance_summary(r, inst)["StackId"]
+        rows = [
+            {**row, "StackId": stack_id, "Timestamp": EPOCH + timedelta(seconds=op.seq)}
+            for row in op.drifts.get(_key(inst.account, inst.region), [])
+            if not wanted or row["StackResourceDriftStatus"] in wanted
+        ]
+        return _page(rows, p, "Summaries")
 
     # --- inspection and persistence ------------------------------------------------------------------
 
@@ -874,6 +933,10 @@ class StackSetService:
 
     def to_json(self) -> dict[str, Any]:
         with self._lock:
+            if self.materializer is not None:
+                for s in self.stacks.values():
+                    if s.expected:
+                        s.live = self.materializer.roles(s.account, s.region, s.name)
             return {
                 "stacksets": {k: asdict(v) for k, v in self.stacksets.items()},
                 "stacks": {k: asdict(v) for k, v in self.stacks.items()},
@@ -897,6 +960,20 @@ class StackSetService:
             self._seq = int(data.get("seq", 0))
             self._last_org = _snapshot_from_json(data.get("last_org"))
             self._keep_retained()
+            self._rematerialize()
+
+    def _rematerialize(self) -> None:
+        """With a materializer, re-create every instance's stack in moto (--local restarts moto from its
+        state file), retained ones included, and give their roles the properties they had when saved:
+        out-of-band edits survive."""
+        if self.materializer is None:
+            return
+        templates = {r.name: r.template for r in self.stacksets.values()}
+        for s in self.stacks.values():  # retained stacks too: they stay in their accounts
+            if s.stackset in templates:
+                self.materializer.apply(s.account, s.region, s.name, templates[s.stackset], s.parameters)
+                if s.live is not None:
+                    restore_roles(s.account, s.live)
 
     def _keep_retained(self) -> None:
         """Make the retained stacks real in their accounts again (--local restarts moto from a state file)."""

@@ -64,6 +64,11 @@ def test_unreachable_endpoint_is_one_line(
             "operations still running in AWS are named; rerun with their --run-id to adopt them).",
         ),
         ("local", "Exit codes: 0 success, 1 failure, 2 bad input or usage."),
+        (
+            "drift",
+            "Exit codes: 0 done (drift or none), 1 drift with --exit-code or a detection that failed, "
+            "2 bad input or usage.",
+        ),
     ],
 )
 def test_help_gives_every_option_a_default_and_the_exit_codes(command: str, epilog: str) -> None:
@@ -93,6 +98,7 @@ def test_local_help_lists_every_action_with_its_arguments(capsys: pytest.Capture
         "rename-ou",
         "delete-ou",
         "create-account",
+        "edit-role",
         "reset",
         "serve",
     ]
