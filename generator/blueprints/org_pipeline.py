@@ -802,21 +802,29 @@ def _approval_stage(approval_topic: sns.Topic) -> If:
     )
 
 
-def _sync_stage(sync: awslambda.Function) -> codepipeline.Stages:
+def _invoke_sync(
+    stage: str, action: str, sync: awslambda.Function, parameters: str, **extra: Any
+) -> codepipeline.Stages:
+    """A stage of one action that invokes the packaged sync Lambda on the build's artifact."""
     return codepipeline.Stages(
-        Name="Sync",
+        Name=stage,
         Actions=[
             codepipeline.Actions(
-                Name="SyncStackSets",
+                Name=action,
+                **extra,
                 ActionTypeId=codepipeline.ActionTypeId(
                     Category="Invoke", Owner="AWS", Provider="Lambda", Version="1"
                 ),
-                Configuration={"FunctionName": Ref(sync), "UserParameters": SYNC_PARAMETERS},
+                Configuration={"FunctionName": Ref(sync), "UserParameters": parameters},
                 InputArtifacts=[codepipeline.InputArtifacts(Name="Build")],
                 RunOrder=1,
             )
         ],
     )
+
+
+def _sync_stage(sync: awslambda.Function) -> codepipeline.Stages:
+    return _invoke_sync("Sync", "SyncStackSets", sync, SYNC_PARAMETERS)
 
 
 def _pipeline_statements(
@@ -1092,21 +1100,7 @@ def _plan_stage(sync: awslambda.Function) -> codepipeline.Stages:
     """The packaged sync plans the build's exact artifact against the live organization, checks the
     guardrails, stores the plan under plans/<execution>/ and hands ARTIFACT_SHA256, PLAN_SUMMARY and PLAN_URL
     to the approval and the Sync action."""
-    return codepipeline.Stages(
-        Name="Plan",
-        Actions=[
-            codepipeline.Actions(
-                Name="PlanAndCheckGuardrails",
-                Namespace="PlanVariables",
-                ActionTypeId=codepipeline.ActionTypeId(
-                    Category="Invoke", Owner="AWS", Provider="Lambda", Version="1"
-                ),
-                Configuration={"FunctionName": Ref(sync), "UserParameters": PLAN_PARAMETERS},
-                InputArtifacts=[codepipeline.InputArtifacts(Name="Build")],
-                RunOrder=1,
-            )
-        ],
-    )
+    return _invoke_sync("Plan", "PlanAndCheckGuardrails", sync, PLAN_PARAMETERS, Namespace="PlanVariables")
 
 
 def _trusted_settings(s: _Stack) -> dict[str, Any]:
