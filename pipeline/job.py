@@ -71,7 +71,6 @@ class Deps:
     env: Mapping[str, str]
     codepipeline: Any
     sns: Any
-    lambda_client: Any
     sync_clients: Callable[[str], Clients]  # home region -> the sync's clients
     s3: Callable[[Mapping[str, str] | None], Any]  # artifact credentials (or None) -> S3 client
     step_seconds: float = 60.0
@@ -104,7 +103,6 @@ class Deps:
             env=env,
             codepipeline=clients.client("codepipeline"),
             sns=clients.client("sns"),
-            lambda_client=clients.client("lambda"),
             sync_clients=lambda region: make_clients(region, component="sync-lambda"),
             s3=s3,
             step_seconds=float(env.get("SYNC_STEP_SECONDS", "60")),

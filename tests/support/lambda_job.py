@@ -31,7 +31,7 @@ def token_key(kms: Any) -> str:
 def world_deps(world: Any, **given: Any) -> Any:
     """The Lambda's Deps against a test World's moto server: the sync's clients, its S3 and KMS (a new HMAC
     key), no waiting, the sample org's guardrails; `given` sets or replaces any field (codepipeline, sns,
-    lambda_client, ...; env is added to the guardrail settings)."""
+    ...; env is added to the guardrail settings)."""
     from pipeline.aws.clients import make_clients
     from pipeline.aws.retry import Backoff
     from pipeline.aws.tokens import KmsSigner
@@ -44,7 +44,6 @@ def world_deps(world: Any, **given: Any) -> Any:
         "env": {**GUARDRAIL_ENV, **given.pop("env", {})},
         "codepipeline": None,
         "sns": world.client("sns"),
-        "lambda_client": None,
         "sync_clients": lambda region: make_clients(
             region, endpoint_url=world.server.url, credentials=CREDS, max_attempts=1
         ),

@@ -63,7 +63,7 @@ def test_unknown_or_malformed_events_are_refused_in_one_line(
 ) -> None:
     event, error = REFUSED[case]
     # No client at all: a refused event must not call anything.
-    deps = Deps(env={}, codepipeline=None, sns=None, lambda_client=None, sync_clients=None, s3=None)  # type: ignore[arg-type]
+    deps = Deps(env={}, codepipeline=None, sns=None, sync_clients=None, s3=None)  # type: ignore[arg-type]
     with caplog.at_level(logging.ERROR):
         assert handle(event, Ctx(), deps) == {"ok": False, "error": error}
     assert [r.getMessage() for r in caplog.records] == [f"refused: {error}"]
@@ -84,7 +84,7 @@ def test_the_lambda_refuses_before_building_any_client(case: str, monkeypatch: p
 
 
 def test_an_ignored_organizations_event_is_named_as_an_excerpt() -> None:
-    deps = Deps(env={}, codepipeline=None, sns=None, lambda_client=None, sync_clients=None, s3=None)  # type: ignore[arg-type]
+    deps = Deps(env={}, codepipeline=None, sns=None, sync_clients=None, s3=None)  # type: ignore[arg-type]
     event = {"source": "aws.organizations", "detail": {"eventName": "T" * 500}}
     assert handle(event, Ctx(), deps) == {"ok": True, "ignored": "T" * 40 + "..."}
 

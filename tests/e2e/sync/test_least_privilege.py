@@ -30,8 +30,6 @@ from tests.support.sync import CREDS, MGMT, World, edit, write_variant
 # environment and log group, X-Ray for active tracing), never called by the sync's code.
 RUNTIME_PREFIXES = ("logs:", "xray:")
 RUNTIME_ACTIONS = frozenset({"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"})
-# API operations whose IAM action has another name.
-ACTION_NAMES = {("lambda", "Invoke"): "lambda:InvokeFunction"}
 # Calls no policy can deny, so none grants them: GetCallerIdentity "No permissions are required to perform
 # this operation" (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
 NEEDS_NO_PERMISSION = frozenset({"sts:GetCallerIdentity"})
@@ -95,7 +93,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bool], set[s
     def recording(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
         if state["on"]:
             service = self.meta.service_model.signing_name
-            action = ACTION_NAMES.get((service, operation_name), f"{service}:{operation_name}")
+            action = f"{service}:{operation_name}"
             if action not in NEEDS_NO_PERMISSION:
                 calls.add(action)
             # CreateStackSet/UpdateStackSet with an administration role make CloudFormation check
