@@ -17,6 +17,11 @@ and for Role0 (attached at the root) gaining s3:* on *. Last, the AWS time model
 the estimated wall time on real AWS of a no-op, one role change and a new role across the 5,000 accounts,
 from the no-op's measured walk, the Organizations rate (--org-rate, default 5 calls/s) and the time of one
 stack (--stack-seconds, default 30), for this project and for a sequential one-StackSet-at-a-time tool.
+
+With --lambda it runs the sync Lambda through CodePipeline's continuation flow instead, on simulated time
+with Organizations throttled to --org-rate (benchmarks/lambda_runs.py), at --ous / --accounts / --stacksets
+or, without --ous, at 125, 500 and 2,000 OUs (10 accounts per OU): a table per size, or with --json one
+JSON object (a list under "sizes" for several sizes).
 """
 
 from __future__ import annotations
@@ -264,7 +269,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--org-rate", type=float, default=5.0, help="Organizations calls per second (model)")
     parser.add_argument("--stack-seconds", type=float, default=30.0, help="one stack's deployment (model)")
+    parser.add_argument(
+        "--lambda", dest="lambda_", action="store_true", help="CodePipeline continuation flow"
+    )
+    parser.add_argument("--ous", type=int, help="--lambda: OUs (default: 125, 500 and 2,000)")
+    parser.add_argument("--accounts", type=int, help="--lambda: member accounts (default: 10 per OU)")
+    parser.add_argument("--stacksets", type=int, default=50, help="--lambda: role StackSets")
+    parser.add_argument("--org-latency", type=float, default=0.05, help="--lambda: seconds per request")
+    parser.add_argument("--json", action="store_true", help="--lambda: one JSON object")
     args = parser.parse_args(argv)
+    if args.lambda_:
+        return lambda_main(args)
     by_kind: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         manifest_dir, layout = build(Path(tmp))
@@ -320,6 +335,28 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if ok and rolled and model["default_is_fastest_within_tolerance"] else 1
         finally:
             server.stop()
+
+
+def lambda_main(args: argparse.Namespace) -> int:
+    """--lambda: the continuation flow at one size or three; 0 when every pipeline run succeeded."""
+    from lambda_runs import Size, measure, table
+
+    if args.ous is not None and (args.ous < 2 or args.stacksets < 1):
+        print("sync_bench: --ous must be at least 2 and --stacksets at least 1", file=sys.stderr)
+        return 2
+    sizes = [args.ous] if args.ous is not None else [125, 500, 2000]
+    results = []
+    for ous in sizes:
+        accounts = args.accounts if args.accounts is not None else 10 * ous
+        size = Size(ous, accounts, args.stacksets)
+        result = measure(size, args.org_rate, args.org_latency, args.stack_seconds)
+        results.append(result)
+        if not args.json:
+            print(table(result), flush=True)
+            print()
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else {"sizes": results}, sort_keys=True))
+    return 0 if all(r["completed"] for r in results) else 1
 
 
 if __name__ == "__main__":

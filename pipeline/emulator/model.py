@@ -118,6 +118,7 @@ class Operation:
     full_delete_ous: list[str] = field(default_factory=list)
     status: str = "RUNNING"
     end_seq: int | None = None
+    ends_at: float | None = None  # simulated time it ends at (pipeline.emulator.throttle), else by ticks
     results: dict[str, list[str]] = field(default_factory=dict)  # "account/region" -> [status, reason, ou]
     failed: int = 0
     reason: str = ""

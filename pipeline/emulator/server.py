@@ -12,6 +12,7 @@ in its account forgets it there too.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import uuid
 import warnings
@@ -31,8 +32,10 @@ from pipeline.emulator.drift import stack_roles
 from pipeline.emulator.model import STACKSETS_PRINCIPAL, ApiError, OrgSnapshot
 from pipeline.emulator.org_models import install as install_org_models
 from pipeline.emulator.stacksets import StackSetService
+from pipeline.emulator.throttle import THROTTLE_MESSAGE, THROTTLED, Simulation
 
 XMLNS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
+ORGANIZATIONS_TARGET = "AWSOrganizationsV20161128."
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -169,15 +172,24 @@ def _xml(shape: Any, value: Any, name: str) -> str:
 class StackSetMiddleware:
     """WSGI: StackSet actions to the emulator, everything else to moto."""
 
-    def __init__(self, app: WSGIApp, service: StackSetService, default_account: str) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        service: StackSetService,
+        default_account: str,
+        simulation: Simulation | None = None,
+    ) -> None:
         self.app = app
         self.service = service
         self.default_account = default_account
+        self.simulation = simulation
         self.model = botocore.session.get_session().get_service_model("cloudformation")
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         auth = environ.get("HTTP_AUTHORIZATION", "")
         environ.setdefault("HTTP_X_MOTO_ACCOUNT_ID", self._account(auth))
+        if self.simulation is not None and not self._simulate(environ):
+            return _json_error(start_response, THROTTLED, THROTTLE_MESSAGE)
         if environ.get("REQUEST_METHOD") == "POST" and "/cloudformation/aws4_request" in auth:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length)
@@ -191,6 +203,15 @@ class StackSetMiddleware:
                 self.service.stack_deleted(environ["HTTP_X_MOTO_ACCOUNT_ID"], region, form["StackName"])
             environ["wsgi.input"] = io.BytesIO(body)
         return self.app(environ, start_response)
+
+    def _simulate(self, environ: dict[str, Any]) -> bool:
+        """The request's simulated latency and, for Organizations, its rate limit: False when throttled."""
+        assert self.simulation is not None
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(ORGANIZATIONS_TARGET):
+            return self.simulation.organizations(target[len(ORGANIZATIONS_TARGET) :])
+        self.simulation.request()
+        return True
 
     def _account(self, auth: str) -> str:
         """The account of an access key moto issued by AssumeRole; the management account for any other."""
@@ -231,20 +252,45 @@ class StackSetMiddleware:
         return [data]
 
 
-class FidelityServer(ThreadedMotoServer):
-    """ThreadedMotoServer on 127.0.0.1 (a free port by default) with the StackSet emulator in front."""
+def _json_error(start_response: Callable[..., Any], code: str, message: str) -> Iterable[bytes]:
+    """An error of a JSON-protocol service (Organizations): HTTP 400 with __type and Message."""
+    data = json.dumps({"__type": code, "Message": message}).encode()
+    start_response(
+        "400 Bad Request",
+        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))],
+    )
+    return [data]
 
-    def __init__(self, service: StackSetService, management_account: str, port: int = 0) -> None:
+
+class FidelityServer(ThreadedMotoServer):
+    """ThreadedMotoServer on 127.0.0.1 (a free port by default) with the StackSet emulator in front; with a
+    `simulation` (pipeline.emulator.throttle), requests take simulated time and Organizations is throttled
+    at its rate (the service's operations then run on the same clock)."""
+
+    def __init__(
+        self,
+        service: StackSetService,
+        management_account: str,
+        port: int = 0,
+        *,
+        simulation: Simulation | None = None,
+    ) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         install_org_models()  # Organizations answers as AWS does (State, OU rules) wherever the emulator runs
         self.service = service
         self.management_account = management_account
+        self.simulation = simulation
+        if simulation is not None:
+            service.simulation = simulation
 
     def _server_entry(self) -> None:
         # werkzeug logs every request at INFO; the sync's own progress is what people want to read.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         app = StackSetMiddleware(
-            DomainDispatcherApplication(create_backend_app), self.service, self.management_account
+            DomainDispatcherApplication(create_backend_app),
+            self.service,
+            self.management_account,
+            self.simulation,
         )
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler

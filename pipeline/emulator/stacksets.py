@@ -112,6 +112,7 @@ from pipeline.emulator.model import (
 from pipeline.emulator.model import (
     template_parameters as _template_parameters,
 )
+from pipeline.emulator.throttle import Simulation
 
 
 class StackSetService:
@@ -133,6 +134,8 @@ class StackSetService:
         self.stacks: dict[str, Stack] = {}  # "account/region/stack name"
         self.fail_accounts: dict[str, str] = {}  # account -> reason: instances there fail (fault injection)
         self.calls: list[tuple[str, str]] = []  # (action, StackSetName) of every request, in order
+        # With a simulation (the benchmark), operations run for their simulated duration instead of ticks.
+        self.simulation: Simulation | None = None
         self._seq = 0
         self._last_org: OrgSnapshot | None = None
         self._lock = threading.RLock()
@@ -176,8 +179,11 @@ class StackSetService:
         with self._lock:
             self._auto_deploy()
             for record in self.stacksets.values():
-                while record.running() is not None:
-                    self._tick(record)
+                while (op := record.running()) is not None:
+                    if op.ends_at is not None:
+                        self._finish(record, op)
+                    else:
+                        self._tick(record)
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -257,18 +263,27 @@ class StackSetService:
             retain_stacks=params.get("RetainStacks"),
             deployment_targets=params.get("DeploymentTargets"),
         )
+        if self.simulation is not None:
+            op.ends_at = self.simulation.clock.now() + self.simulation.operation_seconds(
+                op.preferences, targets
+            )
         record.operations[op_id] = op
         for account, region in targets:
             inst = record.instances.get(_key(account, region))
             if inst is not None and action != "DETECT_DRIFT":  # drift detection changes no instance
                 inst.status, inst.detailed, inst.last_op = "OUTDATED", "PENDING", op_id
-        if self.running_ticks <= 0:
+        if self.running_ticks <= 0 and op.ends_at is None:
             self._finish(record, op)
         return {"OperationId": op_id}
 
     def _tick(self, record: StackSetRecord) -> None:
         op = record.running()
         if op is None:
+            return
+        if op.ends_at is not None:
+            assert self.simulation is not None
+            if self.simulation.clock.now() >= op.ends_at:
+                self._finish(record, op)
             return
         op.ticks_left -= 1
         if op.ticks_left <= 0:
