@@ -525,8 +525,52 @@ def _organizations_event(event: Mapping[str, Any], context: Any, deps: Deps) -> 
     pipeline = deps.env.get("PIPELINE_NAME")
     if not pipeline:
         return {"ok": False, "error": "set PIPELINE_NAME to act on Organizations events"}
+    waiting = waiting_execution(deps.codepipeline, pipeline)
+    if waiting is not None:
+        return {"ok": True, "debounced": waiting, "event": name}
     execution = deps.codepipeline.start_pipeline_execution(name=pipeline)
     return {"ok": True, "pipeline_execution": execution.get("pipelineExecutionId"), "event": name}
+
+
+# The org pipeline's stage whose action reads the organization (generator/blueprints/org_pipeline.py).
+PLAN_STAGE = "Plan"
+RECENT_EXECUTIONS = 20
+
+
+def waiting_execution(codepipeline: Any, pipeline: str) -> str | None:
+    """The id of an execution that is running and has not yet entered the Plan stage, else None.
+
+    A burst of Organizations events (one per account moved) must not queue a full pipeline run each: the
+    pipeline runs in QUEUED mode ("Executions are processed one by one in the order that they are queued",
+    How pipeline executions work, https://docs.aws.amazon.com/codepipeline/latest/userguide/concepts-how-it-works.html;
+    SUPERSEDED could let a newer run overtake one waiting at the approval, so it is not used), and an
+    execution that has not reached Plan will read the organization after this event anyway. Only positive
+    evidence skips a start: an InProgress execution (ListPipelineExecutions, PipelineExecutionSummary status,
+    https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PipelineExecutionSummary.html) that
+    GetPipelineState shows in progress in a stage before Plan or among the executions waiting to enter Plan (StageState latestExecution, inboundExecution(s),
+    https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_StageState.html). Anything else,
+    including an execution already in Plan (its walk may have passed the change), starts a run."""
+    listed = codepipeline.list_pipeline_executions(pipelineName=pipeline, maxResults=RECENT_EXECUTIONS)
+    running = {
+        e["pipelineExecutionId"]
+        for e in listed.get("pipelineExecutionSummaries", [])
+        if e.get("status") == "InProgress"
+    }
+    if not running:
+        return None
+    stages = codepipeline.get_pipeline_state(name=pipeline).get("stageStates", [])
+    names = [stage.get("stageName") for stage in stages]
+    if PLAN_STAGE not in names:
+        return None
+    before: list[str] = []
+    for stage in stages[: names.index(PLAN_STAGE)]:
+        latest = stage.get("latestExecution") or {}
+        if latest.get("status") == "InProgress":  # a stage it has finished keeps it as latest too
+            before.append(latest.get("pipelineExecutionId", ""))
+    plan = stages[names.index(PLAN_STAGE)]
+    inbound = [plan.get("inboundExecution") or {}, *plan.get("inboundExecutions", [])]
+    before += [e.get("pipelineExecutionId", "") for e in inbound]
+    return next((e for e in before if e in running), None)
 
 
 def _direct(event: Mapping[str, Any], context: Any, deps: Deps) -> dict[str, Any]:

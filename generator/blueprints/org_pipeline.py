@@ -87,6 +87,7 @@ from generator.blueprints.parts.metadata import checkov_skips
 PATH = "org/pipeline.yaml"
 FORWARDER_PATH = "org/management-events.yaml"
 SYNC_LOG_GROUP = "/aws/lambda/${Project}-sync"
+ORG_EVENTS_LOG_GROUP = "/aws/lambda/${Project}-org-events"
 BUILD_LOG_GROUP = "/aws/codebuild/${Project}-build"
 
 
@@ -529,14 +530,18 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
             Resource=["*"],
         ),
         Statement(Sid="Notify", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(notify_topic)]),
-        # Active tracing: the Lambda runtime sends traces; X-Ray has no resource-level permissions.
-        Statement(
-            Sid="Tracing",
-            Effect=Allow,
-            Action=[xray_actions.PutTraceSegments, xray_actions.PutTelemetryRecords],
-            Resource=["*"],
-        ),
+        _tracing(),
     ]
+
+
+def _tracing() -> Statement:
+    """Active tracing: the Lambda runtime sends traces; X-Ray has no resource-level permissions."""
+    return Statement(
+        Sid="Tracing",
+        Effect=Allow,
+        Action=[xray_actions.PutTraceSegments, xray_actions.PutTelemetryRecords],
+        Resource=["*"],
+    )
 
 
 MAC_ACTIONS = [kms_actions.Action("GenerateMac"), kms_actions.Action("VerifyMac")]
@@ -959,32 +964,82 @@ WATCHED_EVENTS = {
 }
 
 
-def _watcher(t: Template) -> None:
-    """Start the pipeline when accounts move or OUs and accounts are created."""
+def _watcher(s: _Stack, retention: Parameter, pipeline: codepipeline.Pipeline) -> None:
+    """When accounts move or OUs and accounts are created, a small function (the packaged sync's code, its
+    Organizations-event entry point) starts the pipeline, unless an execution that has not yet reached the
+    Plan stage is already running: it will read the new organization anyway, so a burst of events costs
+    one run, not one queued run per event (pipeline.job.waiting_execution)."""
+    t, p = s.t, s.p
     pipeline_arn = Sub("arn:${AWS::Partition}:codepipeline:${AWS::Region}:${AWS::AccountId}:${Pipeline}")
-    events_role = _role(
+    events_logs = t.add_resource(
+        encrypted_log_group("OrgEventsLogs", Sub(ORG_EVENTS_LOG_GROUP), s.key, retention)
+    )
+    role = _role(
         t,
-        "WatcherRole",
-        "events.amazonaws.com",
+        "OrgEventsRole",
+        "lambda.amazonaws.com",
         [
+            write_logs(events_logs),
+            use_key(s.key, actions=[kms_actions.Decrypt]),
             Statement(
-                Sid="StartPipeline",
+                Sid="StartPipelineOnce",
                 Effect=Allow,
-                Action=[cp_actions.StartPipelineExecution],
+                Action=[
+                    cp_actions.ListPipelineExecutions,
+                    cp_actions.GetPipelineState,
+                    cp_actions.StartPipelineExecution,
+                ],
                 Resource=[pipeline_arn],
-            )
+            ),
+            _tracing(),
         ],
-        "EventBridge starts the org pipeline when the organization changes",
+        "Organizations events: start the org pipeline unless a run that has not yet planned is waiting",
+    )
+    function = t.add_resource(
+        python_function(
+            "OrgEventsFunction",
+            "Starts the org pipeline on Organizations events, once per burst",
+            handler=Ref(p["SyncHandler"]),
+            code=awslambda.Code(S3Bucket=Ref(p["SyncCodeBucket"]), S3Key=Ref(p["SyncCodeKey"])),
+            role=role,
+            log_group=events_logs,
+            variables={"PIPELINE_NAME": Ref(pipeline)},
+            FunctionName=Sub("${Project}-org-events"),
+            Timeout=30,
+            MemorySize=256,
+            # Events of one burst are handled one at a time, so the second sees the run the first started.
+            ReservedConcurrentExecutions=1,
+            KmsKeyArn=GetAtt(s.key, "Arn"),
+            TracingConfig=awslambda.TracingConfig(Mode="Active"),
+            Metadata=checkov_skips(
+                (
+                    "CKV_AWS_116",
+                    "EventBridge retries failed asynchronous invocations; the next event starts a run",
+                ),
+                ("CKV_AWS_117", "calls only the CodePipeline API; a VPC would add NAT cost and no isolation"),
+            ),
+        )
     )
     # Organizations is a global service: its CloudTrail events reach EventBridge in us-east-1 only
     # (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_integrate_services.html,
     # "EventBridge"), so deploy this stack in us-east-1 for the watcher to fire.
-    t.add_resource(
+    rule = t.add_resource(
         events.Rule(
             "OrganizationWatcherRule",
             Description="An account moved, or an OU or account was created: run the pipeline to converge",
             EventPattern=WATCHED_EVENTS,
-            Targets=[events.Target(Id="StartPipeline", Arn=pipeline_arn, RoleArn=GetAtt(events_role, "Arn"))],
+            Targets=[events.Target(Id="StartPipeline", Arn=GetAtt(function, "Arn"))],
+        )
+    )
+    # EventBridge invokes a Lambda target through the function's resource-based policy
+    # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html).
+    t.add_resource(
+        awslambda.Permission(
+            "OrgEventsInvokePermission",
+            Action="lambda:InvokeFunction",
+            FunctionName=Ref(function),
+            Principal="events.amazonaws.com",
+            SourceArn=GetAtt(rule, "Arn"),
         )
     )
     # Organizations events are delivered in the management account only (they are CloudTrail events of
@@ -1165,7 +1220,7 @@ def build_template() -> Template:
     sync = _sync(s, retention, topics.notification)
     pipeline = _pipeline(s, _build(s, retention), sync, topics.approval)
     _result_rule(t, pipeline, topics.notification)
-    _watcher(t)
+    _watcher(s, retention, pipeline)
     add_central_alarm(t, key)
     t.add_output(
         [

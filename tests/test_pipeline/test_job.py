@@ -179,6 +179,11 @@ def test_guard_stop_fails_the_job_before_any_write(lam: Any, tmp_path: Path) -> 
 def test_organizations_event_starts_the_pipeline(lam: Any) -> None:
     _world, deps, stub, _queue = lam
     deps.env = {"PIPELINE_NAME": "org-roles"}
+    stub.add_response(
+        "list_pipeline_executions",
+        {"pipelineExecutionSummaries": []},
+        {"pipelineName": "org-roles", "maxResults": 20},
+    )
     stub.add_response("start_pipeline_execution", {"pipelineExecutionId": "e-1"}, {"name": "org-roles"})
     event = {
         "source": "aws.organizations",
