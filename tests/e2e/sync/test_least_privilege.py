@@ -276,3 +276,45 @@ def test_management_deployer_grants_exactly_what_the_role_handlers_call() -> Non
     )
     for s in statements:
         assert sorted(r["Fn::Sub"] for r in s["Resource"]) == roles
+
+
+def test_org_events_role_grants_exactly_what_the_debounce_calls(recorder: Callable[[bool], set[str]]) -> None:
+    """OrgEventsRole (the watcher's function, pipeline.job.waiting_execution): every CodePipeline call an
+    Organizations event can make, recorded on both paths (a run absorbs the event; a run is started), is
+    granted on the pipeline alone, and nothing else is."""
+    template = yaml.safe_load((ROOT / "templates" / "org" / "pipeline.yaml").read_text())
+    [policy] = template["Resources"]["OrgEventsRole"]["Properties"]["Policies"]
+    statements = policy["PolicyDocument"]["Statement"]
+    grants = {
+        a
+        for s in statements
+        for a in _actions(s)
+        if not a.startswith(RUNTIME_PREFIXES) and a not in RUNTIME_ACTIONS
+    }
+    [pipeline_grant] = [s for s in statements if s["Sid"] == "StartPipelineOnce"]
+    assert pipeline_grant["Resource"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:codepipeline:${AWS::Region}:${AWS::AccountId}:${Pipeline}"}
+    ]
+    cp = boto3.client("codepipeline", region_name="us-east-1", **CREDS)
+    deps = Deps(
+        env={"PIPELINE_NAME": "p"},
+        codepipeline=cp,
+        sns=None,
+        sync_clients=lambda _r: None,
+        s3=lambda _c: None,
+    )
+    event = {"source": "aws.organizations", "detail": {"eventName": "MoveAccount"}}
+    running = {"pipelineExecutionSummaries": [{"pipelineExecutionId": "e-1", "status": "InProgress"}]}
+    latest = {"pipelineExecutionId": "e-1", "status": "InProgress"}
+    building = [{"stageName": "Build", "latestExecution": latest}, {"stageName": "Plan"}]
+    planning = [{"stageName": "Build"}, {"stageName": "Plan", "latestExecution": latest}]
+    with Stubber(cp) as stub:
+        for stages in (building, planning):  # building: the event is absorbed; planning: a new run
+            stub.add_response("list_pipeline_executions", running)
+            stub.add_response("get_pipeline_state", {"stageStates": stages})
+        stub.add_response("start_pipeline_execution", {"pipelineExecutionId": "e-2"})
+        recorder(True)
+        results = [handle(event, Ctx(), deps) for _ in range(2)]
+        called = recorder(False)
+    assert [results[0].get("debounced"), results[1].get("pipeline_execution")] == ["e-1", "e-2"]
+    assert sorted(called) == sorted(grants)

@@ -17,6 +17,7 @@ from generator.blueprints import org_pipeline
 from generator.blueprints.base import RenderContext
 from generator.package import build_zip, lambda_sources, package_lambda
 from generator.render import render_all
+from pipeline.job import PLAN_STAGE
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +129,21 @@ def test_watchers_and_notifications(template: dict) -> None:
         "CreateOrganizationalUnit",
         "CreateAccountResult",
     ]
-    assert watcher["Targets"][0]["RoleArn"] == {"Fn::GetAtt": ["WatcherRole", "Arn"]}
+    # Events go to the debouncing function (pipeline.job.waiting_execution), never straight to the pipeline.
+    assert watcher["Targets"] == [
+        {"Id": "StartPipeline", "Arn": {"Fn::GetAtt": ["OrgEventsFunction", "Arn"]}}
+    ]
+    function = template["Resources"]["OrgEventsFunction"]["Properties"]
+    assert function["Environment"]["Variables"] == {"PIPELINE_NAME": {"Ref": "Pipeline"}}
+    assert function["Handler"] == template["Resources"]["SyncFunction"]["Properties"]["Handler"]
+    permission = template["Resources"]["OrgEventsInvokePermission"]["Properties"]
+    assert (permission["Principal"], permission["SourceArn"]) == (
+        "events.amazonaws.com",
+        {"Fn::GetAtt": ["OrganizationWatcherRule", "Arn"]},
+    )
+    stages = [s.get("Name") for s in template["Resources"]["Pipeline"]["Properties"]["Stages"]]
+    assert stages.index(PLAN_STAGE) == stages.index("Build") + 1  # the stage the debounce looks for
+    assert template["Resources"]["Pipeline"]["Properties"]["ExecutionMode"] == "QUEUED"
     result = template["Resources"]["PipelineResultRule"]["Properties"]
     assert result["EventPattern"]["detail"]["state"] == ["SUCCEEDED", "FAILED"]
     assert result["Targets"][0]["Arn"] == {"Ref": "NotificationTopic"}
