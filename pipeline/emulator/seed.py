@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline.core.manifest import Manifest
 from pipeline.emulator.model import STACKSETS_PRINCIPAL
+from pipeline.emulator.org_models import touch
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,7 @@ def seed(layout: OrgLayout) -> None:
         admin = FakeDelegatedAdministrator(backend.get_account_by_id(admin_id))
         admin.services[STACKSETS_PRINCIPAL] = {"ServicePrincipal": STACKSETS_PRINCIPAL}
         backend.admins.append(admin)
+    touch(backend)  # records written directly: caches keyed on the backend's generation start again
 
 
 def dump(management_account: str) -> OrgLayout:

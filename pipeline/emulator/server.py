@@ -30,6 +30,7 @@ from werkzeug.serving import make_server
 
 from pipeline.emulator.drift import stack_roles
 from pipeline.emulator.model import STACKSETS_PRINCIPAL, ApiError, OrgSnapshot
+from pipeline.emulator.org_models import cached
 from pipeline.emulator.org_models import install as install_org_models
 from pipeline.emulator.stacksets import StackSetService
 from pipeline.emulator.throttle import THROTTLE_MESSAGE, THROTTLED, Simulation
@@ -44,6 +45,7 @@ class MotoOrgView:
 
     def __init__(self, management_account: str) -> None:
         self.management_account = management_account
+        install_org_models()  # its generation, which the snapshot cache is keyed on, counts every change
 
     def snapshot(self) -> OrgSnapshot | None:
         from moto.organizations.models import organizations_backends
@@ -51,6 +53,10 @@ class MotoOrgView:
         backend = organizations_backends[self.management_account]["aws"]
         if backend.org is None:
             return None
+        # Built once per change of the organization: the emulator reads it on every StackSet request.
+        return cached(backend, "snapshot", lambda: self._read(backend))
+
+    def _read(self, backend: Any) -> OrgSnapshot:
         parents = {ou.id: ou.parent_id for ou in backend.ou}
         parents[backend.org.root_id] = None
         accounts = {a.id: (a.parent_id, a.state) for a in backend.accounts}
