@@ -297,6 +297,7 @@ class StackSetService:
             self._finish_drift(record, op)
             return
         snap = self._snapshot()
+        retained = self._retained_stacks()  # no stack becomes retained while instances deploy
         for account, region in op.targets:
             key = _key(account, region)
             inst = record.instances.get(key)
@@ -325,7 +326,7 @@ class StackSetService:
                 op.results[key] = ["SUCCEEDED", "", inst.ou_id or ""]
                 continue
             if op.action in ("CREATE", "UPDATE"):
-                error = self._deploy(record, inst)
+                error = self._deploy(record, inst, retained)
                 if error:
                     inst.status, inst.detailed, inst.reason = "OUTDATED", "FAILED", error
                     op.results[key] = ["FAILED", error, inst.ou_id or ""]
@@ -350,10 +351,18 @@ class StackSetService:
         pct = float(prefs.get("FailureTolerancePercentage", 0))
         return math.floor(pct * len(op.targets) / 100)
 
-    def _deploy(self, record: StackSetRecord, inst: Instance) -> str | None:
+    def _deploy(
+        self, record: StackSetRecord, inst: Instance, retained: Mapping[tuple[str, str], Stack] | None = None
+    ) -> str | None:
+        """Deploy the instance's stack; `retained`: the retained stacks by (account, StackSet), when the
+        caller deploys many at once (looking each up among every stack would be quadratic)."""
         params = self._effective(record, inst)
         key = f"{inst.account}/{inst.region}/{inst.stack_name}"
-        holder = self._retained_holder(record, inst)
+        holder = (
+            retained.get((inst.account, record.name))
+            if retained is not None
+            else self._retained_holder(record, inst)
+        )
         if holder is not None and key not in self.stacks:
             # The retained stack still owns the named role (IAM is global: any region of the account).
             return (
@@ -373,6 +382,14 @@ class StackSetService:
                 )
             return error
         return None
+
+    def _retained_stacks(self) -> dict[tuple[str, str], Stack]:
+        """The retained stacks by (account, StackSet), the first of each as _retained_holder finds it."""
+        found: dict[tuple[str, str], Stack] = {}
+        for stack in self.stacks.values():
+            if stack.retained:
+                found.setdefault((stack.account, stack.stackset), stack)
+        return found
 
     def _retained_holder(self, record: StackSetRecord, inst: Instance) -> Stack | None:
         """A stack of this StackSet retained in the instance's account, which holds the same named roles."""
