@@ -964,11 +964,10 @@ WATCHED_EVENTS = {
 }
 
 
-def _watcher(s: _Stack, retention: Parameter, pipeline: codepipeline.Pipeline) -> None:
-    """When accounts move or OUs and accounts are created, a small function (the packaged sync's code, its
-    Organizations-event entry point) starts the pipeline, unless an execution that has not yet reached the
-    Plan stage is already running: it will read the new organization anyway, so a burst of events costs
-    one run, not one queued run per event (pipeline.job.waiting_execution)."""
+def _org_events_function(
+    s: _Stack, retention: Parameter, pipeline: codepipeline.Pipeline
+) -> awslambda.Function:
+    """The function the watcher invokes, its log group and its role (pipeline.job.waiting_execution)."""
     t, p = s.t, s.p
     pipeline_arn = Sub("arn:${AWS::Partition}:codepipeline:${AWS::Region}:${AWS::AccountId}:${Pipeline}")
     events_logs = t.add_resource(
@@ -1020,6 +1019,16 @@ def _watcher(s: _Stack, retention: Parameter, pipeline: codepipeline.Pipeline) -
             ),
         )
     )
+    return function
+
+
+def _watcher(s: _Stack, retention: Parameter, pipeline: codepipeline.Pipeline) -> None:
+    """When accounts move or OUs and accounts are created, a small function (the packaged sync's code, its
+    Organizations-event entry point) starts the pipeline, unless an execution that has not yet reached the
+    Plan stage is already running: it will read the new organization anyway, so a burst of events costs
+    one run, not one queued run per event (pipeline.job.waiting_execution)."""
+    t = s.t
+    function = _org_events_function(s, retention, pipeline)
     # Organizations is a global service: its CloudTrail events reach EventBridge in us-east-1 only
     # (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_integrate_services.html,
     # "EventBridge"), so deploy this stack in us-east-1 for the watcher to fire.
