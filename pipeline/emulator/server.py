@@ -11,6 +11,7 @@ in its account forgets it there too.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -213,10 +214,11 @@ class StackSetMiddleware:
     def _simulate(self, environ: dict[str, Any]) -> bool:
         """The request's simulated latency and, for Organizations, its rate limit: False when throttled."""
         assert self.simulation is not None
+        charged = self.simulation.receive(environ.get("HTTP_X_SIMULATED_TIME"))
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(ORGANIZATIONS_TARGET):
-            return self.simulation.organizations(target[len(ORGANIZATIONS_TARGET) :])
-        self.simulation.request()
+            return self.simulation.organizations(target[len(ORGANIZATIONS_TARGET) :], charged=charged)
+        self.simulation.request(charged=charged)
         return True
 
     def _account(self, auth: str) -> str:
@@ -258,6 +260,17 @@ class StackSetMiddleware:
         return [data]
 
 
+def _list_moto_modules_once() -> None:
+    """moto's dispatcher lists its own package folders on every request, under its one lock, to find the
+    backend; the list never changes while the process runs, so it is read once (a tenth of a 20,000-account
+    benchmark's time went there)."""
+    from moto import backends
+
+    if not hasattr(backends.list_of_moto_modules, "cache_info"):
+        listing = backends.list_of_moto_modules
+        backends.list_of_moto_modules = functools.cache(lambda: tuple(listing()))
+
+
 def _json_error(start_response: Callable[..., Any], code: str, message: str) -> Iterable[bytes]:
     """An error of a JSON-protocol service (Organizations): HTTP 400 with __type and Message."""
     data = json.dumps({"__type": code, "Message": message}).encode()
@@ -283,6 +296,7 @@ class FidelityServer(ThreadedMotoServer):
     ) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         install_org_models()  # Organizations answers as AWS does (State, OU rules) wherever the emulator runs
+        _list_moto_modules_once()
         self.service = service
         self.management_account = management_account
         self.simulation = simulation

@@ -21,13 +21,18 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 from pipeline.core.timing import Rates, rollout_seconds
 
 THROTTLED = "TooManyRequestsException"
+STAMP = (
+    "X-Simulated-Time"  # a request's simulated time, set by the caller's botocore hook (Simulation.attach)
+)
 THROTTLE_MESSAGE = (
     "AWS Organizations can't complete your request because you have sent too many requests in too short a "
     "period of time. Try again later."
@@ -35,25 +40,83 @@ THROTTLE_MESSAGE = (
 
 
 class SimClock:
-    """Seconds since the start of a simulation, advanced explicitly; thread-safe."""
+    """Simulated seconds, per thread: each thread has its own time, which its sleeps and requests advance,
+    so the waits of threads running side by side overlap as they would for real instead of adding up. A
+    thread starts at the time it was handed work at (`follow_threads`), or at the latest time any thread
+    has reached; whoever waits for a thread's result continues from the later of the two times (`join`)."""
 
     def __init__(self, start: float = 0.0) -> None:
-        self._now = start
+        self._frontier = start
+        self._local = threading.local()
         self._lock = threading.Lock()
 
     def now(self) -> float:
+        """This thread's time."""
+        mine = getattr(self._local, "now", None)
+        if mine is None:
+            with self._lock:
+                return self._frontier
+        return float(mine)
+
+    def latest(self) -> float:
+        """The latest time any thread has reached."""
         with self._lock:
-            return self._now
+            return self._frontier
+
+    def set(self, when: float) -> None:
+        """This thread is now at `when` (a request stamped with its caller's time, a worker given work)."""
+        self._local.now = when
+        with self._lock:
+            self._frontier = max(self._frontier, when)
 
     def advance(self, seconds: float) -> float:
-        """Move time on by `seconds` (negative is ignored); the new time."""
-        with self._lock:
-            self._now += max(0.0, seconds)
-            return self._now
+        """Move this thread's time on by `seconds` (negative is ignored); its new time."""
+        self.set(self.now() + max(0.0, seconds))
+        return self.now()
 
     def sleep(self, seconds: float) -> None:
         """time.sleep's replacement: the time passes, nobody waits."""
         self.advance(seconds)
+
+    def join(self, when: float) -> None:
+        """This thread waited for work that ended at `when`."""
+        self.set(max(self.now(), when))
+
+
+@contextmanager
+def follow_threads(clock: SimClock) -> Iterator[None]:
+    """While active, in this process: time.sleep advances the caller's simulated time, work handed to a
+    thread pool starts at the submitter's time, and Future.result() carries the worker's time back."""
+    from concurrent.futures import Future
+    from concurrent.futures import thread as pool
+
+    original_init, original_run, original_result = pool._WorkItem.__init__, pool._WorkItem.run, Future.result
+
+    def init(item: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(item, *args, **kwargs)
+        item.sim_submitted = clock.now()
+
+    def run(item: Any) -> None:
+        clock.join(getattr(item, "sim_submitted", 0.0))
+        try:
+            original_run(item)
+        finally:
+            item.future.sim_done = clock.now()
+
+    def result(future: Any, timeout: float | None = None) -> Any:
+        try:
+            return original_result(future, timeout)
+        finally:
+            if hasattr(future, "sim_done"):
+                clock.join(future.sim_done)
+
+    with (
+        mock.patch("time.sleep", clock.sleep),
+        mock.patch.object(pool._WorkItem, "__init__", init),
+        mock.patch.object(pool._WorkItem, "run", run),
+        mock.patch.object(Future, "result", result),
+    ):
+        yield
 
 
 class TokenBucket:
@@ -73,8 +136,9 @@ class TokenBucket:
         """One token if there is one (True), else False and nothing spent."""
         with self._lock:
             now = self.clock.now()
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-            self._last = now
+            # Threads each have their own time: a request stamped earlier than the last refill refills nothing.
+            self._tokens = min(self.capacity, self._tokens + max(0.0, now - self._last) * self.rate)
+            self._last = max(self._last, now)
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
                 return True
@@ -101,18 +165,40 @@ class Simulation:
         if self.org_rate is not None:
             self._bucket = TokenBucket(self.org_rate, self.clock)
 
-    def organizations(self, operation: str) -> bool:
-        """One Organizations request: its latency passes; True when it may be answered, False when it is
-        throttled (TooManyRequestsException)."""
-        self.clock.advance(self.org_latency)
+    def attach(self, events: Any) -> None:
+        """Stamp every request of a botocore session's (or client's) events with its caller's simulated time,
+        after its latency: the server then judges it at that time (STAMP) instead of charging it."""
+
+        def stamp(request: Any, event_name: str = "", **_kwargs: Any) -> None:
+            organizations = event_name.startswith("before-send.organizations.")
+            self.clock.advance(self.org_latency if organizations else self.api_latency)
+            request.headers[STAMP] = repr(self.clock.now())
+
+        events.register("before-send", stamp)
+
+    def receive(self, stamped: str | None) -> bool:
+        """A request arrives at the server: it happens at its stamp (True), or, unstamped, at the latest time
+        and its latency is charged here (False)."""
+        if stamped:
+            self.clock.set(float(stamped))
+            return True
+        self.clock.set(self.clock.latest())
+        return False
+
+    def organizations(self, operation: str, *, charged: bool = False) -> bool:
+        """One Organizations request: its latency passes (unless the caller `charged` it already); True when
+        it may be answered, False when it is throttled (TooManyRequestsException)."""
+        if not charged:
+            self.clock.advance(self.org_latency)
         allowed = self._bucket is None or self._bucket.take()
         with self._lock:
             (self.org_calls if allowed else self.org_throttled)[operation] += 1
         return allowed
 
-    def request(self) -> None:
-        """Any other AWS request: its latency passes."""
-        self.clock.advance(self.api_latency)
+    def request(self, *, charged: bool = False) -> None:
+        """Any other AWS request: its latency passes (unless the caller `charged` it already)."""
+        if not charged:
+            self.clock.advance(self.api_latency)
 
     def operation_seconds(self, preferences: Mapping[str, Any], targets: list[tuple[str, str]]) -> float:
         """How long a StackSet operation over `targets` ((account, region) pairs) runs."""

@@ -3,7 +3,10 @@ and the account index and snapshot cache that let the emulator hold 20,000 accou
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -15,7 +18,7 @@ from moto.core.base_backend import BackendDict
 from pipeline.emulator import seed as seeding
 from pipeline.emulator.server import FidelityServer, MotoOrgView
 from pipeline.emulator.stacksets import StackSetService
-from pipeline.emulator.throttle import SimClock, Simulation, TokenBucket
+from pipeline.emulator.throttle import SimClock, Simulation, TokenBucket, follow_threads
 from tests.support.sync import CREDS, FIXTURE, LOGIN, MGMT
 
 TEMPLATE = (FIXTURE / "templates" / "org" / "roles" / "Developer.yaml").read_text()
@@ -28,6 +31,29 @@ def test_the_clock_moves_only_when_told() -> None:
     assert clock.advance(0.5) == 13.0
     clock.advance(-4)  # time never runs back
     assert clock.now() == 13.0
+
+
+def test_threads_wait_side_by_side_and_the_waiter_continues_from_the_latest() -> None:
+    """Four workers sleeping 2 s each take 2 simulated seconds, not 8; work starts at the submitter's time."""
+    clock = SimClock()
+    clock.set(10.0)
+    together = threading.Barrier(4)  # four workers really at once, as four slow requests would make them
+
+    def work(_n: int) -> float:
+        together.wait()
+        started = clock.now()
+        time.sleep(2.0)
+        return started
+
+    with follow_threads(clock), ThreadPoolExecutor(max_workers=4) as pool:
+        starts = list(pool.map(work, range(4)))
+        assert starts == [10.0] * 4
+        assert clock.now() == 12.0
+        later = pool.submit(lambda: clock.sleep(1.5))
+        clock.sleep(0.5)  # the submitter works meanwhile
+        later.result()
+        assert clock.now() == 13.5
+    time.sleep(0)  # the real time.sleep again
 
 
 def test_the_bucket_answers_the_rate_per_simulated_second() -> None:
@@ -92,8 +118,12 @@ def throttled() -> Iterator[tuple[Simulation, FidelityServer, seeding.OrgLayout]
 
 
 def _client(server: FidelityServer, service: str) -> Any:
+    """A client without retries whose requests carry the caller's simulated time (as the benchmark's do)."""
     config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
-    return boto3.client(service, region_name="us-east-1", endpoint_url=server.url, config=config, **CREDS)
+    client = boto3.client(service, region_name="us-east-1", endpoint_url=server.url, config=config, **CREDS)
+    assert server.simulation is not None
+    server.simulation.attach(client.meta.events)
+    return client
 
 
 def test_organizations_over_its_rate_answers_too_many_requests(throttled: Any) -> None:
@@ -107,7 +137,7 @@ def test_organizations_over_its_rate_answers_too_many_requests(throttled: Any) -
     sim.clock.advance(1.0)
     assert org.list_roots()["Roots"][0]["Id"] == "r-loca"
     assert (sim.org_calls["ListRoots"], sim.org_throttled["ListRoots"]) == (2, 1)
-    assert sim.clock.now() == pytest.approx(1.15)  # three requests of 0.05 s, and the second waited
+    assert sim.clock.now() == pytest.approx(1.15)  # three requests of 0.05 s, and a second of waiting
 
 
 def test_stackset_operations_end_on_the_simulated_clock(throttled: Any) -> None:
