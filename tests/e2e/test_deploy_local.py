@@ -110,9 +110,12 @@ def test_deploy_walkthrough_against_local_serve(root: Path, tmp_path: Path) -> N
         copy = {"Bucket": "org-stacksets-local-code", "Key": key}
         s3.copy_object(Bucket="org-stacksets-local-code", Key="org-sync-lambda-next.zip", CopySource=copy)
         upgraded = run(*deploy[:-1], "SyncCodeKey=org-sync-lambda-next.zip")
-        assert upgraded.startswith(
-            "change set for org-pipeline: 1 change(s)\n  Modify  SyncFunction AWS::Lambda::Function\n"
-        )
+        # Both functions run the packaged code: the sync and the Organizations-event debounce.
+        assert sorted(upgraded.splitlines()[:3]) == [
+            "  Modify  OrgEventsFunction AWS::Lambda::Function",
+            "  Modify  SyncFunction AWS::Lambda::Function",
+            "change set for org-pipeline: 2 change(s)",
+        ]
         assert upgraded.rstrip().endswith("org-pipeline: deployed")
         cfn = local.client("cloudformation", endpoint_url=endpoint)
         assert cfn.list_change_sets(StackName="org-pipeline")["Summaries"] == []
