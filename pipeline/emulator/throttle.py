@@ -1,24 +1,26 @@
 """Simulated time for the emulator: a clock that AWS calls and StackSet operations advance instead of waiting,
-and Organizations' request rate as a token bucket, so a benchmark can run a sync of thousands of OUs at the
-real rate (5 calls per second) in seconds of real time.
+and Organizations' request rate as a limit on that clock, so a benchmark can run a sync of thousands of OUs
+at the real rate (5 calls per second) in minutes of real time.
 
-- The clock moves only when told: each emulated request advances it by its latency (`org_latency` for
-  Organizations, `api_latency` for the rest), and whoever would sleep (botocore's retry backoff, the sync's
-  poll interval) calls `SimClock.sleep`, which advances it instead. Threads share the one clock, so waits of
-  concurrent threads add up rather than overlap: simulated time is never shorter than real time would be.
+- The clock moves only when told, per thread: each request advances its caller's time by its latency
+  (`org_latency` for Organizations, `api_latency` for the rest) and carries that time to the server
+  (`Simulation.attach`), and whoever would sleep (botocore's retry backoff, the sync's poll interval) calls
+  `SimClock.sleep`, which advances the sleeper's time instead; thread pools carry time to their workers and
+  back (`follow_threads`), so threads working side by side wait side by side.
 - Organizations answers TooManyRequestsException ("You have sent too many requests in too short a period of
   time. [...] Try again later", an error of every Organizations API, e.g.
   https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccountsForParent.html, Errors; the
   rate is the quota of Quotas for AWS Organizations, throttling:
   https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html#throttling-limits)
-  when a request finds the bucket empty; the bucket holds `org_rate` tokens (one second's worth) and refills
-  at `org_rate` per simulated second. A refused request spends no token.
+  to a request that would make some one-second window hold more than `org_rate` requests. A refused request
+  counts for nothing.
 - A StackSet operation runs for the time its OperationPreferences give it (pipeline.core.timing: waves of
   `stack_seconds` per Region), measured on this clock from when it started.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -119,30 +121,36 @@ def follow_threads(clock: SimClock) -> Iterator[None]:
         yield
 
 
-class TokenBucket:
-    """`rate` requests per second with bursts of up to `capacity`, on a SimClock."""
+class RateLimit:
+    """At most `rate` requests in any one-second window of simulated time (bursts of up to one second's
+    worth). Requests may arrive out of order, each at its own thread's time: each is judged against the
+    requests answered around that time, so a thread that lags behind is neither starved nor favoured."""
 
-    def __init__(self, rate: float, clock: SimClock, capacity: float | None = None) -> None:
+    def __init__(self, rate: float, clock: SimClock) -> None:
         if rate <= 0:
             raise ValueError("the rate must be positive")
-        self.rate = rate
-        self.capacity = capacity if capacity is not None else max(1.0, rate)
+        self.capacity = max(1, int(rate))
         self.clock = clock
-        self._tokens = self.capacity
-        self._last = clock.now()
+        self._answered: list[float] = []  # times of the requests let through, sorted
         self._lock = threading.Lock()
 
     def take(self) -> bool:
-        """One token if there is one (True), else False and nothing spent."""
+        """Let this request through at the clock's time (True), unless some one-second window that holds
+        it would then hold more than `rate` requests (False, nothing recorded)."""
         with self._lock:
             now = self.clock.now()
-            # Threads each have their own time: a request stamped earlier than the last refill refills nothing.
-            self._tokens = min(self.capacity, self._tokens + max(0.0, now - self._last) * self.rate)
-            self._last = max(self._last, now)
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return True
-            return False
+            # The windows (end - 1, end] holding `now` end at `now` or at a later answered request.
+            ends = [now, *self._answered[bisect.bisect_left(self._answered, now) :][: self.capacity + 1]]
+            for end in ends:
+                if end >= now + 1.0:
+                    break
+                held = bisect.bisect_right(self._answered, end) - bisect.bisect_right(
+                    self._answered, end - 1.0
+                )
+                if held + 1 > self.capacity:
+                    return False
+            bisect.insort(self._answered, now)
+            return True
 
 
 @dataclass
@@ -158,12 +166,12 @@ class Simulation:
     stack_seconds: float = 30.0
     org_calls: Counter[str] = field(default_factory=Counter)
     org_throttled: Counter[str] = field(default_factory=Counter)
-    _bucket: TokenBucket | None = field(default=None, init=False, repr=False)
+    _limit: RateLimit | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.org_rate is not None:
-            self._bucket = TokenBucket(self.org_rate, self.clock)
+            self._limit = RateLimit(self.org_rate, self.clock)
 
     def attach(self, events: Any) -> None:
         """Stamp every request of a botocore session's (or client's) events with its caller's simulated time,
@@ -190,7 +198,7 @@ class Simulation:
         it may be answered, False when it is throttled (TooManyRequestsException)."""
         if not charged:
             self.clock.advance(self.org_latency)
-        allowed = self._bucket is None or self._bucket.take()
+        allowed = self._limit is None or self._limit.take()
         with self._lock:
             (self.org_calls if allowed else self.org_throttled)[operation] += 1
         return allowed

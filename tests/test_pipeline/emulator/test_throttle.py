@@ -18,7 +18,7 @@ from moto.core.base_backend import BackendDict
 from pipeline.emulator import seed as seeding
 from pipeline.emulator.server import FidelityServer, MotoOrgView
 from pipeline.emulator.stacksets import StackSetService
-from pipeline.emulator.throttle import SimClock, Simulation, TokenBucket, follow_threads
+from pipeline.emulator.throttle import RateLimit, SimClock, Simulation, follow_threads
 from tests.support.sync import CREDS, FIXTURE, LOGIN, MGMT
 
 TEMPLATE = (FIXTURE / "templates" / "org" / "roles" / "Developer.yaml").read_text()
@@ -56,14 +56,28 @@ def test_threads_wait_side_by_side_and_the_waiter_continues_from_the_latest() ->
     time.sleep(0)  # the real time.sleep again
 
 
-def test_the_bucket_answers_the_rate_per_simulated_second() -> None:
+def test_the_limit_answers_the_rate_in_any_one_second_window() -> None:
     clock = SimClock()
-    bucket = TokenBucket(5, clock)
-    assert [bucket.take() for _ in range(6)] == [True] * 5 + [False]
-    clock.advance(0.2)  # one token back
-    assert [bucket.take(), bucket.take()] == [True, False]
-    clock.advance(60)  # a quiet minute refills one second's worth, no more
-    assert sum(bucket.take() for _ in range(20)) == 5
+    limit = RateLimit(5, clock)
+    assert [limit.take() for _ in range(6)] == [True] * 5 + [False]
+    clock.advance(0.5)
+    assert limit.take() is False  # the window (-0.5, 0.5] holds five already
+    clock.advance(0.5)  # t = 1.0: the five at 0 have left the window
+    assert sum(limit.take() for _ in range(20)) == 5
+    clock.advance(60)  # a quiet minute allows one second's worth, no more
+    assert sum(limit.take() for _ in range(20)) == 5
+
+
+def test_a_thread_behind_the_others_is_judged_at_its_own_time() -> None:
+    """Threads have their own times: a request stamped earlier than others is judged against its window."""
+    clock = SimClock()
+    limit = RateLimit(2, clock)
+    clock.set(10.0)
+    assert [limit.take(), limit.take()] == [True, True]  # a thread ahead, at 10
+    clock.set(5.0)
+    assert [limit.take(), limit.take(), limit.take()] == [True, True, False]  # one behind, at 5
+    clock.set(9.5)
+    assert limit.take() is False  # its window (9.5, 10.5] holds the two at 10
 
 
 def test_the_simulation_counts_answered_and_throttled_requests_and_their_latency() -> None:
@@ -173,7 +187,7 @@ def test_stackset_operations_end_on_the_simulated_clock(throttled: Any) -> None:
 
 def test_accounts_are_listed_per_parent_from_an_index_that_follows_moves(throttled: Any) -> None:
     sim, server, layout = throttled
-    sim._bucket = None  # this test is about the answers, not the rate
+    sim._limit = None  # this test is about the answers, not the rate
     org = _client(server, "organizations")
     a, b = layout.ous["Root/A"], layout.ous["Root/B"]
 
