@@ -25,6 +25,8 @@ from pipeline.core.manifest import Kind, Manifest
 from pipeline.core.org import OrgTree
 
 DONE = ("SUCCEEDED", "FAILED", "STOPPED")
+Deadline = Callable[[], bool]  # True once the caller's time is up (the Lambda's remaining time)
+UNFINISHED = "the check's time ran out before drift detection finished; it goes on in CloudFormation"
 
 
 def _start(cf: Any, name: str, call_as: str, op_id: str, poll: PollPolicy, backoff: Backoff) -> str:
@@ -45,12 +47,15 @@ def _start(cf: Any, name: str, call_as: str, op_id: str, poll: PollPolicy, backo
     raise TimeoutError(f"{name}: another operation was still running after {poll.max_polls} polls")
 
 
-def _wait(cf: Any, name: str, call_as: str, op_id: str, poll: PollPolicy, backoff: Backoff) -> dict[str, Any]:
+def _wait(
+    cf: Any, name: str, call_as: str, op_id: str, poll: PollPolicy, backoff: Backoff, out_of_time: Deadline
+) -> dict[str, Any]:
+    """The finished operation; when time is up first, the running one (its Status not in DONE)."""
     for delay in poll.delays():
         op = call_with_backoff(
             cf.describe_stack_set_operation, backoff, StackSetName=name, OperationId=op_id, CallAs=call_as
         )["StackSetOperation"]
-        if op["Status"] in DONE:
+        if op["Status"] in DONE or out_of_time():
             return dict(op)
         poll.sleep(delay)
     raise TimeoutError(f"{name}: drift detection {op_id} still running after {poll.max_polls} polls")
@@ -108,9 +113,12 @@ def detect_stackset(
     op_id: str,
     poll: PollPolicy,
     backoff: Backoff,
+    out_of_time: Deadline = lambda: False,
 ) -> tuple[StackSetDrift, list[InstanceDrift]]:
     started = _start(cf, name, call_as, op_id, poll, backoff)
-    op = _wait(cf, name, call_as, started, poll, backoff)
+    op = _wait(cf, name, call_as, started, poll, backoff, out_of_time)
+    if op["Status"] not in DONE:
+        return StackSetDrift(name, started, op["Status"], UNFINISHED), []
     result = StackSetDrift(name, started, op["Status"], op.get("StatusReason", ""))
     instances = []
     rows = paginate(
@@ -139,6 +147,7 @@ def detect_all(
     backoff: Backoff,
     on_event: Callable[[str], None] = lambda _m: None,
     workers: int = 8,
+    out_of_time: Deadline = lambda: False,
 ) -> DriftReport:
     """Drift detection on every role StackSet of the manifest, StackSets in parallel (each one waits for
     its own operation); a StackSet that does not exist yet is skipped."""
@@ -157,6 +166,7 @@ def detect_all(
                 op_id=f"{run_id}-drift"[:128],
                 poll=poll,
                 backoff=backoff,
+                out_of_time=out_of_time,
             )
         except Exception as exc:
             if error_code(exc) == "StackSetNotFoundException":

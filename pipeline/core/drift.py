@@ -69,6 +69,12 @@ class DriftReport:
     def failed(self) -> tuple[StackSetDrift, ...]:
         return tuple(s for s in self.stacksets if s.status != "SUCCEEDED")
 
+    @property
+    def unfinished(self) -> tuple[StackSetDrift, ...]:
+        """Detections that did not finish (failed, stopped, or still running): a StackSet that does not
+        exist yet is skipped, not unfinished."""
+        return tuple(s for s in self.failed if s.status != "SKIPPED")
+
 
 def sort_key(i: InstanceDrift) -> tuple[str, str, str, str]:
     return (i.ou_path, i.account, i.role, i.region)
@@ -145,3 +151,20 @@ RENDERERS: Mapping[str, Callable[[DriftReport], str]] = {
     "markdown": render_markdown,
     "json": render_json,
 }
+
+
+SUBJECT_CHARS = 100  # SNS Subject: at most 100 characters (API_Publish)
+
+
+def notice(report: DriftReport, context: str) -> tuple[str, str] | None:
+    """The SNS (subject, message) of a scheduled check: only when a role drifted or a detection did not
+    finish; None when everything checked is in sync (no news is sent)."""
+    if not report.has_drift and not report.unfinished:
+        return None
+    drifted = report.drifted
+    if drifted:
+        accounts = len({i.account for i in drifted})
+        subject = f"org-stacksets drift: {len(drifted)} role instance(s) drifted in {accounts} account(s)"
+    else:
+        subject = f"org-stacksets drift check did not finish ({len(report.unfinished)} StackSet(s))"
+    return subject[:SUBJECT_CHARS], f"{context}\n{render_text(report)}"
