@@ -93,11 +93,12 @@ BUILD_LOG_GROUP = "/aws/codebuild/${Project}-build"
 # The pipeline's name: the sync Lambda's PIPELINE_NAME too (a Ref to the pipeline would be a cycle, since the
 # pipeline invokes the Lambda).
 PIPELINE_NAME = "${Project}-pipeline"
-# EventBridge schedule expressions: rate(value unit), unit minute | minutes | hour | hours | day | days (1
-# takes the singular), or cron(six fields) in UTC ("Creating a rule that runs on a schedule in Amazon
-# EventBridge", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html).
+# EventBridge schedule expressions: rate(value unit), "If the value is equal to 1, then the unit must be
+# singular. If the value is greater than 1, the unit must be plural" (Rate expressions reference,
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rate-expressions.html), or cron(six fields),
+# in UTC (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html).
 SCHEDULE_PATTERN = (
-    r"^(rate\((1 (minute|hour|day)|[1-9][0-9]* (minutes|hours|days))\)|cron\(\S+( \S+){5}\))$"
+    r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)|cron\(\S+( \S+){5}\))$"
 )
 # What the drift schedule sends the sync Lambda (pipeline.job.classify: "drift").
 DRIFT_INPUT = json.dumps({"action": "drift"}, sort_keys=True)
