@@ -56,6 +56,9 @@ class StackSetDrift:
 class DriftReport:
     stacksets: tuple[StackSetDrift, ...]
     instances: tuple[InstanceDrift, ...]
+    # Stack drift detections (DetectStackDrift) of plain stacks: the management-account stack, whose roles
+    # are in `instances` too, one per role, under MANAGEMENT_OU.
+    stacks: tuple[StackSetDrift, ...] = ()
 
     @property
     def drifted(self) -> tuple[InstanceDrift, ...]:
@@ -67,13 +70,18 @@ class DriftReport:
 
     @property
     def failed(self) -> tuple[StackSetDrift, ...]:
-        return tuple(s for s in self.stacksets if s.status != "SUCCEEDED")
+        return tuple(s for s in (*self.stacksets, *self.stacks) if s.status != "SUCCEEDED")
 
     @property
     def unfinished(self) -> tuple[StackSetDrift, ...]:
         """Detections that did not finish (failed, stopped, or still running): a StackSet that does not
         exist yet is skipped, not unfinished."""
         return tuple(s for s in self.failed if s.status != "SKIPPED")
+
+
+# Where the management-account stack's roles appear in the report (service-managed StackSets never deploy
+# to the management account, so it has its own stack).
+MANAGEMENT_OU = "(management account)"
 
 
 def sort_key(i: InstanceDrift) -> tuple[str, str, str, str]:
@@ -108,8 +116,9 @@ def _summary(report: DriftReport) -> str:
     drifted = len(report.drifted)
     accounts = len({i.account for i in report.drifted})
     unknown = sum(1 for i in report.instances if i.status in ("UNKNOWN", "NOT_CHECKED"))
+    stacks = f" and {len(report.stacks)} stack(s)" if report.stacks else ""
     return (
-        f"{len(report.stacksets)} StackSet(s), {checked} instance(s) checked: "
+        f"{len(report.stacksets)} StackSet(s){stacks}, {checked} instance(s) checked: "
         f"{drifted} drifted in {accounts} account(s)" + (f", {unknown} unknown" if unknown else "")
     )
 
@@ -141,6 +150,7 @@ def render_json(report: DriftReport) -> str:
     data = {
         "drifted": report.has_drift,
         "stacksets": [asdict(s) for s in report.stacksets],
+        "stacks": [asdict(s) for s in report.stacks],
         "instances": [asdict(i) for i in sorted(report.instances, key=sort_key)],
     }
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
@@ -166,5 +176,5 @@ def notice(report: DriftReport, context: str) -> tuple[str, str] | None:
         accounts = len({i.account for i in drifted})
         subject = f"org-stacksets drift: {len(drifted)} role instance(s) drifted in {accounts} account(s)"
     else:
-        subject = f"org-stacksets drift check did not finish ({len(report.unfinished)} StackSet(s))"
+        subject = f"org-stacksets drift check did not finish ({len(report.unfinished)} detection(s))"
     return subject[:SUBJECT_CHARS], f"{context}\n{render_text(report)}"

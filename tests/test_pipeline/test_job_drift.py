@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ def _row(execution: str, stage: str, status: str, hour: int, key: str, approved:
         "stageName": stage,
         "actionName": SYNC_ACTION if stage == SYNC_STAGE else "PlanAndCheckGuardrails",
         "status": status,
-        "startTime": datetime(2026, 12, 1, hour, tzinfo=timezone.utc),
+        "startTime": datetime(2026, 12, 1, hour, tzinfo=UTC),
         "input": {
             "actionTypeId": {"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"},
             "resolvedConfiguration": config,

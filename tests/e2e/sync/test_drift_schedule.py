@@ -7,7 +7,7 @@ finish."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -31,7 +31,7 @@ def _history(body: bytes) -> dict[str, Any]:
                 "stageName": SYNC_STAGE,
                 "actionName": SYNC_ACTION,
                 "status": "Succeeded",
-                "startTime": datetime(2026, 12, 1, tzinfo=timezone.utc),
+                "startTime": datetime(2026, 12, 1, tzinfo=UTC),
                 "input": {
                     "resolvedConfiguration": {
                         "UserParameters": json.dumps({"approved_sha256": sha256(body)})
@@ -96,7 +96,7 @@ def test_schedule_checks_the_approved_artifact_and_notifies_only_on_drift(make_w
     assert message.splitlines() == [
         f"Drift check of the approved artifact (sha256 {sha256(body)}, synced by pipeline execution exec-1) "
         "against the live roles: per OU, account and role, what differs from the deployed template.",
-        "2 StackSet(s), 20 instance(s) checked: 1 drifted in 1 account(s)",
+        "2 StackSet(s) and 1 stack(s), 21 instance(s) checked: 1 drifted in 1 account(s)",
         "  Root/Workloads/Prod 100000000008 Developer: MODIFIED /MaxSessionDuration expected 1800, actual 43200",
     ]
     # Drift detection writes nothing: every instance is still CURRENT.
@@ -112,5 +112,5 @@ def test_a_detection_that_does_not_finish_in_time_is_reported(make_world: Any) -
     topic = world.client("sns").create_topic(Name="org-roles-notify")["TopicArn"]
     assert _check(world, body, topic, _Late()) == {"ok": False, "drifted": False, "notified": True}
     [(subject, message)] = _sent(topic)
-    assert subject == "org-stacksets drift check did not finish (2 StackSet(s))"
+    assert subject == "org-stacksets drift check did not finish (3 detection(s))"
     assert "ended RUNNING: the check's time ran out before drift detection finished" in message
