@@ -394,6 +394,9 @@ SYNC_STACK_ACTIONS = (
     "cloudformation:CreateChangeSet",
     "cloudformation:DescribeChangeSet",
     "cloudformation:ExecuteChangeSet",
+    # The drift check of the management-account stack (pipeline/aws/drift.py, detect_stack).
+    "cloudformation:DetectStackDrift",
+    "cloudformation:DescribeStackResourceDrifts",
 )
 
 
@@ -538,6 +541,14 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
             Resource=[
                 Sub("arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/${StackSetPrefix}-*/*")
             ],
+        ),
+        # A detection is named by its id, not by a stack: DescribeStackDriftDetectionStatus has no resource
+        # type (Service Authorization Reference, AWS CloudFormation).
+        Statement(
+            Sid="StackDriftStatus",
+            Effect=Allow,
+            Action=[cfn_actions.DescribeStackDriftDetectionStatus],
+            Resource=["*"],
         ),
         Statement(
             Sid="PassStackSetAdministrationRole",

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pipeline.aws.retry import Backoff, PollPolicy, call_with_backoff, error_code, paginate
+from pipeline.aws.stacksets import describe_stackset
 from pipeline.core.drift import (
     MANAGEMENT_OU,
     Difference,
@@ -125,12 +126,21 @@ def detect_stackset(
     poll: PollPolicy,
     backoff: Backoff,
     out_of_time: Deadline = lambda: False,
+    desired_sha256: str = "",
 ) -> tuple[StackSetDrift, list[InstanceDrift]]:
     started = _start(cf, name, call_as, op_id, poll, backoff)
     op = _wait(cf, name, call_as, started, poll, backoff, out_of_time)
     if op["Status"] not in DONE:
         return StackSetDrift(name, started, op["Status"], UNFINISHED), []
-    result = StackSetDrift(name, started, op["Status"], op.get("StatusReason", ""))
+    deployed = describe_stackset(cf, name, call_as, backoff)
+    result = StackSetDrift(
+        name,
+        started,
+        op["Status"],
+        op.get("StatusReason", ""),
+        desired_sha256,
+        deployed.template_sha256 if deployed else "",
+    )
     instances = []
     rows = paginate(
         cf, "list_stack_instances", "Summaries", backoff, {"StackSetName": name, "CallAs": call_as}
@@ -241,6 +251,7 @@ def detect_all(
                 poll=poll,
                 backoff=backoff,
                 out_of_time=out_of_time,
+                desired_sha256=spec.template_sha256,
             )
         except Exception as exc:
             if error_code(exc) == "StackSetNotFoundException":

@@ -50,6 +50,18 @@ class StackSetDrift:
     operation_id: str
     status: str  # the drift detection operation's final status
     reason: str = ""
+    # The three views of a role: desired (the manifest's template, as in git), deployed (the StackSet's
+    # template, which drift compares with) and live (the resources, in the instances' differences).
+    desired_sha256: str = ""
+    deployed_sha256: str = ""
+
+    @property
+    def pending(self) -> bool:
+        """The deployed template is not the desired one: a sync is pending, and drift is measured against
+        what is deployed, not against git."""
+        return bool(
+            self.desired_sha256 and self.deployed_sha256 and self.desired_sha256 != self.deployed_sha256
+        )
 
 
 @dataclass(frozen=True)
@@ -123,9 +135,17 @@ def _summary(report: DriftReport) -> str:
     )
 
 
+def _pending(s: StackSetDrift) -> str:
+    return (
+        f"{s.stackset}: the deployed template (sha256 {s.deployed_sha256[:12]}) is not the manifest's "
+        f"({s.desired_sha256[:12]}): drift is against the deployed one; a sync is pending (`plan` shows it)"
+    )
+
+
 def render_text(report: DriftReport) -> str:
     out = [_summary(report)]
     out += [f"  {line}" for line in lines(report)]
+    out += [f"  {_pending(s)}" for s in report.stacksets if s.pending]
     for s in report.failed:
         out.append(f"  drift detection of {s.stackset} ended {s.status}: {s.reason or 'no reason given'}")
     return "\n".join(out) + "\n"
@@ -141,6 +161,7 @@ def render_markdown(report: DriftReport) -> str:
                 detail = line.split(": ", 1)[1].replace("|", "\\|")
                 out.append(f"| {inst.ou_path} | {inst.account} | {inst.role} | {detail} |")
         out.append("")
+    out += [f"- {_pending(s)}" for s in report.stacksets if s.pending]
     for s in report.failed:
         out.append(f"- drift detection of `{s.stackset}` ended {s.status}: {s.reason or 'no reason given'}")
     return "\n".join(out).rstrip("\n") + "\n"
