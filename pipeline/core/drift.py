@@ -188,14 +188,18 @@ SUBJECT_CHARS = 100  # SNS Subject: at most 100 characters (API_Publish)
 
 
 def notice(report: DriftReport, context: str) -> tuple[str, str] | None:
-    """The SNS (subject, message) of a scheduled check: only when a role drifted or a detection did not
-    finish; None when everything checked is in sync (no news is sent)."""
-    if not report.has_drift and not report.unfinished:
+    """The SNS (subject, message) of a scheduled check: only when a role drifted, a StackSet's deployed
+    template is not the approved one (changed outside the pipeline, or a sync that did not finish), or a
+    detection did not finish; None when everything checked is in sync (no news is sent)."""
+    pending = [s for s in report.stacksets if s.pending]
+    if not report.has_drift and not report.unfinished and not pending:
         return None
     drifted = report.drifted
     if drifted:
         accounts = len({i.account for i in drifted})
         subject = f"org-stacksets drift: {len(drifted)} role instance(s) drifted in {accounts} account(s)"
+    elif pending:
+        subject = f"org-stacksets drift: {len(pending)} StackSet(s) not at the approved template"
     else:
         subject = f"org-stacksets drift check did not finish ({len(report.unfinished)} detection(s))"
     return subject[:SUBJECT_CHARS], f"{context}\n{render_text(report)}"

@@ -250,3 +250,26 @@ def test_edit_role_refuses_bad_input_in_one_line(
     )
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_a_template_changed_in_git_but_not_synced_is_named(make_world: Any, tmp_path: Path) -> None:
+    """Desired (the manifest), deployed (the StackSet) and live: a changed template not yet synced is a
+    pending sync, and drift is still measured against what is deployed."""
+    world = make_world(materialize=True)
+    assert world.sync().outcome == "success"
+    clean = _detect(world, "v0")
+    assert [(s.stackset, s.pending) for s in clean.stacksets] == [(DEV, False), ("org-roles-ReadOnly", False)]
+
+    def comment(_data: dict[str, Any]) -> None:
+        template = tmp_path / "changed" / "templates" / "org" / "roles" / "Developer.yaml"
+        template.write_text(template.read_text() + "# changed in git, not synced\n")
+
+    world.use(write_variant(tmp_path / "changed", comment))
+    report = _detect(world, "v1")
+    [pending] = [s for s in report.stacksets if s.pending]
+    assert pending.stackset == DEV and pending.desired_sha256 != pending.deployed_sha256
+    assert (
+        f"  {DEV}: the deployed template (sha256 {pending.deployed_sha256[:12]}) is not the manifest's"
+        in (render_text(report))
+    )
+    assert not report.has_drift

@@ -124,6 +124,11 @@ def test_notice_only_when_drifted_or_unfinished() -> None:
         "org-stacksets drift check did not finish (1 detection(s))",
         "ctx\n" + render_text(stopped),
     )
+    changed = DriftReport((StackSetDrift("s", "op", "SUCCEEDED", "", "a" * 64, "b" * 64),), ())
+    assert notice(changed, "ctx") == (
+        "org-stacksets drift: 1 StackSet(s) not at the approved template",
+        "ctx\n" + render_text(changed),
+    )
     subject, message = notice(REPORT, "ctx") or ("", "")
     assert subject == "org-stacksets drift: 2 role instance(s) drifted in 2 account(s)"
     assert message == "ctx\n" + render_text(REPORT)
