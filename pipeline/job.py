@@ -28,6 +28,8 @@ from typing import Any
 from pipeline.aws import notify
 from pipeline.aws.approved import last_synced
 from pipeline.aws.clients import Clients, make_clients
+from pipeline.aws.drift import detect_all
+from pipeline.aws.organizations import read_org
 from pipeline.aws.retry import Backoff, PollPolicy, describe_error
 from pipeline.aws.tokens import KmsSigner
 from pipeline.common.errors import EXCERPT_CHARS, excerpt
@@ -599,9 +601,6 @@ def approved_for_drift(deps: Deps, out_of_time: Callable[[], bool]) -> tuple[Man
 def _drift_check(context: Any, deps: Deps) -> dict[str, Any]:
     """The scheduled drift check: StackSet drift detection on every role StackSet of the approved
     artifact; an SNS message only when a role drifted or a detection (or the check) did not finish."""
-    from pipeline.aws.drift import detect_all
-    from pipeline.aws.organizations import read_org
-
     manifest: Manifest | None = None
     run_id = str(getattr(context, "aws_request_id", "") or "scheduled")
     out_of_time = _drift_deadline(context)
