@@ -151,12 +151,14 @@ def test_no_role_has_iam_star_or_action_star(template: dict) -> None:
             assert not [a for a in actions if a in ("*", "iam:*") or a.endswith(":*")], role
 
 
+# CloudFormation actions with no resource type (Service Authorization Reference, AWS CloudFormation).
+UNSCOPED_CLOUDFORMATION = ("cloudformation:ListStackSets", "cloudformation:DescribeStackDriftDetectionStatus")
+
+
 def test_stackset_actions_are_scoped_to_the_prefix(template: dict) -> None:
     for role, statements in _role_statements(template).items():
         for s in statements:
-            if any(
-                a.startswith("cloudformation:") and a != "cloudformation:ListStackSets" for a in s["Action"]
-            ):
+            if any(a.startswith("cloudformation:") and a not in UNSCOPED_CLOUDFORMATION for a in s["Action"]):
                 for resource in s["Resource"]:
                     sub = resource["Fn::Sub"]
                     arn = sub[0] if isinstance(sub, list) else sub
