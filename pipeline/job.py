@@ -599,8 +599,9 @@ def approved_for_drift(deps: Deps, out_of_time: Callable[[], bool]) -> tuple[Man
 
 
 def _drift_check(context: Any, deps: Deps) -> dict[str, Any]:
-    """The scheduled drift check: StackSet drift detection on every role StackSet of the approved
-    artifact; an SNS message only when a role drifted or a detection (or the check) did not finish."""
+    """The scheduled drift check: StackSet drift detection on every role StackSet of the approved artifact
+    and stack drift on its management-account stack; an SNS message only when there is news
+    (pipeline.core.drift.notice) or the check itself failed."""
     manifest: Manifest | None = None
     run_id = str(getattr(context, "aws_request_id", "") or "scheduled")
     out_of_time = _drift_deadline(context)
