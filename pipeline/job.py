@@ -331,6 +331,13 @@ class _Run:
             return None  # unreadable or not ours: walk instead
         return walk.tree() if walk_is_fresh(started, deps.now(), self.store.org_changed_at()) else None
 
+    def held_tree(self) -> OrgTree:
+        """The tree the run took on (its own walk, or the Plan's found fresh): kept to the run's end. An
+        Organizations event meanwhile starts another pipeline run, which converges; re-walking here
+        instead could never end while events keep coming."""
+        assert self.store is not None
+        return self.store.get_walk(self.held.tree)[0].tree()
+
 
 def _cached_noop(session: SyncSession, run: _Run, deps: Deps) -> SyncPlan | None:
     """The plan from the latest stored walk when that walk is fresh and the plan has nothing to do: a no-op
@@ -374,9 +381,7 @@ def _plan(session: SyncSession, run: _Run, deps: Deps) -> SyncPlan | None:
     if store is None:
         return plan_sync(session)
     if held.tree:
-        session.tree = run.stored_tree(held.tree, deps)
-        if session.tree is None:  # an event arrived while the run went on: walk again
-            held.tree = ""
+        session.tree = run.held_tree()
     elif held.walk is None and run.org_walk != CACHED:
         session.tree = run.stored_tree(run.org_walk, deps)
         held.tree = run.org_walk if session.tree is not None else ""
