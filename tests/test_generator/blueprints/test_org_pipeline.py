@@ -299,3 +299,22 @@ def test_packaging_ignores_timestamps_and_caches(tmp_path: Path, root: Path) -> 
     assert all(not n.endswith(".pyc") for n in names)
     assert not [n for n in names if n.startswith("pipeline/emulator/")]
     assert "pipeline/handler.py" in names
+
+
+def test_the_watcher_tells_the_sync_and_the_sync_times_out_from_limits(template: dict) -> None:
+    """Organizations events also go to the sync (they make its stored walks stale), invoked through a
+    resource policy for this rule only; the sync's Timeout is pipeline.core.limits'."""
+    from pipeline.core import limits
+
+    targets = template["Resources"]["OrganizationWatcherRule"]["Properties"]["Targets"]
+    assert [t["Id"] for t in targets] == ["StartPipeline", "MarkWalksStale"]
+    assert targets[1]["Arn"] == {"Fn::GetAtt": ["SyncFunction", "Arn"]}
+    permission = template["Resources"]["WatcherInvokesSync"]["Properties"]
+    assert permission == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Ref": "SyncFunction"},
+        "Principal": "events.amazonaws.com",
+        "SourceArn": {"Fn::GetAtt": ["OrganizationWatcherRule", "Arn"]},
+    }
+    timeout = template["Resources"]["SyncFunction"]["Properties"]["Timeout"]
+    assert timeout == limits.SYNC_LAMBDA_TIMEOUT_SECONDS <= limits.LAMBDA_TIMEOUT_MAX_SECONDS
