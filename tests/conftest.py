@@ -10,7 +10,7 @@ import pytest
 from generator.blueprints import BLUEPRINTS
 from generator.blueprints.base import RenderContext
 from generator.render import render_all
-from tests.support.checkov import checkov_venv
+from tests.support.checkov import checkov_venv, start_building_in_background
 from tests.support.fixtures import fidelity_servers
 
 # make_world's per-module servers, seen by every test module that imports make_world from its conftest or
@@ -19,6 +19,21 @@ __all__ = ["fidelity_servers"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKOV_REQUIREMENTS = ROOT / "tests" / "checkov-requirements.txt"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On a machine without the checkov environment, start building it now, in the background (once: in
+    xdist's controller, or the one process without xdist), so the build overlaps the other tests; the
+    checkov test waits for it on its lock. Not when the slow tests (checkov's among them) are left out."""
+    if hasattr(config, "workerinput") or "not slow" in (config.option.markexpr or ""):
+        return
+    if config.option.collectonly:
+        return
+    _BACKGROUND.append(start_building_in_background(CHECKOV_REQUIREMENTS))
+
+
+# The background build, held for the session's life (it is left to finish should the session end first).
+_BACKGROUND: list[object] = []
 
 
 @pytest.fixture(scope="session")
