@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,16 @@ def pytest_configure(config: pytest.Config) -> None:
     _BACKGROUND.append(start_building_in_background(CHECKOV_REQUIREMENTS))
 
 
-# The background build, held for the session's life (it is left to finish should the session end first).
-_BACKGROUND: list[object] = []
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Wait for a background build still running (a session without the checkov test can end first): the
+    cache is then complete, and no build is left behind."""
+    for build in _BACKGROUND:
+        if build is not None:
+            build.wait()
+
+
+# The background build, held for the session's life.
+_BACKGROUND: list[subprocess.Popen[bytes] | None] = []
 
 
 @pytest.fixture(scope="session")
