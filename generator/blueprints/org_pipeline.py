@@ -80,15 +80,30 @@ from generator.blueprints.parts.kms_logs import (
     use_key,
     write_logs,
 )
-from generator.blueprints.parts.lambdas import python_function
+from generator.blueprints.parts.lambdas import invoked_by_rule, python_function
 from generator.blueprints.parts.management_deployer import pass_deployer_role
 from generator.blueprints.parts.metadata import checkov_skips
+from pipeline.core import limits
 
 PATH = "org/pipeline.yaml"
 FORWARDER_PATH = "org/management-events.yaml"
 SYNC_LOG_GROUP = "/aws/lambda/${Project}-sync"
 ORG_EVENTS_LOG_GROUP = "/aws/lambda/${Project}-org-events"
 BUILD_LOG_GROUP = "/aws/codebuild/${Project}-build"
+
+
+# The pipeline's name: the sync Lambda's PIPELINE_NAME too (a Ref to the pipeline would be a cycle, since the
+# pipeline invokes the Lambda).
+PIPELINE_NAME = "${Project}-pipeline"
+# EventBridge schedule expressions: rate(value unit), "If the value is equal to 1, then the unit must be
+# singular. If the value is greater than 1, the unit must be plural" (Rate expressions reference,
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rate-expressions.html), or cron(six fields),
+# in UTC (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html).
+SCHEDULE_PATTERN = (
+    r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)|cron\(\S+( \S+){5}\))$"
+)
+# What the drift schedule sends the sync Lambda (pipeline.job.classify: "drift").
+DRIFT_INPUT = json.dumps({"action": "drift"}, sort_keys=True)
 
 
 # The parameters, in template order, with their CloudFormation properties.
@@ -186,6 +201,20 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "Default": "aws/codebuild/standard:7.0",
         "Description": "CodeBuild image",
     },
+    "DriftCheckEnabled": {
+        "Type": "String",
+        "Default": "true",
+        "AllowedValues": ["true", "false"],
+        "Description": "Run drift detection on the approved roles on DriftCheckSchedule, and tell the "
+        "notification topic when any role drifted",
+    },
+    "DriftCheckSchedule": {
+        "Type": "String",
+        "Default": "rate(1 day)",
+        "AllowedPattern": SCHEDULE_PATTERN,
+        "ConstraintDescription": "an EventBridge schedule expression: rate(N minutes|hours|days) or cron(...)",
+        "Description": "When the drift check runs (an EventBridge schedule expression, UTC)",
+    },
     "ArtifactRetentionDays": {
         "Type": "Number",
         "Default": 30,
@@ -207,6 +236,7 @@ def _conditions(t: Template, p: Mapping[str, Parameter]) -> None:
     t.add_condition("ApprovalEnabled", Equals(Ref(p["ApprovalRequired"]), "true"))
     t.add_condition("HasApprovalEmail", Not(Equals(Ref(p["ApprovalEmail"]), "")))
     t.add_condition("HasNotificationEmail", Not(Equals(Ref(p["NotificationEmail"]), "")))
+    t.add_condition(DRIFT_CHECK, Equals(Ref(p["DriftCheckEnabled"]), "true"))
 
 
 def _bucket(t: Template, p: Mapping[str, Parameter], key: Any) -> s3.Bucket:
@@ -265,6 +295,7 @@ def _role(t: Template, name: str, service: str, statements: list[Statement], des
 
 
 DELEGATED_ADMIN = "DelegatedAdmin"
+DRIFT_CHECK = "DriftCheckOn"
 
 
 def _delegated_admin(t: Template, p: Mapping[str, Parameter]) -> None:
@@ -355,12 +386,19 @@ SYNC_STACKSET_ACTIONS = (
     "cloudformation:CreateStackInstances",
     "cloudformation:UpdateStackInstances",
     "cloudformation:DeleteStackInstances",
+    # The drift check (pipeline/aws/drift.py); both take a StackSet ARN (Service Authorization Reference,
+    # AWS CloudFormation: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudformation.html).
+    "cloudformation:DetectStackSetDrift",
+    "cloudformation:ListStackInstanceResourceDrifts",
 )
 SYNC_STACK_ACTIONS = (
     "cloudformation:DescribeStacks",
     "cloudformation:CreateChangeSet",
     "cloudformation:DescribeChangeSet",
     "cloudformation:ExecuteChangeSet",
+    # The drift check of the management-account stack (pipeline/aws/drift.py, detect_stack).
+    "cloudformation:DetectStackDrift",
+    "cloudformation:DescribeStackResourceDrifts",
 )
 
 
@@ -506,6 +544,14 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
                 Sub("arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/${StackSetPrefix}-*/*")
             ],
         ),
+        # A detection is named by its id, not by a stack: DescribeStackDriftDetectionStatus has no resource
+        # type (Service Authorization Reference, AWS CloudFormation).
+        Statement(
+            Sid="StackDriftStatus",
+            Effect=Allow,
+            Action=[cfn_actions.DescribeStackDriftDetectionStatus],
+            Resource=["*"],
+        ),
         Statement(
             Sid="PassStackSetAdministrationRole",
             Effect=Allow,
@@ -521,6 +567,7 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
             Sid="ReadArtifacts", Effect=Allow, Action=[s3_actions.GetObject], Resource=[bucket_objects]
         ),
         _write_plans(),
+        _list_artifacts(),
         # PutJobSuccessResult/PutJobFailureResult have no resource-level permissions
         # (Service Authorization Reference, AWS CodePipeline).
         Statement(
@@ -530,6 +577,13 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
             Resource=["*"],
         ),
         Statement(Sid="Notify", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(notify_topic)]),
+        # The drift check finds the approved artifact: the newest succeeded Sync action of this pipeline.
+        Statement(
+            Sid="FindApprovedArtifact",
+            Effect=Allow,
+            Action=[cp_actions.ListActionExecutions],
+            Resource=[_pipeline_arn()],
+        ),
         _tracing(),
     ]
 
@@ -621,10 +675,11 @@ def _sync(s: _Stack, retention: Parameter, notify_topic: sns.Topic) -> awslambda
                 "NOTIFICATION_TOPIC_ARN": Ref(notify_topic),
                 "STACKSET_PREFIX": Ref(p["StackSetPrefix"]),
                 "TOKEN_KEY_ID": GetAtt(token_key, "Arn"),
+                "PIPELINE_NAME": Sub(PIPELINE_NAME),
                 **_trusted_settings(s),
             },
             FunctionName=Sub("${Project}-sync"),
-            Timeout=300,
+            Timeout=limits.SYNC_LAMBDA_TIMEOUT_SECONDS,
             MemorySize=512,
             # One sync at a time: a second pipeline run waits instead of racing the first.
             ReservedConcurrentExecutions=1,
@@ -907,7 +962,7 @@ def _pipeline(
     return s.t.add_resource(
         codepipeline.Pipeline(
             "Pipeline",
-            Name=Sub("${Project}-pipeline"),
+            Name=Sub(PIPELINE_NAME),
             PipelineType="V2",
             ExecutionMode="QUEUED",
             RoleArn=GetAtt(role, "Arn"),
@@ -962,6 +1017,30 @@ WATCHED_EVENTS = {
     "detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
     "detail": {"eventName": ["MoveAccount", "CreateOrganizationalUnit", "CreateAccountResult"]},
 }
+
+
+def _pipeline_arn() -> Sub:
+    """The pipeline's ARN by name, for the sync's role (which cannot refer to the pipeline: a cycle)."""
+    return Sub(f"arn:${{AWS::Partition}}:codepipeline:${{AWS::Region}}:${{AWS::AccountId}}:{PIPELINE_NAME}")
+
+
+def _drift_check(t: Template, p: Mapping[str, Parameter], sync: awslambda.Function) -> None:
+    """On DriftCheckSchedule, the sync Lambda runs drift detection on the approved roles and tells the
+    notification topic when anything drifted (pipeline.job, drift). The input is constant: the Lambda
+    decides what to check (the newest approved artifact), never the event."""
+    rule = t.add_resource(
+        events.Rule(
+            "DriftCheckRule",
+            Condition=DRIFT_CHECK,
+            Description="Scheduled drift check of the org roles (the approved artifact)",
+            ScheduleExpression=Ref(p["DriftCheckSchedule"]),
+            State="ENABLED",
+            Targets=[events.Target(Id="SyncDriftCheck", Arn=GetAtt(sync, "Arn"), Input=DRIFT_INPUT)],
+        )
+    )
+    permission = invoked_by_rule("DriftCheckInvokePermission", sync, rule)
+    permission.Condition = DRIFT_CHECK
+    t.add_resource(permission)
 
 
 def _org_events_function(
@@ -1022,35 +1101,35 @@ def _org_events_function(
     return function
 
 
-def _watcher(s: _Stack, retention: Parameter, pipeline: codepipeline.Pipeline) -> None:
-    """When accounts move or OUs and accounts are created, a small function (the packaged sync's code, its
-    Organizations-event entry point) starts the pipeline, unless an execution that has not yet reached the
-    Plan stage is already running: it will read the new organization anyway, so a burst of events costs
-    one run, not one queued run per event (pipeline.job.waiting_execution)."""
+def _watcher(
+    s: _Stack, retention: Parameter, pipeline: codepipeline.Pipeline, sync: awslambda.Function
+) -> None:
+    """When accounts move or OUs and accounts are created, tell the sync (its stored organization walks are
+    stale from then on) and a small function (the packaged code's Organizations-event entry point) that
+    starts the pipeline, unless an execution that has not yet reached the Plan stage is already running: it
+    will read the new organization anyway, so a burst of events costs one run, not one queued run per event
+    (pipeline.job.waiting_execution)."""
     t = s.t
     function = _org_events_function(s, retention, pipeline)
     # Organizations is a global service: its CloudTrail events reach EventBridge in us-east-1 only
     # (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_integrate_services.html,
     # "EventBridge"), so deploy this stack in us-east-1 for the watcher to fire.
-    rule = t.add_resource(
+    t.add_resource(
         events.Rule(
             "OrganizationWatcherRule",
             Description="An account moved, or an OU or account was created: run the pipeline to converge",
             EventPattern=WATCHED_EVENTS,
-            Targets=[events.Target(Id="StartPipeline", Arn=GetAtt(function, "Arn"))],
+            Targets=[
+                events.Target(Id="StartPipeline", Arn=GetAtt(function, "Arn")),
+                events.Target(Id="MarkWalksStale", Arn=GetAtt(sync, "Arn")),
+            ],
         )
     )
-    # EventBridge invokes a Lambda target through the function's resource-based policy
-    # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html).
-    t.add_resource(
-        awslambda.Permission(
-            "OrgEventsInvokePermission",
-            Action="lambda:InvokeFunction",
-            FunctionName=Ref(function),
-            Principal="events.amazonaws.com",
-            SourceArn=GetAtt(rule, "Arn"),
-        )
-    )
+    # A Lambda target needs the function's resource policy to let EventBridge invoke it, from this rule
+    # only (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-lambda-permissions);
+    # a target without a RoleArn is invoked through that policy.
+    t.add_resource(invoked_by_rule("WatcherInvokesSync", sync, "OrganizationWatcherRule"))
+    t.add_resource(invoked_by_rule("OrgEventsInvokePermission", function, "OrganizationWatcherRule"))
     # Organizations events are delivered in the management account only (they are CloudTrail events of
     # its API calls): a delegated administrator's pipeline receives them from a rule there
     # (templates/org/management-events.yaml) on its default bus, which this policy opens to that one
@@ -1147,7 +1226,12 @@ BUILDSPEC = "org-pipeline.yml"
 PLAN_PARAMETERS = json.dumps(
     {"execution": "#{codepipeline.PipelineExecutionId}", "mode": "plan"}, sort_keys=True
 )
-SYNC_PARAMETERS = json.dumps({"approved_sha256": "#{PlanVariables.ARTIFACT_SHA256}"}, sort_keys=True)
+# ORG_WALK: the organization walk the Plan action made (or "cached"), which the Sync action reuses while
+# no Organizations event has come since: one walk per pipeline run.
+SYNC_PARAMETERS = json.dumps(
+    {"approved_sha256": "#{PlanVariables.ARTIFACT_SHA256}", "org_walk": "#{PlanVariables.ORG_WALK}"},
+    sort_keys=True,
+)
 APPROVAL_MESSAGE = {
     "CustomData": "Approving runs exactly the artifact with sha256 #{PlanVariables.ARTIFACT_SHA256} "
     "(the Sync action refuses any other). #{PlanVariables.PLAN_SUMMARY}",
@@ -1180,6 +1264,8 @@ def _trusted_settings(s: _Stack) -> dict[str, Any]:
 
 
 PLAN_OBJECTS = "${ArtifactBucket.Arn}/plans/*"
+# The sync's run state (pipeline.aws.syncstate): continuation state and organization walks, content-addressed.
+STATE_OBJECTS = "${ArtifactBucket.Arn}/sync-state/*"
 PLAN_WRITES = [
     s3_actions.PutObject,
     s3_actions.DeleteObject,
@@ -1190,14 +1276,36 @@ PLAN_WRITES = [
 
 
 def _write_plans() -> Statement:
-    """The sync stores each plan once (If-None-Match), under plans/<execution>/<job>/."""
+    """The sync stores each plan once (If-None-Match), under plans/<execution>/<job>/, and its run state
+    under sync-state/ (nowhere else)."""
     return Statement(
-        Sid="WritePlans", Effect=Allow, Action=[s3_actions.PutObject], Resource=[Sub(PLAN_OBJECTS)]
+        Sid="WritePlansAndState",
+        Effect=Allow,
+        Action=[s3_actions.PutObject],
+        Resource=[Sub(PLAN_OBJECTS), Sub(STATE_OBJECTS)],
+    )
+
+
+def _list_artifacts() -> Statement:
+    """The sync reads sync-state/ objects that may not exist yet (no walk stored, no Organizations event
+    seen): without s3:ListBucket S3 answers a missing key with 403 Access Denied instead of 404 NoSuchKey
+    (GetObject, Permissions: https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html). The
+    role reads every object of the bucket already, so listing their keys discloses nothing more."""
+    return Statement(
+        Sid="ListArtifacts",
+        Effect=Allow,
+        Action=[s3_actions.ListBucket],
+        Resource=[GetAtt("ArtifactBucket", "Arn")],
     )
 
 
 def _build_never_writes_plans() -> Statement:
-    return Statement(Sid="NeverWritePlans", Effect=Deny, Action=PLAN_WRITES, Resource=[Sub(PLAN_OBJECTS)])
+    return Statement(
+        Sid="NeverWritePlans",
+        Effect=Deny,
+        Action=PLAN_WRITES,
+        Resource=[Sub(PLAN_OBJECTS), Sub(STATE_OBJECTS)],
+    )
 
 
 def _plans_written_by_the_sync_only() -> Statement:
@@ -1208,7 +1316,7 @@ def _plans_written_by_the_sync_only() -> Statement:
         Effect=Deny,
         Principal=Principal("*"),
         Action=PLAN_WRITES,
-        Resource=[Sub(PLAN_OBJECTS)],
+        Resource=[Sub(PLAN_OBJECTS), Sub(STATE_OBJECTS)],
         Condition=Condition(ArnNotEquals({"aws:PrincipalArn": GetAtt("SyncRole", "Arn")})),
     )
 
@@ -1229,7 +1337,8 @@ def build_template() -> Template:
     sync = _sync(s, retention, topics.notification)
     pipeline = _pipeline(s, _build(s, retention), sync, topics.approval)
     _result_rule(t, pipeline, topics.notification)
-    _watcher(s, retention, pipeline)
+    _watcher(s, retention, pipeline, sync)
+    _drift_check(t, p, sync)
     add_central_alarm(t, key)
     t.add_output(
         [

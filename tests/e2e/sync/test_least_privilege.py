@@ -4,8 +4,8 @@ Every AWS call the Lambda makes is recorded while it runs its real entry points 
 server: the Plan action (the trusted plan: reads the org and the StackSets, stores the plan once), a
 CodePipeline job (first rollout, continued across invocations), a job of a changed artifact that removes a
 target and deletes an orphaned StackSet, a job whose update waits out someone
-else's operation and meets a failing account, and a self-managed
-organization. The test fails on any call the role does not grant, and on any grant no call used.
+else's operation and meets a failing account, a self-managed
+organization, a delegated administrator and the scheduled drift check (a role drifted). The test fails on any call the role does not grant, and on any grant no call used.
 """
 
 from __future__ import annotations
@@ -107,6 +107,10 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bool], set[s
             # generator/blueprints/org_pipeline.py, _delegated_admin_check).
             if api_params.get("CallAs") == "DELEGATED_ADMIN":
                 calls.add("organizations:ListDelegatedAdministrators")
+            # The run state may not exist yet (no stored walk, no Organizations event): S3 answers a
+            # missing key 404 only to a caller with s3:ListBucket, else 403 (API_GetObject.html).
+            if operation_name == "GetObject" and str(api_params.get("Key", "")).startswith("sync-state/"):
+                calls.add("s3:ListBucket")
         return original(self, operation_name, api_params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
@@ -146,21 +150,26 @@ def test_sync_role_grants_exactly_what_the_sync_calls(
             "put_job_success_result", {}, {"jobId": "plan-1", "outputVariables": ANY, "executionDetails": ANY}
         )
         recorder(True)
-        assert handle(job(job_id="plan-1", mode="plan", execution="exec-1"), Ctx(), deps)["ok"]
+        planned = handle(job(job_id="plan-1", mode="plan", execution="exec-1"), Ctx(), deps)
         recorder(False)
+    walk = planned["variables"]["ORG_WALK"]
 
-    # 1. A CodePipeline job: the first rollout, handed over once, then finished.
+    # 1. A CodePipeline job: the first rollout from the Plan's walk, handed over once, then finished.
     with cp_stub:
         cp_stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
         cp_stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "executionDetails": ANY})
         recorder(True)
         deps.step_seconds = 0
-        first = handle(job(approve=first_artifact), Ctx(), deps)
+        first = handle(job(approve=first_artifact, org_walk=walk), Ctx(), deps)
         deps.step_seconds = 600
-        assert handle(job(first["continuation"], approve=first_artifact), Ctx(), deps)["ok"]
+        assert handle(job(first["continuation"], approve=first_artifact, org_walk=walk), Ctx(), deps)["ok"]
+        # An Organizations event, recorded for the stored walks.
+        assert handle({"source": "aws.organizations", "detail": {"eventName": "MoveAccount"}}, Ctx(), deps)[
+            "ok"
+        ]
         recorder(False)
 
-    # 2. A job of a changed artifact: a target removed, an orphan deleted; it hands over once.
+    # 2. A job of a changed artifact: a target removed, an orphan deleted.
     def change(data: dict[str, Any]) -> None:
         data["stacksets"] = [s for s in data["stacksets"] if s["name"] != "org-roles-ReadOnly"]
         edit(data, "org-roles-Developer")["targets"] = [
@@ -174,13 +183,10 @@ def test_sync_role_grants_exactly_what_the_sync_calls(
     changed = artifact(write_variant(tmp_path / "v2", change))
     world.client("s3").put_object(Bucket=BUCKET, Key=KEY, Body=changed)
     with cp_stub:
-        cp_stub.add_response("put_job_success_result", {}, {"jobId": "job-2", "continuationToken": ANY})
         cp_stub.add_response("put_job_success_result", {}, {"jobId": "job-2", "executionDetails": ANY})
         recorder(True)
-        deps.step_seconds = 0
-        handed = handle(job(approve=changed, job_id="job-2"), Ctx(), deps)
-        deps.step_seconds = 600
-        assert handle(job(handed["continuation"], approve=changed, job_id="job-2"), Ctx(), deps)["ok"]
+        # No Plan walk given and the event made the stored walk stale: this job walks itself, and ends.
+        assert handle(job(approve=changed, job_id="job-2"), Ctx(), deps)["ok"]
         recorder(False)
 
     # 3. A CodePipeline job whose update meets a failing account: the job fails with the reasons.
@@ -236,6 +242,10 @@ def test_sync_role_grants_exactly_what_the_sync_calls(
     )
     recorder(True)
     assert apply_plan(session, plan_sync(session)).outcome == "success"
+    recorder(False)
+
+    # 6. The scheduled drift check: the approved artifact from the pipeline's history, a role drifted.
+    _drift_check(make_world, recorder)
     called = recorder(False)
 
     grants = granted()
@@ -243,6 +253,25 @@ def test_sync_role_grants_exactly_what_the_sync_calls(
         f"the sync calls APIs its role does not grant ({sorted(grants - called)} unused)"
     )
     assert sorted(grants - called) == [], "the role grants actions the sync never uses"
+
+
+def _drift_check(make_world: Any, recorder: Callable[[bool], set[str]]) -> None:
+    from moto.iam.models import iam_backends
+
+    from tests.e2e.sync.test_drift_schedule import PIPELINE, PROD_ACCT, _history
+
+    world, topic = _world(lambda _dir: make_world(materialize=True), None)
+    body = artifact(world.manifest_dir)
+    world.client("s3").put_object(Bucket=BUCKET, Key=KEY, Body=body)
+    assert world.sync().outcome == "success"
+    iam_backends[PROD_ACCT]["global"].get_role("Developer").max_session_duration = 43200
+    deps, cp_stub = _deps(world, topic)
+    deps.env["PIPELINE_NAME"] = PIPELINE
+    with cp_stub:
+        cp_stub.add_response("list_action_executions", _history(body), {"pipelineName": PIPELINE})
+        recorder(True)
+        assert handle({"action": "drift"}, Ctx(), deps)["notified"]
+        recorder(False)
 
 
 def test_the_build_role_grants_no_plan_reads() -> None:

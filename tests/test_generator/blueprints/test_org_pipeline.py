@@ -70,7 +70,8 @@ def test_artifacts_flow_source_to_build_to_plan_to_sync(template: dict) -> None:
     # The Sync action runs only the artifact the Plan action hashed (and the approval showed).
     assert sync["Actions"][0]["Configuration"] == {
         "FunctionName": {"Ref": "SyncFunction"},
-        "UserParameters": '{"approved_sha256": "#{PlanVariables.ARTIFACT_SHA256}"}',
+        "UserParameters": '{"approved_sha256": "#{PlanVariables.ARTIFACT_SHA256}", '
+        '"org_walk": "#{PlanVariables.ORG_WALK}"}',
     }
     # The plan is the packaged sync's (the same trusted function), of the same Build artifact.
     [action] = plan["Actions"]
@@ -111,11 +112,12 @@ def test_bucket_is_encrypted_versioned_private_tls_only_and_expires(template: di
     assert statement["Effect"] == "Deny" and statement["Condition"] == {
         "Bool": {"aws:SecureTransport": "false"}
     }
-    # Plans are written by the sync's role only: nobody else may put, replace or delete one.
+    # Plans and the sync's run state are written by the sync's role only: nobody else may put, replace
+    # or delete one.
     assert (plans["Effect"], plans["Principal"], plans["Resource"]) == (
         "Deny",
         "*",
-        [{"Fn::Sub": "${ArtifactBucket.Arn}/plans/*"}],
+        [{"Fn::Sub": "${ArtifactBucket.Arn}/plans/*"}, {"Fn::Sub": "${ArtifactBucket.Arn}/sync-state/*"}],
     )
     assert {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(plans["Action"])
     assert plans["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["SyncRole", "Arn"]}}}
@@ -166,12 +168,14 @@ def test_no_role_has_iam_star_or_action_star(template: dict) -> None:
             assert not [a for a in actions if a in ("*", "iam:*") or a.endswith(":*")], role
 
 
+# CloudFormation actions with no resource type (Service Authorization Reference, AWS CloudFormation).
+UNSCOPED_CLOUDFORMATION = ("cloudformation:ListStackSets", "cloudformation:DescribeStackDriftDetectionStatus")
+
+
 def test_stackset_actions_are_scoped_to_the_prefix(template: dict) -> None:
     for role, statements in _role_statements(template).items():
         for s in statements:
-            if any(
-                a.startswith("cloudformation:") and a != "cloudformation:ListStackSets" for a in s["Action"]
-            ):
+            if any(a.startswith("cloudformation:") and a not in UNSCOPED_CLOUDFORMATION for a in s["Action"]):
                 for resource in s["Resource"]:
                     sub = resource["Fn::Sub"]
                     arn = sub[0] if isinstance(sub, list) else sub
@@ -262,7 +266,8 @@ def test_the_build_role_cannot_plan_or_write_plans(template: dict) -> None:
     assert not [a for a in actions if a.startswith(("organizations:", "cloudformation:"))]
     [deny] = [s for s in statements if s["Effect"] == "Deny"]
     assert (
-        deny["Resource"] == [{"Fn::Sub": "${ArtifactBucket.Arn}/plans/*"}]
+        deny["Resource"]
+        == [{"Fn::Sub": "${ArtifactBucket.Arn}/plans/*"}, {"Fn::Sub": "${ArtifactBucket.Arn}/sync-state/*"}]
         and "s3:PutObject" in deny["Action"]
     )
 
@@ -311,3 +316,83 @@ def test_packaging_ignores_timestamps_and_caches(tmp_path: Path, root: Path) -> 
     assert all(not n.endswith(".pyc") for n in names)
     assert not [n for n in names if n.startswith("pipeline/emulator/")]
     assert "pipeline/handler.py" in names
+
+
+def test_the_drift_check_runs_on_a_schedule_and_only_this_rule_may_invoke_the_sync(template: dict) -> None:
+    """DriftCheckRule sends the constant {"action": "drift"} to the sync Lambda on DriftCheckSchedule (both
+    only with DriftCheckEnabled); the Lambda permission's SourceArn is that rule, and the target has no
+    RoleArn (EventBridge reaches Lambda through the function's resource-based policy)."""
+    resources, params = template["Resources"], template["Parameters"]
+    assert (params["DriftCheckSchedule"]["Default"], params["DriftCheckEnabled"]["Default"]) == (
+        "rate(1 day)",
+        "true",
+    )
+    assert template["Conditions"]["DriftCheckOn"] == {"Fn::Equals": [{"Ref": "DriftCheckEnabled"}, "true"]}
+    rule = resources["DriftCheckRule"]
+    assert rule["Condition"] == "DriftCheckOn" and rule["Type"] == "AWS::Events::Rule"
+    assert rule["Properties"]["ScheduleExpression"] == {"Ref": "DriftCheckSchedule"}
+    assert "EventPattern" not in rule["Properties"]
+    [target] = rule["Properties"]["Targets"]
+    assert target == {
+        "Arn": {"Fn::GetAtt": ["SyncFunction", "Arn"]},
+        "Id": "SyncDriftCheck",
+        "Input": '{"action": "drift"}',
+    }
+    permission = resources["DriftCheckInvokePermission"]
+    assert permission == {
+        "Condition": "DriftCheckOn",
+        "Properties": {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Ref": "SyncFunction"},
+            "Principal": "events.amazonaws.com",
+            "SourceArn": {"Fn::GetAtt": ["DriftCheckRule", "Arn"]},
+        },
+        "Type": "AWS::Lambda::Permission",
+    }
+    # The Lambda finds the approved artifact in its own pipeline's history, by the pipeline's name.
+    env = resources["SyncFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["PIPELINE_NAME"] == {"Fn::Sub": "${Project}-pipeline"}
+    assert resources["Pipeline"]["Properties"]["Name"] == env["PIPELINE_NAME"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "valid"),
+    [
+        ("rate(1 day)", True),
+        ("rate(12 hours)", True),
+        ("rate(1 minute)", True),
+        ("cron(0 6 * * ? *)", True),
+        ("rate(1 days)", False),  # a value of 1 takes the singular unit
+        ("rate(5 hour)", False),  # and a value over 1 the plural
+        ("rate(0 minutes)", False),
+        ("rate(1 week)", False),
+        ("cron(0 6 * * ?)", False),  # six fields
+        ("", False),
+    ],
+)
+def test_the_drift_schedule_takes_eventbridge_expressions_only(
+    template: dict, expression: str, valid: bool
+) -> None:
+    import re
+
+    pattern = template["Parameters"]["DriftCheckSchedule"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, expression)) is valid
+
+
+def test_the_watcher_tells_the_sync_and_the_sync_times_out_from_limits(template: dict) -> None:
+    """Organizations events also go to the sync (they make its stored walks stale), invoked through a
+    resource policy for this rule only; the sync's Timeout is pipeline.core.limits'."""
+    from pipeline.core import limits
+
+    targets = template["Resources"]["OrganizationWatcherRule"]["Properties"]["Targets"]
+    assert [t["Id"] for t in targets] == ["StartPipeline", "MarkWalksStale"]
+    assert targets[1]["Arn"] == {"Fn::GetAtt": ["SyncFunction", "Arn"]}
+    permission = template["Resources"]["WatcherInvokesSync"]["Properties"]
+    assert permission == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Ref": "SyncFunction"},
+        "Principal": "events.amazonaws.com",
+        "SourceArn": {"Fn::GetAtt": ["OrganizationWatcherRule", "Arn"]},
+    }
+    timeout = template["Resources"]["SyncFunction"]["Properties"]["Timeout"]
+    assert timeout == limits.SYNC_LAMBDA_TIMEOUT_SECONDS <= limits.LAMBDA_TIMEOUT_MAX_SECONDS
