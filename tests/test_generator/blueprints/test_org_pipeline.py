@@ -131,9 +131,11 @@ def test_watchers_and_notifications(template: dict) -> None:
         "CreateOrganizationalUnit",
         "CreateAccountResult",
     ]
-    # Events go to the debouncing function (pipeline.job.waiting_execution), never straight to the pipeline.
+    # Events go to the debouncing function (pipeline.job.waiting_execution), never straight to the pipeline,
+    # and to the sync, whose stored walks are stale from then on.
     assert watcher["Targets"] == [
-        {"Id": "StartPipeline", "Arn": {"Fn::GetAtt": ["OrgEventsFunction", "Arn"]}}
+        {"Id": "StartPipeline", "Arn": {"Fn::GetAtt": ["OrgEventsFunction", "Arn"]}},
+        {"Id": "MarkWalksStale", "Arn": {"Fn::GetAtt": ["SyncFunction", "Arn"]}},
     ]
     function = template["Resources"]["OrgEventsFunction"]["Properties"]
     assert function["Environment"]["Variables"] == {"PIPELINE_NAME": {"Ref": "Pipeline"}}
