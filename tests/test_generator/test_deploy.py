@@ -77,7 +77,7 @@ def test_deploy_org_pipeline_creates_then_reports_no_changes(
     capsys.readouterr()
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "change set for org-pipeline: 31 change(s)" in out
+    assert "change set for org-pipeline: 34 change(s)" in out
     assert "Add     ArtifactBucket AWS::S3::Bucket" in out
     assert out.rstrip().endswith("org-pipeline: deployed")
 
