@@ -160,7 +160,9 @@ def _check_waves(c: _Collector, settings: OrgSettings, ous: Mapping[str, OU]) ->
                 c.problems.append(source.problem(key, f"unknown OU {excerpt(path)}{_suggest(path, ous)}"))
             elif path in seen:
                 c.problems.append(
-                    source.problem(key, f"OU {path} is already in wave {seen[path] + 1}: an OU goes in one wave")
+                    source.problem(
+                        key, f"OU {path} is already in wave {seen[path] + 1}: an OU goes in one wave"
+                    )
                 )
             else:
                 seen[path] = n
