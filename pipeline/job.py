@@ -292,8 +292,11 @@ def _step(
     deps: Deps,
     *,
     apply: bool = True,
+    wave: int = 0,
 ) -> tuple[SyncReport | None, dict[str, str]]:
-    """Poll carried-over operations; when they are done, plan afresh and start what is next."""
+    """Poll carried-over operations; when they are done, plan afresh and start what is next. `wave`: the
+    canary wave the carried operations belong to (a failure among them stops the rollout there); the
+    report's WaveRun says where the rollout stands now (wave_at)."""
     session = SyncSession(
         manifest,
         templates,
@@ -315,19 +318,26 @@ def _step(
     plan = plan_sync(session)
     if not apply:
         return plan_report(session, plan), {}
-    report = apply_plan(session, plan, failed)
+    report = apply_plan(session, plan, failed, wave)
     if not report.pending:
         return report, {}
     # Still running elsewhere: failures so far go on in the token, so the final report has them.
     return report, {**carry_failures(report, failed), **report.pending}
 
 
-def _unseal(token: Any, binding: str, deps: Deps) -> tuple[str | None, dict[str, str]]:
-    """(run id, pending) of the event's continuation token, or (None, {}) without one; TokenError if it is
-    not one this sync sealed for `binding`."""
+def _unseal(token: Any, binding: str, deps: Deps) -> tuple[str | None, dict[str, str], int]:
+    """(run id, pending, canary wave) of the event's continuation token, or (None, {}, 0) without one;
+    TokenError if it is not one this sync sealed for `binding`."""
     if token is None or token == "":
-        return None, {}
-    return tokens.unseal(token, binding, deps.token_signer())
+        return None, {}, 0
+    return tokens.unseal_state(token, binding, deps.token_signer())
+
+
+def wave_at(report: SyncReport | None, carried: int) -> int:
+    """The canary wave a continuation resumes at: where this step's rollout stopped, else the carried one."""
+    if report is None or report.waves is None or report.waves.stopped is None:
+        return carried
+    return report.waves.stopped
 
 
 def _topic(manifest: Manifest | None, deps: Deps) -> str | None:
@@ -354,16 +364,15 @@ def _codepipeline(job: Mapping[str, Any], context: Any, deps: Deps) -> dict[str,
         # CodePipeline hands each continuation to a new job (PutJobSuccessResult: "Future jobs use this token"),
         # so the token is bound to what those jobs share and no other job has: the run's input artifact,
         # a fresh S3 object per pipeline execution; the first job's id is the run id inside the MAC.
-        run_id, pending = _unseal(data.get("continuationToken"), f"codepipeline:{bucket}/{key}", deps)
+        run_id, pending, wave = _unseal(data.get("continuationToken"), f"codepipeline:{bucket}/{key}", deps)
         run_id = run_id or job_id
         artifact = _read_artifact(deps.s3(data.get("artifactCredentials")), name, bucket, key)
         manifest, templates = trusted_artifact(artifact, settings, deps)
         if settings.get("mode") == "plan":
             return _plan_job(job_id, manifest, templates, artifact, settings, context, deps)
-        report, still = _step(manifest, templates, run_id, pending, context, deps)
-        token = (
-            tokens.seal(run_id, still, f"codepipeline:{bucket}/{key}", deps.token_signer()) if still else ""
-        )
+        report, still = _step(manifest, templates, run_id, pending, context, deps, wave=wave)
+        binding, signer = f"codepipeline:{bucket}/{key}", deps.token_signer()
+        token = tokens.seal(run_id, still, binding, signer, wave_at(report, wave)) if still else ""
     except Exception as exc:
         return _fail_job(job_id, exc, manifest, deps)
     if token:

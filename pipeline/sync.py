@@ -216,6 +216,14 @@ def apply_plan(
     return build_report(plan, ran, s.state.tree, s.clients.counter.to_dict())
 
 
+def _wave_status(lanes: list[LaneResult]) -> str:
+    """succeeded, in progress, or failed with the failing accounts."""
+    if not any(lane.status == FAILED for lane in lanes):
+        return "in progress" if any(lane.status == PENDING for lane in lanes) else "succeeded"
+    accounts = sorted({f.account for lane in lanes for o in lane.outcomes for f in o.failures})
+    return f"failed in {', '.join(accounts)}" if accounts else "failed"
+
+
 def run_waves(
     s: SyncSession, plan: SyncPlan, failed: Mapping[str, LaneResult], resumed: int
 ) -> tuple[list[LaneResult], WaveRun]:
@@ -243,9 +251,7 @@ def run_waves(
             ran.setdefault(lane.name, []).append(lane)
             if lane.status != SUCCEEDED:
                 stopped = wave
-        running = any(ran[p.name][-1].status == PENDING for p in part)
-        failing = any(ran[p.name][-1].status == FAILED for p in part)
-        statuses.append("failed" if failing else "in progress" if running else "succeeded")
+        statuses.append(_wave_status([ran[p.name][-1] for p in part]))
     later = {p.name for p in plan.stacksets for w in p.waves if stopped is not None and w > stopped}
     held = tuple(sorted(later - {n for n, got in ran.items() if got[-1].status == FAILED}))
     lanes = [

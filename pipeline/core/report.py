@@ -40,7 +40,7 @@ class WaveRun:
     @property
     def stopped(self) -> int | None:
         """The wave that failed or is still running, if any."""
-        return next((n for n, s in enumerate(self.statuses) if s in ("failed", "in progress")), None)
+        return next((n for n, s in enumerate(self.statuses) if s.startswith(("failed", "in progress"))), None)
 
     def lines(self) -> list[str]:
         return [

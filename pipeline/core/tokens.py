@@ -35,10 +35,10 @@ class TokenError(SyncError):
     """A continuation token this sync did not issue for this job: the job fails before any AWS write."""
 
 
-def _body(run_id: str, pending: Mapping[str, str]) -> str:
-    return json.dumps(
-        {"v": VERSION, "run": run_id, "pending": dict(pending)}, sort_keys=True, separators=(",", ":")
-    )
+def _body(run_id: str, pending: Mapping[str, str], wave: int = 0) -> str:
+    # "wave": the canary wave the run is at (pipeline.core.waves); absent means 0, the first.
+    data = {"v": VERSION, "run": run_id, "pending": dict(pending), **({"wave": wave} if wave else {})}
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def _message(binding: str, body: str) -> bytes:
@@ -46,18 +46,24 @@ def _message(binding: str, body: str) -> bytes:
     return f"org-stacksets continuation v{VERSION}\n{binding}\n{body}".encode()
 
 
-def seal(run_id: str, pending: Mapping[str, str], binding: str, signer: Signer) -> str:
-    """The token for `pending`, at most CodePipeline's 2,048 characters."""
-    body = _body(run_id, pending)
+def seal(run_id: str, pending: Mapping[str, str], binding: str, signer: Signer, wave: int = 0) -> str:
+    """The token for `pending` (at canary wave `wave`), at most CodePipeline's 2,048 characters."""
+    body = _body(run_id, pending, wave)
     if MAC_CHARS + 1 + len(body) > limits.CONTINUATION_TOKEN_CHARS:
         # Dropping the ids is safe: the next step re-plans, re-issues the same ids and adopts them.
-        body = _body(run_id, {})
+        body = _body(run_id, {}, wave)
     mac = base64.urlsafe_b64encode(signer.mac(_message(binding, body))).decode().rstrip("=")
     return f"{mac}.{body}"
 
 
 def unseal(token: str, binding: str, signer: Signer) -> tuple[str, dict[str, str]]:
     """(run id, pending operations) of a token this sync sealed for `binding`, or TokenError."""
+    run_id, pending, _wave = unseal_state(token, binding, signer)
+    return run_id, pending
+
+
+def unseal_state(token: str, binding: str, signer: Signer) -> tuple[str, dict[str, str], int]:
+    """(run id, pending operations, canary wave) of a token this sync sealed for `binding`, or TokenError."""
     if not isinstance(token, str) or len(token) > limits.CONTINUATION_TOKEN_CHARS:
         raise TokenError("the continuation token is malformed: it is not one this sync issued")
     mac_text, _, body = token.partition(".")
@@ -72,4 +78,5 @@ def unseal(token: str, binding: str, signer: Signer) -> tuple[str, dict[str, str
             "the continuation token failed its integrity check: it was altered, forged or issued for another job"
         )
     data = json.loads(body)
-    return str(data["run"]), {str(k): str(v) for k, v in data["pending"].items()}
+    wave = data.get("wave", 0)
+    return str(data["run"]), {str(k): str(v) for k, v in data["pending"].items()}, int(wave)

@@ -942,6 +942,7 @@ class StackSetService:
                 "stacks": {k: asdict(v) for k, v in self.stacks.items()},
                 "seq": self._seq,
                 "last_org": _snapshot_json(self._last_org),
+                **({"fail_accounts": dict(self.fail_accounts)} if self.fail_accounts else {}),
             }
 
     def load_json(self, data: Mapping[str, Any]) -> None:
@@ -959,6 +960,7 @@ class StackSetService:
             self.stacks = {k: Stack(**v) for k, v in data.get("stacks", {}).items()}
             self._seq = int(data.get("seq", 0))
             self._last_org = _snapshot_from_json(data.get("last_org"))
+            self.fail_accounts = {str(k): str(v) for k, v in data.get("fail_accounts", {}).items()}
             self._keep_retained()
             self._rematerialize()
 

@@ -31,7 +31,7 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         [
             "org_roles/org.yaml:5: home_regoin: unknown key 'home_regoin' (expected one of: call_as, deletion, "
             "home_region, login_account, login_account_id, management_account_id, notifications, "
-            "operation_preferences, organization_id, permission_model, project, self_managed, stackset_prefix, tags)"
+            "operation_preferences, organization_id, permission_model, project, rollout, self_managed, stackset_prefix, tags)"
         ],
     ),
     "empty tag value": (
