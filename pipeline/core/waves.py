@@ -143,12 +143,14 @@ def _scope(ctx: _Context, accounts: tuple[str, ...], earlier: tuple[str, ...], l
     return _Scope(ctx.ous_of(accounts), accounts, "INTERSECTION", regions)
 
 
-def _cut_update(ctx: _Context, at: float, op: UpdateStackSet | CommitHash, first: int | None) -> list[Part]:
-    """A (content or tag-only) update over every instance, cut by wave; `first`: the earliest wave in
-    which the StackSet gains instances, which must get the new template in that wave."""
+def _cut_update(
+    ctx: _Context, at: float, op: UpdateStackSet | CommitHash, gains: Mapping[int, tuple[str, ...]]
+) -> list[Part]:
+    """A (content or tag-only) update over every instance, cut by wave; `gains`: the accounts that get a
+    new instance, by wave (those of the earliest such wave must get the new template in that wave)."""
     held = tuple(sorted({i.account for i in ctx.instances}))
     groups = ctx.waves.group(held)
-    start = min([*groups, *([first] if first is not None else [])], default=0)
+    start = min([*groups, *gains], default=0)
     if len(groups) <= 1 and (not groups or start == min(groups)):
         return [(start, at, op)]
     parts: list[Part] = []
@@ -157,7 +159,7 @@ def _cut_update(ctx: _Context, at: float, op: UpdateStackSet | CommitHash, first
     if start not in groups and content:
         # The first wave only gains instances: they are created with the StackSet's old template, then
         # this update (after them in the wave) gives them the new one before any later wave starts.
-        new = tuple(sorted(a for a, w in ctx.waves.of_account.items() if w == start and a in _reached(ctx)))
+        new = gains[start]
         parts.append((start, at + 1000, _scope(ctx, new, (), False).on(op)))
         earlier = new
         content = False
@@ -172,10 +174,6 @@ def _cut_update(ctx: _Context, at: float, op: UpdateStackSet | CommitHash, first
             )
         earlier = tuple(sorted({*earlier, *accounts}))
     return parts
-
-
-def _reached(ctx: _Context) -> set[str]:
-    return {a for reached in ctx.reach.values() for a in reached}
 
 
 def _create_reach(ctx: _Context, op: CreateInstances) -> tuple[str, ...]:
@@ -297,9 +295,12 @@ def cut(
             updates.append((at, op))
         else:
             ends.append((at, op))
-    gains = [w for w, _at, op in parts if isinstance(op, CreateInstances)]
+    gains: dict[int, set[str]] = {}
+    for w, _at, op in parts:
+        if isinstance(op, CreateInstances):
+            gains.setdefault(w, set()).update(_create_reach(ctx, op))
     for at, op in updates:
-        parts += _cut_update(ctx, at, op, min(gains, default=None))
+        parts += _cut_update(ctx, at, op, {w: tuple(sorted(a)) for w, a in gains.items()})
     used = [w for w, _at, _op in parts]
     for at, op in ends:
         if isinstance(op, CreateStackSet):
