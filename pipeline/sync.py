@@ -239,7 +239,10 @@ def run_waves(
     for wave, label in enumerate(plan.waves):
         part = [w for w in (p.in_wave(wave) for p in plan.stacksets if p.name not in failed) if w.ops]
         if stopped is not None:
-            statuses.append(("succeeded" if wave < stopped else "not started") if part else "nothing to do")
+            planned = any(wave in p.waves for p in plan.stacksets)
+            statuses.append(
+                ("succeeded" if wave < stopped else "not started") if planned else "nothing to do"
+            )
             if wave == stopped:
                 statuses[-1] = "failed"
             continue

@@ -271,6 +271,16 @@ def _cut_accounts(ctx: _Context, at: float, op: UpdateOverrides | CommitHash) ->
     return [(w, at, replace(op, accounts=accounts)) for w, accounts in ctx.waves.group(op.accounts).items()]
 
 
+def _end_wave(op: Op, used: list[int], count: int) -> int:
+    """CreateStackSet before its first instance, DeleteStackSet after its last; the management-account
+    stack (its account sits at the root, in no listed OU) with the rest of the organization."""
+    if isinstance(op, CreateStackSet):
+        return min(used, default=0)
+    if isinstance(op, DeleteStackSet):
+        return max(used, default=count - 1)
+    return count - 1
+
+
 def cut(
     ops: tuple[Op, ...],
     waves: Waves,
@@ -302,12 +312,6 @@ def cut(
     for at, op in updates:
         parts += _cut_update(ctx, at, op, {w: tuple(sorted(a)) for w, a in gains.items()})
     used = [w for w, _at, _op in parts]
-    for at, op in ends:
-        if isinstance(op, CreateStackSet):
-            parts.append((min(used, default=0), at, op))
-        elif isinstance(op, DeleteStackSet):
-            parts.append((max(used, default=waves.count - 1), at, op))
-        else:  # the management-account stack: the management account is never in a listed OU's wave
-            parts.append((waves.count - 1, at, op))
+    parts += [(_end_wave(op, used, waves.count), at, op) for at, op in ends]
     parts.sort(key=lambda p: (p[0], p[1]))
     return tuple(p[2] for p in parts), tuple(p[0] for p in parts)
