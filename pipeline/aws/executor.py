@@ -198,14 +198,13 @@ class Executor:
         """A content update carries the sealed tag; a commit is tag-only, limited to its accounts if any."""
         tag_only = not isinstance(op, UpdateStackSet)
         args = self._content_args(op.content, sealed(op.tag, vouch), tag_only=tag_only)
-        if op.ou_ids and self.manifest.org.service_managed:
-            # A canary wave: the StackSet's OU targets narrowed to (INTERSECTION) or away from (DIFFERENCE)
-            # the wave's accounts. With DeploymentTargets, UpdateStackSet updates only the instances they
-            # name; a template or parameter change marks the others OUTDATED and leaves them on their
-            # template (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackSet.html,
-            # Accounts and DeploymentTargets).
-            args |= self._targets(op.ou_ids, op.accounts, op.account_filter) | {"Regions": list(op.regions)}
-        elif op.accounts:
+        if op.accounts:
+            # A canary wave (or a commit's accounts): UpdateStackSet updates only these instances; a template
+            # or parameter change marks the others OUTDATED, and they keep their template until their own
+            # update (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackSet.html,
+            # Accounts). Service-managed: DeploymentTargets Accounts alone, as "for update operations, you can
+            # specify either Accounts or OrganizationalUnitIds"
+            # (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeploymentTargets.html).
             args |= self._accounts(op.accounts) | {"Regions": list(op.regions)}
         return args
 

@@ -95,27 +95,17 @@ class UpdateStackSet(Op):
     the new hash tag (one rollout per change)."""
 
     kind: ClassVar[str] = "update-stackset"
-    optional: ClassVar[frozenset[str]] = frozenset({"ou_ids", "accounts", "account_filter", "regions"})
+    optional: ClassVar[frozenset[str]] = frozenset({"accounts", "regions"})
     content: Content
     tag: str
     changes: tuple[str, ...] = ()
-    # A canary wave's scope (see Scope); empty: every instance.
-    ou_ids: tuple[str, ...] = ()
+    # A canary wave's accounts (pipeline.core.waves); empty: every instance.
     accounts: tuple[str, ...] = ()
-    account_filter: str = "NONE"
     regions: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        what = ", ".join(self.changes) or "settings"
-        if self.ou_ids or self.accounts:
-            return f"update StackSet ({what}) on {_scope(self.accounts, self.account_filter)}"
-        return f"update StackSet ({what}) on every instance"
-
-
-def _scope(accounts: tuple[str, ...], flt: str) -> str:
-    if flt == "DIFFERENCE":
-        return f"every other instance (all but {len(accounts)} account(s))"
-    return f"{len(accounts)} account(s)"
+        where = f"{len(self.accounts)} account(s)" if self.accounts else "every instance"
+        return f"update StackSet ({', '.join(self.changes) or 'settings'}) on {where}"
 
 
 def _where(ou_ids: tuple[str, ...], paths: tuple[str, ...], accounts: tuple[str, ...], flt: str) -> str:
@@ -193,16 +183,13 @@ class CommitHash(Op):
     """
 
     kind: ClassVar[str] = "commit"
-    optional: ClassVar[frozenset[str]] = frozenset({"ou_ids", "account_filter"})
     content: Content
     tag: str
     accounts: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
-    ou_ids: tuple[str, ...] = ()  # service-managed, with account_filter: the scope as OU targets narrowed
-    account_filter: str = "NONE"
 
     def describe(self) -> str:
-        where = _scope(self.accounts, self.account_filter) if self.accounts else "every instance"
+        where = f"{len(self.accounts)} account(s)" if self.accounts else "every instance"
         return f"record the hash (tag-only update of {where})"
 
 
@@ -215,7 +202,7 @@ class WaveUpdate(CommitHash):
     kind: ClassVar[str] = "wave-update"
 
     def describe(self) -> str:
-        return f"update StackSet (previous template) on {_scope(self.accounts, self.account_filter)}"
+        return f"update StackSet (previous template) on {len(self.accounts)} account(s)"
 
 
 @dataclass(frozen=True, kw_only=True)

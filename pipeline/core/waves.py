@@ -7,12 +7,15 @@ StackSets at a time and starts the next only when every operation of the wave su
 instance (pipeline.sync.apply_plan).
 
 How each operation is cut, per the StackSet API:
-- UpdateStackSet with a new template or parameters goes to the first wave only, limited with
-  DeploymentTargets (service-managed) or Accounts and Regions (self-managed): CloudFormation then updates
-  only those instances and marks the others OUTDATED, which keep their template
-  (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackSet.html, Accounts and
-  DeploymentTargets). Each later wave gets a WaveUpdate: a tag-only UpdateStackSet with
-  UsePreviousTemplate, limited to its instances, which deploys the StackSet's template there.
+- UpdateStackSet with a new template or parameters goes to the first wave only, limited to its accounts
+  (DeploymentTargets Accounts, service-managed, or Accounts, self-managed, with Regions): CloudFormation
+  then updates only those instances and marks the others OUTDATED, which keep their template
+  (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackSet.html, Accounts).
+  Each later wave gets a WaveUpdate: a tag-only UpdateStackSet with UsePreviousTemplate, limited to its
+  accounts, which deploys the StackSet's template there. Updates name accounts only, never OUs with a
+  filter: "For update operations, you can specify either Accounts or OrganizationalUnitIds"
+  (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeploymentTargets.html), the
+  harsher of its two readings.
 - CreateStackInstances and DeleteStackInstances name the same OU targets, narrowed to the wave's accounts
   with AccountFilterType INTERSECTION; the last part keeps the operation's own filter (DIFFERENCE also
   leaving out the accounts of earlier waves), so an OU target is added or removed as a whole
@@ -103,44 +106,16 @@ class _Context:
         found |= {ou for ou, reached in self.reach.items() if set(reached) & set(accounts)}
         return tuple(sorted(found & set(among) if among else found))
 
-    @property
-    def service(self) -> bool:
-        return any(i.ou_id for i in self.instances) or bool(self.reach)
-
 
 # A part of the cut plan: (wave, position among the StackSet's operations, operation).
 Part = tuple[int, float, Op]
 
 
-@dataclass(frozen=True)
-class _Scope:
-    """Which instances an UpdateStackSet of one wave reaches."""
-
-    ou_ids: tuple[str, ...]
-    accounts: tuple[str, ...]
-    account_filter: str
-    regions: tuple[str, ...]
-
-    def on(self, op: UpdateStackSet | CommitHash) -> UpdateStackSet | CommitHash:
-        return replace(
-            op,
-            ou_ids=self.ou_ids,
-            accounts=self.accounts,
-            account_filter=self.account_filter,
-            regions=self.regions,
-        )
-
-
-def _scope(ctx: _Context, accounts: tuple[str, ...], earlier: tuple[str, ...], last: bool) -> _Scope:
-    """UpdateStackSet's limits for one wave: account lists (self-managed), or the StackSet's OU targets
-    narrowed to the wave's accounts, or for the last wave narrowed away from the earlier waves' accounts."""
-    regions = tuple(sorted({i.region for i in ctx.instances}))
-    if not ctx.service:
-        return _Scope((), accounts, "NONE", regions)
-    if last and earlier:
-        all_ous = tuple(sorted({i.ou_id for i in ctx.instances if i.ou_id}))
-        return _Scope(all_ous, earlier, "DIFFERENCE", regions)
-    return _Scope(ctx.ous_of(accounts), accounts, "INTERSECTION", regions)
+def _scope(
+    ctx: _Context, op: UpdateStackSet | CommitHash, accounts: tuple[str, ...]
+) -> UpdateStackSet | CommitHash:
+    """The update limited to one wave's accounts (and every region the StackSet has instances in)."""
+    return replace(op, accounts=accounts, regions=tuple(sorted({i.region for i in ctx.instances})))
 
 
 def _cut_update(
@@ -154,25 +129,24 @@ def _cut_update(
     if len(groups) <= 1 and (not groups or start == min(groups)):
         return [(start, at, op)]
     parts: list[Part] = []
-    earlier: tuple[str, ...] = ()
     content = isinstance(op, UpdateStackSet)
     if start not in groups and content:
         # The first wave only gains instances: they are created with the StackSet's old template, then
         # this update (after them in the wave) gives them the new one before any later wave starts.
-        new = gains[start]
-        parts.append((start, at + 1000, _scope(ctx, new, (), False).on(op)))
-        earlier = new
+        parts.append((start, at + 1000, _scope(ctx, op, gains[start])))
         content = False
-    for n, (wave, accounts) in enumerate(groups.items()):
-        scope = _scope(ctx, accounts, earlier, n == len(groups) - 1)
+    for wave, accounts in groups.items():
         if content:
-            parts.append((wave, at, scope.on(op)))
+            parts.append((wave, at, _scope(ctx, op, accounts)))
             content = False
         else:
             parts.append(
-                (wave, at, scope.on(WaveUpdate(stackset=op.stackset, content=op.content, tag=op.tag)))
+                (
+                    wave,
+                    at,
+                    _scope(ctx, WaveUpdate(stackset=op.stackset, content=op.content, tag=op.tag), accounts),
+                )
             )
-        earlier = tuple(sorted({*earlier, *accounts}))
     return parts
 
 

@@ -78,23 +78,21 @@ def test_a_content_update_goes_to_the_first_wave_and_later_waves_reuse_the_templ
     update = UpdateStackSet(stackset="S", content=C, tag="t", changes=("template",))
     ops, waves = cut((update,), W, None, HELD)
     assert waved(ops, waves) == [
-        (0, UpdateStackSet(stackset="S", content=C, tag="t", changes=("template",), ou_ids=("ou-w",),
-                           accounts=("d1", "d2"), account_filter="INTERSECTION", regions=R)),
-        (1, WaveUpdate(stackset="S", content=C, tag="t", ou_ids=("ou-w",), accounts=("pp1", "s1"),
-                       account_filter="INTERSECTION", regions=R)),
-        # The last wave: every other instance, whatever accounts join before it runs.
-        (2, WaveUpdate(stackset="S", content=C, tag="t", ou_ids=("ou-w",), accounts=("d1", "d2", "pp1", "s1"),
-                       account_filter="DIFFERENCE", regions=R)),
+        (0, UpdateStackSet(stackset="S", content=C, tag="t", changes=("template",), accounts=("d1", "d2"), regions=R)),
+        (1, WaveUpdate(stackset="S", content=C, tag="t", accounts=("pp1", "s1"), regions=R)),
+        (2, WaveUpdate(stackset="S", content=C, tag="t", accounts=("p1", "w1"), regions=R)),
     ]  # fmt: skip
+    assert ops[0].describe() == "update StackSet (template) on 2 account(s)"
+    assert ops[1].describe() == "update StackSet (previous template) on 2 account(s)"
 
 
 def test_self_managed_waves_name_accounts() -> None:
     held = tuple(inst(a, None) for a in ("d1", "s1", "w1"))
     ops, waves = cut((UpdateStackSet(stackset="S", content=C, tag="t"),), W, None, held)
-    assert [(w, op.kind, op.accounts, op.ou_ids) for w, op in waved(ops, waves)] == [  # type: ignore[attr-defined]
-        (0, "update-stackset", ("d1",), ()),
-        (1, "wave-update", ("s1",), ()),
-        (2, "wave-update", ("w1",), ()),
+    assert [(w, op.kind, op.accounts) for w, op in waved(ops, waves)] == [  # type: ignore[attr-defined]
+        (0, "update-stackset", ("d1",)),
+        (1, "wave-update", ("s1",)),
+        (2, "wave-update", ("w1",)),
     ]
 
 
@@ -168,19 +166,12 @@ def test_a_first_wave_that_only_gains_instances_gets_the_new_template_there() ->
     assert [(w, op.kind, getattr(op, "accounts", ())) for w, op in waved(ops, waves)] == [
         (0, "create-instances", ("d1",)),
         (0, "update-stackset", ("d1",)),
-        (2, "wave-update", ("d1",)),  # DIFFERENCE: every instance but d1's
+        (2, "wave-update", ("w1",)),
     ]
-    assert ops[2].account_filter == "DIFFERENCE"  # type: ignore[attr-defined]
 
 
-def test_scoped_operations_describe_their_scope_and_keep_unscoped_keys() -> None:
+def test_scoped_operations_keep_the_keys_of_plans_without_waves() -> None:
     plain = UpdateStackSet(stackset="S", content=C, tag="t", changes=("template",))
     assert "accounts" not in plain.to_dict()  # plans without waves keep their keys and operation ids
-    scoped = CommitHash(stackset="S", content=C, tag="t", accounts=("a",), account_filter="DIFFERENCE")
-    assert (
-        scoped.describe()
-        == "record the hash (tag-only update of every other instance (all but 1 account(s)))"
-    )
-    assert WaveUpdate(stackset="S", content=C, tag="t", accounts=("a", "b")).describe() == (
-        "update StackSet (previous template) on 2 account(s)"
-    )
+    assert plain.describe() == "update StackSet (template) on every instance"
+    assert "accounts" in plain.__class__(stackset="S", content=C, tag="t", accounts=("a",)).to_dict()
