@@ -249,7 +249,9 @@ def run_waves(
         if not part:
             statuses.append("nothing to do")
             continue
-        s.on_event(Event("", f"wave {wave + 1} of {len(plan.waves)} ({label}): {len(part)} StackSet(s)"))
+        s.on_event(
+            Event("rollout", f"wave {wave + 1} of {len(plan.waves)} ({label}): {len(part)} StackSet(s)")
+        )
         for lane in ex.run(part, vouches=vouches):
             ran.setdefault(lane.name, []).append(lane)
             if lane.status != SUCCEEDED:
