@@ -27,15 +27,21 @@ from typing import Any
 
 from pipeline.aws import notify
 from pipeline.aws.clients import Clients, make_clients
+from pipeline.aws.organizations import OrgApiReader, step_walk
 from pipeline.aws.retry import Backoff, PollPolicy, describe_error
+from pipeline.aws.syncstate import StateStore
 from pipeline.aws.tokens import KmsSigner
 from pipeline.common.errors import EXCERPT_CHARS, excerpt
 from pipeline.core import guardrails, limits, tokens
 from pipeline.core.errors import SyncError
 from pipeline.core.guard import check as deletion_guard
 from pipeline.core.manifest import MANIFEST_BYTES, Manifest, check_templates, loads_manifest
+from pipeline.core.org import OrgTree
+from pipeline.core.orgwalk import OrgWalk
 from pipeline.core.outcomes import LaneResult
+from pipeline.core.planner import SyncPlan
 from pipeline.core.report import Outcome, SyncReport, render_markdown
+from pipeline.core.runstate import RunState, walk_is_fresh
 from pipeline.sync import (
     SyncSession,
     apply_plan,
@@ -73,13 +79,15 @@ class Deps:
     sns: Any
     sync_clients: Callable[[str], Clients]  # home region -> the sync's clients
     s3: Callable[[Mapping[str, str] | None], Any]  # artifact credentials (or None) -> S3 client
-    step_seconds: float = 60.0
+    # At most this long per invocation, and never more than limits.INVOCATION_BUDGET of the time left.
+    step_seconds: float = limits.INVOCATION_BUDGET * limits.SYNC_LAMBDA_TIMEOUT_SECONDS
     poll_seconds: float = 5.0
     poll: PollPolicy = field(default_factory=PollPolicy)
     backoff: Backoff = field(default_factory=Backoff)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     started: float = field(default=0.0)
+    now: Callable[[], float] = time.time  # wall clock: the age of a stored organization walk
     # Seals and checks continuation tokens; in AWS the HMAC KMS key named by TOKEN_KEY_ID.
     signer: tokens.Signer | None = None
 
@@ -105,9 +113,15 @@ class Deps:
             sns=clients.client("sns"),
             sync_clients=lambda region: make_clients(region, component="sync-lambda"),
             s3=s3,
-            step_seconds=float(env.get("SYNC_STEP_SECONDS", "60")),
+            step_seconds=float(env.get("SYNC_STEP_SECONDS", str(cls.step_seconds))),
             signer=KmsSigner(clients.client("kms"), env["TOKEN_KEY_ID"]) if env.get("TOKEN_KEY_ID") else None,
         )
+
+    def state_store(self) -> StateStore:
+        bucket = self.env.get("PLAN_BUCKET", "")
+        if not bucket:
+            raise SyncError("PLAN_BUCKET is not set (redeploy templates/org/pipeline.yaml, which sets it)")
+        return StateStore(self.s3(None), bucket)
 
     def token_signer(self) -> tokens.Signer:
         if self.signer is None:
@@ -214,7 +228,7 @@ def _read_s3(client: Any, bucket: str, key: str) -> bytes:
     return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-SETTINGS = ("approved_sha256", "execution", "manifest", "mode", "templates")
+SETTINGS = ("approved_sha256", "execution", "manifest", "mode", "org_walk", "templates")
 MODES = ("plan", "sync")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 EXECUTION_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -223,7 +237,7 @@ PLAN_SUMMARY_CHARS = 300
 
 def _settings(raw: Any) -> dict[str, str]:
     """The action's UserParameters: a JSON object with optional string keys manifest and templates, mode
-    (plan or sync, the default), approved_sha256 (sync) and execution (plan)."""
+    (plan or sync, the default), approved_sha256 and org_walk (sync), and execution (plan)."""
     if not raw:
         return {}
     try:
@@ -242,6 +256,10 @@ def _settings(raw: Any) -> dict[str, str]:
             raise SyncError(f"UserParameters: {key} must be a non-empty string, got {excerpt(value[key])}")
     if value.get("mode", "sync") not in MODES:
         raise SyncError(f"UserParameters: mode must be plan or sync, not {excerpt(value['mode'])}")
+    if not ORG_WALK_RE.match(value.get("org_walk", CACHED)):
+        raise SyncError(
+            f"UserParameters: org_walk must be the Plan action's ORG_WALK, not {excerpt(value['org_walk'])}"
+        )
     return dict(value)
 
 
@@ -272,72 +290,186 @@ def _read_artifact(client: Any, name: str, bucket: str, key: str) -> bytes:
 
 # --- one step ------------------------------------------------------------------------------------------
 
+# ORG_WALK when the Plan action made no walk (its no-op came from the stored walk): the Sync action may
+# then plan from a stored walk too, but only to find nothing to do.
+CACHED = "cached"
+ORG_WALK_RE = re.compile(rf"^({CACHED}|[A-Za-z0-9-]{{1,64}}/[0-9a-f]{{64}})$")
+
 
 def _out_of_time(context: Any, deps: Deps) -> Callable[[], bool]:
+    """True once this invocation has used its budget: step_seconds, and at most INVOCATION_BUDGET of the
+    time it had left when it began (Lambda context object, get_remaining_time_in_millis:
+    https://docs.aws.amazon.com/lambda/latest/dg/python-context.html)."""
+    budget = deps.step_seconds
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining:
+        at_start = remaining() / 1000 + (deps.clock() - deps.started)
+        budget = min(budget, limits.INVOCATION_BUDGET * at_start)
+
     def check() -> bool:
-        if deps.clock() - deps.started > deps.step_seconds:
-            return True
-        remaining = getattr(context, "get_remaining_time_in_millis", None)
-        return bool(remaining and remaining() < 60_000)
+        return deps.clock() - deps.started > budget
 
     return check
+
+
+@dataclass
+class _Run:
+    """One action's run in this invocation: what it holds from earlier invocations, where it keeps it,
+    and how it reads the organization."""
+
+    run_id: str
+    held: RunState
+    store: StateStore | None  # None: a direct plan, which keeps nothing and walks in one go
+    org_walk: str = CACHED  # the Plan action's ORG_WALK (Sync action), or CACHED
+    # The canary wave the rollout is at (the token's wave): a failure among the carried operations stops
+    # the rollout there; after a step, the wave it stopped at (pipeline.core.report.WaveRun.stopped).
+    wave: int = 0
+
+    def stored_tree(self, ref: str, deps: Deps) -> OrgTree | None:
+        """The tree of the stored walk `ref` when it may still stand for the organization, else None."""
+        assert self.store is not None
+        try:
+            walk, started = self.store.get_walk(ref)
+        except SyncError:
+            return None  # unreadable or not ours: walk instead
+        return walk.tree() if walk_is_fresh(started, deps.now(), self.store.org_changed_at()) else None
+
+    def held_tree(self) -> OrgTree:
+        """The tree the run took on (its own walk, or the Plan's found fresh): kept to the run's end. An
+        Organizations event meanwhile starts another pipeline run, which converges; re-walking here
+        instead could never end while events keep coming."""
+        assert self.store is not None
+        return self.store.get_walk(self.held.tree)[0].tree()
+
+
+def _cached_noop(session: SyncSession, run: _Run, deps: Deps) -> SyncPlan | None:
+    """The plan from the latest stored walk when that walk is fresh and the plan has nothing to do: a no-op
+    with no Organizations call. None otherwise, and then the run walks: a stored walk never leads to a
+    write (a change it misses is caught by the next Organizations event or its age)."""
+    assert run.store is not None
+    ref = run.store.latest_walk()
+    tree = run.stored_tree(ref, deps) if ref else None
+    if tree is None:
+        return None
+    session.tree = tree
+    plan = plan_sync(session)
+    if plan.has_changes:
+        session.tree, session.state = None, None
+        return None
+    return plan
+
+
+def _walk(session: SyncSession, run: _Run, deps: Deps) -> OrgTree | None:
+    """Go on with the run's walk until it is done (its tree, stored for the rest of the run and for later
+    no-ops) or the invocation is out of time (None: the next invocation goes on from here)."""
+    held = run.held
+    if held.walk is None:
+        held.walk, held.walk_started = OrgWalk(), deps.now()
+    reader = OrgApiReader(session.clients.organizations, deps.backoff)
+    if not step_walk(held.walk, reader, session.out_of_time):
+        return None
+    tree = held.walk.tree()
+    if run.store is not None:
+        held.tree = run.store.put_walk(run.run_id, held.walk, held.walk_started)
+        run.store.set_latest_walk(held.tree)
+    held.walk = None
+    return tree
+
+
+def _plan(session: SyncSession, run: _Run, deps: Deps) -> SyncPlan | None:
+    """This invocation's plan, from (first that applies) the walk the run already holds, the Plan action's
+    walk while fresh, a fresh stored walk that finds nothing to do, or a walk of its own; None while that
+    walk goes on. At most one walk per run, and the re-plans after each operation reuse it."""
+    held, store = run.held, run.store
+    if store is None:
+        return plan_sync(session)
+    if held.tree:
+        session.tree = run.held_tree()
+    elif held.walk is None and run.org_walk != CACHED:
+        session.tree = run.stored_tree(run.org_walk, deps)
+        held.tree = run.org_walk if session.tree is not None else ""
+    if session.tree is None and held.walk is None and (plan := _cached_noop(session, run, deps)):
+        return plan
+    if session.tree is None:
+        session.tree = _walk(session, run, deps)
+        if session.tree is None or session.out_of_time():
+            return None  # the walk, or the plan after it, is the next invocation's
+    return plan_sync(session)
 
 
 def _step(
     manifest: Manifest,
     templates: Mapping[str, str],
-    run_id: str,
-    pending: Mapping[str, str],
+    run: _Run,
     context: Any,
     deps: Deps,
     *,
     apply: bool = True,
-    wave: int = 0,
-) -> tuple[SyncReport | None, dict[str, str]]:
-    """Poll carried-over operations; when they are done, plan afresh and start what is next. `wave`: the
-    canary wave the carried operations belong to (a failure among them stops the rollout there); the
-    report's WaveRun says where the rollout stands now (wave_at)."""
+) -> tuple[SyncReport | None, RunState | None]:
+    """Poll carried-over operations; when they are done, plan afresh and start what is next. The report
+    when the run ends here, and what it holds for the next invocation when it goes on (else None)."""
     session = SyncSession(
         manifest,
         templates,
         deps.sync_clients(manifest.org.home_region),
-        run_id=run_id,
+        run_id=run.run_id,
         out_of_time=_out_of_time(context, deps),
         poll=deps.poll,
         backoff=deps.backoff,
     )
-    out_of_time = _out_of_time(context, deps)
+    held = run.held
     failed: dict[str, LaneResult] = {}
+    pending = dict(held.pending)
     while pending:
         pending, ended = poll_pending(session, pending)
         failed |= ended
-        if pending and out_of_time():
-            return None, {**pending, **carry_failures(None, failed)}
+        if pending and session.out_of_time():
+            held.pending = {**pending, **carry_failures(None, failed)}
+            return None, held
         if pending:
             deps.sleep(deps.poll_seconds)
-    plan = plan_sync(session)
+    held.pending = carry_failures(None, failed)
+    plan = _plan(session, run, deps)
+    if plan is None:
+        return None, held
     if not apply:
-        return plan_report(session, plan), {}
-    report = apply_plan(session, plan, failed, wave)
+        return plan_report(session, plan), None
+    report = apply_plan(session, plan, failed, run.wave)
+    run.wave = wave_at(report, run.wave)
     if not report.pending:
-        return report, {}
-    # Still running elsewhere: failures so far go on in the token, so the final report has them.
-    return report, {**carry_failures(report, failed), **report.pending}
+        return report, None
+    # Still running elsewhere: failures so far go on in the held state, so the final report has them.
+    held.pending = {**carry_failures(report, failed), **report.pending}
+    return report, held
 
 
-def _unseal(token: Any, binding: str, deps: Deps) -> tuple[str | None, dict[str, str], int]:
-    """(run id, pending, canary wave) of the event's continuation token, or (None, {}, 0) without one;
-    TokenError if it is not one this sync sealed for `binding`."""
+def _unseal(token: Any, binding: str, deps: Deps) -> tokens.Token | None:
+    """The event's continuation token, or None without one; TokenError if it is not one this sync sealed
+    for `binding`."""
     if token is None or token == "":
-        return None, {}, 0
-    return tokens.unseal_state(token, binding, deps.token_signer())
+        return None
+    return tokens.unseal(token, binding, deps.token_signer())
 
 
-def wave_at(report: SyncReport | None, carried: int) -> int:
+def wave_at(report: SyncReport, carried: int) -> int:
     """The canary wave a continuation resumes at: where this step's rollout stopped, else the carried one."""
-    if report is None or report.waves is None or report.waves.stopped is None:
+    if report.waves is None or report.waves.stopped is None:
         return carried
     return report.waves.stopped
+
+
+def _held(store: StateStore, token: tokens.Token | None) -> RunState:
+    """What the run holds from its earlier invocations: the state object the token names."""
+    if token is None or not token.state:
+        return RunState()
+    return RunState.from_dict(store.get(token.run, token.state))
+
+
+def _hand_over(run: _Run, binding: str, deps: Deps) -> str:
+    """Store the run's state and seal the token that names it."""
+    assert run.store is not None
+    digest = run.store.put(run.run_id, run.held.to_dict())
+    return tokens.seal(tokens.Token(run.run_id, digest, run.wave), binding, deps.token_signer())
 
 
 def _topic(manifest: Manifest | None, deps: Deps) -> str | None:
@@ -364,20 +496,27 @@ def _codepipeline(job: Mapping[str, Any], context: Any, deps: Deps) -> dict[str,
         # CodePipeline hands each continuation to a new job (PutJobSuccessResult: "Future jobs use this token"),
         # so the token is bound to what those jobs share and no other job has: the run's input artifact,
         # a fresh S3 object per pipeline execution; the first job's id is the run id inside the MAC.
-        run_id, pending, wave = _unseal(data.get("continuationToken"), f"codepipeline:{bucket}/{key}", deps)
-        run_id = run_id or job_id
+        binding = f"codepipeline:{bucket}/{key}"
+        token = _unseal(data.get("continuationToken"), binding, deps)
         artifact = _read_artifact(deps.s3(data.get("artifactCredentials")), name, bucket, key)
         manifest, templates = trusted_artifact(artifact, settings, deps)
+        store = deps.state_store()
+        run = _Run(
+            token.run if token else job_id,
+            _held(store, token),
+            store,
+            settings.get("org_walk", CACHED),
+            token.wave if token else 0,
+        )
         if settings.get("mode") == "plan":
-            return _plan_job(job_id, manifest, templates, artifact, settings, context, deps)
-        report, still = _step(manifest, templates, run_id, pending, context, deps, wave=wave)
-        binding, signer = f"codepipeline:{bucket}/{key}", deps.token_signer()
-        token = tokens.seal(run_id, still, binding, signer, wave_at(report, wave)) if still else ""
+            return _plan_job(job_id, run, binding, manifest, templates, artifact, settings, context, deps)
+        report, still = _step(manifest, templates, run, context, deps)
+        handed = _hand_over(run, binding, deps) if still is not None else ""
     except Exception as exc:
         return _fail_job(job_id, exc, manifest, deps)
-    if token:
-        deps.codepipeline.put_job_success_result(jobId=job_id, continuationToken=token)
-        return {"ok": True, "continuation": token}
+    if handed:
+        deps.codepipeline.put_job_success_result(jobId=job_id, continuationToken=handed)
+        return {"ok": True, "continuation": handed}
     assert report is not None
     return _finish_job(job_id, report, manifest, deps)
 
@@ -430,6 +569,8 @@ def plan_key(execution: str, job_id: str) -> str:
 
 def _plan_job(
     job_id: str,
+    run: _Run,
+    binding: str,
     manifest: Manifest,
     templates: Mapping[str, str],
     artifact: bytes,
@@ -441,7 +582,9 @@ def _plan_job(
     trusted code, stored once under the execution's prefix, and handed to the approval and the Sync action
     as output variables (PutJobSuccessResult outputVariables: "Key-value pairs produced as output by a job
     worker that can be made available to a downstream action configuration"; only without a continuation
-    token: https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PutJobSuccessResult.html)."""
+    token: https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PutJobSuccessResult.html), so
+    a walk that outlasts one invocation continues first and hands them over at the end. ORG_WALK names
+    the walk the Sync action plans from (CACHED when this plan came from a stored walk)."""
     execution = settings.get("execution", "")
     if not EXECUTION_RE.match(execution):
         raise SyncError(
@@ -451,7 +594,11 @@ def _plan_job(
     if not bucket:
         raise SyncError("PLAN_BUCKET is not set (redeploy templates/org/pipeline.yaml, which sets it)")
     digest = hashlib.sha256(artifact).hexdigest()
-    report, _ = _step(manifest, templates, job_id, {}, context, deps, apply=False)
+    report, still = _step(manifest, templates, run, context, deps, apply=False)
+    if still is not None:
+        handed = _hand_over(run, binding, deps)
+        deps.codepipeline.put_job_success_result(jobId=job_id, continuationToken=handed)
+        return {"ok": True, "continuation": handed}
     assert report is not None and report.plan is not None
     verdict = deletion_guard(report.plan, manifest.org.deletion)
     lead = [
@@ -465,7 +612,7 @@ def _plan_job(
             else []
         ),
     ]
-    key = plan_key(execution, job_id)
+    key = plan_key(execution, run.run_id)
     _store_plan(deps.s3(None), bucket, key, render_markdown(report, lead=lead).encode())
     summary = f"{report.headline()}; guardrails passed" + (
         "; the deletion guard would stop it" if not verdict.ok else ""
@@ -477,6 +624,7 @@ def _plan_job(
         "ARTIFACT_SHA256": digest,
         "PLAN_SUMMARY": summary[:PLAN_SUMMARY_CHARS],
         "PLAN_URL": f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={key}",
+        "ORG_WALK": run.held.tree or CACHED,
     }
     deps.codepipeline.put_job_success_result(
         jobId=job_id,
@@ -524,16 +672,23 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _organizations_event(event: Mapping[str, Any], context: Any, deps: Deps) -> dict[str, Any]:
-    """An OU or account changed: converge, through the pipeline named by PIPELINE_NAME (the approved
-    artifact, with its checks). There is no other way: a sync from an artifact outside the pipeline would
-    skip the approval."""
+    """An OU or account changed: every stored walk that began before now is stale from here on (the
+    pipeline's watcher rule sends the event here and starts the pipeline), and, where PIPELINE_NAME is
+    set, converge through that pipeline (the approved artifact, with its checks). There is no other way:
+    a sync from an artifact outside the pipeline would skip the approval."""
     name = event.get("detail", {}).get("eventName", event.get("detail-type", ""))
     if not isinstance(name, str) or name not in ORG_EVENTS:
         shown = str(name) if len(str(name)) <= EXCERPT_CHARS else str(name)[:EXCERPT_CHARS] + "..."
         return {"ok": True, "ignored": shown}
+    try:
+        deps.state_store().mark_org_changed(deps.now())
+    except SyncError as exc:
+        # An error makes Lambda retry the asynchronous invocation; a walk stays reusable meanwhile for at
+        # most its time to live (pipeline.core.runstate.WALK_TTL_SECONDS).
+        raise SyncError(f"the Organizations event {name} could not be recorded: {exc}") from None
     pipeline = deps.env.get("PIPELINE_NAME")
     if not pipeline:
-        return {"ok": False, "error": "set PIPELINE_NAME to act on Organizations events"}
+        return {"ok": True, "recorded": name}
     execution = deps.codepipeline.start_pipeline_execution(name=pipeline)
     return {"ok": True, "pipeline_execution": execution.get("pipelineExecutionId"), "event": name}
 
@@ -550,7 +705,9 @@ def _direct(event: Mapping[str, Any], context: Any, deps: Deps) -> dict[str, Any
         manifest, templates = load_artifact(
             _read_artifact(deps.s3(None), "artifact_uri", bucket, key), DEFAULT_MANIFEST, DEFAULT_TEMPLATES
         )
-        report, _still = _step(manifest, templates, run_id, {}, context, deps, apply=False)
+        report, _still = _step(
+            manifest, templates, _Run(run_id, RunState(), None), context, deps, apply=False
+        )
     except Exception as exc:
         error = _one_line(exc)
         LOG.error("direct plan %s failed: %s", run_id, error)

@@ -54,6 +54,9 @@ class SyncSession:
     on_event: Callable[[Event], None] = lambda _e: None
     out_of_time: Callable[[], bool] = lambda: False
     state: LiveState | None = None
+    # The organization this run plans from when it holds one (a walk made earlier in the run, or a fresh
+    # stored one); None: each plan walks the organization.
+    tree: OrgTree | None = None
 
     @property
     def call_as(self) -> str:
@@ -89,13 +92,13 @@ def check_organization(manifest: Manifest, tree: OrgTree) -> None:
 
 
 def read_state(s: SyncSession) -> LiveState:
-    """One org walk, one ListStackSets, one DescribeStackSet per StackSet; per StackSet whose hash matches,
+    """One org walk (none when the session holds the tree), one ListStackSets, one DescribeStackSet per StackSet; per StackSet whose hash matches,
     the operation named in its tag (did that rollout succeed?), per excluded account that sits under its
     target one ListStackInstances (did AutoDeployment reach it?) and, when all else matches, one filtered
     ListStackInstances per broken detailed status; the instances of a StackSet that differs or is broken,
     or whose targets are accounts."""
     m = s.manifest
-    tree = read_org(s.clients.organizations, s.backoff)
+    tree = s.tree or read_org(s.clients.organizations, s.backoff)
     check_organization(m, tree)
     statuses = resolve(m, tree)
     warnings = tuple(assess_read(m, tree, statuses))

@@ -83,6 +83,7 @@ from generator.blueprints.parts.kms_logs import (
 from generator.blueprints.parts.lambdas import python_function
 from generator.blueprints.parts.management_deployer import pass_deployer_role
 from generator.blueprints.parts.metadata import checkov_skips
+from pipeline.core import limits
 
 PATH = "org/pipeline.yaml"
 FORWARDER_PATH = "org/management-events.yaml"
@@ -520,6 +521,7 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
             Sid="ReadArtifacts", Effect=Allow, Action=[s3_actions.GetObject], Resource=[bucket_objects]
         ),
         _write_plans(),
+        _list_artifacts(),
         # PutJobSuccessResult/PutJobFailureResult have no resource-level permissions
         # (Service Authorization Reference, AWS CodePipeline).
         Statement(
@@ -619,7 +621,7 @@ def _sync(s: _Stack, retention: Parameter, notify_topic: sns.Topic) -> awslambda
                 **_trusted_settings(s),
             },
             FunctionName=Sub("${Project}-sync"),
-            Timeout=300,
+            Timeout=limits.SYNC_LAMBDA_TIMEOUT_SECONDS,
             MemorySize=512,
             # One sync at a time: a second pipeline run waits instead of racing the first.
             ReservedConcurrentExecutions=1,
@@ -959,8 +961,9 @@ WATCHED_EVENTS = {
 }
 
 
-def _watcher(t: Template) -> None:
-    """Start the pipeline when accounts move or OUs and accounts are created."""
+def _watcher(t: Template, sync: awslambda.Function) -> None:
+    """Start the pipeline when accounts move or OUs and accounts are created, and tell the sync, whose
+    stored organization walks are stale from then on."""
     pipeline_arn = Sub("arn:${AWS::Partition}:codepipeline:${AWS::Region}:${AWS::AccountId}:${Pipeline}")
     events_role = _role(
         t,
@@ -984,7 +987,21 @@ def _watcher(t: Template) -> None:
             "OrganizationWatcherRule",
             Description="An account moved, or an OU or account was created: run the pipeline to converge",
             EventPattern=WATCHED_EVENTS,
-            Targets=[events.Target(Id="StartPipeline", Arn=pipeline_arn, RoleArn=GetAtt(events_role, "Arn"))],
+            Targets=[
+                events.Target(Id="StartPipeline", Arn=pipeline_arn, RoleArn=GetAtt(events_role, "Arn")),
+                events.Target(Id="MarkWalksStale", Arn=GetAtt(sync, "Arn")),
+            ],
+        )
+    )
+    # A Lambda target needs the function's resource policy to let EventBridge invoke it, from this rule
+    # only (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-lambda-permissions).
+    t.add_resource(
+        awslambda.Permission(
+            "WatcherInvokesSync",
+            Action="lambda:InvokeFunction",
+            FunctionName=Ref(sync),
+            Principal="events.amazonaws.com",
+            SourceArn=GetAtt("OrganizationWatcherRule", "Arn"),
         )
     )
     # Organizations events are delivered in the management account only (they are CloudTrail events of
@@ -1083,7 +1100,12 @@ BUILDSPEC = "org-pipeline.yml"
 PLAN_PARAMETERS = json.dumps(
     {"execution": "#{codepipeline.PipelineExecutionId}", "mode": "plan"}, sort_keys=True
 )
-SYNC_PARAMETERS = json.dumps({"approved_sha256": "#{PlanVariables.ARTIFACT_SHA256}"}, sort_keys=True)
+# ORG_WALK: the organization walk the Plan action made (or "cached"), which the Sync action reuses while
+# no Organizations event has come since: one walk per pipeline run.
+SYNC_PARAMETERS = json.dumps(
+    {"approved_sha256": "#{PlanVariables.ARTIFACT_SHA256}", "org_walk": "#{PlanVariables.ORG_WALK}"},
+    sort_keys=True,
+)
 APPROVAL_MESSAGE = {
     "CustomData": "Approving runs exactly the artifact with sha256 #{PlanVariables.ARTIFACT_SHA256} "
     "(the Sync action refuses any other). #{PlanVariables.PLAN_SUMMARY}",
@@ -1116,6 +1138,8 @@ def _trusted_settings(s: _Stack) -> dict[str, Any]:
 
 
 PLAN_OBJECTS = "${ArtifactBucket.Arn}/plans/*"
+# The sync's run state (pipeline.aws.syncstate): continuation state and organization walks, content-addressed.
+STATE_OBJECTS = "${ArtifactBucket.Arn}/sync-state/*"
 PLAN_WRITES = [
     s3_actions.PutObject,
     s3_actions.DeleteObject,
@@ -1126,14 +1150,36 @@ PLAN_WRITES = [
 
 
 def _write_plans() -> Statement:
-    """The sync stores each plan once (If-None-Match), under plans/<execution>/<job>/."""
+    """The sync stores each plan once (If-None-Match), under plans/<execution>/<job>/, and its run state
+    under sync-state/ (nowhere else)."""
     return Statement(
-        Sid="WritePlans", Effect=Allow, Action=[s3_actions.PutObject], Resource=[Sub(PLAN_OBJECTS)]
+        Sid="WritePlansAndState",
+        Effect=Allow,
+        Action=[s3_actions.PutObject],
+        Resource=[Sub(PLAN_OBJECTS), Sub(STATE_OBJECTS)],
+    )
+
+
+def _list_artifacts() -> Statement:
+    """The sync reads sync-state/ objects that may not exist yet (no walk stored, no Organizations event
+    seen): without s3:ListBucket S3 answers a missing key with 403 Access Denied instead of 404 NoSuchKey
+    (GetObject, Permissions: https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html). The
+    role reads every object of the bucket already, so listing their keys discloses nothing more."""
+    return Statement(
+        Sid="ListArtifacts",
+        Effect=Allow,
+        Action=[s3_actions.ListBucket],
+        Resource=[GetAtt("ArtifactBucket", "Arn")],
     )
 
 
 def _build_never_writes_plans() -> Statement:
-    return Statement(Sid="NeverWritePlans", Effect=Deny, Action=PLAN_WRITES, Resource=[Sub(PLAN_OBJECTS)])
+    return Statement(
+        Sid="NeverWritePlans",
+        Effect=Deny,
+        Action=PLAN_WRITES,
+        Resource=[Sub(PLAN_OBJECTS), Sub(STATE_OBJECTS)],
+    )
 
 
 def _plans_written_by_the_sync_only() -> Statement:
@@ -1144,7 +1190,7 @@ def _plans_written_by_the_sync_only() -> Statement:
         Effect=Deny,
         Principal=Principal("*"),
         Action=PLAN_WRITES,
-        Resource=[Sub(PLAN_OBJECTS)],
+        Resource=[Sub(PLAN_OBJECTS), Sub(STATE_OBJECTS)],
         Condition=Condition(ArnNotEquals({"aws:PrincipalArn": GetAtt("SyncRole", "Arn")})),
     )
 
@@ -1165,7 +1211,7 @@ def build_template() -> Template:
     sync = _sync(s, retention, topics.notification)
     pipeline = _pipeline(s, _build(s, retention), sync, topics.approval)
     _result_rule(t, pipeline, topics.notification)
-    _watcher(t)
+    _watcher(t, sync)
     add_central_alarm(t, key)
     t.add_output(
         [

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from pipeline.aws.retry import Backoff, call_with_backoff, describe_error, paginate
+from pipeline.aws.retry import Backoff, call_with_backoff, describe_error, error_code, paginate
 from pipeline.core import limits
 from pipeline.core.errors import OrgReadError
-from pipeline.core.org import Account, OrgTree, OrgUnit
+from pipeline.core.org import OrgTree
+from pipeline.core.orgwalk import OUS, OrgWalk, StaleToken
 
 
 def _pages(client: Any, operation: str, key: str, backoff: Backoff, **kwargs: Any) -> Iterator[Any]:
@@ -23,57 +23,64 @@ def _state(account: dict[str, Any]) -> str:
     return str(account.get("State") or account.get("Status") or "UNKNOWN")
 
 
-def read_org(client: Any, backoff: Backoff | None = None, workers: int = 4) -> OrgTree:
-    """Walk the organization from the root, level by level: the child OUs and the accounts of every OU,
-    `workers` parents at a time (Organizations throttles hard; throttled pages are retried).
+class OrgApiReader:
+    """pipeline.core.orgwalk.OrgReader over an Organizations client: one call per method, throttling
+    retried with backoff (a page from its own token, never from the first page)."""
 
-    Any error other than throttling fails the whole read: a partial tree is never returned, because a
-    missing branch would look like OUs to remove.
-    """
-    backoff = backoff or Backoff()
+    def __init__(self, client: Any, backoff: Backoff | None = None) -> None:
+        self.client = client
+        self.backoff = backoff or Backoff()
 
-    def children(parent: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        ous = list(
-            _pages(
-                client,
-                "list_organizational_units_for_parent",
-                "OrganizationalUnits",
-                backoff,
-                ParentId=parent,
-            )
-        )
-        accts = list(_pages(client, "list_accounts_for_parent", "Accounts", backoff, ParentId=parent))
-        return ous, accts
+    def organization(self) -> tuple[str, str]:
+        org = call_with_backoff(self.client.describe_organization, self.backoff)["Organization"]
+        return str(org["Id"]), str(org.get("MasterAccountId", ""))
 
-    try:
-        org = call_with_backoff(client.describe_organization, backoff)["Organization"]
-        roots = list(_pages(client, "list_roots", "Roots", backoff))
+    def root(self) -> str:
+        roots = list(_pages(self.client, "list_roots", "Roots", self.backoff))
         if len(roots) != 1:
             raise OrgReadError(f"expected one organization root, found {len(roots)}")
-        root = roots[0]
-        units = {root["Id"]: OrgUnit(root["Id"], "Root", None, "Root")}
-        accounts: dict[str, Account] = {}
-        level = [root["Id"]]
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="org-walk") as pool:
-            while level:
-                found = list(pool.map(children, level))
-                next_level = []
-                for parent, (ous, accts) in zip(level, found, strict=True):
-                    for ou in ous:
-                        path = f"{units[parent].path}/{ou['Name']}"
-                        units[ou["Id"]] = OrgUnit(ou["Id"], ou["Name"], parent, path)
-                        next_level.append(ou["Id"])
-                    for a in accts:
-                        accounts[a["Id"]] = Account(a["Id"], a.get("Name", ""), parent, _state(a))
-                level = next_level
+        return str(roots[0]["Id"])
+
+    def page(
+        self, kind: str, parent: str, token: str | None
+    ) -> tuple[list[tuple[str, str, str]], str | None]:
+        call, key = (
+            (self.client.list_organizational_units_for_parent, "OrganizationalUnits")
+            if kind == OUS
+            else (self.client.list_accounts_for_parent, "Accounts")
+        )
+        resume = {"NextToken": token} if token else {}
+        try:
+            response = call_with_backoff(
+                call, self.backoff, ParentId=parent, MaxResults=limits.ORG_PAGE_SIZE, **resume
+            )
+        except Exception as exc:
+            # How long a NextToken stays valid is not documented; a walk resumed in a later invocation
+            # may hand in an expired one, which Organizations refuses as invalid input: read that listing
+            # again from its first page (the walk keeps what it has).
+            if token and error_code(exc) == "InvalidInputException":
+                raise StaleToken(token) from exc
+            raise
+        items = [
+            (str(i["Id"]), str(i.get("Name", "")), "" if kind == OUS else _state(i)) for i in response[key]
+        ]
+        return items, response.get("NextToken") or None
+
+
+def step_walk(walk: OrgWalk, reader: OrgApiReader, out_of_time: Callable[[], bool]) -> bool:
+    """walk.step, with any error but throttling (retried) turned into OrgReadError: a partial tree is never
+    used, because a missing branch would look like OUs to remove."""
+    try:
+        return walk.step(reader, out_of_time)
     except OrgReadError:
         raise
     except Exception as exc:
         raise OrgReadError(f"reading the organization failed: {describe_error(exc)}") from exc
-    return OrgTree(
-        organization_id=org["Id"],
-        management_account_id=org.get("MasterAccountId", ""),
-        root_id=root["Id"],
-        units=units,
-        accounts=accounts,
-    )
+
+
+def read_org(client: Any, backoff: Backoff | None = None) -> OrgTree:
+    """Walk the whole organization from the root in one go: the child OUs and the accounts of every OU,
+    a page per call (Organizations throttles hard; throttled pages are retried)."""
+    walk = OrgWalk()
+    step_walk(walk, OrgApiReader(client, backoff), lambda: False)
+    return walk.tree()

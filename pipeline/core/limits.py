@@ -39,6 +39,16 @@ OUS_PER_INSTANCES_CALL = 50
 # Accounts per call: the sync's own batch size, well within what the API takes.
 ACCOUNTS_PER_INSTANCES_CALL = 100
 
+# Lambda: a function's timeout is at most 900 seconds
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html); the sync's is 300, and the
+# pipeline template sets it from here.
+LAMBDA_TIMEOUT_MAX_SECONDS = 900
+SYNC_LAMBDA_TIMEOUT_SECONDS = 300
+# An invocation starts no new call once it has used this share of the time it had left when it began
+# (context.get_remaining_time_in_millis), so none runs past half its timeout: the call under way when the
+# budget ends (a throttled page retried with backoff, a poll) has the rest to finish in.
+INVOCATION_BUDGET = 0.4
+
 # CodePipeline: https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PutJobSuccessResult.html
 CONTINUATION_TOKEN_CHARS = 2048
 EXECUTION_SUMMARY_CHARS = 2048

@@ -111,3 +111,28 @@ class Ctx:
 
     def get_remaining_time_in_millis(self) -> int:
         return 300_000
+
+
+def planned(deps: Any, stub: Any, job_id: str = "plan-1") -> str:
+    """Run the Plan action (time enough for its walk) through the Stubber `stub`; its ORG_WALK, which the
+    Sync action's UserParameters carry (org_walk)."""
+    from botocore.stub import ANY
+
+    from pipeline.job import handle
+
+    stub.add_response(
+        "put_job_success_result", {}, {"jobId": job_id, "outputVariables": ANY, "executionDetails": ANY}
+    )
+    step, deps.step_seconds = deps.step_seconds, 600
+    result = handle(job(job_id=job_id, mode="plan", execution="exec-1"), Ctx(), deps)
+    deps.step_seconds = step
+    return str(result["variables"]["ORG_WALK"])
+
+
+def held(deps: Any, continuation: str) -> Any:
+    """The RunState a continuation token names (unsealed, then read from the state store)."""
+    from pipeline.core import tokens
+    from pipeline.core.runstate import RunState
+
+    token = tokens.unseal(continuation, BINDING, deps.signer)
+    return RunState.from_dict(deps.state_store().get(token.run, token.state))

@@ -149,11 +149,11 @@ def _b64(raw: bytes) -> str:
 
 
 def _altered(deps: Deps) -> str:
-    sealed = tokens.seal("job-1", {"org-roles-Developer": "op-1"}, BINDING, deps.signer)  # type: ignore[arg-type]
-    return sealed.replace("op-1", "op-2")
+    sealed = tokens.seal(tokens.Token("job-1", "1" * 64), BINDING, deps.signer)  # type: ignore[arg-type]
+    return sealed.replace("1" * 64, "2" * 64)
 
 
-BODY = json.dumps({"pending": {}, "run": "job-1", "v": 2}, separators=(",", ":"), sort_keys=True)
+BODY = json.dumps({"run": "job-1", "state": "", "v": 3}, separators=(",", ":"), sort_keys=True)
 MALFORMED = "the continuation token is malformed: it is not one this sync issued"
 FORGED = "the continuation token failed its integrity check: it was altered, forged or issued for another job"
 
@@ -190,7 +190,7 @@ FAILED_JOBS: dict[str, tuple[Callable[[dict[str, Any], Deps], None], str]] = {
     "unknown parameter": (
         _parameters('{"manifets": "m.json"}'),
         "UserParameters: unknown parameter 'manifets' (expected one of: approved_sha256, execution, manifest, "
-        "mode, templates)",
+        "mode, org_walk, templates)",
     ),
     "parameter not a string": (
         _parameters('{"manifest": ["m.json"]}'),
@@ -201,8 +201,18 @@ FAILED_JOBS: dict[str, tuple[Callable[[dict[str, Any], Deps], None], str]] = {
     "token without a MAC": (_token(lambda _d: BODY), MALFORMED),
     "forged token": (_token(lambda _d: _b64(b"\0" * 32) + "." + BODY), FORGED),
     "altered token": (_token(_altered), FORGED),
+    "token naming state that is not there": (
+        _token(lambda d: tokens.seal(tokens.Token("job-1", "3" * 64), BINDING, d.signer)),  # type: ignore[arg-type]
+        f"the run's state s3://artifacts/sync-state/job-1/{'3' * 64}.json.gz is missing",
+    ),
+    "org_walk not a walk reference": (
+        _parameters('{"org_walk": "../plans/x"}'),
+        "UserParameters: org_walk must be the Plan action's ORG_WALK, not '../plans/x'",
+    ),
     "token from another job": (
-        _token(lambda d: tokens.seal("job-9", {}, "codepipeline:artifacts/other-run.zip", d.signer)),  # type: ignore[arg-type]
+        _token(
+            lambda d: tokens.seal(tokens.Token("job-9"), "codepipeline:artifacts/other-run.zip", d.signer)
+        ),  # type: ignore[arg-type]
         FORGED,
     ),
 }
@@ -227,7 +237,7 @@ def test_a_bad_job_fails_in_one_line_before_any_write(case: str, jobs: Any) -> N
 @pytest.mark.parametrize("with_token", [True, False])
 def test_without_the_token_key_a_job_fails_before_any_call(jobs: Any, with_token: bool) -> None:
     world, deps, stub = jobs
-    token = tokens.seal("job-1", {}, BINDING, deps.signer) if with_token else None
+    token = tokens.seal(tokens.Token("job-1"), BINDING, deps.signer) if with_token else None
     deps.signer = None
     error = (
         "TOKEN_KEY_ID is not set: the sync cannot seal or check continuation tokens "
@@ -259,14 +269,12 @@ def test_a_direct_sync_is_refused_before_any_call(jobs: Any) -> None:
 
 
 def test_an_organizations_event_never_syncs_an_artifact_directly(jobs: Any) -> None:
-    """ARTIFACT_URI is no longer a way to sync: without PIPELINE_NAME the event is refused."""
+    """ARTIFACT_URI is no longer a way to sync: without PIPELINE_NAME the event is only recorded (the
+    stored walks are stale from then on)."""
     world, deps, _stub = jobs
     deps.env = {**deps.env, "ARTIFACT_URI": f"s3://{BUCKET}/{KEY}"}
     event = {"source": "aws.organizations", "detail": {"eventName": "MoveAccount"}}
-    assert handle(event, Ctx(), deps) == {
-        "ok": False,
-        "error": "set PIPELINE_NAME to act on Organizations events",
-    }
+    assert handle(event, Ctx(), deps) == {"ok": True, "recorded": "MoveAccount"}
     assert world.service.calls == []
 
 

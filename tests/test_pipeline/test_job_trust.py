@@ -42,7 +42,7 @@ def test_the_plan_action_hands_the_artifact_hash_and_stores_the_plan_once(pipe: 
     digest = hashlib.sha256(body).hexdigest()
     key = plan_key("exec-1", "job-1")
     url = f"https://s3.console.aws.amazon.com/s3/object/{BUCKET}?prefix={key}"
-    variables = {"ARTIFACT_SHA256": digest, "PLAN_SUMMARY": ANY, "PLAN_URL": url}
+    variables = {"ARTIFACT_SHA256": digest, "PLAN_SUMMARY": ANY, "PLAN_URL": url, "ORG_WALK": ANY}
     stub.add_response(
         "put_job_success_result",
         {},

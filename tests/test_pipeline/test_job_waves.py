@@ -33,7 +33,7 @@ def _lambda(make_world: Any, tmp_path: Path) -> tuple[World, Any, Stubber, bytes
 
 
 def _wave(token: str, deps: Any) -> int:
-    return tokens.unseal_state(token, BINDING, deps.signer)[2]
+    return tokens.unseal(token, BINDING, deps.signer).wave
 
 
 def test_the_token_carries_the_wave_and_the_next_invocation_resumes_there(
@@ -44,7 +44,7 @@ def test_the_token_carries_the_wave_and_the_next_invocation_resumes_there(
     waves_seen = []
     with stub:
         token = None
-        for _ in range(6):
+        for _ in range(40):
             stub.add_response("put_job_success_result", {}, {"jobId": "job-1", "continuationToken": ANY})
             got = handle(job(token, approve=data), Ctx(), deps)
             token = got["continuation"]

@@ -69,7 +69,8 @@ def test_artifacts_flow_source_to_build_to_plan_to_sync(template: dict) -> None:
     # The Sync action runs only the artifact the Plan action hashed (and the approval showed).
     assert sync["Actions"][0]["Configuration"] == {
         "FunctionName": {"Ref": "SyncFunction"},
-        "UserParameters": '{"approved_sha256": "#{PlanVariables.ARTIFACT_SHA256}"}',
+        "UserParameters": '{"approved_sha256": "#{PlanVariables.ARTIFACT_SHA256}", '
+        '"org_walk": "#{PlanVariables.ORG_WALK}"}',
     }
     # The plan is the packaged sync's (the same trusted function), of the same Build artifact.
     [action] = plan["Actions"]
@@ -110,11 +111,12 @@ def test_bucket_is_encrypted_versioned_private_tls_only_and_expires(template: di
     assert statement["Effect"] == "Deny" and statement["Condition"] == {
         "Bool": {"aws:SecureTransport": "false"}
     }
-    # Plans are written by the sync's role only: nobody else may put, replace or delete one.
+    # Plans and the sync's run state are written by the sync's role only: nobody else may put, replace
+    # or delete one.
     assert (plans["Effect"], plans["Principal"], plans["Resource"]) == (
         "Deny",
         "*",
-        [{"Fn::Sub": "${ArtifactBucket.Arn}/plans/*"}],
+        [{"Fn::Sub": "${ArtifactBucket.Arn}/plans/*"}, {"Fn::Sub": "${ArtifactBucket.Arn}/sync-state/*"}],
     )
     assert {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(plans["Action"])
     assert plans["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["SyncRole", "Arn"]}}}
@@ -247,7 +249,8 @@ def test_the_build_role_cannot_plan_or_write_plans(template: dict) -> None:
     assert not [a for a in actions if a.startswith(("organizations:", "cloudformation:"))]
     [deny] = [s for s in statements if s["Effect"] == "Deny"]
     assert (
-        deny["Resource"] == [{"Fn::Sub": "${ArtifactBucket.Arn}/plans/*"}]
+        deny["Resource"]
+        == [{"Fn::Sub": "${ArtifactBucket.Arn}/plans/*"}, {"Fn::Sub": "${ArtifactBucket.Arn}/sync-state/*"}]
         and "s3:PutObject" in deny["Action"]
     )
 
@@ -296,3 +299,22 @@ def test_packaging_ignores_timestamps_and_caches(tmp_path: Path, root: Path) -> 
     assert all(not n.endswith(".pyc") for n in names)
     assert not [n for n in names if n.startswith("pipeline/emulator/")]
     assert "pipeline/handler.py" in names
+
+
+def test_the_watcher_tells_the_sync_and_the_sync_times_out_from_limits(template: dict) -> None:
+    """Organizations events also go to the sync (they make its stored walks stale), invoked through a
+    resource policy for this rule only; the sync's Timeout is pipeline.core.limits'."""
+    from pipeline.core import limits
+
+    targets = template["Resources"]["OrganizationWatcherRule"]["Properties"]["Targets"]
+    assert [t["Id"] for t in targets] == ["StartPipeline", "MarkWalksStale"]
+    assert targets[1]["Arn"] == {"Fn::GetAtt": ["SyncFunction", "Arn"]}
+    permission = template["Resources"]["WatcherInvokesSync"]["Properties"]
+    assert permission == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Ref": "SyncFunction"},
+        "Principal": "events.amazonaws.com",
+        "SourceArn": {"Fn::GetAtt": ["OrganizationWatcherRule", "Arn"]},
+    }
+    timeout = template["Resources"]["SyncFunction"]["Properties"]["Timeout"]
+    assert timeout == limits.SYNC_LAMBDA_TIMEOUT_SECONDS <= limits.LAMBDA_TIMEOUT_MAX_SECONDS

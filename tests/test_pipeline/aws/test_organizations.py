@@ -80,7 +80,7 @@ def test_walks_pages_and_retries_throttling() -> None:
     )
     sleeps: list[float] = []
     with stub:
-        tree = read_org(client, Backoff(sleep=sleeps.append), workers=1)
+        tree = read_org(client, Backoff(sleep=sleeps.append))
     stub.assert_no_pending_responses()
     assert len(sleeps) == 2
     assert {u.path for u in tree.units.values()} == {"Root", "Root/Workloads", "Root/Sandbox"}
@@ -99,7 +99,7 @@ def test_any_other_error_fails_the_whole_read() -> None:
             OrgReadError, match="reading the organization failed: AccessDeniedException: not allowed"
         ),
     ):
-        read_org(client, Backoff(sleep=lambda _s: None), workers=1)
+        read_org(client, Backoff(sleep=lambda _s: None))
 
 
 def test_throttling_that_never_ends_fails_the_read() -> None:
@@ -107,7 +107,7 @@ def test_throttling_that_never_ends_fails_the_read() -> None:
     for _ in range(3):
         stub.add_client_error("describe_organization", "TooManyRequestsException", http_status_code=400)
     with stub, pytest.raises(OrgReadError, match="TooManyRequestsException"):
-        read_org(client, Backoff(attempts=3, sleep=lambda _s: None), workers=1)
+        read_org(client, Backoff(attempts=3, sleep=lambda _s: None))
 
 
 @pytest.mark.parametrize(
@@ -137,6 +137,6 @@ def test_account_state_is_read_from_state_and_status_only_when_state_is_absent(
         "list_accounts_for_parent", {"Accounts": [account]}, {"ParentId": "r-ab12", "MaxResults": 20}
     )
     with stub:
-        tree = read_org(client, Backoff(sleep=lambda _s: None), workers=1)
+        tree = read_org(client, Backoff(sleep=lambda _s: None))
     assert tree.accounts["100000000001"].state == state
     assert tree.accounts["100000000001"].active is (state == "ACTIVE")
