@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.aws import notify
+from pipeline.aws.approved import last_synced
 from pipeline.aws.clients import Clients, make_clients
-from pipeline.aws.organizations import OrgApiReader, step_walk
+from pipeline.aws.drift import detect_all
+from pipeline.aws.organizations import OrgApiReader, read_org, step_walk
 from pipeline.aws.retry import Backoff, PollPolicy, describe_error
 from pipeline.aws.syncstate import StateStore
 from pipeline.aws.tokens import KmsSigner
 from pipeline.common.errors import EXCERPT_CHARS, excerpt
-from pipeline.core import guardrails, limits, tokens
+from pipeline.core import drift, guardrails, limits, tokens
 from pipeline.core.errors import SyncError
 from pipeline.core.guard import check as deletion_guard
 from pipeline.core.manifest import MANIFEST_BYTES, Manifest, check_templates, loads_manifest
@@ -150,11 +152,14 @@ def handle(event: Any, context: Any, deps: Deps | None = None) -> dict[str, Any]
         return _codepipeline(event["CodePipeline.job"], context, deps)
     if kind == "organizations":
         return _organizations_event(event, context, deps)
+    if kind == "drift":
+        return _drift_check(context, deps)
     return _direct(event, context, deps)
 
 
 def classify(event: Any) -> str:
-    """Which kind of event this is ("codepipeline", "organizations", "direct"), or EventError saying why none."""
+    """Which kind of event this is ("codepipeline", "organizations", "drift", "direct"), or EventError saying
+    why none."""
     if not isinstance(event, dict):
         raise EventError(f"unknown event: expected a JSON object, got {_kind(event)}")
     if "CodePipeline.job" in event:
@@ -175,11 +180,17 @@ def classify(event: Any) -> str:
                 "direct invocation: sync is refused; only the pipeline's Sync action syncs, and only the "
                 "artifact whose sha256 its approval carried (a direct plan changes nothing)"
             )
+        if event["action"] == "drift":
+            # The drift schedule's constant input (DriftCheckRule): nothing else in the event is read.
+            return "drift"
         if event["action"] != "plan":
-            raise EventError(f"direct invocation: 'action' must be plan, not {excerpt(event['action'])}")
+            raise EventError(
+                f"direct invocation: 'action' must be plan or drift, not {excerpt(event['action'])}"
+            )
         return "direct"
     raise EventError(
-        'unknown event: expected a CodePipeline job, an Organizations event or {"action": "plan"}'
+        'unknown event: expected a CodePipeline job, an Organizations event, {"action": "plan"} or '
+        '{"action": "drift"}'
     )
 
 
@@ -714,3 +725,75 @@ def _direct(event: Mapping[str, Any], context: Any, deps: Deps) -> dict[str, Any
         return {"ok": False, "error": error}
     assert report is not None
     return {"ok": report.ok, "report": report.to_dict()}
+
+
+# --- the scheduled drift check ------------------------------------------------------------------------------
+
+# The drift check stops waiting this long before the Lambda's timeout, to report what it has.
+DRIFT_MARGIN_MS = 30_000
+
+
+def _drift_deadline(context: Any) -> Callable[[], bool]:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return lambda: bool(remaining and remaining() < DRIFT_MARGIN_MS)
+
+
+def approved_for_drift(deps: Deps, out_of_time: Callable[[], bool]) -> tuple[Manifest, str, str]:
+    """(manifest, sha256, pipeline execution) of the artifact the pipeline last synced: the newest succeeded
+    Sync action of PIPELINE_NAME, its input artifact in the pipeline's own artifact bucket, checked by
+    trusted_artifact against the approved_sha256 that action ran with. A pushed artifact that was never
+    approved never ran a Sync action, so it is never what drift is checked against."""
+    pipeline = deps.env.get("PIPELINE_NAME", "")
+    bucket = deps.env.get("PLAN_BUCKET", "")
+    if not pipeline or not bucket:
+        raise SyncError(
+            "PIPELINE_NAME and PLAN_BUCKET must be set for the drift check (redeploy "
+            "templates/org/pipeline.yaml, which sets them)"
+        )
+    synced = last_synced(deps.codepipeline, pipeline, deps.backoff, out_of_time)
+    if synced.bucket != bucket:
+        raise SyncError(
+            f"the last synced artifact is in bucket {excerpt(synced.bucket)}, not the pipeline's artifact "
+            f"bucket {bucket}: it is not used"
+        )
+    settings = dict(_settings(synced.user_parameters))
+    settings.pop("mode", None)  # a Sync action: trusted_artifact checks the sha256 it was approved with
+    artifact = _read_artifact(deps.s3(None), "(last synced)", synced.bucket, synced.key)
+    manifest, _templates = trusted_artifact(artifact, settings, deps)
+    return manifest, hashlib.sha256(artifact).hexdigest(), synced.pipeline_execution
+
+
+def _drift_check(context: Any, deps: Deps) -> dict[str, Any]:
+    """The scheduled drift check: StackSet drift detection on every role StackSet of the approved artifact
+    and stack drift on its management-account stack; an SNS message only when there is news
+    (pipeline.core.drift.notice) or the check itself failed."""
+    manifest: Manifest | None = None
+    run_id = str(getattr(context, "aws_request_id", "") or "scheduled")
+    out_of_time = _drift_deadline(context)
+    try:
+        manifest, digest, execution = approved_for_drift(deps, out_of_time)
+        clients = deps.sync_clients(manifest.org.home_region)
+        report = detect_all(
+            clients.cloudformation,
+            manifest,
+            read_org(clients.organizations, deps.backoff),
+            run_id=f"drift-{run_id}",
+            poll=deps.poll,
+            backoff=deps.backoff,
+            out_of_time=out_of_time,
+        )
+    except Exception as exc:
+        error = _one_line(exc)
+        LOG.error("drift check failed: %s", error)
+        notify.send(
+            deps.sns, _topic(manifest, deps), "org-stacksets drift check FAILED", f"drift check: {error}"
+        )
+        return {"ok": False, "error": error}
+    context_line = (
+        f"Drift check of the approved artifact (sha256 {digest}, synced by pipeline execution {execution}) "
+        "against the live roles: per OU, account and role, what differs from the deployed template."
+    )
+    news = drift.notice(report, context_line)
+    if news is not None:
+        notify.send(deps.sns, _topic(manifest, deps), *news)
+    return {"ok": not report.unfinished, "drifted": report.has_drift, "notified": news is not None}

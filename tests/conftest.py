@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from generator.blueprints import BLUEPRINTS
 from generator.blueprints.base import RenderContext
 from generator.render import render_all
-from tests.support.checkov import checkov_venv
+from tests.support.checkov import checkov_venv, start_building_in_background
 from tests.support.fixtures import fidelity_servers
 
 # make_world's per-module servers, seen by every test module that imports make_world from its conftest or
@@ -19,6 +20,29 @@ __all__ = ["fidelity_servers"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKOV_REQUIREMENTS = ROOT / "tests" / "checkov-requirements.txt"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On a machine without the checkov environment, start building it now, in the background (once: in
+    xdist's controller, or the one process without xdist), so the build overlaps the other tests; the
+    checkov test waits for it on its lock. Not when the slow tests (checkov's among them) are left out."""
+    if hasattr(config, "workerinput") or "not slow" in (config.option.markexpr or ""):
+        return
+    if config.option.collectonly:
+        return
+    _BACKGROUND.append(start_building_in_background(CHECKOV_REQUIREMENTS))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Wait for a background build still running (a session without the checkov test can end first): the
+    cache is then complete, and no build is left behind."""
+    for build in _BACKGROUND:
+        if build is not None:
+            build.wait()
+
+
+# The background build, held for the session's life.
+_BACKGROUND: list[subprocess.Popen[bytes] | None] = []
 
 
 @pytest.fixture(scope="session")

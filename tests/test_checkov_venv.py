@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.checkov import checkov_venv
+from tests.support.checkov import STAMP, checkov_venv, find_uv, start_building_in_background, venv_path
 from tests.support.paths import cache_home
 
 
@@ -58,3 +58,20 @@ def test_the_cache_is_outside_the_clone(root: Path, monkeypatch: pytest.MonkeyPa
     assert cache_home() == tmp_path / "org-stacksets"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert not cache_home().is_relative_to(root)
+
+
+def test_no_background_build_once_built(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_bytes(b"checkov==1\n")
+    venv = venv_path(requirements.read_bytes())
+    assert venv.parent == tmp_path / "org-stacksets"
+    venv.mkdir(parents=True)
+    (venv / STAMP).write_text("checkov==1\n")
+    assert start_building_in_background(requirements) is None
+
+
+def test_uv_is_found_beside_the_test_interpreter() -> None:
+    """The test extras install uv, which builds the environment in seconds (pip is the fallback)."""
+    uv = find_uv()
+    assert uv is not None and Path(uv).name == "uv"

@@ -35,7 +35,7 @@ from generator.blueprints.parts.alerts import (
 )
 from generator.blueprints.parts.iam import role_with_policy, service_trust
 from generator.blueprints.parts.kms_logs import add_log_group, log_retention_parameter, write_logs
-from generator.blueprints.parts.lambdas import python_function
+from generator.blueprints.parts.lambdas import invoked_by_rule, python_function
 from generator.blueprints.parts.metadata import checkov_skips
 from generator.blueprints.parts.operator_guards import billing_alarm_name
 from generator.errors import GeneratorError
@@ -191,15 +191,7 @@ def _alarm_rule(t: Template, alarm: cloudwatch.Alarm, function: awslambda.Functi
             Targets=[events.Target(Id="cost-guard", Arn=GetAtt(function, "Arn"))],
         )
     )
-    t.add_resource(
-        awslambda.Permission(
-            "CostGuardInvokePermission",
-            FunctionName=Ref(function),
-            Action="lambda:InvokeFunction",
-            Principal="events.amazonaws.com",
-            SourceArn=GetAtt(rule, "Arn"),
-        )
-    )
+    t.add_resource(invoked_by_rule("CostGuardInvokePermission", function, rule))
     return rule
 
 

@@ -80,7 +80,7 @@ from generator.blueprints.parts.kms_logs import (
     use_key,
     write_logs,
 )
-from generator.blueprints.parts.lambdas import python_function
+from generator.blueprints.parts.lambdas import invoked_by_rule, python_function
 from generator.blueprints.parts.management_deployer import pass_deployer_role
 from generator.blueprints.parts.metadata import checkov_skips
 from pipeline.core import limits
@@ -89,6 +89,20 @@ PATH = "org/pipeline.yaml"
 FORWARDER_PATH = "org/management-events.yaml"
 SYNC_LOG_GROUP = "/aws/lambda/${Project}-sync"
 BUILD_LOG_GROUP = "/aws/codebuild/${Project}-build"
+
+
+# The pipeline's name: the sync Lambda's PIPELINE_NAME too (a Ref to the pipeline would be a cycle, since the
+# pipeline invokes the Lambda).
+PIPELINE_NAME = "${Project}-pipeline"
+# EventBridge schedule expressions: rate(value unit), "If the value is equal to 1, then the unit must be
+# singular. If the value is greater than 1, the unit must be plural" (Rate expressions reference,
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rate-expressions.html), or cron(six fields),
+# in UTC (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html).
+SCHEDULE_PATTERN = (
+    r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)|cron\(\S+( \S+){5}\))$"
+)
+# What the drift schedule sends the sync Lambda (pipeline.job.classify: "drift").
+DRIFT_INPUT = json.dumps({"action": "drift"}, sort_keys=True)
 
 
 # The parameters, in template order, with their CloudFormation properties.
@@ -186,6 +200,20 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "Default": "aws/codebuild/standard:7.0",
         "Description": "CodeBuild image",
     },
+    "DriftCheckEnabled": {
+        "Type": "String",
+        "Default": "true",
+        "AllowedValues": ["true", "false"],
+        "Description": "Run drift detection on the approved roles on DriftCheckSchedule, and tell the "
+        "notification topic when any role drifted",
+    },
+    "DriftCheckSchedule": {
+        "Type": "String",
+        "Default": "rate(1 day)",
+        "AllowedPattern": SCHEDULE_PATTERN,
+        "ConstraintDescription": "an EventBridge schedule expression: rate(N minutes|hours|days) or cron(...)",
+        "Description": "When the drift check runs (an EventBridge schedule expression, UTC)",
+    },
     "ArtifactRetentionDays": {
         "Type": "Number",
         "Default": 30,
@@ -207,6 +235,7 @@ def _conditions(t: Template, p: Mapping[str, Parameter]) -> None:
     t.add_condition("ApprovalEnabled", Equals(Ref(p["ApprovalRequired"]), "true"))
     t.add_condition("HasApprovalEmail", Not(Equals(Ref(p["ApprovalEmail"]), "")))
     t.add_condition("HasNotificationEmail", Not(Equals(Ref(p["NotificationEmail"]), "")))
+    t.add_condition(DRIFT_CHECK, Equals(Ref(p["DriftCheckEnabled"]), "true"))
 
 
 def _bucket(t: Template, p: Mapping[str, Parameter], key: Any) -> s3.Bucket:
@@ -265,6 +294,7 @@ def _role(t: Template, name: str, service: str, statements: list[Statement], des
 
 
 DELEGATED_ADMIN = "DelegatedAdmin"
+DRIFT_CHECK = "DriftCheckOn"
 
 
 def _delegated_admin(t: Template, p: Mapping[str, Parameter]) -> None:
@@ -355,12 +385,19 @@ SYNC_STACKSET_ACTIONS = (
     "cloudformation:CreateStackInstances",
     "cloudformation:UpdateStackInstances",
     "cloudformation:DeleteStackInstances",
+    # The drift check (pipeline/aws/drift.py); both take a StackSet ARN (Service Authorization Reference,
+    # AWS CloudFormation: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudformation.html).
+    "cloudformation:DetectStackSetDrift",
+    "cloudformation:ListStackInstanceResourceDrifts",
 )
 SYNC_STACK_ACTIONS = (
     "cloudformation:DescribeStacks",
     "cloudformation:CreateChangeSet",
     "cloudformation:DescribeChangeSet",
     "cloudformation:ExecuteChangeSet",
+    # The drift check of the management-account stack (pipeline/aws/drift.py, detect_stack).
+    "cloudformation:DetectStackDrift",
+    "cloudformation:DescribeStackResourceDrifts",
 )
 
 
@@ -506,6 +543,14 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
                 Sub("arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/${StackSetPrefix}-*/*")
             ],
         ),
+        # A detection is named by its id, not by a stack: DescribeStackDriftDetectionStatus has no resource
+        # type (Service Authorization Reference, AWS CloudFormation).
+        Statement(
+            Sid="StackDriftStatus",
+            Effect=Allow,
+            Action=[cfn_actions.DescribeStackDriftDetectionStatus],
+            Resource=["*"],
+        ),
         Statement(
             Sid="PassStackSetAdministrationRole",
             Effect=Allow,
@@ -531,6 +576,13 @@ def _sync_statements(s: _Stack, sync_logs: logs.LogGroup, notify_topic: sns.Topi
             Resource=["*"],
         ),
         Statement(Sid="Notify", Effect=Allow, Action=[sns_actions.Publish], Resource=[Ref(notify_topic)]),
+        # The drift check finds the approved artifact: the newest succeeded Sync action of this pipeline.
+        Statement(
+            Sid="FindApprovedArtifact",
+            Effect=Allow,
+            Action=[cp_actions.ListActionExecutions],
+            Resource=[_pipeline_arn()],
+        ),
         # Active tracing: the Lambda runtime sends traces; X-Ray has no resource-level permissions.
         Statement(
             Sid="Tracing",
@@ -618,6 +670,7 @@ def _sync(s: _Stack, retention: Parameter, notify_topic: sns.Topic) -> awslambda
                 "NOTIFICATION_TOPIC_ARN": Ref(notify_topic),
                 "STACKSET_PREFIX": Ref(p["StackSetPrefix"]),
                 "TOKEN_KEY_ID": GetAtt(token_key, "Arn"),
+                "PIPELINE_NAME": Sub(PIPELINE_NAME),
                 **_trusted_settings(s),
             },
             FunctionName=Sub("${Project}-sync"),
@@ -904,7 +957,7 @@ def _pipeline(
     return s.t.add_resource(
         codepipeline.Pipeline(
             "Pipeline",
-            Name=Sub("${Project}-pipeline"),
+            Name=Sub(PIPELINE_NAME),
             PipelineType="V2",
             ExecutionMode="QUEUED",
             RoleArn=GetAtt(role, "Arn"),
@@ -961,6 +1014,30 @@ WATCHED_EVENTS = {
 }
 
 
+def _pipeline_arn() -> Sub:
+    """The pipeline's ARN by name, for the sync's role (which cannot refer to the pipeline: a cycle)."""
+    return Sub(f"arn:${{AWS::Partition}}:codepipeline:${{AWS::Region}}:${{AWS::AccountId}}:{PIPELINE_NAME}")
+
+
+def _drift_check(t: Template, p: Mapping[str, Parameter], sync: awslambda.Function) -> None:
+    """On DriftCheckSchedule, the sync Lambda runs drift detection on the approved roles and tells the
+    notification topic when anything drifted (pipeline.job, drift). The input is constant: the Lambda
+    decides what to check (the newest approved artifact), never the event."""
+    rule = t.add_resource(
+        events.Rule(
+            "DriftCheckRule",
+            Condition=DRIFT_CHECK,
+            Description="Scheduled drift check of the org roles (the approved artifact)",
+            ScheduleExpression=Ref(p["DriftCheckSchedule"]),
+            State="ENABLED",
+            Targets=[events.Target(Id="SyncDriftCheck", Arn=GetAtt(sync, "Arn"), Input=DRIFT_INPUT)],
+        )
+    )
+    permission = invoked_by_rule("DriftCheckInvokePermission", sync, rule)
+    permission.Condition = DRIFT_CHECK
+    t.add_resource(permission)
+
+
 def _watcher(t: Template, sync: awslambda.Function) -> None:
     """Start the pipeline when accounts move or OUs and accounts are created, and tell the sync, whose
     stored organization walks are stale from then on."""
@@ -995,15 +1072,7 @@ def _watcher(t: Template, sync: awslambda.Function) -> None:
     )
     # A Lambda target needs the function's resource policy to let EventBridge invoke it, from this rule
     # only (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-lambda-permissions).
-    t.add_resource(
-        awslambda.Permission(
-            "WatcherInvokesSync",
-            Action="lambda:InvokeFunction",
-            FunctionName=Ref(sync),
-            Principal="events.amazonaws.com",
-            SourceArn=GetAtt("OrganizationWatcherRule", "Arn"),
-        )
-    )
+    t.add_resource(invoked_by_rule("WatcherInvokesSync", sync, "OrganizationWatcherRule"))
     # Organizations events are delivered in the management account only (they are CloudTrail events of
     # its API calls): a delegated administrator's pipeline receives them from a rule there
     # (templates/org/management-events.yaml) on its default bus, which this policy opens to that one
@@ -1212,6 +1281,7 @@ def build_template() -> Template:
     pipeline = _pipeline(s, _build(s, retention), sync, topics.approval)
     _result_rule(t, pipeline, topics.notification)
     _watcher(t, sync)
+    _drift_check(t, p, sync)
     add_central_alarm(t, key)
     t.add_output(
         [

@@ -129,7 +129,11 @@ def _lint_in_workers(
     # Imported here: cfn-lint takes about a second to import, and neither `render` nor a warm cache needs it.
     from cfnlint.runner import Runner
 
-    _WORKER["runner"] = Runner(_config([]))  # the rules, loaded once; forked workers inherit them
+    from generator.lint import speedups
+
+    runner = Runner(_config([]))  # the rules, loaded once; forked workers inherit them
+    speedups.install(runner.rules)
+    _WORKER["runner"] = runner
     order = sorted(paths, key=lambda p: (-p.stat().st_size, p))  # largest first balances the workers
     jobs = min(len(order), jobs if jobs is not None else available_cores())
     results: dict[Path, tuple[list[RawFinding], bool]] = {}

@@ -38,7 +38,14 @@ def publish(
     sns: Any, topic_arn: str | None, report: SyncReport | None, error: str | None = None, context: str = ""
 ) -> bool:
     """Publish when a topic is configured; False when there is none."""
+    return send(sns, topic_arn, subject(report, error), message(report, error, context))
+
+
+def send(sns: Any, topic_arn: str | None, subject_line: str, body: str) -> bool:
+    """Publish one message when a topic is configured (False when there is none), within SNS's limits."""
     if not topic_arn:
         return False
-    sns.publish(TopicArn=topic_arn, Subject=subject(report, error), Message=message(report, error, context))
+    if len(body) > MESSAGE_LIMIT:
+        body = body[: MESSAGE_LIMIT - 20] + "\n... (truncated)"
+    sns.publish(TopicArn=topic_arn, Subject=subject_line[:SUBJECT_LIMIT], Message=body)
     return True

@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
         "drift",
         help="detect roles changed outside the pipeline, per OU and account",
         description="Run StackSet drift detection on every role StackSet of the manifest (one operation per "
-        "StackSet at a time) and report, per OU and account, which roles drifted and which properties "
+        "StackSet at a time), and stack drift detection on the management-account stack, and report, per OU and account, which roles drifted and which properties "
         "differ from the template. Changes no role.",
         epilog="Exit codes: 0 done (drift or none), 1 drift with --exit-code or a detection that failed, "
         "2 bad input or usage.",
@@ -90,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
         clients = make_clients(region, profile=args.profile, endpoint_url=args.endpoint_url)
         report = detect(clients, manifest, PollPolicy(), args.quiet)
     sys.stdout.write(RENDERERS[args.format](report))
-    if any(s.status not in ("SUCCEEDED", "SKIPPED") for s in report.stacksets):
+    if report.unfinished:
         return EXIT_FAILED
     return EXIT_FAILED if args.exit_code and report.has_drift else EXIT_OK

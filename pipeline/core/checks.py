@@ -491,6 +491,8 @@ def sync_statements(m: Manifest, account: str, region: str, actions: SyncActions
             tuple(f"{arn}:stackset/{n}:*" for n in names),
         ),
         Statement("ListStackSets", ("cloudformation:ListStackSets",), ("*",), ("*",)),
+        # The drift check follows a stack drift detection by its id, which names no resource.
+        Statement("StackDriftStatus", ("cloudformation:DescribeStackDriftDetectionStatus",), ("*",), ("*",)),
         # CloudFormation checks a delegated administrator's registration with the caller's permissions
         # (stacksets-orgs-delegated-admin.html); the role holds it in both modes.
         Statement(

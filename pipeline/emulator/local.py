@@ -57,6 +57,8 @@ class LocalEnvironment:
                 seeding.seed(seeding.OrgLayout.from_json(state["organization"]))
                 self.service.load_json(state["stacksets"])
                 _restore_stacks(self.management, state.get("stacks", []))
+                for stack in state.get("stacks", []):
+                    self.service.stack_drift.deployed(self.management, stack["region"], stack["name"])
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise self._corrupt(f"{type(exc).__name__}: {exc}") from exc
         self.server.start()

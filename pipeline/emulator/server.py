@@ -166,6 +166,10 @@ def _xml(shape: Any, value: Any, name: str) -> str:
     return f"<{name}>{escape(text)}</{name}>"
 
 
+# Stack actions after which a plain stack's roles are its expected state (pipeline.emulator.stack_drift).
+DEPLOYS = frozenset({"CreateStack", "UpdateStack", "ExecuteChangeSet"})
+
+
 class StackSetMiddleware:
     """WSGI: StackSet actions to the emulator, everything else to moto."""
 
@@ -190,6 +194,14 @@ class StackSetMiddleware:
                 region = auth.split("Credential=")[1].split("/")[2]
                 self.service.stack_deleted(environ["HTTP_X_MOTO_ACCOUNT_ID"], region, form["StackName"])
             environ["wsgi.input"] = io.BytesIO(body)
+            if action in DEPLOYS and form.get("StackName"):
+                # moto deploys within the request: afterwards the stack's roles are what drift compares with.
+                answer = self.app(environ, start_response)
+                region = auth.split("Credential=")[1].split("/")[2]
+                self.service.stack_drift.deployed(
+                    environ["HTTP_X_MOTO_ACCOUNT_ID"], region, form["StackName"]
+                )
+                return answer
         return self.app(environ, start_response)
 
     def _account(self, auth: str) -> str:

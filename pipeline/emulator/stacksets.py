@@ -86,7 +86,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from pipeline.emulator.drift import resource_drifts, restore_roles
+from pipeline.emulator.drift import resource_drifts, restore_roles, stack_roles
 from pipeline.emulator.model import (
     EPOCH,
     ApiError,
@@ -116,6 +116,7 @@ from pipeline.emulator.model import (
 from pipeline.emulator.model import (
     template_parameters as _template_parameters,
 )
+from pipeline.emulator.stack_drift import StackDriftService
 
 
 class StackSetService:
@@ -140,6 +141,7 @@ class StackSetService:
         self._seq = 0
         self._last_org: OrgSnapshot | None = None
         self._lock = threading.RLock()
+        self.stack_drift = StackDriftService(stack_roles)
         self._handlers: dict[str, Callable[[str, str, dict[str, Any]], dict[str, Any]]] = {
             "CreateStackSet": self._create_stack_set,
             "DescribeStackSet": self._describe_stack_set,
@@ -156,6 +158,10 @@ class StackSetService:
             "ListStackSetOperationResults": self._list_operation_results,
             "DetectStackSetDrift": self._detect_drift,
             "ListStackInstanceResourceDrifts": self._list_resource_drifts,
+            # Plain stacks (the management-account stack): moto has no stack drift.
+            "DetectStackDrift": self.stack_drift.detect,
+            "DescribeStackDriftDetectionStatus": self.stack_drift.status,
+            "DescribeStackResourceDrifts": self.stack_drift.resource_drifts,
         }
 
     @property

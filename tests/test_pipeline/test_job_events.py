@@ -24,7 +24,8 @@ from tests.support.sync import CREDS, World
 REFUSED: dict[str, tuple[Any, str]] = {
     "empty object": (
         {},
-        'unknown event: expected a CodePipeline job, an Organizations event or {"action": "plan"}',
+        'unknown event: expected a CodePipeline job, an Organizations event, {"action": "plan"} or '
+        '{"action": "drift"}',
     ),
     "list": ([], "unknown event: expected a JSON object, got a list"),
     "string": ("sync", "unknown event: expected a JSON object, got a string"),
@@ -52,7 +53,7 @@ REFUSED: dict[str, tuple[Any, str]] = {
     ),
     "unknown action": (
         {"action": "destroy"},
-        "direct invocation: 'action' must be plan, not 'destroy'",
+        "direct invocation: 'action' must be plan or drift, not 'destroy'",
     ),
 }
 

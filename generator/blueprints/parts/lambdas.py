@@ -35,3 +35,17 @@ def python_function(
         LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
         **kwargs,
     )
+
+
+def invoked_by_rule(title: str, function: awslambda.Function, rule: Any) -> awslambda.Permission:
+    """EventBridge may invoke `function` for `rule` only: the resource-based policy statement's SourceArn is
+    the rule's ARN, so no other rule (in this account or any other) can invoke it ("Using resource-based
+    policies for Amazon EventBridge", Lambda permissions:
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html)."""
+    return awslambda.Permission(
+        title,
+        FunctionName=Ref(function),
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=GetAtt(rule, "Arn"),
+    )

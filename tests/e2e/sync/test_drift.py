@@ -15,8 +15,8 @@ from pipeline.aws.organizations import read_org
 from pipeline.aws.retry import Backoff
 from pipeline.cli import main
 from pipeline.cli.options import NO_WAIT
-from pipeline.core.drift import lines
-from tests.support.sync import write_variant
+from pipeline.core.drift import MANAGEMENT_OU, lines, render_text
+from tests.support.sync import MGMT, write_variant
 
 DEV = "org-roles-Developer"
 PROD_ACCT = "100000000008"  # Root/Workloads/Prod
@@ -120,7 +120,60 @@ def test_without_materialized_roles_drift_is_unknown_never_in_sync(make_world: A
     world = make_world()
     world.sync()
     report = _detect(world)
-    assert {i.status for i in report.instances} == {"UNKNOWN"} and not report.has_drift
+    # The management-account stack is a real moto stack either way (deployed through its change set).
+    role_stacksets = {i.status for i in report.instances if i.ou_path != MANAGEMENT_OU}
+    assert role_stacksets == {"UNKNOWN"} and not report.has_drift
+
+
+def test_the_management_account_stack_is_checked_with_stack_drift(make_world: Any) -> None:
+    """Service-managed StackSets never reach the management account: its roles come from a plain stack,
+    checked with DetectStackDrift; a role edited there by hand is one line under (management account)."""
+    world = make_world()
+    assert world.sync().outcome == "success"
+    clean = _detect(world, "m0")
+    assert [(s.stackset, s.status) for s in clean.stacks] == [("org-roles-management-account", "SUCCEEDED")]
+    assert [
+        (i.ou_path, i.account, i.role, i.status) for i in clean.instances if i.ou_path == MANAGEMENT_OU
+    ] == [(MANAGEMENT_OU, MGMT, "BreakGlass", "IN_SYNC")]
+    _iam_backend(MGMT).get_role("BreakGlass").max_session_duration = 43200
+    report = _detect(world, "m1")
+    assert lines(report) == [
+        f"(management account) {MGMT} BreakGlass: MODIFIED /MaxSessionDuration expected 3600, actual 43200"
+    ]
+    assert render_text(report).splitlines()[0] == (
+        "2 StackSet(s) and 1 stack(s), 21 instance(s) checked: 1 drifted in 1 account(s), 20 unknown"
+    )
+    # Deleted by hand: DELETED, never in sync.
+    _iam_backend(MGMT).delete_role("BreakGlass")
+    assert lines(_detect(world, "m2")) == [f"(management account) {MGMT} BreakGlass: BreakGlass DELETED"]
+
+
+def test_stack_drift_is_polled_until_the_detection_ends(make_world: Any) -> None:
+    """DetectStackDrift only starts a detection: its results are read once DescribeStackDriftDetectionStatus
+    says it ended, never at once."""
+    world = make_world()
+    world.sync()
+    cf = world.client("cloudformation")
+    detection = cf.detect_stack_drift(StackName="org-roles-management-account")["StackDriftDetectionId"]
+    first = cf.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+    assert (first["DetectionStatus"], first.get("StackDriftStatus")) == ("DETECTION_IN_PROGRESS", None)
+    assert (
+        cf.describe_stack_resource_drifts(StackName="org-roles-management-account")["StackResourceDrifts"]
+        == []
+    )
+    done = cf.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+    assert (done["DetectionStatus"], done["StackDriftStatus"]) == ("DETECTION_COMPLETE", "IN_SYNC")
+    rows = cf.describe_stack_resource_drifts(
+        StackName="org-roles-management-account", StackResourceDriftStatusFilters=["MODIFIED", "DELETED"]
+    )["StackResourceDrifts"]
+    assert rows == []
+    # A stack that is not there (deleted, or never deployed in this account) is skipped, not unfinished.
+    cf.delete_stack(StackName="org-roles-management-account")
+    gone = _detect(world, "p1")
+    assert [(s.status, s.reason) for s in gone.stacks] == [
+        ("SKIPPED", "the stack does not exist in this account")
+    ]
+    assert not gone.unfinished
 
 
 def test_local_edit_role_then_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,7 +185,9 @@ def test_local_edit_role_then_drift(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["sync", *local, "--templates", str(v1 / "templates"), "--yes"]) == 0
     capsys.readouterr()
     assert main(["drift", *local, "--exit-code"]) == 0
-    assert capsys.readouterr().out == "2 StackSet(s), 20 instance(s) checked: 0 drifted in 0 account(s)\n"
+    assert capsys.readouterr().out == (
+        "2 StackSet(s) and 1 stack(s), 21 instance(s) checked: 0 drifted in 0 account(s)\n"
+    )
     edit = ["local", "edit-role", PROD_ACCT, "Developer", "--add-action", "s3:DeleteBucket"]
     assert main([*edit, *manifest, "--local-state", str(state)]) == 0
     assert capsys.readouterr().out == (
@@ -195,3 +250,26 @@ def test_edit_role_refuses_bad_input_in_one_line(
     )
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_a_template_changed_in_git_but_not_synced_is_named(make_world: Any, tmp_path: Path) -> None:
+    """Desired (the manifest), deployed (the StackSet) and live: a changed template not yet synced is a
+    pending sync, and drift is still measured against what is deployed."""
+    world = make_world(materialize=True)
+    assert world.sync().outcome == "success"
+    clean = _detect(world, "v0")
+    assert [(s.stackset, s.pending) for s in clean.stacksets] == [(DEV, False), ("org-roles-ReadOnly", False)]
+
+    def comment(_data: dict[str, Any]) -> None:
+        template = tmp_path / "changed" / "templates" / "org" / "roles" / "Developer.yaml"
+        template.write_text(template.read_text() + "# changed in git, not synced\n")
+
+    world.use(write_variant(tmp_path / "changed", comment))
+    report = _detect(world, "v1")
+    [pending] = [s for s in report.stacksets if s.pending]
+    assert pending.stackset == DEV and pending.desired_sha256 != pending.deployed_sha256
+    assert (
+        f"  {DEV}: the deployed template (sha256 {pending.deployed_sha256[:12]}) is not the manifest's"
+        in (render_text(report))
+    )
+    assert not report.has_drift

@@ -4,8 +4,8 @@ Every AWS call the Lambda makes is recorded while it runs its real entry points 
 server: the Plan action (the trusted plan: reads the org and the StackSets, stores the plan once), a
 CodePipeline job (first rollout, continued across invocations), a job of a changed artifact that removes a
 target and deletes an orphaned StackSet, a job whose update waits out someone
-else's operation and meets a failing account, and a self-managed
-organization. The test fails on any call the role does not grant, and on any grant no call used.
+else's operation and meets a failing account, a self-managed
+organization, a delegated administrator and the scheduled drift check (a role drifted). The test fails on any call the role does not grant, and on any grant no call used.
 """
 
 from __future__ import annotations
@@ -242,6 +242,10 @@ def test_sync_role_grants_exactly_what_the_sync_calls(
     )
     recorder(True)
     assert apply_plan(session, plan_sync(session)).outcome == "success"
+    recorder(False)
+
+    # 6. The scheduled drift check: the approved artifact from the pipeline's history, a role drifted.
+    _drift_check(make_world, recorder)
     called = recorder(False)
 
     grants = granted()
@@ -249,6 +253,25 @@ def test_sync_role_grants_exactly_what_the_sync_calls(
         f"the sync calls APIs its role does not grant ({sorted(grants - called)} unused)"
     )
     assert sorted(grants - called) == [], "the role grants actions the sync never uses"
+
+
+def _drift_check(make_world: Any, recorder: Callable[[bool], set[str]]) -> None:
+    from moto.iam.models import iam_backends
+
+    from tests.e2e.sync.test_drift_schedule import PIPELINE, PROD_ACCT, _history
+
+    world, topic = _world(lambda _dir: make_world(materialize=True), None)
+    body = artifact(world.manifest_dir)
+    world.client("s3").put_object(Bucket=BUCKET, Key=KEY, Body=body)
+    assert world.sync().outcome == "success"
+    iam_backends[PROD_ACCT]["global"].get_role("Developer").max_session_duration = 43200
+    deps, cp_stub = _deps(world, topic)
+    deps.env["PIPELINE_NAME"] = PIPELINE
+    with cp_stub:
+        cp_stub.add_response("list_action_executions", _history(body), {"pipelineName": PIPELINE})
+        recorder(True)
+        assert handle({"action": "drift"}, Ctx(), deps)["notified"]
+        recorder(False)
 
 
 def test_the_build_role_grants_no_plan_reads() -> None:

@@ -153,12 +153,14 @@ def test_no_role_has_iam_star_or_action_star(template: dict) -> None:
             assert not [a for a in actions if a in ("*", "iam:*") or a.endswith(":*")], role
 
 
+# CloudFormation actions with no resource type (Service Authorization Reference, AWS CloudFormation).
+UNSCOPED_CLOUDFORMATION = ("cloudformation:ListStackSets", "cloudformation:DescribeStackDriftDetectionStatus")
+
+
 def test_stackset_actions_are_scoped_to_the_prefix(template: dict) -> None:
     for role, statements in _role_statements(template).items():
         for s in statements:
-            if any(
-                a.startswith("cloudformation:") and a != "cloudformation:ListStackSets" for a in s["Action"]
-            ):
+            if any(a.startswith("cloudformation:") and a not in UNSCOPED_CLOUDFORMATION for a in s["Action"]):
                 for resource in s["Resource"]:
                     sub = resource["Fn::Sub"]
                     arn = sub[0] if isinstance(sub, list) else sub
@@ -299,6 +301,67 @@ def test_packaging_ignores_timestamps_and_caches(tmp_path: Path, root: Path) -> 
     assert all(not n.endswith(".pyc") for n in names)
     assert not [n for n in names if n.startswith("pipeline/emulator/")]
     assert "pipeline/handler.py" in names
+
+
+def test_the_drift_check_runs_on_a_schedule_and_only_this_rule_may_invoke_the_sync(template: dict) -> None:
+    """DriftCheckRule sends the constant {"action": "drift"} to the sync Lambda on DriftCheckSchedule (both
+    only with DriftCheckEnabled); the Lambda permission's SourceArn is that rule, and the target has no
+    RoleArn (EventBridge reaches Lambda through the function's resource-based policy)."""
+    resources, params = template["Resources"], template["Parameters"]
+    assert (params["DriftCheckSchedule"]["Default"], params["DriftCheckEnabled"]["Default"]) == (
+        "rate(1 day)",
+        "true",
+    )
+    assert template["Conditions"]["DriftCheckOn"] == {"Fn::Equals": [{"Ref": "DriftCheckEnabled"}, "true"]}
+    rule = resources["DriftCheckRule"]
+    assert rule["Condition"] == "DriftCheckOn" and rule["Type"] == "AWS::Events::Rule"
+    assert rule["Properties"]["ScheduleExpression"] == {"Ref": "DriftCheckSchedule"}
+    assert "EventPattern" not in rule["Properties"]
+    [target] = rule["Properties"]["Targets"]
+    assert target == {
+        "Arn": {"Fn::GetAtt": ["SyncFunction", "Arn"]},
+        "Id": "SyncDriftCheck",
+        "Input": '{"action": "drift"}',
+    }
+    permission = resources["DriftCheckInvokePermission"]
+    assert permission == {
+        "Condition": "DriftCheckOn",
+        "Properties": {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Ref": "SyncFunction"},
+            "Principal": "events.amazonaws.com",
+            "SourceArn": {"Fn::GetAtt": ["DriftCheckRule", "Arn"]},
+        },
+        "Type": "AWS::Lambda::Permission",
+    }
+    # The Lambda finds the approved artifact in its own pipeline's history, by the pipeline's name.
+    env = resources["SyncFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["PIPELINE_NAME"] == {"Fn::Sub": "${Project}-pipeline"}
+    assert resources["Pipeline"]["Properties"]["Name"] == env["PIPELINE_NAME"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "valid"),
+    [
+        ("rate(1 day)", True),
+        ("rate(12 hours)", True),
+        ("rate(1 minute)", True),
+        ("cron(0 6 * * ? *)", True),
+        ("rate(1 days)", False),  # a value of 1 takes the singular unit
+        ("rate(5 hour)", False),  # and a value over 1 the plural
+        ("rate(0 minutes)", False),
+        ("rate(1 week)", False),
+        ("cron(0 6 * * ?)", False),  # six fields
+        ("", False),
+    ],
+)
+def test_the_drift_schedule_takes_eventbridge_expressions_only(
+    template: dict, expression: str, valid: bool
+) -> None:
+    import re
+
+    pattern = template["Parameters"]["DriftCheckSchedule"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, expression)) is valid
 
 
 def test_the_watcher_tells_the_sync_and_the_sync_times_out_from_limits(template: dict) -> None:

@@ -10,6 +10,7 @@ from pipeline.core.drift import (
     InstanceDrift,
     ResourceDrift,
     StackSetDrift,
+    notice,
     render_json,
     render_markdown,
     render_text,
@@ -93,3 +94,41 @@ def test_no_drift() -> None:
     clean = DriftReport(REPORT.stacksets[:1], REPORT.instances[2:3])
     assert not clean.has_drift
     assert render_text(clean) == "1 StackSet(s), 1 instance(s) checked: 0 drifted in 0 account(s)\n"
+
+
+def test_a_deployed_template_that_is_not_the_manifests_is_named_as_a_pending_sync() -> None:
+    """The three views: desired (the manifest, as in git), deployed (the StackSet's template, which drift
+    compares with), live (the differences). When the first two differ, the report says so."""
+    desired, deployed = "a" * 64, "b" * 64
+    pending = StackSetDrift("org-roles-Developer", "op-1", "SUCCEEDED", "", desired, deployed)
+    same = StackSetDrift("org-roles-ReadOnly", "op-2", "SUCCEEDED", "", desired, desired)
+    report = DriftReport((pending, same), ())
+    assert (pending.pending, same.pending) == (True, False)
+    line = (
+        "org-roles-Developer: the deployed template (sha256 bbbbbbbbbbbb) is not the manifest's "
+        "(aaaaaaaaaaaa): drift is against the deployed one; a sync is pending (`plan` shows it)"
+    )
+    assert render_text(report).splitlines()[1:] == [f"  {line}"]
+    assert render_markdown(report).splitlines()[-1] == f"- {line}"
+    assert json.loads(render_json(report))["stacksets"][0]["deployed_sha256"] == deployed
+    # Unknown on either side (a StackSet not read): nothing claimed.
+    assert not StackSetDrift("x", "", "SUCCEEDED", "", desired, "").pending
+
+
+def test_notice_only_when_drifted_or_unfinished() -> None:
+    assert notice(DriftReport((StackSetDrift("s", "op", "SUCCEEDED"),), ()), "ctx") is None
+    skipped = DriftReport((StackSetDrift("s", "", "SKIPPED", "the StackSet does not exist yet"),), ())
+    assert notice(skipped, "ctx") is None
+    stopped = DriftReport((StackSetDrift("s", "op", "STOPPED"),), ())
+    assert notice(stopped, "ctx") == (
+        "org-stacksets drift check did not finish (1 detection(s))",
+        "ctx\n" + render_text(stopped),
+    )
+    changed = DriftReport((StackSetDrift("s", "op", "SUCCEEDED", "", "a" * 64, "b" * 64),), ())
+    assert notice(changed, "ctx") == (
+        "org-stacksets drift: 1 StackSet(s) not at the approved template",
+        "ctx\n" + render_text(changed),
+    )
+    subject, message = notice(REPORT, "ctx") or ("", "")
+    assert subject == "org-stacksets drift: 2 role instance(s) drifted in 2 account(s)"
+    assert message == "ctx\n" + render_text(REPORT)

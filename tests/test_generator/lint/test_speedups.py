@@ -1,0 +1,60 @@
+"""The gate's replacements of cfn-lint internals (generator/lint/speedups.py) give what the originals give;
+the findings as a whole are compared with a plain cfn-lint process in test_parallel.py."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+from typing import Any
+
+from generator.lint import speedups
+
+
+@dataclasses.dataclass
+class Sample:
+    a: int
+    b: str = "x"
+    c: list[int] = dataclasses.field(init=False, default_factory=list)
+
+
+def test_fields_are_the_dataclass_fields_of_class_and_instance() -> None:
+    assert speedups.fields(Sample) == dataclasses.fields(Sample)
+    assert speedups.fields(Sample(1)) == dataclasses.fields(Sample)
+
+
+def test_evolve_copies_every_init_field_not_given() -> None:
+    evolve = speedups._evolve_for(Sample)
+    one = Sample(1, "y")
+    assert evolve(one) == Sample(1, "y") and evolve(one) is not one
+    assert evolve(one, b="z") == Sample(1, "z")
+
+
+def _rule(rule_id: str, keywords: list[str]) -> Any:
+    return SimpleNamespace(id=rule_id, keywords=keywords)
+
+
+def test_keyword_index_keeps_child_order_and_repeats_and_follows_rewiring() -> None:
+    first, second, silent = _rule("E1", ["a", "b", "a"]), _rule("E2", ["a"]), _rule("", ["a"])
+    parent = SimpleNamespace(child_rules={"E1": first, "E0": None, "E2": second, "X": silent})
+    index = speedups._keyword_index(parent)
+    assert index == {"a": [first, first, second], "b": [first]}
+    third = _rule("E3", ["b"])
+    parent.child_rules = {"E3": third, "E1": first}
+    assert speedups._keyword_index(parent) == {"b": [third, first], "a": [first, first]}
+
+
+def test_a_bound_method_is_identified_by_its_object_and_function() -> None:
+    one = Sample(1)
+    assert speedups._identity(one.__repr__) == speedups._identity(one.__repr__)
+    assert speedups._identity(one.__repr__) != speedups._identity(Sample(1).__repr__)
+
+
+def test_installed_for_this_cfn_lint() -> None:
+    from cfnlint.runner import Runner
+
+    from generator.lint.gate import _config
+
+    runner = Runner(_config([]))
+    assert speedups.install(runner.rules)
+    e1101 = next(rule for rule in runner.rules.data.values() if rule.id == "E1101")
+    assert type(e1101).cfnLint is speedups._cfn_lint
