@@ -332,6 +332,9 @@ class _Run:
     held: RunState
     store: StateStore | None  # None: a direct plan, which keeps nothing and walks in one go
     org_walk: str = CACHED  # the Plan action's ORG_WALK (Sync action), or CACHED
+    # The canary wave the rollout is at (the token's wave): a failure among the carried operations stops
+    # the rollout there; after a step, the wave it stopped at (pipeline.core.report.WaveRun.stopped).
+    wave: int = 0
 
     def stored_tree(self, ref: str, deps: Deps) -> OrgTree | None:
         """The tree of the stored walk `ref` when it may still stand for the organization, else None."""
@@ -442,7 +445,8 @@ def _step(
         return None, held
     if not apply:
         return plan_report(session, plan), None
-    report = apply_plan(session, plan, failed)
+    report = apply_plan(session, plan, failed, run.wave)
+    run.wave = wave_at(report, run.wave)
     if not report.pending:
         return report, None
     # Still running elsewhere: failures so far go on in the held state, so the final report has them.
@@ -458,6 +462,13 @@ def _unseal(token: Any, binding: str, deps: Deps) -> tokens.Token | None:
     return tokens.unseal(token, binding, deps.token_signer())
 
 
+def wave_at(report: SyncReport, carried: int) -> int:
+    """The canary wave a continuation resumes at: where this step's rollout stopped, else the carried one."""
+    if report.waves is None or report.waves.stopped is None:
+        return carried
+    return report.waves.stopped
+
+
 def _held(store: StateStore, token: tokens.Token | None) -> RunState:
     """What the run holds from its earlier invocations: the state object the token names."""
     if token is None or not token.state:
@@ -469,7 +480,7 @@ def _hand_over(run: _Run, binding: str, deps: Deps) -> str:
     """Store the run's state and seal the token that names it."""
     assert run.store is not None
     digest = run.store.put(run.run_id, run.held.to_dict())
-    return tokens.seal(tokens.Token(run.run_id, digest), binding, deps.token_signer())
+    return tokens.seal(tokens.Token(run.run_id, digest, run.wave), binding, deps.token_signer())
 
 
 def _topic(manifest: Manifest | None, deps: Deps) -> str | None:
@@ -502,7 +513,11 @@ def _codepipeline(job: Mapping[str, Any], context: Any, deps: Deps) -> dict[str,
         manifest, templates = trusted_artifact(artifact, settings, deps)
         store = deps.state_store()
         run = _Run(
-            token.run if token else job_id, _held(store, token), store, settings.get("org_walk", CACHED)
+            token.run if token else job_id,
+            _held(store, token),
+            store,
+            settings.get("org_walk", CACHED),
+            token.wave if token else 0,
         )
         if settings.get("mode") == "plan":
             return _plan_job(job_id, run, binding, manifest, templates, artifact, settings, context, deps)

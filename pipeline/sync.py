@@ -22,7 +22,7 @@ from pipeline.core.guard import check
 from pipeline.core.live import LiveStackSet, LiveState
 from pipeline.core.manifest import HASH_TAG, ManagementStackSpec, Manifest
 from pipeline.core.org import OrgTree, assess_read, resolve
-from pipeline.core.outcomes import BUSY_PREFIX, FAILED, FAILED_PREFIX, Event, LaneResult
+from pipeline.core.outcomes import BUSY_PREFIX, FAILED, FAILED_PREFIX, PENDING, SUCCEEDED, Event, LaneResult
 from pipeline.core.planner import (
     Action,
     StackSetPlan,
@@ -36,7 +36,8 @@ from pipeline.core.planner import (
     plan_orphan,
     plan_stackset,
 )
-from pipeline.core.report import SyncReport, build_report
+from pipeline.core.report import SyncReport, WaveRun, build_report
+from pipeline.core.waves import Waves, account_waves, cut
 
 
 @dataclass
@@ -169,6 +170,11 @@ def make_plan(manifest: Manifest, state: LiveState, run_id: str) -> SyncPlan:
     elif spec is not None:
         plans.append(plan_management(spec, state.management_stack))
     total = count_instances(state.desired, {**state.stacksets, **state.orphans})
+    labels: tuple[str, ...] = ()
+    if manifest.org.rollout_waves:
+        waves = account_waves(state.tree, manifest.org.rollout_waves)
+        plans = [_in_waves(p, waves, state) for p in plans]
+        labels = waves.labels()
     return SyncPlan(
         run_id=run_id,
         manifest_sha256=manifest.sha256,
@@ -177,7 +183,14 @@ def make_plan(manifest: Manifest, state: LiveState, run_id: str) -> SyncPlan:
         stacksets=tuple(plans),
         read_warnings=state.read_warnings,
         total_instances=total,
+        waves=labels,
     )
+
+
+def _in_waves(plan: StackSetPlan, waves: Waves, state: LiveState) -> StackSetPlan:
+    live = state.stacksets.get(plan.name) or state.orphans.get(plan.name)
+    ops, order = cut(plan.ops, waves, state.desired.get(plan.name), live.instances if live else None)
+    return replace(plan, ops=ops, waves=order)
 
 
 def plan_sync(s: SyncSession) -> SyncPlan:
@@ -185,19 +198,75 @@ def plan_sync(s: SyncSession) -> SyncPlan:
     return make_plan(s.manifest, s.state, s.run_id)
 
 
-def apply_plan(s: SyncSession, plan: SyncPlan, failed: Mapping[str, LaneResult] | None = None) -> SyncReport:
+def apply_plan(
+    s: SyncSession, plan: SyncPlan, failed: Mapping[str, LaneResult] | None = None, wave: int = 0
+) -> SyncReport:
     """Guard, then execute. GuardError is raised before the first write.
 
     `failed`: StackSets whose operation, started by an earlier invocation, failed: reported as failed and
-    not run on, as a lane stops at its first failure within one invocation."""
+    not run on, as a lane stops at its first failure within one invocation. `wave`: with canary waves, the
+    wave that earlier invocation was in (a failure there stops the rollout at it)."""
     failed = failed or {}
     verdict = check(plan, s.manifest.org.deletion)
     if not verdict.ok:
         raise GuardError(verdict.reasons)
-    lanes: list[LaneResult] = s.executor().run([p for p in plan.stacksets if p.name not in failed])
-    lanes += [failed[p.name] for p in plan.stacksets if p.name in failed]
     assert s.state is not None
-    return build_report(plan, lanes, s.state.tree, s.clients.counter.to_dict())
+    if plan.waves:
+        lanes, run = run_waves(s, plan, failed, wave)
+        return build_report(plan, lanes, s.state.tree, s.clients.counter.to_dict(), run)
+    ran = s.executor().run([p for p in plan.stacksets if p.name not in failed])
+    ran += [failed[p.name] for p in plan.stacksets if p.name in failed]
+    return build_report(plan, ran, s.state.tree, s.clients.counter.to_dict())
+
+
+def _wave_status(lanes: list[LaneResult]) -> str:
+    """succeeded, in progress, or failed with the failing accounts."""
+    if not any(lane.status == FAILED for lane in lanes):
+        return "in progress" if any(lane.status == PENDING for lane in lanes) else "succeeded"
+    accounts = sorted({f.account for lane in lanes for o in lane.outcomes for f in o.failures})
+    return f"failed in {', '.join(accounts)}" if accounts else "failed"
+
+
+def run_waves(
+    s: SyncSession, plan: SyncPlan, failed: Mapping[str, LaneResult], resumed: int
+) -> tuple[list[LaneResult], WaveRun]:
+    """One canary wave at a time across every StackSet; the next starts only when every operation of this
+    one succeeded with no failed instance (the executor counts an operation that succeeded within its
+    failure tolerance but left failed instances as failed). A failure or an operation still running stops
+    the rollout there: later waves are not started, so their instances keep the template they have."""
+    ex = s.executor()
+    vouches = {p.name: ex.vouching_id(p) for p in plan.stacksets}
+    ran: dict[str, list[LaneResult]] = {name: [lane] for name, lane in failed.items()}
+    statuses: list[str] = []
+    stopped = resumed if failed else None
+    for wave, label in enumerate(plan.waves):
+        part = [w for w in (p.in_wave(wave) for p in plan.stacksets if p.name not in failed) if w.ops]
+        if stopped is not None:
+            planned = any(wave in p.waves for p in plan.stacksets)
+            statuses.append(
+                ("succeeded" if wave < stopped else "not started") if planned else "nothing to do"
+            )
+            if wave == stopped:
+                statuses[-1] = "failed"
+            continue
+        if not part:
+            statuses.append("nothing to do")
+            continue
+        s.on_event(
+            Event("rollout", f"wave {wave + 1} of {len(plan.waves)} ({label}): {len(part)} StackSet(s)")
+        )
+        for lane in ex.run(part, vouches=vouches):
+            ran.setdefault(lane.name, []).append(lane)
+            if lane.status != SUCCEEDED:
+                stopped = wave
+        statuses.append(_wave_status([ran[p.name][-1] for p in part]))
+    later = {p.name for p in plan.stacksets for w in p.waves if stopped is not None and w > stopped}
+    held = tuple(sorted(later - {n for n, got in ran.items() if got[-1].status == FAILED}))
+    lanes = [
+        LaneResult(name, got[-1].status, tuple(o for g in got for o in g.outcomes), got[-1].pending_operation)
+        for name, got in ran.items()
+    ]
+    return lanes, WaveRun(plan.waves, tuple(statuses), held)
 
 
 def sync(s: SyncSession) -> SyncReport:

@@ -343,6 +343,7 @@ def _org_settings(s: OrgSettings) -> contract.OrgSettings:
         deletion=s.deletion,
         sns_topic_arn=s.sns_topic_arn,
         tags=_stackset_tags(s, None),
+        rollout_waves=s.rollout_waves,
     )
 
 

@@ -49,6 +49,7 @@ class _Collector:
         self.problems: list[Problem] = []
         # org.yaml's login_account.session_tag_keys, for measuring the login policies as rendered.
         self.session_tag_keys: tuple[str, ...] = ()
+        self.org_source: Source | None = None  # org.yaml, for problems found once the tree is loaded
 
     def display(self, path: Path) -> str:
         rel = path.relative_to(self.org_dir).as_posix()
@@ -74,6 +75,8 @@ def load_org(org_dir: Path, display_root: str | None = None) -> Org:
     c.session_tag_keys = settings.session_tag_keys if settings else ()
     roles, broken = _load_roles(c)
     ous = _load_tree(c, roles, broken)
+    if settings is not None and settings.rollout_waves:
+        _check_waves(c, settings, ous)
     if c.problems:
         raise InputError(c.problems)
     assert settings is not None
@@ -138,8 +141,31 @@ def _load_settings(c: _Collector) -> OrgSettings | None:
         session_tag_keys=tuple(sorted(d.get("login_account", {}).get("session_tag_keys", []))),
         tags=dict(sorted(d.get("tags", {}).items())),
         file=source.file,
+        rollout_waves=tuple(tuple(w) for w in d.get("rollout", {}).get("waves", [])),
     )
+    c.org_source = source
     return settings
+
+
+def _check_waves(c: _Collector, settings: OrgSettings, ous: Mapping[str, OU]) -> None:
+    """rollout.waves names OUs of the tree, each in one wave only (the schema checks the shape)."""
+    source = c.org_source
+    if source is None or not ous:
+        return
+    seen: dict[str, int] = {}
+    for n, wave in enumerate(settings.rollout_waves):
+        for i, path in enumerate(wave):
+            key: KeyPath = ("rollout", "waves", n, i)
+            if path not in ous:
+                c.problems.append(source.problem(key, f"unknown OU {excerpt(path)}{_suggest(path, ous)}"))
+            elif path in seen:
+                c.problems.append(
+                    source.problem(
+                        key, f"OU {path} is already in wave {seen[path] + 1}: an OU goes in one wave"
+                    )
+                )
+            else:
+                seen[path] = n
 
 
 def _load_roles(c: _Collector) -> tuple[dict[str, Role], set[str]]:

@@ -55,6 +55,8 @@ class OrgSettings:
     session_tag_keys: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     file: str = "org_roles/org.yaml"
+    # rollout.waves: OU paths per canary wave, in order (the rest of the organization goes last).
+    rollout_waves: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)

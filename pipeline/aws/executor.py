@@ -45,6 +45,8 @@ from pipeline.core.planner import StackSetPlan
 
 NAMESPACE = uuid.UUID("6f1c3f7e-8b7a-4c1e-9a53-0c3d1b2e7a10")
 RUNNING_STATES = frozenset({"RUNNING", "QUEUED", "STOPPING"})
+# run_lane's default vouch: the id of the lane's own plan's last operation.
+OWN = "own"
 
 
 class _Pending(Exception):
@@ -75,17 +77,31 @@ class Executor:
     def operation_id(self, op: Op) -> str:
         return str(uuid.uuid5(NAMESPACE, f"{self.run_id}/{op.stackset}/{op.key}"))
 
-    def run(self, plans: Sequence[StackSetPlan], resume: Mapping[str, str] | None = None) -> list[LaneResult]:
-        """Run every plan's operations; StackSets in parallel, each StackSet's operations in order."""
+    def run(
+        self,
+        plans: Sequence[StackSetPlan],
+        resume: Mapping[str, str] | None = None,
+        vouches: Mapping[str, str | None] | None = None,
+    ) -> list[LaneResult]:
+        """Run every plan's operations; StackSets in parallel, each StackSet's operations in order.
+        `vouches`: the vouching operation id per StackSet when `plans` are one canary wave of larger plans."""
         resume = resume or {}
         lanes = [p for p in plans if p.ops or p.name in resume]
         if not lanes:
             return []
         workers = max(1, min(self.max_workers, len(lanes)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-lane") as pool:
-            return list(pool.map(lambda p: self.run_lane(p, resume.get(p.name)), lanes))
+            return list(
+                pool.map(
+                    lambda p: self.run_lane(
+                        p, resume.get(p.name), vouches[p.name] if vouches and p.name in vouches else OWN
+                    ),
+                    lanes,
+                )
+            )
 
-    def run_lane(self, plan: StackSetPlan, resume: str | None = None) -> LaneResult:
+    def run_lane(self, plan: StackSetPlan, resume: str | None = None, vouch: str | None = OWN) -> LaneResult:
+        """`vouch`: the operation id the hash tag names (OWN: this plan's last operation's)."""
         outcomes: list[OpOutcome] = []
         try:
             if resume and not resume.startswith(BUSY_PREFIX):
@@ -93,7 +109,8 @@ class Executor:
                 waited = self._wait(plan.name, resume, None)
                 if waited.status != SUCCEEDED:
                     return LaneResult(plan.name, FAILED, (waited,))
-            vouch = self.vouching_id(plan)
+            if vouch == OWN:
+                vouch = self.vouching_id(plan)
             for op in plan.ops:
                 outcome = self._perform(op, vouch)
                 outcomes.append(outcome)
@@ -179,10 +196,15 @@ class Executor:
 
     def _update_args(self, op: UpdateStackSet | CommitHash, vouch: str | None) -> dict[str, Any]:
         """A content update carries the sealed tag; a commit is tag-only, limited to its accounts if any."""
-        if isinstance(op, UpdateStackSet):
-            return self._content_args(op.content, sealed(op.tag, vouch))
-        args = self._content_args(op.content, sealed(op.tag, vouch), tag_only=True)
+        tag_only = not isinstance(op, UpdateStackSet)
+        args = self._content_args(op.content, sealed(op.tag, vouch), tag_only=tag_only)
         if op.accounts:
+            # A canary wave (or a commit's accounts): UpdateStackSet updates only these instances; a template
+            # or parameter change marks the others OUTDATED, and they keep their template until their own
+            # update (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackSet.html,
+            # Accounts). Service-managed: DeploymentTargets Accounts alone, as "for update operations, you can
+            # specify either Accounts or OrganizationalUnitIds"
+            # (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeploymentTargets.html).
             args |= self._accounts(op.accounts) | {"Regions": list(op.regions)}
         return args
 

@@ -46,6 +46,12 @@ ACTIONS = (
         ("ACCOUNT_ID", "ROLE"),
         "change a deployed role by hand, as someone in that account would (--add-action ACTION): drift",
     ),
+    Action(
+        "fail-account",
+        ("ACCOUNT_ID", "REASON"),
+        "make every stack instance operation in that account fail with REASON (a canary wave that fails)",
+    ),
+    Action("heal-account", ("ACCOUNT_ID",), "undo fail-account: that account's operations succeed again"),
     Action("reset", (), "remove the state file: the next command starts a new organization"),
     Action("serve", (), "run the local AWS on 127.0.0.1:PORT until Ctrl-C or SIGTERM (own state file)"),
 )
@@ -120,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         elif action.name == "edit-role":
             account, role = args.args
             _edit_role(env, account, role, args.add_action)
+        elif action.name in ("fail-account", "heal-account"):
+            _fault(env, *args.args)
         else:
             org = Organization(env.clients().organizations)
             CHANGES[action.name](org, *args.args)
@@ -135,6 +143,22 @@ def _show(env: Any, manifest: Manifest) -> None:
             print(f"  {acct} {name}{flag}: {roles}")
     for acct, stackset in env.retained_stacks():
         print(f"retained stack of {stackset} in {acct} (no longer managed)")
+
+
+def _fault(env: Any, account: str, reason: str | None = None) -> None:
+    """Fault injection in the emulator: the account's stack instances fail (FAILED, with the reason as
+    StatusReason) until healed, as a broken account would in AWS."""
+    known = {a for accounts in env.accounts_by_ou().values() for a, *_rest in accounts}
+    if account not in known:
+        raise UsageError(f"no account {account} in the local organization (`local show` lists them)")
+    faults = env.service.fail_accounts
+    if reason is None:
+        if faults.pop(account, None) is None:
+            raise UsageError(f"account {account} was not failing (local fail-account makes it fail)")
+        print(f"account {account}: stack instance operations succeed again")
+        return
+    faults[account] = reason
+    print(f"account {account}: stack instance operations now fail with {reason!r}")
 
 
 def _edit_role(env: Any, account: str, role: str, action: str) -> None:

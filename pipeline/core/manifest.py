@@ -121,6 +121,9 @@ class OrgSettings:
     deletion: DeletionPolicy = DeletionPolicy()
     sns_topic_arn: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    # org.yaml `rollout: waves:` as OU paths per wave, in order; the rest of the organization is one more
+    # wave after these. Empty: one wave, the whole organization at once.
+    rollout_waves: tuple[tuple[str, ...], ...] = ()
 
     @property
     def service_managed(self) -> bool:
@@ -218,6 +221,8 @@ def _org_document(o: OrgSettings) -> dict[str, Any]:
         "deletion": o.deletion.to_document(),
         "notifications": {"sns_topic_arn": o.sns_topic_arn},
         "tags": dict(o.tags),
+        # Written only when set, so manifests without waves stay byte for byte as they were.
+        **({"rollout_waves": [list(w) for w in o.rollout_waves]} if o.rollout_waves else {}),
     }
 
 
@@ -297,6 +302,7 @@ KEYS: Mapping[str, frozenset[str]] = {
             "deletion",
             "notifications",
             "tags",
+            "rollout_waves",
         }
     ),
     "deletion": frozenset(f.name for f in fields(DeletionPolicy)),
@@ -517,7 +523,18 @@ def _org(r: _Reader, data: Mapping[str, Any]) -> OrgSettings:
         deletion=deletion,
         sns_topic_arn=r.str_(n, "sns_topic_arn", "org.notifications", optional=True),
         tags=_tags(r, o, "org"),
+        rollout_waves=_waves(r, o.get("rollout_waves", [])),
     )
+
+
+def _waves(r: _Reader, raw: Any) -> tuple[tuple[str, ...], ...]:
+    """org.rollout_waves: a list of non-empty lists of OU paths, no path in two waves."""
+    if not isinstance(raw, list) or not all(isinstance(w, list) and w for w in raw):
+        r.problem("org.rollout_waves", "must be a list of non-empty lists of OU paths")
+        return ()
+    waves = tuple(tuple(str(p) for p in w) for w in raw)
+    r.duplicates("org.rollout_waves", [p for w in waves for p in w], "OU path {} is in two waves")
+    return waves
 
 
 def _ous(r: _Reader, data: Mapping[str, Any]) -> tuple[OuEntry, ...]:

@@ -46,6 +46,9 @@ class Op:
     kind: ClassVar[str] = "op"
     # True for operations that run as StackSet operations (an OperationId, one at a time per StackSet).
     stackset_operation: ClassVar[bool] = True
+    # Fields left out of to_dict (and so of the key) while empty: added for canary waves, they keep the
+    # keys, ids and JSON of plans without waves as they were.
+    optional: ClassVar[frozenset[str]] = frozenset()
     stackset: str
 
     @property
@@ -60,6 +63,8 @@ class Op:
         out: dict[str, Any] = {"kind": self.kind}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name in self.optional and value == f.default:
+                continue
             if isinstance(value, Content):
                 value = {"template": value.template, "template_sha256": value.template_sha256}
             elif isinstance(value, tuple) and value and isinstance(value[0], tuple):
@@ -90,12 +95,17 @@ class UpdateStackSet(Op):
     the new hash tag (one rollout per change)."""
 
     kind: ClassVar[str] = "update-stackset"
+    optional: ClassVar[frozenset[str]] = frozenset({"accounts", "regions"})
     content: Content
     tag: str
     changes: tuple[str, ...] = ()
+    # A canary wave's accounts (pipeline.core.waves); empty: every instance.
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        return f"update StackSet ({', '.join(self.changes) or 'settings'}) on every instance"
+        where = f"{len(self.accounts)} account(s)" if self.accounts else "every instance"
+        return f"update StackSet ({', '.join(self.changes) or 'settings'}) on {where}"
 
 
 def _where(ou_ids: tuple[str, ...], paths: tuple[str, ...], accounts: tuple[str, ...], flt: str) -> str:
@@ -181,6 +191,18 @@ class CommitHash(Op):
     def describe(self) -> str:
         where = f"{len(self.accounts)} account(s)" if self.accounts else "every instance"
         return f"record the hash (tag-only update of {where})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaveUpdate(CommitHash):
+    """A canary wave after the first: the StackSet already holds the new template and parameters (the
+    first wave's UpdateStackSet set them), so a tag-only update (UsePreviousTemplate, UsePreviousValue)
+    limited to this wave's instances deploys them there and leaves later waves as they are."""
+
+    kind: ClassVar[str] = "wave-update"
+
+    def describe(self) -> str:
+        return f"update StackSet (previous template) on {len(self.accounts)} account(s)"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -112,17 +112,36 @@ class StackSetPlan:
     live_tag: str | None = None
     targets: tuple[TargetChange, ...] = ()
     notes: tuple[str, ...] = ()
+    # With canary waves: the wave (from 0) of each operation, in order; empty without waves.
+    waves: tuple[int, ...] = ()
 
     @property
     def deletions(self) -> int:
         return sum(op.deletions for op in self.ops)
+
+    def wave_of(self, index: int) -> int:
+        return self.waves[index] if self.waves else 0
+
+    def in_wave(self, wave: int) -> StackSetPlan:
+        """This plan with only the operations of one wave."""
+        keep = [i for i in range(len(self.ops)) if self.wave_of(i) == wave]
+        return replace(self, ops=tuple(self.ops[i] for i in keep), waves=tuple(wave for _ in keep))
+
+    def describe(self, index: int) -> str:
+        text = self.ops[index].describe()
+        return f"wave {self.waves[index] + 1}: {text}" if self.waves else text
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "kind": self.kind,
             "action": self.action,
-            "operations": [op.to_dict() | {"description": op.describe()} for op in self.ops],
+            "operations": [
+                op.to_dict()
+                | {"description": op.describe()}
+                | ({"wave": self.waves[i] + 1} if self.waves else {})
+                for i, op in enumerate(self.ops)
+            ],
             "desired_hash": self.desired_tag,
             "live_hash": self.live_tag,
             "instance_deletions": self.deletions,
@@ -140,6 +159,8 @@ class SyncPlan:
     stacksets: tuple[StackSetPlan, ...]
     read_warnings: tuple[str, ...] = ()
     total_instances: int = 0
+    # Canary waves: each wave's OU paths, the last one the rest of the organization; empty without waves.
+    waves: tuple[str, ...] = ()
 
     @property
     def ops(self) -> list[Op]:
@@ -164,6 +185,7 @@ class SyncPlan:
             "read_warnings": list(self.read_warnings),
             "ous": [o.to_dict() for o in self.ous],
             "stacksets": [s.to_dict() for s in self.stacksets],
+            **({"waves": list(self.waves)} if self.waves else {}),
         }
 
 

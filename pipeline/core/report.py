@@ -22,8 +22,41 @@ RESULTS = (
     "orphan",
     "failed",
     "in progress",
+    "held",
     "planned",
 )
+HELD = "held"
+
+
+@dataclass(frozen=True)
+class WaveRun:
+    """How a sync's canary waves went: per wave its OUs and status (succeeded, failed, in progress, not
+    started, nothing to do), and the StackSets held back with operations in waves not started."""
+
+    labels: tuple[str, ...]
+    statuses: tuple[str, ...]
+    held: tuple[str, ...] = ()
+
+    @property
+    def stopped(self) -> int | None:
+        """The wave that failed or is still running, if any."""
+        return next((n for n, s in enumerate(self.statuses) if s.startswith(("failed", "in progress"))), None)
+
+    def lines(self) -> list[str]:
+        return [
+            f"  wave {n + 1} ({label}): {s}"
+            for n, (label, s) in enumerate(zip(self.labels, self.statuses, strict=True))
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "waves": [
+                {"wave": n + 1, "ous": label, "status": s}
+                for n, (label, s) in enumerate(zip(self.labels, self.statuses, strict=True))
+            ],
+            "stopped_at": None if self.stopped is None else self.stopped + 1,
+            "held": list(self.held),
+        }
 
 
 class Outcome(StrEnum):
@@ -96,6 +129,7 @@ class SyncReport:
     read_warnings: tuple[str, ...] = ()
     pending: Mapping[str, str] = field(default_factory=dict)
     plan: SyncPlan | None = None
+    waves: WaveRun | None = None
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(RESULTS, 0)
@@ -125,6 +159,7 @@ class SyncReport:
             "read_warnings": list(self.read_warnings),
             "pending": dict(self.pending),
             "plan": self.plan.to_dict() if self.plan else None,
+            **({"rollout": self.waves.to_dict()} if self.waves else {}),
         }
 
 
@@ -147,7 +182,11 @@ def _result(plan: StackSetPlan, lane: LaneResult | None, applied: bool) -> str:
 
 
 def build_report(
-    plan: SyncPlan, lanes: Sequence[LaneResult] | None, tree: OrgTree, calls: Mapping[str, Any]
+    plan: SyncPlan,
+    lanes: Sequence[LaneResult] | None,
+    tree: OrgTree,
+    calls: Mapping[str, Any],
+    waves: WaveRun | None = None,
 ) -> SyncReport:
     applied = lanes is not None
     by_name = {lane.name: lane for lane in lanes or ()}
@@ -156,6 +195,12 @@ def build_report(
         lane = by_name.get(p.name)
         result = _result(p, lane, applied)
         message = lane.message if lane else ""
+        if waves is not None and p.name in waves.held and result != Action.FAILED:
+            stopped = (waves.stopped or 0) + 1
+            result, message = (
+                HELD,
+                f"held: wave {stopped} {waves.statuses[stopped - 1]}; later waves not started",
+            )
         if result == Action.FAILED and not message:
             message = "; ".join(p.notes)
         results.append(
@@ -164,7 +209,7 @@ def build_report(
                 p.kind,
                 p.action,
                 result,
-                tuple(op.describe() for op in p.ops),
+                tuple(p.describe(i) for i in range(len(p.ops))),
                 lane.outcomes if lane else (),
                 message,
                 p.notes,
@@ -212,6 +257,7 @@ def build_report(
         read_warnings=plan.read_warnings,
         pending=pending,
         plan=plan,
+        waves=waves,
     )
 
 
@@ -231,13 +277,14 @@ def render_text(report: SyncReport, all_ous: bool = False, sections: Sequence[st
         detail = s.message or (f"{len(s.operations)} operation(s)" if s.operations else "")
         rows.append([s.name, s.action, s.result, detail])
     lines += _table(rows)
-    shown = ("create", "update", "failed")
+    shown = ("create", "update", "failed", HELD)
     if any(s.operations and s.result in shown for s in report.stacksets):
         lines.append("")
         for s in report.stacksets:
             if s.operations and s.result in shown:
                 lines.append(f"{s.name}:")
                 lines += [f"  - {d}" for d in s.operations]
+    lines += _wave_lines(report)
     rows = _ou_rows(report, all_ous)
     lines += ["", *_table(rows)] if len(rows) > 1 else []
     quiet = len(report.ous) - (len(rows) - 1)
@@ -264,6 +311,15 @@ def render_text(report: SyncReport, all_ous: bool = False, sections: Sequence[st
             f"API calls: {report.calls.get('reads', 0)} reads, {report.calls.get('writes', 0)} writes",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _wave_lines(report: SyncReport) -> list[str]:
+    """The canary waves: how each went (a sync), or what each holds (a plan with changes)."""
+    if report.waves is not None:
+        return ["", "waves:", *report.waves.lines()]
+    if report.plan is not None and report.plan.waves and report.plan.has_changes:
+        return ["", "waves:", *[f"  wave {n + 1}: {label}" for n, label in enumerate(report.plan.waves)]]
+    return []
 
 
 def _interesting(o: OuResult) -> bool:

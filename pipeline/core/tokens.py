@@ -35,6 +35,8 @@ class Token:
 
     run: str
     state: str = ""
+    # The canary wave the rollout is at (pipeline.core.waves); 0, the first, is left out of the body.
+    wave: int = 0
 
 
 class Signer(Protocol):
@@ -50,7 +52,8 @@ class TokenError(SyncError):
 
 
 def _body(token: Token) -> str:
-    return json.dumps({"v": VERSION, **asdict(token)}, sort_keys=True, separators=(",", ":"))
+    fields = {k: v for k, v in asdict(token).items() if k != "wave" or v}
+    return json.dumps({"v": VERSION, **fields}, sort_keys=True, separators=(",", ":"))
 
 
 def _message(binding: str, body: str) -> bytes:
@@ -91,4 +94,7 @@ def unseal(token: str, binding: str, signer: Signer) -> Token:
         raise TokenError(
             "the continuation token was issued by another version of the sync: retry the pipeline execution"
         )
-    return Token(run=str(data["run"]), state=str(data["state"]))
+    wave = data.get("wave", 0)
+    if not isinstance(wave, int) or isinstance(wave, bool) or wave < 0:
+        raise TokenError("the continuation token is malformed: its wave is not a wave number")
+    return Token(run=str(data["run"]), state=str(data["state"]), wave=wave)

@@ -128,6 +128,10 @@ class LocalEnvironment:
                 for inst in record.instances.values():
                     if inst.status == "CURRENT":
                         roles.setdefault(inst.account, []).append(record.name)
+                    elif inst.detailed != "SKIPPED_SUSPENDED_ACCOUNT" and inst.status == "OUTDATED":
+                        # Its stack keeps the template it had (a canary wave not reached yet, or failed).
+                        word = "failed" if inst.detailed in ("FAILED", "CANCELLED") else "outdated"
+                        roles.setdefault(inst.account, []).append(f"{record.name} ({word})")
         for stack in _stacks(self.management):
             roles.setdefault(self.management, []).append(f"stack {stack['name']}")
         out: dict[str, list[tuple[str, str, str, list[str]]]] = {"Root": []}

@@ -20,7 +20,11 @@ sets, IAM, S3, SNS) stays moto's. Each behaviour follows the AWS page cited wher
   OperationIdAlreadyExistsException (API_CreateStackInstances, Errors).
 - Instances are OUTDATED until their operation finishes; a template or parameter update marks every
   instance OUTDATED first (API_StackInstanceSummary, Status; API_UpdateStackSet, Accounts).
-- UpdateStackSet changes the StackSet even when its operation fails (API_UpdateStackSet).
+- UpdateStackSet changes the StackSet even when its operation fails (API_UpdateStackSet). Limited to some
+  accounts, it updates only their instances; with a new template or parameters it first marks every other
+  instance OUTDATED, and their stacks keep the template they were deployed with (API_UpdateStackSet,
+  Accounts). Its DeploymentTargets name Accounts or OrganizationalUnitIds, not both ("For update operations,
+  you can specify either Accounts or OrganizationalUnitIds", API_DeploymentTargets: the harsher reading).
 - DeleteStackInstances honours OU targets (instances deployed through the given OUs, narrowed by
   AccountFilterType) and RetainStacks (API_DeleteStackInstances: RetainStacks "Removes the stack instances
   from the specified stack set, but doesn't delete the stacks").
@@ -675,6 +679,13 @@ class StackSetService:
             r.auto_deployment = dict(p["AutoDeployment"])
         r.admin_role = p.get("AdministrationRoleARN") or r.admin_role
         r.exec_role = p.get("ExecutionRoleName") or r.exec_role
+        dt = p.get("DeploymentTargets") or {}
+        if dt.get("Accounts") and dt.get("OrganizationalUnitIds"):
+            # "For update operations, you can specify either Accounts or OrganizationalUnitIds"
+            # (API_DeploymentTargets): the harsher reading refuses both at once.
+            raise ApiError(
+                "ValidationError", "Specify either Accounts or OrganizationalUnitIds for an update"
+            )
         if p.get("Regions") and (p.get("Accounts") or p.get("DeploymentTargets")):
             targets = [(a, rg) for a, rg, _o in self._targets(r, p, existing=True)]
         else:
@@ -980,6 +991,7 @@ class StackSetService:
                 "stacks": {k: asdict(v) for k, v in self.stacks.items()},
                 "seq": self._seq,
                 "last_org": _snapshot_json(self._last_org),
+                **({"fail_accounts": dict(self.fail_accounts)} if self.fail_accounts else {}),
             }
 
     def load_json(self, data: Mapping[str, Any]) -> None:
@@ -997,6 +1009,7 @@ class StackSetService:
             self.stacks = {k: Stack(**v) for k, v in data.get("stacks", {}).items()}
             self._seq = int(data.get("seq", 0))
             self._last_org = _snapshot_from_json(data.get("last_org"))
+            self.fail_accounts = {str(k): str(v) for k, v in data.get("fail_accounts", {}).items()}
             self._keep_retained()
             self._rematerialize()
 

@@ -31,8 +31,23 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         [
             "org_roles/org.yaml:5: home_regoin: unknown key 'home_regoin' (expected one of: call_as, deletion, "
             "home_region, login_account, login_account_id, management_account_id, notifications, "
-            "operation_preferences, organization_id, permission_model, project, self_managed, stackset_prefix, tags)"
+            "operation_preferences, organization_id, permission_model, project, rollout, self_managed, stackset_prefix, tags)"
         ],
+    ),
+    "canary waves: unknown OU and an OU in two waves": (
+        {"org.yaml": ORG + "rollout:\n  waves:\n    - [Root/Apps]\n    - [Root/Aps, Root/Apps]\n"},
+        [
+            "org_roles/org.yaml:8: rollout.waves[1][0]: unknown OU 'Root/Aps'; did you mean 'Root/Apps'?",
+            "org_roles/org.yaml:8: rollout.waves[1][1]: OU Root/Apps is already in wave 1: an OU goes in one wave",
+        ],
+    ),
+    "canary waves: an empty wave": (
+        {"org.yaml": ORG + "rollout:\n  waves:\n    - []\n"},
+        ["org_roles/org.yaml:7: rollout.waves[0]: [] should be non-empty"],
+    ),
+    "canary waves: not a list of lists": (
+        {"org.yaml": ORG + "rollout:\n  waves: Root/Apps\n"},
+        ["org_roles/org.yaml:6: rollout.waves: must be a list, not a string"],
     ),
     "empty tag value": (
         {"org.yaml": ORG + 'tags:\n  CostCenter: ""\n'},

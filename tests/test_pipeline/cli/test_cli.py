@@ -99,6 +99,8 @@ def test_local_help_lists_every_action_with_its_arguments(capsys: pytest.Capture
         "delete-ou",
         "create-account",
         "edit-role",
+        "fail-account",
+        "heal-account",
         "reset",
         "serve",
     ]

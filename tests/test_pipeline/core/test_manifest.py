@@ -269,3 +269,30 @@ def test_stale_template_is_refused(tmp_path: Path) -> None:
     [problem] = caught.value.problems
     assert problem.key == "org/roles/ReadOnly.yaml"
     assert "differs from the manifest's" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("waves", "problems"),
+    [
+        ([["Root/Sandbox"], ["Root/Workloads/Dev"]], []),
+        ([["Root/Sandbox"], []], ["org.rollout_waves: must be a list of non-empty lists of OU paths"]),
+        ("Root/Sandbox", ["org.rollout_waves: must be a list of non-empty lists of OU paths"]),
+        ([["Root/Sandbox"], ["Root/Sandbox"]], ["org.rollout_waves: OU path 'Root/Sandbox' is in two waves"]),
+    ],
+)
+def test_rollout_waves_are_read_and_checked(waves: Any, problems: list[str]) -> None:
+    data = json.loads((FIXTURE / "manifest.json").read_text())
+    data["org"]["rollout_waves"] = waves
+    if not problems:
+        assert parse_manifest(data).org.rollout_waves == (("Root/Sandbox",), ("Root/Workloads/Dev",))
+        return
+    with pytest.raises(ManifestError) as raised:
+        parse_manifest(data)
+    assert [f"{p.key}: {p.message}" for p in raised.value.problems] == problems
+
+
+def test_a_manifest_without_waves_has_no_rollout_key() -> None:
+    from pipeline.core.manifest import to_document
+
+    manifest = parse_manifest(json.loads((FIXTURE / "manifest.json").read_text()))
+    assert "rollout_waves" not in to_document(manifest)["org"]

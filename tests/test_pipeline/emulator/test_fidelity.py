@@ -456,3 +456,60 @@ def test_a_tag_only_update_limited_to_accounts_leaves_the_others_alone(env: Any)
     assert world.service.record(NAME).operations["op-2"].targets == [("100000000000", "us-east-1")]
     tags = cfn.describe_stack_set(StackSetName=NAME)["StackSet"]["Tags"]
     assert {"Key": "OrgStackSetsHash", "Value": "v2.a.b.c.op-2"} in tags
+
+
+def stack_template(world: Any, account: str) -> str:
+    """The sha256 of the template the account's stack of the test StackSet was last deployed with."""
+    return str(
+        next(
+            s.template_sha
+            for s in world.service.stacks.values()
+            if s.account == account and s.stackset == NAME
+        )
+    )
+
+
+def test_a_template_update_limited_to_accounts_leaves_the_others_on_their_template(env: Any) -> None:
+    """API_UpdateStackSet (Accounts): with a new template limited to some accounts, every instance is marked
+    OUTDATED, only those accounts' stacks get the new template, the others keep theirs until their own
+    (UsePreviousTemplate) update. API_DeploymentTargets: "For update operations, you can specify either
+    Accounts or OrganizationalUnitIds": both at once is refused (the harsher reading)."""
+    world, cfn = env
+    sandbox = world.layout.ou_id("Root/Sandbox")
+    wait(cfn, create(cfn, [sandbox], "op-1"))
+    old = {a: stack_template(world, a) for a in ("100000000000", "100000000001")}
+    new_template = TEMPLATE.replace("Default: 3600", "Default: 7200")
+    update = {
+        "StackSetName": NAME,
+        "TemplateBody": new_template,
+        "Parameters": PARAMS,
+        "Capabilities": ["CAPABILITY_NAMED_IAM"],
+        "Regions": ["us-east-1"],
+        "OperationPreferences": PREFS,
+    }
+    with pytest.raises(ClientError) as both:
+        cfn.update_stack_set(
+            **update,
+            DeploymentTargets={"Accounts": ["100000000000"], "OrganizationalUnitIds": [sandbox]},
+            OperationId="op-x",
+        )
+    assert code(both) == "ValidationError"
+    cfn.update_stack_set(**update, DeploymentTargets={"Accounts": ["100000000000"]}, OperationId="op-2")
+    assert {s for s, _o in instances(cfn).values()} == {"OUTDATED"}
+    assert wait(cfn, "op-2")[0] == "SUCCEEDED"
+    stacks = {a: stack_template(world, a) for a in old}
+    assert stacks["100000000000"] != old["100000000000"]
+    assert stacks["100000000001"] == old["100000000001"]
+    assert instances(cfn)["100000000001"][0] == "OUTDATED"
+    cfn.update_stack_set(
+        StackSetName=NAME,
+        UsePreviousTemplate=True,
+        Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in PARAMS],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        DeploymentTargets={"Accounts": ["100000000001"]},
+        Regions=["us-east-1"],
+        OperationId="op-3",
+    )
+    assert wait(cfn, "op-3")[0] == "SUCCEEDED"
+    assert stack_template(world, "100000000001") == stacks["100000000000"]
+    assert {s for s, _o in instances(cfn).values()} == {"CURRENT"}
