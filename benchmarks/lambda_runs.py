@@ -288,6 +288,25 @@ def invoke(world: World, deps: Deps, event: dict[str, Any], timeout: float, figu
     figures.durations.append(clock.now() - started)
 
 
+def plan_action(
+    world: World, deps: Deps, recorder: Recorder, execution: str, timeout: float, figures: RunFigures
+) -> str:
+    """The Plan action with its continuations, as CodePipeline runs it; its ORG_WALK output variable,
+    which the pipeline hands to the Sync action (`#{PlanVariables.ORG_WALK}` in its UserParameters)."""
+    token: str | None = None
+    while figures.invocations < MAX_INVOCATIONS:
+        job = lambda_job.job(
+            token, job_id=f"{execution}-plan-{figures.invocations}", mode="plan", execution=execution
+        )
+        invoke(world, deps, job, timeout, figures)
+        kind, result = recorder.results[-1]
+        token = result.get("continuationToken") if kind == "success" else None
+        if not token:
+            break
+        figures.token_chars.append(len(token))
+    return str(recorder.results[-1][1].get("outputVariables", {}).get("ORG_WALK", "cached"))
+
+
 def pipeline_run(world: World, execution: str, timeout: float, kms_key: str) -> RunFigures:
     """The Plan action, then the Sync action with its continuations, on the artifact of manifest_dir."""
     figures = RunFigures()
@@ -298,17 +317,13 @@ def pipeline_run(world: World, execution: str, timeout: float, kms_key: str) -> 
     clients(world).client("s3").put_object(Bucket=lambda_job.BUCKET, Key=lambda_job.KEY, Body=data)
     recorder = Recorder()
     deps = lambda_deps(world, recorder, kms_key)
-    invoke(
-        world,
-        deps,
-        lambda_job.job(job_id=f"{execution}-plan", mode="plan", execution=execution),
-        timeout,
-        figures,
-    )
+    org_walk = plan_action(world, deps, recorder, execution, timeout, figures)
     kind, result = recorder.results[-1]
     token: str | None = None
     while kind == "success" and figures.invocations < MAX_INVOCATIONS:
-        job = lambda_job.job(token, approve=data, job_id=f"{execution}-sync-{figures.invocations}")
+        job = lambda_job.job(
+            token, approve=data, job_id=f"{execution}-sync-{figures.invocations}", org_walk=org_walk
+        )
         invoke(world, deps, job, timeout, figures)
         kind, result = recorder.results[-1]
         token = result.get("continuationToken")
@@ -350,7 +365,9 @@ def measure(size: Size, org_rate: float, org_latency: float, stack_seconds: floa
         "org_rate": org_rate,
         "timeout_s": timeout,
         "completed": all(r["outcome"] == "success" for r in both),
+        "pipeline_runs": len(both),
         "walks": sum(r["walks"] for r in both),
+        "walks_per_run_max": max(r["walks"] for r in both),
         "invocations": sum(r["invocations"] for r in both),
         "longest_invocation_s": max(r["longest_invocation_s"] for r in both),
         "invocations_over_timeout": sum(r["invocations_over_timeout"] for r in both),
