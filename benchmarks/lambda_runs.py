@@ -2,11 +2,13 @@
 accounts, --stacksets role StackSets, Organizations throttled to --org-rate calls per second.
 
 Each pipeline run is the org pipeline's two sync actions (generator/blueprints/org_pipeline.py): the Plan
-action (mode plan, one job) and, after the approval, the Sync action, re-invoked with the continuation token
+action (mode plan, re-invoked with its continuation token until its walk is done; its ORG_WALK output variable
+goes to the Sync action) and, after the approval, the Sync action, re-invoked with the continuation token
 for as long as the job answers PutJobSuccessResult with one (CodePipeline: "Future jobs use this token",
-API_PutJobSuccessResult). Two runs: the first sync (every StackSet created), then a change of three
+API_PutJobSuccessResult). Three runs: the first sync (every StackSet created), then a change of three
 StackSets (a template, a per-OU value, a new target), which must cost one rollout for the template change and
-none for the others.
+none for the others, then a no-op (nothing changed in git or in the organization), which the stored walk
+answers without any Organizations call.
 
 Time is the emulator's simulated clock (pipeline.emulator.throttle), kept per thread so that the walk's
 workers and the StackSets' lanes wait side by side as they would on AWS: requests take --org-latency
@@ -354,9 +356,10 @@ def measure(size: Size, org_rate: float, org_latency: float, stack_seconds: floa
             first = pipeline_run(world, "first", timeout, kms_key)
             changed = change_three(world.manifest_dir)
             change = pipeline_run(world, "change", timeout, kms_key)
+            noop = pipeline_run(world, "noop", timeout, kms_key)
         finally:
             world.server.stop()
-    runs = {"first": first.to_dict(timeout), "change": change.to_dict(timeout)}
+    runs = {"first": first.to_dict(timeout), "change": change.to_dict(timeout), "noop": noop.to_dict(timeout)}
     both = list(runs.values())
     return {
         "ous": size.ous,

@@ -37,13 +37,16 @@ def test_the_lambda_benchmark_prints_consistent_figures() -> None:
     result = json.loads(done.stdout)
     assert set(result) >= KEYS
     runs = result["runs"]
-    assert set(runs) == {"first", "change"} and all(r["outcome"] == "success" for r in runs.values())
+    assert set(runs) == {"first", "change", "noop"} and all(r["outcome"] == "success" for r in runs.values())
+    # Nothing changed since the change run's walk: the stored walk answers, no Organizations call at all.
+    noop = runs["noop"]
+    assert noop["walks"] == 0 and noop["org_calls"] == 0
     assert result["completed"] is True
-    assert result["pipeline_runs"] == 2 and result["walks_per_run_max"] == 1
+    assert result["pipeline_runs"] == 3 and result["walks_per_run_max"] == 1
     for key in ("walks", "invocations", "org_calls", "org_throttled"):
         assert result[key] == sum(r[key] for r in runs.values())
     assert result["longest_invocation_s"] == max(r["longest_invocation_s"] for r in runs.values())
-    for run in runs.values():
+    for run in (runs["first"], runs["change"]):
         # Each run walks the organization once (the Plan action; the Sync action takes its ORG_WALK) and
         # runs a Plan job and at least one Sync job.
         assert run["walks"] == 1 and run["invocations"] >= 2
