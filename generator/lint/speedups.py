@@ -44,6 +44,8 @@ def install(rules: Any) -> bool:
         for rule in rules.data.values():
             if rule.id == "E1101" and hasattr(type(rule), "cfnLint"):
                 type(rule).cfnLint = _cfn_lint
+                if not getattr(type(rule).initialize, "drops_keyword_index", False):
+                    type(rule).initialize = _initialize_for(type(rule).initialize)
     return _installed[0]
 
 
@@ -145,19 +147,29 @@ def _cfn_lint(self: Any, validator: Any, keywords: Any, instance: Any, schema: A
                 yield err
 
 
+def _initialize_for(original: Any) -> Any:
+    """The rule's initialize(), which cfn-lint calls for every template before it rewires the child rules,
+    dropping the keyword index built from the previous template's wiring."""
+
+    def initialize(self: Any, cfn: Any) -> Any:
+        self.__dict__.pop("_gate_keyword_index", None)
+        return original(self, cfn)
+
+    initialize.drops_keyword_index = True  # type: ignore[attr-defined]
+    return initialize
+
+
 def _keyword_index(rule: Any) -> dict[str, list[Any]]:
-    """{keyword: child rules handling it, in order, a rule once per matching keyword entry}, rebuilt
-    whenever the child rules change (cfn-lint rewires them before each template)."""
-    children = rule.child_rules
-    stamp = tuple(id(child) for child in children.values())
-    cached: tuple[tuple[int, ...], dict[str, list[Any]]] | None = getattr(rule, "_gate_keyword_index", None)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    index: dict[str, list[Any]] = {}
-    for child in children.values():
+    """{keyword: child rules handling it, in order, a rule once per matching keyword entry}, built on first
+    use after each initialize() (cfn-lint rewires the child rules between initialize() and the checks)."""
+    index: dict[str, list[Any]] | None = rule.__dict__.get("_gate_keyword_index")
+    if index is not None:
+        return index
+    index = {}
+    for child in rule.child_rules.values():
         if child is None or not child.id:
             continue
         for keyword in child.keywords:
             index.setdefault(keyword, []).append(child)
-    rule._gate_keyword_index = (stamp, index)
+    rule._gate_keyword_index = index
     return index

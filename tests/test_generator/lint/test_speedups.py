@@ -33,11 +33,26 @@ def _rule(rule_id: str, keywords: list[str]) -> Any:
     return SimpleNamespace(id=rule_id, keywords=keywords)
 
 
+class _Parent:
+    """A rule with child rules, whose initialize() cfn-lint calls before rewiring them for a template."""
+
+    def __init__(self, child_rules: dict[str, Any]) -> None:
+        self.child_rules = child_rules
+        self.initialized: list[Any] = []
+
+    def initialize(self, cfn: Any) -> None:
+        self.initialized.append(cfn)
+
+
 def test_keyword_index_keeps_child_order_and_repeats_and_follows_rewiring() -> None:
     first, second, silent = _rule("E1", ["a", "b", "a"]), _rule("E2", ["a"]), _rule("", ["a"])
-    parent = SimpleNamespace(child_rules={"E1": first, "E0": None, "E2": second, "X": silent})
+    parent = _Parent({"E1": first, "E0": None, "E2": second, "X": silent})
     index = speedups._keyword_index(parent)
     assert index == {"a": [first, first, second], "b": [first]}
+    assert speedups._keyword_index(parent) is index  # built once per template
+    # The next template: initialize() (which drops the index), then cfn-lint rewires the children.
+    speedups._initialize_for(_Parent.initialize)(parent, "template 2")
+    assert parent.initialized == ["template 2"]
     third = _rule("E3", ["b"])
     parent.child_rules = {"E3": third, "E1": first}
     assert speedups._keyword_index(parent) == {"b": [third, first], "a": [first, first]}
@@ -58,3 +73,6 @@ def test_installed_for_this_cfn_lint() -> None:
     assert speedups.install(runner.rules)
     e1101 = next(rule for rule in runner.rules.data.values() if rule.id == "E1101")
     assert type(e1101).cfnLint is speedups._cfn_lint
+    assert type(e1101).initialize.drops_keyword_index
+    wrapped = type(e1101).initialize
+    assert speedups.install(Runner(_config([])).rules) and type(e1101).initialize is wrapped  # not twice
