@@ -811,6 +811,26 @@ def approved_for_drift(deps: Deps, out_of_time: Callable[[], bool]) -> tuple[Man
     return manifest, hashlib.sha256(artifact).hexdigest(), synced.pipeline_execution
 
 
+def _drift_org(organizations: Any, deps: Deps) -> tuple[OrgTree, str]:
+    """Where each account is, for the report's OU column, and a sentence saying from when: the latest stored
+    walk (the pipeline's last walk: no Organizations call, so the check fits one invocation at any size),
+    else a walk now. Only the OU column depends on it: detection runs on the instances each StackSet lists,
+    so an account moved since that walk is still checked, shown under the OU it was in then."""
+    store = deps.state_store() if deps.env.get("PLAN_BUCKET") else None
+    try:
+        ref = store.latest_walk() if store is not None else None
+        if store is not None and ref:
+            walk, started = store.get_walk(ref)
+            at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+            return (
+                walk.tree(),
+                f" Accounts are shown under the OUs the pipeline's organization walk of {at} found.",
+            )
+    except SyncError as exc:
+        LOG.warning("drift check: the stored organization walk cannot be used (%s); walking now", exc)
+    return read_org(organizations, deps.backoff), ""
+
+
 def _drift_check(context: Any, deps: Deps) -> dict[str, Any]:
     """The scheduled drift check: StackSet drift detection on every role StackSet of the approved artifact
     and stack drift on its management-account stack; an SNS message only when there is news
@@ -821,10 +841,11 @@ def _drift_check(context: Any, deps: Deps) -> dict[str, Any]:
     try:
         manifest, digest, execution = approved_for_drift(deps, out_of_time)
         clients = deps.sync_clients(manifest.org.home_region)
+        org, placed = _drift_org(clients.organizations, deps)
         report = detect_all(
             clients.cloudformation,
             manifest,
-            read_org(clients.organizations, deps.backoff),
+            org,
             run_id=f"drift-{run_id}",
             poll=deps.poll,
             backoff=deps.backoff,
@@ -839,7 +860,7 @@ def _drift_check(context: Any, deps: Deps) -> dict[str, Any]:
         return {"ok": False, "error": error}
     context_line = (
         f"Drift check of the approved artifact (sha256 {digest}, synced by pipeline execution {execution}) "
-        "against the live roles: per OU, account and role, what differs from the deployed template."
+        "against the live roles: per OU, account and role, what differs from the deployed template." + placed
     )
     news = drift.notice(report, context_line)
     if news is not None:

@@ -114,3 +114,68 @@ def test_a_detection_that_does_not_finish_in_time_is_reported(make_world: Any) -
     [(subject, message)] = _sent(topic)
     assert subject == "org-stacksets drift check did not finish (3 detection(s))"
     assert "ended RUNNING: the check's time ran out before drift detection finished" in message
+
+
+ORG_READS = ("DescribeOrganization", "ListRoots", "ListOrganizationalUnitsForParent", "ListAccountsForParent")
+
+
+def _org_reads(world: Any, body: bytes, topic: str, request: str) -> tuple[dict[str, Any], int, str]:
+    """One drift check: its result, the Organizations reads it made, and the message's first line."""
+    from pipeline.aws.clients import make_clients
+
+    made: list[Any] = []
+
+    def sync_clients(region: str) -> Any:
+        made.append(make_clients(region, endpoint_url=world.server.url, credentials=CREDS, max_attempts=1))
+        return made[-1]
+
+    cp = boto3.client("codepipeline", region_name="us-east-1", **CREDS)
+    deps = world_deps(
+        world,
+        env={"NOTIFICATION_TOPIC_ARN": topic, "PIPELINE_NAME": PIPELINE},
+        codepipeline=cp,
+        sync_clients=sync_clients,
+    )
+    with Stubber(cp) as stub:
+        stub.add_response("list_action_executions", _history(body), {"pipelineName": PIPELINE})
+        result = handle({"action": "drift"}, type("Ctx3", (Ctx,), {"aws_request_id": request})(), deps)
+    reads = sum(c.counter.calls[op] for c in made for op in ORG_READS)
+    return result, reads, _sent(topic)[-1][1].splitlines()[0]
+
+
+def test_the_check_places_accounts_with_the_pipelines_stored_walk_without_walking(make_world: Any) -> None:
+    from moto.iam.models import iam_backends
+
+    from pipeline.aws.organizations import OrgApiReader, step_walk
+    from pipeline.aws.retry import Backoff
+    from pipeline.aws.syncstate import StateStore
+    from pipeline.core.orgwalk import OrgWalk
+
+    world = make_world(materialize=True)
+    assert world.sync().outcome == "success"
+    body = artifact(world.manifest_dir)
+    s3 = world.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)
+    topic = world.client("sns").create_topic(Name="org-roles-notify")["TopicArn"]
+    iam_backends[PROD_ACCT]["global"].get_role("Developer").max_session_duration = 43200
+
+    # No walk stored yet (no pipeline run): the check walks the organization itself.
+    result, reads, first = _org_reads(world, body, topic, "req-a")
+    assert result["drifted"] and reads > 0 and "walk of" not in first
+
+    # The pipeline stored its walk (2026-12-01 00:00 UTC): the check reads the organization no more.
+    walk = OrgWalk()
+    assert step_walk(
+        walk, OrgApiReader(world.client("organizations"), Backoff(sleep=lambda _s: None)), lambda: False
+    )
+    store = StateStore(s3, BUCKET)
+    store.set_latest_walk(store.put_walk("exec-1", walk, 1_796_083_200.0))
+    result, reads, first = _org_reads(world, body, topic, "req-b")
+    assert result == {"ok": True, "drifted": True, "notified": True} and reads == 0
+    assert first.endswith(
+        "Accounts are shown under the OUs the pipeline's organization walk of 2026-12-01 00:00 UTC found."
+    )
+    assert _sent(topic)[-1][1].splitlines()[2] == (
+        "  Root/Workloads/Prod 100000000008 Developer: MODIFIED /MaxSessionDuration expected 1800, actual 43200"
+    )
