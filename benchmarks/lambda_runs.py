@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tests.support: the job events and artifact the Lambda tests use
 
+from sync_bench import write_manifest as manifest_with  # noqa: E402  (benchmarks/, the script's folder)
+
 from tests.support import lambda_job  # noqa: E402
 
 TEMPLATE = ROOT / "tests" / "fixtures" / "sync" / "templates" / "org" / "roles" / "Developer.yaml"
@@ -123,28 +125,7 @@ def write_manifest(tmp: Path, paths: list[str], targets: list[list[str]]) -> Non
         body = TEMPLATE.read_text().replace("Developer", f"Role{r}")
         (tmp / "templates" / "org" / "roles" / f"Role{r}.yaml").write_text(body)
         stacksets.append(stackset_entry(r, body, where))
-    manifest = {
-        "generated_by": "benchmark",
-        "manifest_version": 1,
-        "org": {
-            "management_account_id": MGMT,
-            "login_account_id": LOGIN,
-            "home_region": "us-east-1",
-            "stackset_prefix": "org-roles",
-            "permission_model": "SERVICE_MANAGED",
-            "call_as": "SELF",
-            "deletion": {
-                "retain_stacks": True,
-                "max_instance_deletions": 25,
-                "max_instance_deletion_percentage": 10,
-            },
-            "tags": {"ManagedBy": "org-stacksets", "Project": "org-roles"},
-        },
-        "ous": [{"path": "Root", "ou_id": None}] + [{"path": p, "ou_id": None} for p in paths],
-        "stacksets": stacksets,
-        "management_account_stack": None,
-    }
-    (tmp / "manifest.json").write_text(json.dumps(manifest))
+    manifest_with(tmp, paths, stacksets)
 
 
 def layout_for(paths: list[str], accounts: int) -> seeding.OrgLayout:

@@ -60,6 +60,32 @@ S3_ALL = (
 )
 
 
+def write_manifest(tmp: Path, paths: list[str], stacksets: list[dict[str, Any]]) -> None:
+    """The benchmark's manifest.json: the service-managed sample settings, OUs by path, these StackSets."""
+    manifest = {
+        "generated_by": "benchmark",
+        "manifest_version": 1,
+        "org": {
+            "management_account_id": MGMT,
+            "login_account_id": LOGIN,
+            "home_region": "us-east-1",
+            "stackset_prefix": "org-roles",
+            "permission_model": "SERVICE_MANAGED",
+            "call_as": "SELF",
+            "deletion": {
+                "retain_stacks": True,
+                "max_instance_deletions": 25,
+                "max_instance_deletion_percentage": 10,
+            },
+            "tags": {"ManagedBy": "org-stacksets", "Project": "org-roles"},
+        },
+        "ous": [{"path": "Root", "ou_id": None}] + [{"path": p, "ou_id": None} for p in paths],
+        "stacksets": stacksets,
+        "management_account_stack": None,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest))
+
+
 def build(tmp: Path) -> tuple[Path, seeding.OrgLayout]:
     paths = []
     for i in range(TOP):
@@ -102,28 +128,7 @@ def build(tmp: Path) -> tuple[Path, seeding.OrgLayout]:
                 "tags": {"ManagedBy": "org-stacksets", "Project": "org-roles"},
             }
         )
-    manifest = {
-        "generated_by": "benchmark",
-        "manifest_version": 1,
-        "org": {
-            "management_account_id": MGMT,
-            "login_account_id": LOGIN,
-            "home_region": "us-east-1",
-            "stackset_prefix": "org-roles",
-            "permission_model": "SERVICE_MANAGED",
-            "call_as": "SELF",
-            "deletion": {
-                "retain_stacks": True,
-                "max_instance_deletions": 25,
-                "max_instance_deletion_percentage": 10,
-            },
-            "tags": {"ManagedBy": "org-stacksets", "Project": "org-roles"},
-        },
-        "ous": [{"path": "Root", "ou_id": None}] + [{"path": p, "ou_id": None} for p in paths],
-        "stacksets": stacksets,
-        "management_account_stack": None,
-    }
-    (tmp / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(tmp, paths, stacksets)
     layout = seeding.OrgLayout(MGMT)
     for p in paths:
         layout.add_ou(p)
