@@ -50,13 +50,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tests.support: the job events and artifact the Lambda tests use
 
+from sync_bench import stackset_entry  # noqa: E402
 from sync_bench import write_manifest as manifest_with  # noqa: E402  (benchmarks/, the script's folder)
 
 from tests.support import lambda_job  # noqa: E402
 
 TEMPLATE = ROOT / "tests" / "fixtures" / "sync" / "templates" / "org" / "roles" / "Developer.yaml"
 PIPELINE_TEMPLATE = ROOT / "templates" / "org" / "pipeline.yaml"
-MGMT, LOGIN = "111111111111", "222222222222"
+MGMT = "111111111111"
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 MAX_INVOCATIONS = 5000
 TOPS_PER_OUS = 50  # one top-level OU per 50 OUs, the rest below them
@@ -95,26 +96,6 @@ def org_paths(ous: int) -> list[str]:
     paths = [f"Root/Unit{i:03d}" for i in range(tops)]
     paths += [f"Root/Unit{j % tops:03d}/Team{j // tops:03d}" for j in range(ous - tops)]
     return sorted(paths, key=lambda p: (p.count("/"), p))
-
-
-def stackset_entry(r: int, body: str, targets: list[str]) -> dict[str, Any]:
-    """One role StackSet of the manifest contract (templates/org/manifest.json's shape)."""
-    rel = f"org/roles/Role{r}.yaml"
-    return {
-        "name": f"org-roles-Role{r}",
-        "description": f"Role{r}",
-        "kind": "role",
-        "role": f"Role{r}",
-        "template": rel,
-        "template_sha256": hashlib.sha256(body.encode()).hexdigest(),
-        "parameters": {"LoginAccountId": LOGIN, "MaxSessionDuration": "3600", "Project": "org-roles"},
-        "capabilities": ["CAPABILITY_NAMED_IAM"],
-        "regions": ["us-east-1"],
-        "targets": [{"ou_path": t, "ou_id": None, "excluded_accounts": [], "source": ""} for t in targets],
-        "account_targets": [],
-        "parameter_overrides": [],
-        "tags": {"ManagedBy": "org-stacksets", "Project": "org-roles"},
-    }
 
 
 def write_manifest(tmp: Path, paths: list[str], targets: list[list[str]]) -> None:

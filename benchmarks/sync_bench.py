@@ -60,6 +60,26 @@ S3_ALL = (
 )
 
 
+def stackset_entry(r: int, body: str, targets: list[str]) -> dict[str, Any]:
+    """One role StackSet of the manifest contract (templates/org/manifest.json's shape)."""
+    rel = f"org/roles/Role{r}.yaml"
+    return {
+        "name": f"org-roles-Role{r}",
+        "description": f"Role{r}",
+        "kind": "role",
+        "role": f"Role{r}",
+        "template": rel,
+        "template_sha256": hashlib.sha256(body.encode()).hexdigest(),
+        "parameters": {"LoginAccountId": LOGIN, "MaxSessionDuration": "3600", "Project": "org-roles"},
+        "capabilities": ["CAPABILITY_NAMED_IAM"],
+        "regions": ["us-east-1"],
+        "targets": [{"ou_path": t, "ou_id": None, "excluded_accounts": [], "source": ""} for t in targets],
+        "account_targets": [],
+        "parameter_overrides": [],
+        "tags": {"ManagedBy": "org-stacksets", "Project": "org-roles"},
+    }
+
+
 def write_manifest(tmp: Path, paths: list[str], stacksets: list[dict[str, Any]]) -> None:
     """The benchmark's manifest.json: the service-managed sample settings, OUs by path, these StackSets."""
     manifest = {
@@ -100,34 +120,17 @@ def build(tmp: Path) -> tuple[Path, seeding.OrgLayout]:
         (tmp / "templates" / rel).write_text(body)
         # Role 0 at the root, the others at one top OU each, one with a per-OU value below it.
         targets = ["Root"] if r == 0 else [f"Root/Unit{r:02d}"]
-        stacksets.append(
-            {
-                "name": f"org-roles-Role{r}",
-                "description": f"Role{r}",
-                "kind": "role",
-                "role": f"Role{r}",
-                "template": rel,
-                "template_sha256": hashlib.sha256(body.encode()).hexdigest(),
-                "parameters": {"LoginAccountId": LOGIN, "MaxSessionDuration": "3600", "Project": "org-roles"},
-                "capabilities": ["CAPABILITY_NAMED_IAM"],
-                "regions": ["us-east-1"],
-                "targets": [
-                    {"ou_path": t, "ou_id": None, "excluded_accounts": [], "source": ""} for t in targets
-                ],
-                "account_targets": [],
-                "parameter_overrides": []
-                if r != 1
-                else [
-                    {
-                        "ou_path": "Root/Unit01/Team00",
-                        "ou_id": None,
-                        "parameters": {"MaxSessionDuration": "7200"},
-                        "source": "",
-                    }
-                ],
-                "tags": {"ManagedBy": "org-stacksets", "Project": "org-roles"},
-            }
-        )
+        entry = stackset_entry(r, body, targets)
+        if r == 1:
+            entry["parameter_overrides"] = [
+                {
+                    "ou_path": "Root/Unit01/Team00",
+                    "ou_id": None,
+                    "parameters": {"MaxSessionDuration": "7200"},
+                    "source": "",
+                }
+            ]
+        stacksets.append(entry)
     write_manifest(tmp, paths, stacksets)
     layout = seeding.OrgLayout(MGMT)
     for p in paths:
