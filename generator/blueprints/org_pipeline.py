@@ -601,6 +601,14 @@ def _tracing() -> Statement:
 MAC_ACTIONS = [kms_actions.Action("GenerateMac"), kms_actions.Action("VerifyMac")]
 
 
+def _packaged_sync_code(p: dict[str, Any]) -> dict[str, Any]:
+    """The handler and code of a function that runs the packaged sync zip (SyncCodeBucket/SyncCodeKey)."""
+    return {
+        "handler": Ref(p["SyncHandler"]),
+        "code": awslambda.Code(S3Bucket=Ref(p["SyncCodeBucket"]), S3Key=Ref(p["SyncCodeKey"])),
+    }
+
+
 def _token_key(t: Template, sync_role: iam.Role) -> kms.Key:
     """The HMAC key that seals the sync's continuation tokens: only the sync's role may make or check a MAC.
 
@@ -667,8 +675,7 @@ def _sync(s: _Stack, retention: Parameter, notify_topic: sns.Topic) -> awslambda
         python_function(
             "SyncFunction",
             "Maps the live OU tree onto the org role StackSets",
-            handler=Ref(p["SyncHandler"]),
-            code=awslambda.Code(S3Bucket=Ref(p["SyncCodeBucket"]), S3Key=Ref(p["SyncCodeKey"])),
+            **_packaged_sync_code(p),
             role=sync_role,
             log_group=sync_logs,
             variables={
@@ -1077,8 +1084,7 @@ def _org_events_function(
         python_function(
             "OrgEventsFunction",
             "Starts the org pipeline on Organizations events, once per burst",
-            handler=Ref(p["SyncHandler"]),
-            code=awslambda.Code(S3Bucket=Ref(p["SyncCodeBucket"]), S3Key=Ref(p["SyncCodeKey"])),
+            **_packaged_sync_code(p),
             role=role,
             log_group=events_logs,
             variables={"PIPELINE_NAME": Ref(pipeline)},
