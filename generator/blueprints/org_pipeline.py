@@ -601,7 +601,7 @@ def _tracing() -> Statement:
 MAC_ACTIONS = [kms_actions.Action("GenerateMac"), kms_actions.Action("VerifyMac")]
 
 
-def _packaged_sync_code(p: dict[str, Any]) -> dict[str, Any]:
+def _packaged_sync_code(p: Mapping[str, Any]) -> dict[str, Any]:
     """The handler and code of a function that runs the packaged sync zip (SyncCodeBucket/SyncCodeKey)."""
     return {
         "handler": Ref(p["SyncHandler"]),
