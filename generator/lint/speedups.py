@@ -82,7 +82,13 @@ def _evolve_for(cls: type) -> Any:
 
 def _context_evolve_for(context_class: type) -> Any:
     """cfn-lint's Context.evolve(): `ref_values` given are merged over a copy of the context's own, then
-    every init field of Context not given is copied (_evolve_for)."""
+    every init field of Context not given is copied. Context (frozen, every field an init field, no
+    __post_init__) is filled in directly rather than through its generated __init__, which sets each field
+    with object.__setattr__; anything else (a subclass, an unknown name) goes through __init__."""
+    names = tuple(f.name for f in dataclasses.fields(context_class) if f.init)
+    direct = len(names) == len(dataclasses.fields(context_class)) and not hasattr(
+        context_class, "__post_init__"
+    )
     copy_fields = _evolve_for(context_class)
 
     def evolve(self: Any, **kwargs: Any) -> Any:
@@ -90,7 +96,13 @@ def _context_evolve_for(context_class: type) -> Any:
             ref_values = self.ref_values.copy()
             ref_values.update(kwargs["ref_values"])
             kwargs["ref_values"] = ref_values
-        return copy_fields(self, **kwargs)
+        if not (direct and self.__class__ is context_class and kwargs.keys() <= set(names)):
+            return copy_fields(self, **kwargs)
+        made = object.__new__(context_class)
+        values = made.__dict__
+        for name in names:
+            values[name] = kwargs[name] if name in kwargs else getattr(self, name)
+        return made
 
     return evolve
 

@@ -43,6 +43,19 @@ def test_context_evolve_merges_ref_values_over_a_copy_and_copies_the_rest() -> N
     assert evolve(one, a=2) == WithRefs(2, {"x": 1, "y": 2})
 
 
+def test_context_evolve_gives_what_context_init_gives() -> None:
+    from cfnlint.context.context import Context
+
+    evolve = speedups._context_evolve_for(Context)
+    one = Context(regions=["us-east-1"], ref_values={"a": 1})
+    assert one.module_names == ()  # a cached property, not copied into what evolve() makes
+    two = evolve(one, strict_types=False, ref_values={"b": 2})
+    assert type(two) is Context and two is not one
+    assert two == dataclasses.replace(one, strict_types=False, ref_values={"a": 1, "b": 2})
+    assert "module_names" not in vars(two) and vars(two).keys() == vars(dataclasses.replace(one)).keys()
+    assert one.ref_values == {"a": 1} and one.strict_types is True
+
+
 def test_equal_function_filters_share_a_validator_class_and_different_ones_do_not() -> None:
     from cfnlint.jsonschema._filter import FunctionFilter
 
