@@ -18,6 +18,8 @@ from typing import Any, ClassVar, Self
 
 from moto.core.common_models import CloudFormationModel
 
+from pipeline.emulator import speedups
+
 
 def _camel(value: Any, keep: frozenset[str] = frozenset({"Configuration", "EnvironmentVariables"})) -> Any:
     """CloudFormation's PascalCase properties as the API's camelCase, except free-form maps."""
@@ -263,6 +265,8 @@ def install() -> None:
     global _installed  # noqa: PLW0603 - one-time patch of a third-party module
     if _installed:
         return
+    speedups.remember_regions()  # before moto's CloudFormation parser imports its EC2 models
+    speedups.cache_template_parsing()
     from moto.cloudformation import parsing
     from moto.kms import models as kms_models
 

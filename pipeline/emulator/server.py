@@ -29,6 +29,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from pipeline.emulator import speedups
 from pipeline.emulator.drift import stack_roles
 from pipeline.emulator.model import STACKSETS_PRINCIPAL, ApiError, OrgSnapshot
 from pipeline.emulator.org_models import cached
@@ -75,6 +76,7 @@ class MotoMaterializer:
     ) -> str | None:
         from moto.cloudformation.models import cloudformation_backends
 
+        speedups.cache_template_parsing()
         backend = cloudformation_backends[account][region]
         logging.getLogger("moto").setLevel(logging.ERROR)  # it logs each resource type it does not model
         try:
@@ -309,6 +311,7 @@ class FidelityServer(ThreadedMotoServer):
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         install_org_models()  # Organizations answers as AWS does (State, OU rules) wherever the emulator runs
         _list_moto_modules_once()
+        speedups.remember_regions()
         self.service = service
         self.management_account = management_account
         self.simulation = simulation
@@ -328,7 +331,8 @@ class FidelityServer(ThreadedMotoServer):
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )
         self._server_ready_event.set()
-        self._server.serve_forever()
+        # stop() waits for the loop to notice: every 0.5 s by default, half a second of every command.
+        self._server.serve_forever(poll_interval=0.02)
 
     @property
     def url(self) -> str:

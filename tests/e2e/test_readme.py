@@ -1,6 +1,7 @@
-"""The README's walkthroughs run as printed, in the order printed, as one shell script: the local deploy
+"""The README's walkthroughs run as printed, in the order printed, as shell scripts: the local deploy
 (`pipeline local serve`, `generator package --upload`, `generator deploy org-pipeline` twice), then the
-`--local` walkthrough, in a git copy of the repository. Every command exits 0 and prints what the README
+`--local` walkthrough, each in a git copy of the repository. The `--local` walkthrough starts over where it
+says so (`git checkout` and `local reset`), so its parts run as tests of their own, on two cores at once. Every command exits 0 and prints what the README
 shows: whole outputs where they are fixed, headline and API-call line for plans and syncs (run ids and
 the ids moto draws aside), the first and last lines where the README elides with "...".
 """
@@ -48,6 +49,25 @@ def steps() -> list[tuple[str, list[str]]]:
                 else:
                     out[-1][1].append(line)
                 continued = line.endswith("\\")
+    return out
+
+
+def parts() -> dict[str, list[tuple[str, list[str]]]]:
+    """The walkthroughs cut where they start over: the deploy walkthrough, then the `--local` one after each
+    `local reset` that follows a `git checkout` of the organization (what comes after it starts from the
+    checkout, as in a fresh copy). Each part after the first begins with the walkthrough's `export`."""
+    walk = steps()
+    serve = next(i for i, (c, _) in enumerate(walk) if "local serve" in c)
+    first_local = next(i for i, (c, _) in enumerate(walk) if "--local" in c)
+    out = {"deploy": walk[:first_local]}
+    current: list[tuple[str, list[str]]] = []
+    for i in range(first_local, len(walk)):
+        current.append(walk[i])
+        restart = "local reset" in walk[i][0] and "git checkout" in walk[i - 1][0]
+        if restart or i == len(walk) - 1:
+            out[f"local-{len(out)}"] = [walk[0], *current]
+            current = []
+    assert serve < first_local and walk[0][0].startswith("export ")
     return out
 
 
@@ -105,14 +125,23 @@ def _expected(command: str, shown: list[str], got: list[str]) -> tuple[list[str]
     return shown, got
 
 
-@pytest.mark.slow
-def test_readme_walkthroughs_run_in_the_order_printed(tmp_path: Path) -> None:
+def test_the_parts_are_the_whole_walkthrough_in_order() -> None:
     walk = steps()
     commands = [c for c, _ in walk]
     assert any("local serve" in c for c in commands) and any("create-ou" in c for c in commands)
     assert commands.index(next(c for c in commands if "local serve" in c)) < commands.index(
         next(c for c in commands if "pipeline plan --local" in c)
     )
+    cut = list(parts().values())
+    assert len(cut) >= 3
+    assert [c for part in cut for c, _ in (part if part is cut[0] else part[1:])] == commands
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("part", list(parts()))
+def test_readme_walkthroughs_run_in_the_order_printed(tmp_path: Path, part: str) -> None:
+    walk = parts()[part]
+    commands = [c for c, _ in walk]
     _copy_repository(tmp_path)
     port = _free_port()
     # The README's commands name the zip it printed; a reader names the one their package printed.
