@@ -60,6 +60,7 @@ def _install() -> None:
     validators = cfnlint.jsonschema.validators
     original_create = validators.create
     validators.create = _memoized_create(original_create)
+    cfnlint.context.context.Context.evolve = _context_evolve_for(cfnlint.context.context.Context)
     for cls in (validators.CfnTemplateValidator, validators.StandardValidator):
         cls.evolve = _evolve_for(cls)
     BaseJsonSchema.extend_validator = _extend_validator
@@ -79,12 +80,52 @@ def _evolve_for(cls: type) -> Any:
     return evolve
 
 
+def _context_evolve_for(context_class: type) -> Any:
+    """cfn-lint's Context.evolve(): `ref_values` given are merged over a copy of the context's own, then
+    every init field of Context not given is copied. Context (frozen, every field an init field, no
+    __post_init__) is filled in directly rather than through its generated __init__, which sets each field
+    with object.__setattr__; anything else (a subclass, an unknown name) goes through __init__."""
+    names = tuple(f.name for f in dataclasses.fields(context_class) if f.init)
+    direct = len(names) == len(dataclasses.fields(context_class)) and not hasattr(
+        context_class, "__post_init__"
+    )
+    copy_fields = _evolve_for(context_class)
+
+    def evolve(self: Any, **kwargs: Any) -> Any:
+        if "ref_values" in kwargs:
+            ref_values = self.ref_values.copy()
+            ref_values.update(kwargs["ref_values"])
+            kwargs["ref_values"] = ref_values
+        if not (direct and self.__class__ is context_class and kwargs.keys() <= set(names)):
+            return copy_fields(self, **kwargs)
+        made = object.__new__(context_class)
+        values = made.__dict__
+        for name in names:
+            values[name] = kwargs[name] if name in kwargs else getattr(self, name)
+        return made
+
+    return evolve
+
+
 def _identity(value: Any) -> Any:
     """What a validator function is: a bound method is its object and function (cfn-lint makes a new
     bound method object on every attribute access), anything else the object itself."""
     owner = getattr(value, "__self__", None)
     function = getattr(value, "__func__", None)
     return (id(owner), id(function)) if owner is not None and function is not None else id(value)
+
+
+def _filter_key(function_filter: Any) -> Any:
+    """What a FunctionFilter is: its class and field values (a dataclass that cfn-lint never changes once
+    made, evolve() giving a new one), so equal filters share a validator class; None is itself."""
+    if function_filter is None:
+        return None
+    values = tuple((f.name, _hashable(getattr(function_filter, f.name))) for f in fields(function_filter))
+    return (type(function_filter), values)
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _memoized_create(original: Any) -> Any:
@@ -97,7 +138,7 @@ def _memoized_create(original: Any) -> Any:
     def create(validators: Any = None, function_filter: Any = None, fn_resolvers: Any = None) -> Any:
         key = (
             tuple((name, _identity(fn)) for name, fn in (validators or {}).items()),
-            id(function_filter),
+            _filter_key(function_filter),
             tuple((name, _identity(fn)) for name, fn in (fn_resolvers or {}).items()),
         )
         found = made.get(key)

@@ -29,6 +29,51 @@ def test_evolve_copies_every_init_field_not_given() -> None:
     assert evolve(one, b="z") == Sample(1, "z")
 
 
+@dataclasses.dataclass(frozen=True)
+class WithRefs:
+    a: int
+    ref_values: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def test_context_evolve_merges_ref_values_over_a_copy_and_copies_the_rest() -> None:
+    evolve = speedups._context_evolve_for(WithRefs)
+    one = WithRefs(1, {"x": 1, "y": 2})
+    assert evolve(one, ref_values={"y": 3, "z": 4}) == WithRefs(1, {"x": 1, "y": 3, "z": 4})
+    assert one.ref_values == {"x": 1, "y": 2}  # the original's dict is not changed
+    assert evolve(one, a=2) == WithRefs(2, {"x": 1, "y": 2})
+
+
+def test_context_evolve_gives_what_context_init_gives() -> None:
+    from cfnlint.context.context import Context
+
+    evolve = speedups._context_evolve_for(Context)
+    one = Context(regions=["us-east-1"], ref_values={"a": 1})
+    assert one.module_names == ()  # a cached property, not copied into what evolve() makes
+    two = evolve(one, strict_types=False, ref_values={"b": 2})
+    assert type(two) is Context and two is not one
+    assert two == dataclasses.replace(one, strict_types=False, ref_values={"a": 1, "b": 2})
+    assert "module_names" not in vars(two) and vars(two).keys() == vars(dataclasses.replace(one)).keys()
+    assert one.ref_values == {"a": 1} and one.strict_types is True
+
+
+def test_equal_function_filters_share_a_validator_class_and_different_ones_do_not() -> None:
+    from cfnlint.jsonschema._filter import FunctionFilter
+
+    made: list[Any] = []
+
+    def original(validators: Any = None, function_filter: Any = None, fn_resolvers: Any = None) -> Any:
+        made.append(function_filter)
+        return dataclasses.make_dataclass(f"V{len(made)}", ["function_filter"])
+
+    create = speedups._memoized_create(original)
+    one = create(function_filter=FunctionFilter())
+    assert create(function_filter=FunctionFilter()) is one and len(made) == 1
+    other = create(function_filter=FunctionFilter(add_cfn_lint_keyword=False))
+    assert other is not one and len(made) == 2
+    assert create(function_filter=FunctionFilter(validate_dynamic_references=False)) not in (one, other)
+    assert create(function_filter=None) is not one
+
+
 def _rule(rule_id: str, keywords: list[str]) -> Any:
     return SimpleNamespace(id=rule_id, keywords=keywords)
 
