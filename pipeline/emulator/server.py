@@ -11,7 +11,6 @@ in its account forgets it there too.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import logging
@@ -274,17 +273,6 @@ class StackSetMiddleware:
         return [data]
 
 
-def _list_moto_modules_once() -> None:
-    """moto's dispatcher lists its own package folders on every request, under its one lock, to find the
-    backend; the list never changes while the process runs, so it is read once (a tenth of a 20,000-account
-    benchmark's time went there)."""
-    from moto import backends
-
-    if not hasattr(backends.list_of_moto_modules, "cache_info"):
-        listing = backends.list_of_moto_modules
-        backends.list_of_moto_modules = functools.cache(lambda: tuple(listing()))
-
-
 def _json_error(start_response: Callable[..., Any], code: str, message: str) -> Iterable[bytes]:
     """An error of a JSON-protocol service (Organizations): HTTP 400 with __type and Message."""
     data = json.dumps({"__type": code, "Message": message}).encode()
@@ -310,7 +298,7 @@ class FidelityServer(ThreadedMotoServer):
     ) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         install_org_models()  # Organizations answers as AWS does (State, OU rules) wherever the emulator runs
-        _list_moto_modules_once()
+        speedups.list_moto_modules_once()
         speedups.remember_regions()
         self.service = service
         self.management_account = management_account

@@ -1,9 +1,10 @@
 """The README's walkthroughs run as printed, in the order printed, as shell scripts: the local deploy
 (`pipeline local serve`, `generator package --upload`, `generator deploy org-pipeline` twice), then the
 `--local` walkthrough, each in a git copy of the repository. The `--local` walkthrough starts over where it
-says so (`git checkout` and `local reset`), so its parts run as tests of their own, on two cores at once. Every command exits 0 and prints what the README
-shows: whole outputs where they are fixed, headline and API-call line for plans and syncs (run ids and
-the ids moto draws aside), the first and last lines where the README elides with "...".
+says so (`git checkout` and `local reset`), so its parts run as tests of their own, on two cores at once.
+Every command exits 0 and prints what the README shows: whole outputs where they are fixed, headline and
+API-call line for plans and syncs (run ids and the ids moto draws aside),
+the first and last lines where the README elides with "...".
 """
 
 from __future__ import annotations
