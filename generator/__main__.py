@@ -1,3 +1,4 @@
 from generator.cli import main
+from pipeline.common.cli import exit_process
 
-raise SystemExit(main())
+exit_process(main())

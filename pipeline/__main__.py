@@ -1,5 +1,6 @@
 """`python -m pipeline`: the org sync command line."""
 
 from pipeline.cli import main
+from pipeline.common.cli import exit_process
 
-raise SystemExit(main())
+exit_process(main())

@@ -15,12 +15,13 @@ it writes, `--templates DIR` for the folder of rendered templates it reads (`out
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pipeline.common.errors import EXIT_FAILED, EXIT_USAGE, ProductError, UsageError
 
@@ -194,3 +195,18 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None, translate: 
             raise
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+
+
+def exit_process(code: int) -> NoReturn:
+    """End the program (a `__main__` module, never a library call) with exit code `code`, without the
+    collector's walk over the whole heap as the interpreter shuts down.
+
+    Python runs a full garbage collection at exit. After cfn-lint's rules are loaded it took 0.25 s of a
+    2.3 s `generator lint`, and 0.65 s of each 2.5 s `pipeline ... --local` command (moto's models), measured
+    with an atexit timestamp against the process's wall time. Every object alive now is frozen
+    (`gc.freeze()`: moved to the permanent generation that collections skip), so that collection has almost
+    nothing to walk. What ends with the process is unchanged: atexit handlers still run and the standard
+    streams are still flushed; the product holds its files in `with` blocks, closed before this point.
+    """
+    gc.freeze()
+    raise SystemExit(code)

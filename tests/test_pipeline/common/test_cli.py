@@ -5,13 +5,26 @@ sentence for a file where a folder is expected (and the reverse)."""
 from __future__ import annotations
 
 import argparse
+import ast
+import gc
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from pipeline.common.cli import RootPath, find_root, input_folder, output_file, repository_root, write_file
+from pipeline.common.cli import (
+    RootPath,
+    exit_process,
+    find_root,
+    input_folder,
+    output_file,
+    repository_root,
+    write_file,
+)
 from pipeline.common.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_find_root_walks_up_to_the_nearest_marker(tmp_path: Path) -> None:
@@ -145,3 +158,37 @@ def test_a_path_that_cannot_be_used_is_one_line(tmp_path: Path, capsys: pytest.C
     assert main(["local", "reset", "--local-state", str(state)]) == 2
     assert capsys.readouterr().err == f"error: {state}: Is a directory\n"
     assert state.is_dir()
+
+
+def test_exit_process_freezes_the_heap_and_exits_with_the_code() -> None:
+    try:
+        with pytest.raises(SystemExit) as caught:
+            exit_process(3)
+        assert caught.value.code == 3
+        assert gc.get_freeze_count() > 0  # the exit-time collection skips these
+    finally:
+        gc.unfreeze()
+
+
+def test_exit_process_still_runs_atexit_handlers_and_flushes_output(tmp_path: Path) -> None:
+    program = (
+        "import atexit, gc, sys\n"
+        "from pipeline.common.cli import exit_process\n"
+        "atexit.register(lambda: print('atexit ran, frozen:', gc.get_freeze_count() > 0))\n"
+        "sys.stdout.write('unflushed line\\n')\n"
+        "exit_process(3)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "unflushed line\natexit ran, frozen: True\n"
+
+
+@pytest.mark.parametrize(
+    "main", ["generator/__main__.py", "pipeline/__main__.py", "pipeline/app_deploy/__main__.py"]
+)
+def test_every_program_ends_through_exit_process(main: str) -> None:
+    last = ast.parse((ROOT / main).read_text()).body[-1]
+    assert isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
+    assert ast.unparse(last.value) == "exit_process(main())"
