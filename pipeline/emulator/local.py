@@ -6,6 +6,7 @@ can plan, sync, sync again (a no-op), move an account and change a role, one com
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +19,7 @@ from pipeline.emulator import seed as seeding
 from pipeline.emulator.cfn_models import install as install_cfn_models
 from pipeline.emulator.org_models import install as install_org_models
 from pipeline.emulator.server import FidelityServer, MotoMaterializer, MotoOrgView
+from pipeline.emulator.speedups import collector_paused
 from pipeline.emulator.stacksets import StackSetService
 
 STATE_VERSION = 1
@@ -43,6 +45,12 @@ class LocalEnvironment:
         self.created = False
 
     def __enter__(self) -> LocalEnvironment:
+        with collector_paused():  # no collections while moto's models and the state file are loaded
+            self._build()
+            self.server.start()
+        return self
+
+    def _build(self) -> None:
         from moto.core.base_backend import BackendDict
 
         BackendDict.reset()  # every command starts from the state file alone
@@ -61,8 +69,6 @@ class LocalEnvironment:
                     self.service.stack_drift.deployed(self.management, stack["region"], stack["name"])
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise self._corrupt(f"{type(exc).__name__}: {exc}") from exc
-        self.server.start()
-        return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -71,6 +77,7 @@ class LocalEnvironment:
             self.save()
         finally:
             self.server.stop()
+            gc.unfreeze()  # the heap __enter__ froze can be collected again
 
     @property
     def url(self) -> str:

@@ -3,6 +3,7 @@ emulated organization, each step in process against the local fidelity server.""
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -48,3 +49,4 @@ def test_local_walkthrough(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "  100000000008 prod-1: ReadOnly\n" in shown
     assert "retained stack" not in shown  # AutoDeployment deleted the stack of the account that left
     assert main(["local", "reset", *local]) == 0 and not state.exists()
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # each command let the heap it froze go

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+
 import boto3.session
 import botocore.session
+import pytest
 
 from pipeline.emulator import speedups
 from tests.support.paths import ROOT
@@ -34,3 +37,17 @@ def test_remembered_regions_are_botocore_s() -> None:
         got = boto3.session.Session().get_available_regions(service, partition)
         got.clear()  # a caller's list is its own
         assert boto3.session.Session().get_available_regions(service, partition) == want
+
+
+def test_the_collector_is_paused_in_the_block_then_walks_only_what_comes_after() -> None:
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    try:
+        with speedups.collector_paused():
+            assert not gc.isenabled()
+            built = [[] for _ in range(1000)]
+        assert gc.isenabled() and gc.get_freeze_count() >= len(built)
+    finally:
+        gc.unfreeze()
+    with pytest.raises(ValueError), speedups.collector_paused():  # a failed build: nothing stays frozen
+        raise ValueError
+    assert gc.isenabled() and gc.get_freeze_count() == 0
