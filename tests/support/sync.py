@@ -4,6 +4,7 @@ organization behind moto's server (with the StackSet fidelity layer) on 127.0.0.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import shutil
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 
 from pipeline.aws.clients import make_clients
 from pipeline.aws.retry import Backoff, PollPolicy
@@ -30,6 +33,22 @@ FIXTURE = FIXTURES / "sync"
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 NO_WAIT = PollPolicy(initial=0, maximum=0, factor=1, max_polls=200, sleep=lambda _s: None)
 MGMT, LOGIN, EXCLUDED = "111111111111", "222222222222", "333333333333"
+
+
+@functools.cache
+def _models() -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader()
+
+
+def session(region: str = "us-east-1") -> boto3.session.Session:
+    """A new boto3 session with the test credentials, reading botocore's service models, endpoints and
+    partitions through one loader for the whole test run. Each new session otherwise parses those JSON files
+    again: 0.1 s per session, 8 of the 25 s of test_faults.py's crash-after-every-call test, which makes a
+    session per rerun. The loader caches what it read and botocore never changes it, so the clients are
+    the ones a fresh session makes."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _models())
+    return boto3.session.Session(botocore_session=core, region_name=region, **CREDS)
 
 
 def write_variant(
@@ -75,10 +94,7 @@ class World:
     def session(self, run_id: str = "run-1", *, max_attempts: int = 1, **extra: Any) -> SyncSession:
         m = self.manifest
         clients = make_clients(
-            "us-east-1",
-            endpoint_url=self.server.url,
-            credentials=CREDS,
-            max_attempts=max_attempts,
+            "us-east-1", endpoint_url=self.server.url, session=session(), max_attempts=max_attempts
         )
         return SyncSession(
             m,
