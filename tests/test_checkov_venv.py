@@ -75,3 +75,18 @@ def test_uv_is_found_beside_the_test_interpreter() -> None:
     """The test extras install uv, which builds the environment in seconds (pip is the fallback)."""
     uv = find_uv()
     assert uv is not None and Path(uv).name == "uv"
+
+
+def test_both_builds_compile_the_bytecode(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """PYTHONDONTWRITEBYTECODE is set here: a checkov installed without its bytecode compiles it every run."""
+    from tests.support import checkov
+
+    ran: list[list[str]] = []
+    monkeypatch.setattr(checkov.subprocess, "run", lambda command, **_kw: ran.append(command))
+    for name in ("uv", "pip"):
+        (tmp_path / name).mkdir()
+    checkov._build(tmp_path / "uv", b"checkov==1\n", "uv")
+    checkov._build(tmp_path / "pip", b"checkov==1\n", None)
+    uv_install, pip_install = ran[1], ran[3]
+    assert uv_install[:3] == ["uv", "pip", "install"] and "--compile-bytecode" in uv_install
+    assert pip_install[1:4] == ["-m", "pip", "install"] and "--no-compile" not in pip_install
