@@ -36,7 +36,7 @@ def world_deps(world: Any, **given: Any) -> Any:
     from pipeline.aws.retry import Backoff
     from pipeline.aws.tokens import KmsSigner
     from pipeline.job import Deps
-    from tests.support.sync import CREDS, NO_WAIT
+    from tests.support.sync import NO_WAIT, session
 
     s3 = world.client("s3")
     kms = world.client("kms")
@@ -45,7 +45,7 @@ def world_deps(world: Any, **given: Any) -> Any:
         "codepipeline": None,
         "sns": world.client("sns"),
         "sync_clients": lambda region: make_clients(
-            region, endpoint_url=world.server.url, credentials=CREDS, max_attempts=1
+            region, endpoint_url=world.server.url, session=session(region), max_attempts=1
         ),
         "s3": lambda _creds: s3,
         "poll": NO_WAIT,
