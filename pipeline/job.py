@@ -43,7 +43,7 @@ from pipeline.core.orgwalk import OrgWalk
 from pipeline.core.outcomes import LaneResult
 from pipeline.core.planner import SyncPlan
 from pipeline.core.report import Outcome, SyncReport, render_markdown
-from pipeline.core.runstate import RunState, walk_is_fresh
+from pipeline.core.runstate import ORG_EVENTS, RunState, walk_is_fresh
 from pipeline.sync import (
     SyncSession,
     apply_plan,
@@ -57,19 +57,6 @@ LOG = logging.getLogger(__name__)
 
 DEFAULT_MANIFEST = "templates/org/manifest.json"
 DEFAULT_TEMPLATES = "templates"
-# Organizations events that change which accounts an OU target reaches.
-ORG_EVENTS = frozenset(
-    {
-        "MoveAccount",
-        "CreateAccountResult",
-        "AcceptHandshake",
-        "RemoveAccountFromOrganization",
-        "CloseAccount",
-        "CreateOrganizationalUnit",
-        "UpdateOrganizationalUnit",
-        "DeleteOrganizationalUnit",
-    }
-)
 
 
 @dataclass

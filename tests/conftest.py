@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import compileall
 import subprocess
 from pathlib import Path
 
@@ -23,14 +24,24 @@ CHECKOV_REQUIREMENTS = ROOT / "tests" / "checkov-requirements.txt"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """On a machine without the checkov environment, start building it now, in the background (once: in
-    xdist's controller, or the one process without xdist), so the build overlaps the other tests; the
-    checkov test waits for it on its lock. Not when the slow tests (checkov's among them) are left out."""
-    if hasattr(config, "workerinput") or "not slow" in (config.option.markexpr or ""):
+    """Once, in xdist's controller (or the one process without xdist): compile the project, and on a
+    machine without the checkov environment start building it in the background, so the build overlaps the
+    other tests (the checkov test waits for it on its lock; not when the slow tests are left out)."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
         return
-    if config.option.collectonly:
+    compile_the_project()
+    if "not slow" in (config.option.markexpr or ""):
         return
     _BACKGROUND.append(start_building_in_background(CHECKOV_REQUIREMENTS))
+
+
+def compile_the_project() -> None:
+    """The bytecode of the project's own modules, written once before the tests start (0.4 s, or nothing
+    when it is current). The suite runs the product's commands as subprocesses many times, and where the
+    environment sets PYTHONDONTWRITEBYTECODE (this machine's does) each would compile the modules it imports
+    again: 0.15 s of a `generator render`. The installed packages are compiled at install."""
+    for package in ("generator", "pipeline", "tests"):
+        compileall.compile_dir(ROOT / package, quiet=1)
 
 
 # The longest tests, started first (by far the longest: the README walkthrough, one command after another,

@@ -84,6 +84,7 @@ from generator.blueprints.parts.lambdas import invoked_by_rule, python_function
 from generator.blueprints.parts.management_deployer import pass_deployer_role
 from generator.blueprints.parts.metadata import checkov_skips
 from pipeline.core import limits
+from pipeline.core.runstate import ORG_EVENTS
 
 PATH = "org/pipeline.yaml"
 FORWARDER_PATH = "org/management-events.yaml"
@@ -1018,11 +1019,13 @@ def _result_rule(t: Template, pipeline: codepipeline.Pipeline, notify_topic: sns
     )
 
 
-# What the watcher starts the pipeline on (the management account's CloudTrail events of Organizations).
+# What the watcher starts the pipeline on (the management account's CloudTrail events of Organizations):
+# every event after which the sync's stored walks are stale (pipeline.core.runstate.ORG_EVENTS: accounts
+# moved, created, joined, removed or closed; OUs created, renamed or deleted).
 WATCHED_EVENTS = {
     "source": ["aws.organizations"],
     "detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
-    "detail": {"eventName": ["MoveAccount", "CreateOrganizationalUnit", "CreateAccountResult"]},
+    "detail": {"eventName": list(ORG_EVENTS)},
 }
 
 
@@ -1164,8 +1167,9 @@ def forwarder_template() -> Template:
     Organizations events the pipeline watches to the pipeline account's default bus (us-east-1, where
     Organizations events are delivered), through a role that may put events on that bus only."""
     t, project = new_template(
-        "Management account (delegated-admin mode): forwards Organizations events (MoveAccount, "
-        "CreateOrganizationalUnit, CreateAccountResult) to the org pipeline account's default event bus",
+        "Management account (delegated-admin mode): forwards the Organizations events that change the "
+        "organization (accounts moved, created, removed or closed; OUs created, renamed or deleted) to the "
+        "org pipeline account's default event bus",
         project_default="org-roles",
     )
     account = t.add_parameter(

@@ -11,6 +11,24 @@ from typing import Any
 from pipeline.core.errors import SyncError
 from pipeline.core.orgwalk import OrgWalk
 
+# The Organizations events after which a stored walk is stale: every call that changes which accounts an OU
+# target reaches, or which OU a path names. EventBridge matches CloudTrail events of API calls by their
+# eventName, the API action's name (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-organizations.html);
+# CreateAccountResult and CloseAccountResult are the service events published when an account's creation
+# or closure completes (https://docs.aws.amazon.com/organizations/latest/APIReference/API_CloseAccount.html).
+# The pipeline's watcher rule matches exactly these (generator/blueprints/org_pipeline.py WATCHED_EVENTS).
+ORG_EVENTS = (
+    "MoveAccount",
+    "CreateAccountResult",
+    "AcceptHandshake",
+    "RemoveAccountFromOrganization",
+    "CloseAccount",
+    "CloseAccountResult",
+    "CreateOrganizationalUnit",
+    "UpdateOrganizationalUnit",
+    "DeleteOrganizationalUnit",
+)
+
 # A walk older than this is never reused, even with no Organizations event since: events reach the sync
 # through CloudTrail and EventBridge on a best-effort basis, so a missed one is caught within a day.
 WALK_TTL_SECONDS = 24 * 3600

@@ -17,6 +17,7 @@ from botocore.stub import Stubber
 
 from pipeline import handler as entry
 from pipeline.core import tokens
+from pipeline.core.runstate import ORG_EVENTS
 from pipeline.job import Deps, handle
 from tests.support.lambda_job import BINDING, BUCKET, KEY, Ctx, artifact, job, world_deps
 from tests.support.sync import CREDS, World
@@ -277,6 +278,15 @@ def test_an_organizations_event_never_syncs_an_artifact_directly(jobs: Any) -> N
     event = {"source": "aws.organizations", "detail": {"eventName": "MoveAccount"}}
     assert handle(event, Ctx(), deps) == {"ok": True, "recorded": "MoveAccount"}
     assert world.service.calls == []
+
+
+@pytest.mark.parametrize("name", ORG_EVENTS)
+def test_every_watched_organizations_event_makes_the_stored_walks_stale(jobs: Any, name: str) -> None:
+    _world, deps, _stub = jobs
+    deps.now = lambda: 1234.0
+    event = {"source": "aws.organizations", "detail": {"eventName": name}}
+    assert handle(event, Ctx(), deps) == {"ok": True, "recorded": name}
+    assert deps.state_store().org_changed_at() == 1234.0
 
 
 def test_the_handler_turns_an_unexpected_error_into_one_line(

@@ -17,6 +17,7 @@ from generator.blueprints import org_pipeline
 from generator.blueprints.base import RenderContext
 from generator.package import build_zip, lambda_sources, package_lambda
 from generator.render import render_all
+from pipeline.core.runstate import ORG_EVENTS
 from pipeline.job import PLAN_STAGE
 
 
@@ -126,11 +127,18 @@ def test_bucket_is_encrypted_versioned_private_tls_only_and_expires(template: di
 def test_watchers_and_notifications(template: dict) -> None:
     watcher = template["Resources"]["OrganizationWatcherRule"]["Properties"]
     assert watcher["EventPattern"]["source"] == ["aws.organizations"]
-    assert watcher["EventPattern"]["detail"]["eventName"] == [
+    # Every event after which the sync's stored walks are stale, renames, deletions, removals and closures
+    # among them: a walk kept past one of these would plan from an organization that no longer exists.
+    assert watcher["EventPattern"]["detail"]["eventName"] == list(ORG_EVENTS)
+    assert {
         "MoveAccount",
-        "CreateOrganizationalUnit",
         "CreateAccountResult",
-    ]
+        "RemoveAccountFromOrganization",
+        "CloseAccountResult",
+        "CreateOrganizationalUnit",
+        "UpdateOrganizationalUnit",
+        "DeleteOrganizationalUnit",
+    } <= set(ORG_EVENTS)
     # Events go to the debouncing function (pipeline.job.waiting_execution), never straight to the pipeline,
     # and to the sync, whose stored walks are stale from then on.
     assert watcher["Targets"] == [

@@ -105,3 +105,28 @@ def test_the_cache_answers_unchanged_templates_and_no_cache_bypasses_it(
     # A changed template misses and is linted again.
     bad.write_text(bad.read_text() + "\n")
     assert _lint(repo, capsys) == cold
+
+
+def test_the_loaded_rules_are_frozen_while_linting_and_the_collector_restored_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """cfn-lint's loaded rules sit in the collector's permanent generation while templates are linted (no
+    collection walks them, and forked workers share their pages), and go back to the collector after."""
+    import gc
+
+    from generator.lint import gate
+
+    seen: list[tuple[int, bool]] = []
+    lint_one = gate._lint_one
+
+    def watched(name: str) -> tuple[str, list[tuple[int, int, str, str, str, str]], bool]:
+        seen.append((gc.get_freeze_count(), gc.isenabled()))
+        return lint_one(name)
+
+    monkeypatch.setattr(gate, "_lint_one", watched)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    bad = paths.FIXTURES / "lint" / "E9104_bad.yaml"
+    assert {f.rule for f in lint_templates([bad], jobs=1)} == {"E9104"}
+    [(frozen, enabled)] = seen
+    assert frozen > 10_000 and not enabled  # the rules, cfn-lint's schemas and modules
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
