@@ -14,9 +14,10 @@ targets) prints UpdateStackSet calls per changed StackSet and the instances each
 content change, none of its own for a change of targets), and a no-op after it. Then the plan's IAM review
 (diff against the deployed templates, accounts per OU, Markdown), timed apart from the plan, for the no-op
 and for Role0 (attached at the root) gaining s3:* on *. Last, the AWS time model (benchmarks/aws_time.py):
-the estimated wall time on real AWS of a no-op, one role change and a new role across the 5,000 accounts,
-from the no-op's measured walk, the Organizations rate (--org-rate, default 5 calls/s) and the time of one
-stack (--stack-seconds, default 30), for this project and for a sequential one-StackSet-at-a-time tool.
+the estimated wall time on real AWS of a no-op (from the stored walk, and after an Organizations event), one
+role change and a new role across the 5,000 accounts, from the no-op's measured walk, the Organizations
+rate (--org-rate, default 5 calls/s) and the time of one stack (--stack-seconds, default 30), for this
+project and for a sequential one-StackSet-at-a-time tool.
 
 With --lambda it runs the sync Lambda through CodePipeline's continuation flow instead, on simulated time
 with Organizations throttled to --org-rate (benchmarks/lambda_runs.py), at --ous / --accounts / --stacksets
