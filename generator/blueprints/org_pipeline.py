@@ -1021,11 +1021,15 @@ def _result_rule(t: Template, pipeline: codepipeline.Pipeline, notify_topic: sns
 
 # What the watcher starts the pipeline on (the management account's CloudTrail events of Organizations):
 # every event after which the sync's stored walks are stale (pipeline.core.runstate.ORG_EVENTS: accounts
-# moved, created, joined, removed or closed; OUs created, renamed or deleted).
+# moved, created, joined, removed, departed or closed; OUs created, renamed or deleted). CloudTrail records
+# failed calls too, with an errorCode
+# (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html);
+# those changed nothing, so only events without one match ("exists": false matching,
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns-content-based-filtering.html).
 WATCHED_EVENTS = {
     "source": ["aws.organizations"],
     "detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
-    "detail": {"eventName": list(ORG_EVENTS)},
+    "detail": {"eventName": list(ORG_EVENTS), "errorCode": [{"exists": False}]},
 }
 
 

@@ -140,8 +140,10 @@ def _lint_in_workers(
     # Everything allocated so far (cfn-lint's modules, rules and schemas) into the collector's permanent
     # generation, as Python's gc documentation advises before fork: the workers share those pages untouched,
     # and the first collection once the collector is on again does not walk them all (0.07 s). _lint_uncached
-    # puts them back in the oldest generation when done, to be collected as usual.
-    gc.freeze()
+    # puts them back in the oldest generation when done, to be collected as usual. A freeze already in place
+    # is its maker's to undo and covers these too.
+    if not gc.get_freeze_count():
+        gc.freeze()
     order = sorted(paths, key=lambda p: (-p.stat().st_size, p))  # largest first balances the workers
     jobs = min(len(order), jobs if jobs is not None else available_cores())
     results: dict[Path, tuple[list[RawFinding], bool]] = {}

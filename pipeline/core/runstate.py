@@ -13,15 +13,24 @@ from pipeline.core.orgwalk import OrgWalk
 
 # The Organizations events after which a stored walk is stale: every call that changes which accounts an OU
 # target reaches, or which OU a path names. EventBridge matches CloudTrail events of API calls by their
-# eventName, the API action's name (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-organizations.html);
-# CreateAccountResult and CloseAccountResult are the service events published when an account's creation
-# or closure completes (https://docs.aws.amazon.com/organizations/latest/APIReference/API_CloseAccount.html).
+# eventName, the API action's name (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-organizations.html).
+# Some changes are made by the member account, whose own trail logs the call; the management account gets
+# a membership event instead, "available only in the management account's event history":
+# AccountJoinedOrganization when an invited account accepts
+# (https://docs.aws.amazon.com/organizations/latest/APIReference/API_AcceptHandshake.html) and
+# AccountDepartedOrganization when one leaves
+# (https://docs.aws.amazon.com/organizations/latest/APIReference/API_LeaveOrganization.html).
+# CreateAccountResult and CloseAccountResult are published when an account's creation or closure completes
+# (https://docs.aws.amazon.com/organizations/latest/APIReference/API_CloseAccount.html). AcceptHandshake in
+# the management account (all-features approval) changes no OU, but costs only a run.
 # The pipeline's watcher rule matches exactly these (generator/blueprints/org_pipeline.py WATCHED_EVENTS).
 ORG_EVENTS = (
     "MoveAccount",
     "CreateAccountResult",
+    "AccountJoinedOrganization",
     "AcceptHandshake",
     "RemoveAccountFromOrganization",
+    "AccountDepartedOrganization",
     "CloseAccount",
     "CloseAccountResult",
     "CreateOrganizationalUnit",

@@ -43,8 +43,10 @@ class LocalEnvironment:
         )
         self.server = FidelityServer(self.service, self.management, port=port)
         self.created = False
+        self._unfreeze = False
 
     def __enter__(self) -> LocalEnvironment:
+        self._unfreeze = not gc.get_freeze_count()  # whether the freeze below is this environment's to undo
         with collector_paused():  # no collections while moto's models and the state file are loaded
             self._build()
             self.server.start()
@@ -77,7 +79,8 @@ class LocalEnvironment:
             self.save()
         finally:
             self.server.stop()
-            gc.unfreeze()  # the heap __enter__ froze can be collected again
+            if self._unfreeze:
+                gc.unfreeze()  # the heap __enter__ froze can be collected again
 
     @property
     def url(self) -> str:

@@ -47,8 +47,11 @@ def session(region: str = "us-east-1") -> boto3.session.Session:
     session per rerun. The loader caches what it read and botocore never changes it, so the clients are
     the ones a fresh session makes."""
     core = botocore.session.get_session()
-    core.register_component("data_loader", _models())
-    return boto3.session.Session(botocore_session=core, region_name=region, **CREDS)
+    loader = _models()
+    core.register_component("data_loader", loader)
+    made = boto3.session.Session(botocore_session=core, region_name=region, **CREDS)
+    loader.search_paths[:] = dict.fromkeys(loader.search_paths)  # each Session adds boto3's data folder again
+    return made
 
 
 def write_variant(

@@ -124,6 +124,36 @@ def test_bucket_is_encrypted_versioned_private_tls_only_and_expires(template: di
     assert plans["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["SyncRole", "Arn"]}}}
 
 
+def _cloudtrail_event(name: str, kind: str = "AWS API Call via CloudTrail", **detail: str) -> dict:
+    return {
+        "version": "0",
+        "source": "aws.organizations",
+        "detail-type": kind,
+        "account": "111111111111",
+        "region": "us-east-1",
+        "detail": {"eventSource": "organizations.amazonaws.com", "eventName": name, **detail},
+    }
+
+
+def test_the_watcher_matches_changes_and_not_failed_calls(template: dict) -> None:
+    """The rendered rule's pattern, through moto's EventBridge pattern matcher: a rename and a member that
+    joined start a run; a refused deletion (CloudTrail records it, with its errorCode) and a call that
+    changes nothing do not."""
+    from moto.events.models import EventPattern
+
+    pattern = EventPattern(
+        None, template["Resources"]["OrganizationWatcherRule"]["Properties"]["EventPattern"]
+    )
+    assert pattern.matches_event(_cloudtrail_event("UpdateOrganizationalUnit"))
+    assert pattern.matches_event(
+        _cloudtrail_event("AccountJoinedOrganization", "AWS Service Event via CloudTrail")
+    )
+    assert pattern.matches_event(_cloudtrail_event("DeleteOrganizationalUnit"))
+    refused = _cloudtrail_event("DeleteOrganizationalUnit", errorCode="OrganizationalUnitNotEmptyException")
+    assert not pattern.matches_event(refused)
+    assert not pattern.matches_event(_cloudtrail_event("TagResource"))
+
+
 def test_watchers_and_notifications(template: dict) -> None:
     watcher = template["Resources"]["OrganizationWatcherRule"]["Properties"]
     assert watcher["EventPattern"]["source"] == ["aws.organizations"]
@@ -133,7 +163,9 @@ def test_watchers_and_notifications(template: dict) -> None:
     assert {
         "MoveAccount",
         "CreateAccountResult",
+        "AccountJoinedOrganization",
         "RemoveAccountFromOrganization",
+        "AccountDepartedOrganization",
         "CloseAccountResult",
         "CreateOrganizationalUnit",
         "UpdateOrganizationalUnit",

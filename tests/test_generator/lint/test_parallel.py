@@ -130,3 +130,10 @@ def test_the_loaded_rules_are_frozen_while_linting_and_the_collector_restored_af
     [(frozen, enabled)] = seen
     assert frozen > 10_000 and not enabled  # the rules, cfn-lint's schemas and modules
     assert gc.get_freeze_count() == 0 and gc.isenabled()
+    gc.freeze()  # a caller's own freeze: the gate neither adds to it nor undoes it
+    try:
+        before = gc.get_freeze_count()
+        lint_templates([bad], jobs=1)
+        assert seen[-1][0] == before == gc.get_freeze_count()
+    finally:
+        gc.unfreeze()

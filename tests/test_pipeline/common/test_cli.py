@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import ast
 import gc
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -178,8 +179,11 @@ def test_exit_process_still_runs_atexit_handlers_and_flushes_output(tmp_path: Pa
         "sys.stdout.write('unflushed line\\n')\n"
         "exit_process(3)\n"
     )
+    buffered = {
+        k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"
+    }  # the line waits for the exit flush
     done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT, check=False
+        [sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT, check=False, env=buffered
     )
     assert done.returncode == 3, done.stderr
     assert done.stdout == "unflushed line\natexit ran, frozen: True\n"

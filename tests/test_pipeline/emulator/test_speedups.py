@@ -51,3 +51,14 @@ def test_the_collector_is_paused_in_the_block_then_walks_only_what_comes_after()
     with pytest.raises(ValueError), speedups.collector_paused():  # a failed build: nothing stays frozen
         raise ValueError
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_a_freeze_already_in_place_is_left_to_its_maker() -> None:
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        with speedups.collector_paused():
+            built = [[] for _ in range(1000)]
+        assert gc.get_freeze_count() == before and len(built) == 1000  # nothing frozen here, nothing undone
+    finally:
+        gc.unfreeze()
