@@ -1172,8 +1172,8 @@ def forwarder_template() -> Template:
     Organizations events are delivered), through a role that may put events on that bus only."""
     t, project = new_template(
         "Management account (delegated-admin mode): forwards the Organizations events that change the "
-        "organization (accounts moved, created, removed or closed; OUs created, renamed or deleted) to the "
-        "org pipeline account's default event bus",
+        "organization (accounts moved, created, joined, removed, departed or closed; OUs created, renamed or "
+        "deleted) to the org pipeline account's default event bus",
         project_default="org-roles",
     )
     account = t.add_parameter(

@@ -115,13 +115,10 @@ def _lint_uncached(
     if not paths:
         return {}
     enabled = gc.isenabled()
-    frozen = gc.get_freeze_count()
     gc.disable()  # see _lint_one; cfn-lint's import and rule loading gain as much
     try:
         return _lint_in_workers(paths, jobs, progress)
     finally:
-        if not frozen:  # what _lint_in_workers froze (a caller's own freeze is left alone)
-            gc.unfreeze()
         if enabled:
             gc.enable()
 
@@ -139,10 +136,11 @@ def _lint_in_workers(
     _WORKER["runner"] = runner
     # Everything allocated so far (cfn-lint's modules, rules and schemas) into the collector's permanent
     # generation, as Python's gc documentation advises before fork: the workers share those pages untouched,
-    # and the first collection once the collector is on again does not walk them all (0.07 s). _lint_uncached
-    # puts them back in the oldest generation when done, to be collected as usual. A freeze already in place
-    # is its maker's to undo and covers these too.
-    if not gc.get_freeze_count():
+    # and the first collection once the collector is on again does not walk them all (0.07 s). They go back to
+    # the oldest generation when done, to be collected as usual. A freeze already in place is its maker's to
+    # undo and covers these too.
+    froze = not gc.get_freeze_count()
+    if froze:
         gc.freeze()
     order = sorted(paths, key=lambda p: (-p.stat().st_size, p))  # largest first balances the workers
     jobs = min(len(order), jobs if jobs is not None else available_cores())
@@ -162,6 +160,8 @@ def _lint_in_workers(
                     progress.advance()
     finally:
         _WORKER.clear()
+        if froze:
+            gc.unfreeze()
     return {p: results[p] for p in paths}
 
 
